@@ -1,0 +1,300 @@
+"""Declarative model specs.
+
+A spec is the single place where an operator says what a model may use and what its scores mean:
+the features with their human labels (English and Spanish), units, ranges and whether a person can
+act on them; which data is special-category (Art. 9) and so refused unless the policy names an
+Art. 9(2) basis; the outcome policy (score bands, significance, the uncertainty band that sends a
+decision to a human); how long its records are kept; the notice text (Art. 13(2)(f)); and the
+quality gates a trained model has to pass before it may serve.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+__all__ = [
+    "Band",
+    "Feature",
+    "Gate",
+    "InteractionColumns",
+    "ItemColumns",
+    "Label",
+    "ModelKind",
+    "ModelSpec",
+    "Policy",
+    "Retention",
+    "SpecError",
+    "default_spec_path",
+    "load_spec",
+]
+
+ModelKind = Literal["fraud", "churn", "recommendation"]
+Locale = Literal["en", "es"]
+
+SPECS_DIR = Path(__file__).parent / "specs"
+
+
+class SpecError(ValueError):
+    """A spec file that cannot be read or does not describe a usable model."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Label(_Strict):
+    """A text in both languages the service speaks."""
+
+    en: str = Field(min_length=1)
+    es: str = Field(min_length=1)
+
+    def get(self, locale: Locale) -> str:
+        return self.es if locale == "es" else self.en
+
+
+class Feature(_Strict):
+    """One input of the model as the application sends it (before any encoding)."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+    type: Literal["number", "integer", "boolean", "category"]
+    label: Label
+    unit: str | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    categories: list[str] | None = None
+    # Blanks are common in real exports (a new customer has no total charge yet); the trees route
+    # missing values themselves, so a feature may declare that a blank is meaningful.
+    allow_missing: bool = False
+    actionable: bool = False
+    special_category: bool = False
+    # +1: a larger value can never lower the score; -1: never raise it. Enforced in training.
+    monotonic: Literal[-1, 0, 1] = 0
+    # Derived from the person's own profile (their history, their tastes): dropped for a person
+    # who objected to profiling (Art. 21).
+    personal: bool = False
+    # Where the raw file spells the column differently from the feature name.
+    source_column: str | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> Feature:
+        if self.type == "category" and self.categories is not None and not self.categories:
+            raise ValueError(f"feature {self.name!r}: categories must not be empty")
+        if self.type != "category" and self.categories is not None:
+            raise ValueError(f"feature {self.name!r}: only category features take categories")
+        if (
+            self.minimum is not None
+            and self.maximum is not None
+            and self.minimum > self.maximum
+        ):
+            raise ValueError(f"feature {self.name!r}: minimum is above maximum")
+        if self.type in ("boolean", "category") and self.monotonic:
+            raise ValueError(f"feature {self.name!r}: monotonic applies to numeric features only")
+        return self
+
+    @property
+    def column(self) -> str:
+        return self.source_column or self.name
+
+
+class Band(_Strict):
+    """Scores from ``min_score`` (inclusive) up to the next band's ``min_score`` get ``outcome``."""
+
+    outcome: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+    min_score: float = Field(ge=0.0, le=1.0)
+    label: Label
+    consequence: Label
+    action: str | None = None
+
+
+class Policy(_Strict):
+    """How a score becomes an outcome and when a human has to look first (Art. 22)."""
+
+    version: str = Field(min_length=1)
+    bands: list[Band] = Field(min_length=1)
+    significant_outcomes: list[str] = Field(default_factory=list)
+    # Scores inside [low, high) are too close to call: a human decides before the outcome applies.
+    uncertainty_band: tuple[float, float] | None = None
+    # Art. 22(2): without contract, law or explicit consent a significant decision waits for a human.
+    review_significant_without_basis: bool = True
+    # Art. 9(2) basis that allows special-category features; none means they are refused.
+    special_category_basis: str | None = None
+    # Log every decision, not only the significant ones.
+    log_all_decisions: bool = False
+    # Processing purposes, so that an objection (Art. 21) can stop what it covers.
+    profiling: bool = False
+    purpose: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> Policy:
+        scores = [b.min_score for b in self.bands]
+        if scores[0] != 0.0:
+            raise ValueError("the first band must start at min_score 0")
+        if any(b <= a for a, b in zip(scores, scores[1:], strict=False)):
+            raise ValueError("band min_score values must increase strictly")
+        names = [b.outcome for b in self.bands]
+        if len(set(names)) != len(names):
+            raise ValueError("each band needs its own outcome")
+        unknown = set(self.significant_outcomes) - set(names)
+        if unknown:
+            raise ValueError(f"significant_outcomes names unknown outcomes: {sorted(unknown)}")
+        if self.uncertainty_band is not None:
+            low, high = self.uncertainty_band
+            if not 0.0 <= low < high <= 1.0:
+                raise ValueError("uncertainty_band must satisfy 0 <= low < high <= 1")
+        return self
+
+    def band_for(self, score: float) -> Band:
+        """The band a probability-like score falls into."""
+        chosen = self.bands[0]
+        for band in self.bands:
+            if score >= band.min_score:
+                chosen = band
+        return chosen
+
+    def is_uncertain(self, score: float) -> bool:
+        if self.uncertainty_band is None:
+            return False
+        low, high = self.uncertainty_band
+        return low <= score < high
+
+
+class Retention(_Strict):
+    """How long the records of this model's decisions are kept, and under which category."""
+
+    category: str = Field(min_length=1)
+    days: int = Field(gt=0)
+    legal_basis: Label
+
+
+class Gate(_Strict):
+    """A metric bound a model must meet before it is registered and made champion."""
+
+    min: float | None = None
+    max: float | None = None
+
+    def passes(self, value: float) -> bool:
+        if value != value:  # NaN never passes a gate
+            return False
+        if self.min is not None and value < self.min:
+            return False
+        return not (self.max is not None and value > self.max)
+
+
+class InteractionColumns(_Strict):
+    """Column names of an interactions CSV for the recommender."""
+
+    user: str = "user_id"
+    item: str = "item_id"
+    timestamp: str = "timestamp"
+    event: str | None = "event"
+    rating: str | None = "rating"
+    # Implicit feedback strength per event type; events not listed are ignored.
+    event_weights: dict[str, float] = Field(
+        default_factory=lambda: {"view": 1.0, "enrol": 3.0, "complete": 5.0, "rate": 2.0}
+    )
+    # Events that count as a relevant item when measuring precision and recall.
+    relevant_events: list[str] = Field(default_factory=lambda: ["enrol", "complete"])
+
+
+class ItemColumns(_Strict):
+    """Column names of an items CSV for the recommender."""
+
+    item: str = "item_id"
+    title: str | None = "title"
+    category: str = "category"
+    tags: str | None = "tags"
+    tag_separator: str = "|"
+
+
+class ModelSpec(_Strict):
+    """Everything glassbox needs to know about one model besides its fitted parameters."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]*$")]
+    kind: ModelKind
+    description: Label
+    intended_use: Label
+    limitations: Label
+    features: list[Feature] = Field(min_length=1)
+    target: str | None = None
+    # Values of the target column that mean the positive class ("Yes", "1", "true" ...).
+    positive_values: list[str] = Field(default_factory=lambda: ["1", "true", "yes"])
+    id_columns: list[str] = Field(default_factory=list)
+    # Kept beside the evaluation split to measure fairness; never a model input.
+    protected_attributes: list[str] = Field(default_factory=list)
+    policy: Policy
+    retention: Retention
+    notice: Label
+    gates: dict[str, Gate] = Field(default_factory=dict)
+    params: dict[str, float | int | str | bool] = Field(default_factory=dict)
+    top_k_factors: int = Field(default=3, ge=1, le=20)
+    interactions: InteractionColumns | None = None
+    items: ItemColumns | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> ModelSpec:
+        names = [f.name for f in self.features]
+        dupes = {n for n in names if names.count(n) > 1}
+        if dupes:
+            raise ValueError(f"features declared twice: {sorted(dupes)}")
+        if self.kind in ("fraud", "churn") and not self.target:
+            raise ValueError(f"a {self.kind} spec needs a target column")
+        overlap = set(names) & set(self.protected_attributes)
+        if overlap:
+            raise ValueError(f"protected attributes cannot be model features: {sorted(overlap)}")
+        special = [f.name for f in self.features if f.special_category]
+        if special and not self.policy.special_category_basis:
+            raise ValueError(
+                f"features {special} are special-category data (Art. 9); declare "
+                "policy.special_category_basis or remove them"
+            )
+        if self.kind == "recommendation" and self.interactions is None:
+            raise ValueError("a recommendation spec needs an interactions section")
+        return self
+
+    def feature(self, name: str) -> Feature:
+        for f in self.features:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [f.name for f in self.features]
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
+
+def default_spec_path(kind: ModelKind) -> Path:
+    return SPECS_DIR / f"{kind}.yaml"
+
+
+def load_spec(path: str | Path) -> ModelSpec:
+    """Read and validate a spec file.
+
+    Raises
+    ------
+    SpecError
+        With the file name and, for a schema problem, the path of each offending field.
+    """
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise SpecError(f"{path}: no such spec file") from exc
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise SpecError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise SpecError(f"{path}: a spec must be a mapping of keys to values")
+    try:
+        return ModelSpec.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise SpecError(f"{path}: {problems}") from exc
