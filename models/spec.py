@@ -10,6 +10,7 @@ quality gates a trained model has to pass before it may serve.
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -85,11 +86,7 @@ class Feature(_Strict):
             raise ValueError(f"feature {self.name!r}: categories must not be empty")
         if self.type != "category" and self.categories is not None:
             raise ValueError(f"feature {self.name!r}: only category features take categories")
-        if (
-            self.minimum is not None
-            and self.maximum is not None
-            and self.minimum > self.maximum
-        ):
+        if self.minimum is not None and self.maximum is not None and self.minimum > self.maximum:
             raise ValueError(f"feature {self.name!r}: minimum is above maximum")
         if self.type in ("boolean", "category") and self.monotonic:
             raise ValueError(f"feature {self.name!r}: monotonic applies to numeric features only")
@@ -118,7 +115,8 @@ class Policy(_Strict):
     significant_outcomes: list[str] = Field(default_factory=list)
     # Scores inside [low, high) are too close to call: a human decides before the outcome applies.
     uncertainty_band: tuple[float, float] | None = None
-    # Art. 22(2): without contract, law or explicit consent a significant decision waits for a human.
+    # Art. 22(2): without contract, law or explicit consent, a significant decision waits for
+    # a human.
     review_significant_without_basis: bool = True
     # Art. 9(2) basis that allows special-category features; none means they are refused.
     special_category_basis: str | None = None
@@ -133,7 +131,7 @@ class Policy(_Strict):
         scores = [b.min_score for b in self.bands]
         if scores[0] != 0.0:
             raise ValueError("the first band must start at min_score 0")
-        if any(b <= a for a, b in zip(scores, scores[1:], strict=False)):
+        if any(b <= a for a, b in pairwise(scores)):
             raise ValueError("band min_score values must increase strictly")
         names = [b.outcome for b in self.bands]
         if len(set(names)) != len(names):

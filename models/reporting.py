@@ -1,0 +1,171 @@
+"""Documents that travel with a trained model: the model card and the global SHAP summary."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from models.classifier import TrainResult
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["model_card", "shap_summary_figure", "tree_model"]
+
+
+def tree_model(result: TrainResult) -> Any:
+    """The fitted tree ensemble that TreeSHAP explains (the recommender's personal ranker)."""
+    model = result.model
+    if hasattr(model, "ranker_for"):
+        model = model.ranker_for(True)
+    return model.named_steps["model"]
+
+
+def _fmt(value: float) -> str:
+    return (
+        "n/a"
+        if value is None or (isinstance(value, float) and math.isnan(value))
+        else f"{value:.4f}"
+    )
+
+
+def model_card(result: TrainResult, *, data_source: str) -> str:
+    """A model card in Markdown: intended use, data, features, policy, metrics, gates, fairness."""
+    spec = result.spec
+    policy = spec.policy
+    lines = [
+        f"# Model card: {spec.name}",
+        "",
+        f"*Generated {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')} by glassbox.*",
+        "",
+        f"{spec.description.en}",
+        "",
+        "## Intended use",
+        "",
+        spec.intended_use.en,
+        "",
+        "## Data",
+        "",
+        f"- Source: `{data_source}`",
+        f"- Rows: {result.rows.get('train', 0)} for training, {result.rows.get('eval', 0)} "
+        "held out for evaluation",
+        f"- Protected attributes kept for fairness measurement only (never inputs): "
+        f"{', '.join(spec.protected_attributes) or 'none'}",
+        "",
+        "## Features",
+        "",
+        "| feature | label (en) | label (es) | type | unit | actionable | special category |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for f in spec.features:
+        lines.append(
+            f"| `{f.name}` | {f.label.en} | {f.label.es} | {f.type} | {f.unit or ''} | "
+            f"{'yes' if f.actionable else 'no'} | {'yes' if f.special_category else 'no'} |"
+        )
+    lines += [
+        "",
+        "## Decision policy",
+        "",
+        f"Policy version `{policy.version}`, purpose `{policy.purpose}`"
+        f"{', profiling' if policy.profiling else ''}.",
+        "",
+        "| outcome | from score | significant | consequence |",
+        "|---|---|---|---|",
+    ]
+    for band in policy.bands:
+        significant = "yes" if band.outcome in policy.significant_outcomes else "no"
+        lines.append(
+            f"| {band.outcome} | {band.min_score:g} | {significant} | {band.consequence.en} |"
+        )
+    if policy.uncertainty_band:
+        low, high = policy.uncertainty_band
+        lines.append("")
+        lines.append(
+            f"Scores in [{low:g}, {high:g}) go to a human reviewer before they take effect."
+        )
+    lines += [
+        "",
+        f"Records are kept as `{spec.retention.category}` for {spec.retention.days} days. "
+        f"{spec.retention.legal_basis.en}",
+        "",
+        "## Evaluation",
+        "",
+        "| metric | value | gate | passed |",
+        "|---|---|---|---|",
+    ]
+    for name, value in sorted(result.metrics.items()):
+        gate = spec.gates.get(name)
+        bound = ""
+        if gate is not None:
+            bound = " and ".join(
+                part
+                for part in (
+                    f">= {gate.min:g}" if gate.min is not None else "",
+                    f"<= {gate.max:g}" if gate.max is not None else "",
+                )
+                if part
+            )
+        passed = ("yes" if result.gates[name] else "**no**") if name in result.gates else ""
+        lines.append(f"| {name} | {_fmt(value)} | {bound} | {passed} |")
+    lines += [
+        "",
+        f"Quality gates: **{'passed' if result.passed else 'failed'}**. A model that fails its "
+        "gates is not registered and never becomes champion.",
+        "",
+    ]
+    if result.fairness:
+        lines += ["## Fairness (evaluation split)", ""]
+        for attribute, rows in result.fairness.items():
+            keys = [k for k in rows[0] if k != "group"]
+            lines.append(f"### {attribute}")
+            lines.append("")
+            lines.append("| group | " + " | ".join(keys) + " |")
+            lines.append("|---|" + "---|" * len(keys))
+            for row in rows:
+                cells = [
+                    str(row[k]) if isinstance(row[k], int) else _fmt(float(row[k])) for k in keys
+                ]
+                lines.append(f"| {row['group']} | " + " | ".join(cells) + " |")
+            lines.append("")
+    lines += [
+        "## Explanations",
+        "",
+        "Every decision is explained by exact TreeSHAP on the model's margin (log-odds): the base "
+        "value plus the contributions equals the margin, and the score is derived from it. The "
+        "main factors are shown to the person in English or Spanish; a reviewer sees every value.",
+        "",
+        "## Limitations",
+        "",
+        spec.limitations.en,
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def shap_summary_figure(result: TrainResult) -> Figure:
+    """A beeswarm of SHAP values over the held-out sample, with the spec's human labels."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import shap
+
+    sample: NDArray[np.float64] = result.explain_sample
+    model = tree_model(result)
+    labels = [f.label.en for f in result.spec.features][: sample.shape[1]]
+    values = shap.TreeExplainer(model).shap_values(sample)
+    if isinstance(values, list):
+        values = values[-1]
+    values = np.asarray(values)
+    if values.ndim == 3:
+        values = values[:, :, -1]
+    plt.close("all")
+    shap.summary_plot(values, sample, feature_names=labels, show=False, max_display=len(labels))
+    figure = plt.gcf()
+    figure.suptitle(f"{result.spec.name}: SHAP values on held-out data (log-odds)")
+    figure.tight_layout()
+    return figure
