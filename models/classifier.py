@@ -77,14 +77,16 @@ def build_pipeline(spec: ModelSpec, params: Mapping[str, Any], *, seed: int) -> 
 
 
 def example_frame(features: pd.DataFrame, spec: ModelSpec, n: int = 5) -> pd.DataFrame:
-    """A few rows as an application would send them (booleans as bool, whole numbers as int)."""
+    """A few rows as an application would send them.
+
+    Booleans are shown as bool; numbers, whole or not, stay float so that a signature inferred from
+    the example accepts a missing value wherever the spec allows one.
+    """
     rows = features.head(n).copy()
     for f in spec.features:
         column = rows[f.name]
         if f.type == "boolean" and column.notna().all():
             rows[f.name] = column.astype(bool)
-        elif f.type == "integer" and column.notna().all():
-            rows[f.name] = column.astype("int64")
     return rows.reset_index(drop=True)
 
 
