@@ -1,0 +1,56 @@
+"""Explanations of glassbox decisions: exact TreeSHAP on the model's margin, in plain language.
+
+The library works on the *encoded* row (one float column per spec feature, NaN for missing) and
+the model's spec. It imports neither pandas nor anything web or database, and nothing heavy at
+import time: shap and scikit-learn load when the first :class:`TreeExplainer` is built.
+
+Typical use::
+
+    explainer = TreeExplainer(pipeline, spec.feature_names)      # once, at model load
+    explanation = explainer.explain(encoded_row)                  # per decision
+    stored = explanation.to_dict()                                # frozen with the decision
+    factors = main_factors(explanation, spec, locale="es", raw_values=features)
+    view = subject_view(explanation, spec, raw_values=features, locale="es")
+    changes = counterfactual(pipeline, encoded_row, spec, raw_values=features)
+
+Category codes are taken to follow the spec's category order (as ``models.encoding`` numbers
+them); where an encoder learned its categories, pass its codes to :func:`counterfactual`.
+"""
+
+from explain._counterfactual import Counterfactual, counterfactual
+from explain._errors import (
+    ExplainError,
+    InvalidInputError,
+    SpecMismatchError,
+    UnsupportedModelError,
+)
+from explain._explanation import Explanation, sigmoid
+from explain._factors import Factor, main_factors
+from explain._grouping import group_values, identity_groups
+from explain._json import JSONValue, RawValue
+from explain._text import Direction, Locale, display_value
+from explain._tree import TreeExplainer
+from explain._views import reviewer_view, subject_view
+
+__all__ = [
+    "Counterfactual",
+    "Direction",
+    "ExplainError",
+    "Explanation",
+    "Factor",
+    "InvalidInputError",
+    "JSONValue",
+    "Locale",
+    "RawValue",
+    "SpecMismatchError",
+    "TreeExplainer",
+    "UnsupportedModelError",
+    "counterfactual",
+    "display_value",
+    "group_values",
+    "identity_groups",
+    "main_factors",
+    "reviewer_view",
+    "sigmoid",
+    "subject_view",
+]
