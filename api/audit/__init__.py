@@ -1,0 +1,1 @@
+"""The decision log: an append-only, tamper-evident, encrypted record of every significant step."""

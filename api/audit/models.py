@@ -1,0 +1,87 @@
+"""Tables of the decision log.
+
+``log_entry`` is the log itself: rows are only ever inserted. The database refuses UPDATE, DELETE
+and TRUNCATE on it with triggers (created by the migration), and the hash chain makes any change
+that gets past them -- by someone with DDL rights -- detectable by ``verify_log``.
+
+``subject_key`` and ``checkpoint`` are not the log. ``subject_key`` is updated on erasure: the
+wrapped data key is wiped (crypto-shredding, Art. 17) while the log's ciphertexts and hashes stay.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from api.core.database import Base
+
+__all__ = ["Checkpoint", "LogEntry", "SubjectKey"]
+
+# BIGINT on PostgreSQL; INTEGER on SQLite so the column is the rowid (no second index).
+_Seq = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class LogEntry(Base):
+    """One entry of the append-only, hash-chained decision log."""
+
+    __tablename__ = "log_entry"
+    __table_args__ = (CheckConstraint("seq >= 1", name="seq_positive"),)
+
+    seq: Mapped[int] = mapped_column(_Seq, primary_key=True, autoincrement=False)
+    # Public identifier, known before the entry is written: sealed fields bind to it (AAD), and
+    # unlike seq it does not reveal how many decisions were taken.
+    entry_id: Mapped[str] = mapped_column(String(32), unique=True)
+    # The canonical UTC text that is hashed (``2025-03-01T09:30:00.000000Z``), not a DATETIME:
+    # what verify_log hashes is exactly what is stored, with no time-zone or precision
+    # conversion by a driver in between, and a garbled value cannot make verification crash.
+    # ISO-8601 text in UTC sorts chronologically, so range queries still work.
+    entry_at: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(32))
+    # Indexed for Art. 15 access requests: every entry about one person.
+    subject_pseudonym: Mapped[str | None] = mapped_column(String(64), index=True)
+    body: Mapped[str] = mapped_column(Text)
+    # UNIQUE: two writers that read the same head cannot both append after it, so the chain
+    # cannot fork even if the application-level lock were bypassed.
+    prev_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    entry_hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class SubjectKey(Base):
+    """A subject's data key, wrapped by the key-encryption key; wiped on erasure."""
+
+    __tablename__ = "subject_key"
+    __table_args__ = (
+        CheckConstraint(
+            "(wrapped_key IS NULL) = (shredded_at IS NOT NULL)", name="shredded_has_no_key"
+        ),
+    )
+
+    pseudonym: Mapped[str] = mapped_column(String(64), primary_key=True)
+    wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    shredded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Checkpoint(Base):
+    """A signed statement of the log's size and head hash at one moment."""
+
+    __tablename__ = "checkpoint"
+    __table_args__ = (CheckConstraint("size >= 0", name="size_not_negative"),)
+
+    checkpoint_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    head_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    signature: Mapped[bytes] = mapped_column(LargeBinary)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)
+    public_key_id: Mapped[str] = mapped_column(String(16), index=True)

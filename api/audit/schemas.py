@@ -1,0 +1,146 @@
+"""Value objects of the decision log: what goes in, what comes out, what verification says."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "CheckpointDocument",
+    "CheckpointRead",
+    "CheckpointVerification",
+    "EntryKind",
+    "LogEntryCreate",
+    "LogEntryRead",
+    "VerifyResult",
+    "new_entry_id",
+]
+
+CHECKPOINT_FORMAT: Final = "glassbox.checkpoint.v1"
+_HEX64 = r"^[0-9a-f]{64}$"
+_HEX32 = r"^[0-9a-f]{32}$"
+
+
+def new_entry_id() -> str:
+    """Return a fresh random entry id (32 hex characters).
+
+    Returns
+    -------
+    str
+        A UUID4 in hex.
+    """
+    return uuid.uuid4().hex
+
+
+class EntryKind(StrEnum):
+    """What a log entry records (SPEC §4: every significant step)."""
+
+    DECISION = "decision"
+    NOTICE = "notice"
+    CONTEST = "contest"
+    CASE_TRANSITION = "case_transition"
+    HUMAN_OUTCOME = "human_outcome"
+    RIGHTS_REQUEST = "rights_request"
+    RETENTION = "retention"
+    CHECKPOINT = "checkpoint"
+
+
+class LogEntryCreate(BaseModel):
+    """An entry to append.
+
+    ``body`` holds non-personal metadata and, under ``"sealed"``, the base64 ciphertexts of
+    personal fields (see ``api.audit.service.seal_entry``). Personal data must never be put
+    into it in plaintext.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    entry_id: str = Field(default_factory=new_entry_id, pattern=_HEX32)
+    kind: EntryKind
+    subject_pseudonym: str | None = Field(default=None, pattern=_HEX64)
+    body: dict[str, Any] = Field(default_factory=dict)
+
+
+class LogEntryRead(BaseModel):
+    """An entry as stored, with its place in the chain."""
+
+    model_config = ConfigDict(frozen=True, from_attributes=True)
+
+    seq: int
+    entry_id: str
+    entry_at: datetime
+    kind: str
+    subject_pseudonym: str | None
+    body: str
+    prev_hash: str
+    entry_hash: str
+
+    def body_data(self) -> dict[str, Any]:
+        """Parse the stored canonical body.
+
+        Returns
+        -------
+        dict
+            The body's JSON object (floats appear as their repr strings).
+        """
+        data: dict[str, Any] = json.loads(self.body)
+        return data
+
+
+class VerifyResult(BaseModel):
+    """Outcome of re-computing the hash chain.
+
+    ``size`` and ``head_hash`` describe the intact prefix: the whole log when ``ok``, the
+    entries before ``first_bad_seq`` otherwise.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    ok: bool
+    size: int
+    head_hash: str
+    first_bad_seq: int | None = None
+    reason: str | None = None
+
+
+class CheckpointRead(BaseModel):
+    """A stored checkpoint."""
+
+    model_config = ConfigDict(frozen=True, from_attributes=True)
+
+    checkpoint_id: int
+    size: int
+    head_hash: str
+    created_at: datetime
+    signature: bytes
+    public_key: bytes
+    public_key_id: str
+
+
+class CheckpointDocument(BaseModel):
+    """A checkpoint exported for safekeeping outside the database (JSON)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    format: Literal["glassbox.checkpoint.v1"] = CHECKPOINT_FORMAT
+    size: int = Field(ge=0)
+    head_hash: str = Field(pattern=_HEX64)
+    created_at: str
+    public_key_id: str
+    public_key: str
+    signature: str
+
+
+class CheckpointVerification(BaseModel):
+    """Outcome of checking an exported checkpoint against the log."""
+
+    model_config = ConfigDict(frozen=True)
+
+    ok: bool
+    reason: str | None = None

@@ -1,0 +1,910 @@
+"""The decision log's service: append, read, verify, checkpoint, and the subjects' data keys.
+
+The log has **only append and read paths**. Nothing in this module updates or deletes a
+``log_entry`` row (a test asserts it), and the database refuses to (triggers). Erasure (Art. 17)
+and retention work by shredding the subject's data key instead, which leaves the chain intact.
+
+Writers, in order of preference:
+
+* :class:`LogWriter` -- the API's path. One background thread group-commits queued entries; a
+  caller's future resolves only after the COMMIT that made its entry durable returned.
+* :func:`append_entries` -- one batch in the caller's thread, for commands and for units of work
+  that must write other rows atomically with their entries (inside ``write_transaction``).
+
+Serialisation: every append reads the head and chains onto it under a lock -- a PostgreSQL
+transaction-level advisory lock, SQLite's single writer (``BEGIN IMMEDIATE``). The UNIQUE
+constraint on ``prev_hash`` is the backstop: two appends after the same head cannot both commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import queue
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from pydantic import ValidationError
+from sqlalchemy import CursorResult, Engine, insert, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from api.audit.chain import GENESIS_HASH, canonical_json, compute_entry_hash, format_timestamp
+from api.audit.errors import CheckpointNotFoundError, WriterClosedError
+from api.audit.models import Checkpoint, LogEntry, SubjectKey
+from api.audit.schemas import (
+    CHECKPOINT_FORMAT,
+    CheckpointDocument,
+    CheckpointRead,
+    CheckpointVerification,
+    EntryKind,
+    LogEntryCreate,
+    LogEntryRead,
+    VerifyResult,
+    new_entry_id,
+)
+from api.core.crypto import (
+    InvalidSignatureError,
+    KeyNotFoundError,
+    KeyShredded,
+    decrypt_field,
+    encrypt_field,
+    field_aad,
+    load_signing_key,
+    new_data_key,
+    public_key_bytes,
+    public_key_id,
+    sign,
+    unwrap_data_key,
+    verify_signature,
+    wrap_data_key,
+)
+from api.core.database import in_write_transaction, is_postgresql, write_transaction, writing
+
+__all__ = [
+    "SEALED_KEY",
+    "LogWriter",
+    "WriterStats",
+    "append_entries",
+    "create_checkpoint",
+    "data_key_for",
+    "export_checkpoint",
+    "get_entry",
+    "log_head",
+    "open_sealed_field",
+    "read_entries",
+    "seal_entry",
+    "shred_subject_key",
+    "verify_checkpoint",
+    "verify_log",
+]
+
+SEALED_KEY = "sealed"
+# Key of pg_advisory_xact_lock that serialises appends across workers and hosts ("glassbox").
+_LOG_LOCK_ID = 0x676C617373626F78
+_LOG_TABLE = LogEntry.__tablename__
+_ENTRY_COLUMNS = (
+    LogEntry.seq,
+    LogEntry.entry_id,
+    LogEntry.entry_at,
+    LogEntry.kind,
+    LogEntry.subject_pseudonym,
+    LogEntry.body,
+    LogEntry.prev_hash,
+    LogEntry.entry_hash,
+)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# --- append ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """An entry with its body already in canonical form (done in the caller's thread)."""
+
+    entry_id: str
+    kind: str
+    subject_pseudonym: str | None
+    body: str
+
+
+def _prepare(entry: LogEntryCreate) -> _Prepared:
+    return _Prepared(
+        entry_id=entry.entry_id,
+        kind=entry.kind.value,
+        subject_pseudonym=entry.subject_pseudonym,
+        body=canonical_json(entry.body).decode("utf-8"),
+    )
+
+
+def _lock_log(session: Session) -> None:
+    if is_postgresql(session):
+        # Held until COMMIT/ROLLBACK; re-entrant within one transaction. Under READ COMMITTED
+        # the head read after it sees every append that committed before we got the lock.
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOG_LOCK_ID})
+
+
+def _append_prepared(session: Session, prepared: Sequence[_Prepared]) -> list[LogEntryRead]:
+    _lock_log(session)
+    seq, prev_hash = log_head(session)
+    entry_at = format_timestamp(_now())
+    rows: list[dict[str, Any]] = []
+    for item in prepared:
+        seq += 1
+        entry_hash = compute_entry_hash(
+            prev_hash,
+            seq=seq,
+            entry_id=item.entry_id,
+            entry_at=entry_at,
+            kind=item.kind,
+            subject_pseudonym=item.subject_pseudonym,
+            body=item.body,
+        )
+        rows.append(
+            {
+                "seq": seq,
+                "entry_id": item.entry_id,
+                "entry_at": entry_at,
+                "kind": item.kind,
+                "subject_pseudonym": item.subject_pseudonym,
+                "body": item.body,
+                "prev_hash": prev_hash,
+                "entry_hash": entry_hash,
+            }
+        )
+        prev_hash = entry_hash
+    session.execute(insert(LogEntry), rows)
+    return [LogEntryRead(**row) for row in rows]
+
+
+def append_entries(session: Session, entries: Sequence[LogEntryCreate]) -> list[LogEntryRead]:
+    """Append a batch of entries in one transaction, chained onto the current head.
+
+    Parameters
+    ----------
+    session : Session
+        Without an open transaction, the batch is committed here before returning. Inside
+        ``write_transaction(session)`` it joins that unit of work and the caller commits.
+    entries : sequence of LogEntryCreate
+        The entries, in the order they are to be chained.
+
+    Returns
+    -------
+    list of LogEntryRead
+        The stored entries with their seq and hashes.
+
+    Raises
+    ------
+    TypeError
+        If a body holds a value without a canonical JSON form.
+    api.core.database.TransactionStateError
+        On SQLite, inside a transaction not begun by ``write_transaction``.
+    """
+    prepared = [_prepare(entry) for entry in entries]
+    if not prepared:
+        return []
+    with writing(session):
+        return _append_prepared(session, prepared)
+
+
+# --- read -----------------------------------------------------------------------------------
+
+
+def log_head(session: Session) -> tuple[int, str]:
+    """Return the log's size and head hash.
+
+    Parameters
+    ----------
+    session : Session
+        The session.
+
+    Returns
+    -------
+    tuple of int and str
+        ``(seq of the last entry, its hash)``, or ``(0, GENESIS_HASH)`` for an empty log.
+    """
+    head = session.execute(
+        select(LogEntry.seq, LogEntry.entry_hash).order_by(LogEntry.seq.desc()).limit(1)
+    ).one_or_none()
+    if head is None:
+        return 0, GENESIS_HASH
+    return head.seq, head.entry_hash
+
+
+def get_entry(session: Session, entry_id: str) -> LogEntryRead | None:
+    """Return one entry by its id.
+
+    Parameters
+    ----------
+    session : Session
+        The session.
+    entry_id : str
+        The entry's id.
+
+    Returns
+    -------
+    LogEntryRead or None
+        The entry, or None if there is none with that id.
+    """
+    row = session.execute(
+        select(*_ENTRY_COLUMNS).where(LogEntry.entry_id == entry_id)
+    ).one_or_none()
+    return None if row is None else LogEntryRead(**row._mapping)
+
+
+def read_entries(
+    session: Session,
+    *,
+    after_seq: int = 0,
+    limit: int = 100,
+    subject_pseudonym: str | None = None,
+) -> list[LogEntryRead]:
+    """Read entries in seq order, a page at a time.
+
+    Parameters
+    ----------
+    session : Session
+        The session.
+    after_seq : int
+        Return entries with a greater seq (keyset pagination).
+    limit : int
+        At most this many entries.
+    subject_pseudonym : str, optional
+        Only entries about this subject (Art. 15 access).
+
+    Returns
+    -------
+    list of LogEntryRead
+        The page.
+    """
+    query = select(*_ENTRY_COLUMNS).where(LogEntry.seq > after_seq)
+    if subject_pseudonym is not None:
+        query = query.where(LogEntry.subject_pseudonym == subject_pseudonym)
+    rows = session.execute(query.order_by(LogEntry.seq).limit(limit)).all()
+    return [LogEntryRead(**row._mapping) for row in rows]
+
+
+# --- verify ---------------------------------------------------------------------------------
+
+
+def _stream_entries(session: Session, batch_size: int) -> Iterator[Any]:
+    # No lower bound on the first page: a row moved to seq <= 0 must be seen, not skipped.
+    query = select(*_ENTRY_COLUMNS).order_by(LogEntry.seq).limit(batch_size)
+    while True:
+        rows = session.execute(query).all()
+        yield from rows
+        if len(rows) < batch_size:
+            return
+        query = (
+            select(*_ENTRY_COLUMNS)
+            .where(LogEntry.seq > rows[-1].seq)
+            .order_by(LogEntry.seq)
+            .limit(batch_size)
+        )
+
+
+def verify_log(session: Session, *, batch_size: int = 1000) -> VerifyResult:
+    """Re-compute the whole hash chain and name the first entry that does not fit.
+
+    Detects a changed byte in any field of any entry, a deleted entry (a gap in seq or a broken
+    link), reordered and inserted entries. A consistently re-chained rewrite or a truncated tail
+    is caught by :func:`verify_checkpoint` against an exported checkpoint.
+
+    Parameters
+    ----------
+    session : Session
+        The session.
+    batch_size : int
+        Entries read per query; memory use does not grow with the log.
+
+    Returns
+    -------
+    VerifyResult
+        ``ok`` with the size and head hash, or the first bad seq and why.
+    """
+    expected_seq = 1
+    prev_hash = GENESIS_HASH
+
+    def bad(seq: int, reason: str) -> VerifyResult:
+        return VerifyResult(
+            ok=False, size=expected_seq - 1, head_hash=prev_hash, first_bad_seq=seq, reason=reason
+        )
+
+    for row in _stream_entries(session, batch_size):
+        if row.seq > expected_seq:
+            return bad(expected_seq, f"entry {expected_seq} is missing (next stored is {row.seq})")
+        if row.seq < expected_seq:
+            return bad(row.seq, f"unexpected entry with seq {row.seq}")
+        if row.prev_hash != prev_hash:
+            return bad(row.seq, "prev_hash does not link to the previous entry")
+        try:
+            recomputed = compute_entry_hash(
+                prev_hash,
+                seq=row.seq,
+                entry_id=row.entry_id,
+                entry_at=row.entry_at,
+                kind=row.kind,
+                subject_pseudonym=row.subject_pseudonym,
+                body=row.body,
+            )
+        except (TypeError, ValueError):
+            # Garbage of a type the columns should never hold (SQLite does not enforce types).
+            return bad(row.seq, "the entry holds values that cannot be encoded")
+        if recomputed != row.entry_hash:
+            return bad(row.seq, "entry_hash does not match the entry's contents")
+        prev_hash = recomputed
+        expected_seq += 1
+    return VerifyResult(ok=True, size=expected_seq - 1, head_hash=prev_hash)
+
+
+# --- group-commit writer --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WriterStats:
+    """Counters of a :class:`LogWriter` (for metrics)."""
+
+    batches: int
+    entries: int
+    failed_batches: int
+    failed_entries: int
+
+
+_Item = tuple[_Prepared, Future[LogEntryRead]]
+_STOP = None
+
+
+class LogWriter:
+    """Group-commit writer: one thread appends queued entries in batches, one COMMIT each.
+
+    A caller gets a future that resolves with the stored entry only after the transaction
+    holding it has committed (durably: SQLite WAL with ``synchronous=FULL``, PostgreSQL
+    ``synchronous_commit=on``), so an API can acknowledge a decision exactly when its log entry
+    is safe (SPEC §4). If a batch fails, every future of the batch gets the exception and none
+    of its entries is visible; the writer carries on with the next batch.
+
+    Parameters
+    ----------
+    engine : Engine
+        From ``api.core.database.create_db_engine``.
+    max_batch : int
+        Most entries committed together.
+
+    Examples
+    --------
+    >>> writer = LogWriter(engine).start()              # doctest: +SKIP
+    >>> stored = await writer.append(entry)             # doctest: +SKIP
+    >>> writer.stop()                                   # doctest: +SKIP
+    """
+
+    def __init__(self, engine: Engine, *, max_batch: int = 256) -> None:
+        if max_batch < 1:
+            raise ValueError("max_batch must be at least 1")
+        self.engine = engine
+        self.max_batch = max_batch
+        self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        self._batches = self._entries = self._failed_batches = self._failed_entries = 0
+
+    def start(self) -> LogWriter:
+        """Start the writer thread; entries submitted earlier are written first.
+
+        Returns
+        -------
+        LogWriter
+            ``self``.
+        """
+        with self._lock:
+            if self._closed:
+                raise WriterClosedError("a stopped log writer cannot be restarted")
+            if self._thread is not None:
+                raise RuntimeError("the log writer is already running")
+            self._thread = threading.Thread(
+                target=self._run, name="glassbox-log-writer", daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def stop(self, *, timeout: float | None = None) -> None:
+        """Refuse new entries, write every entry already accepted, and end the thread.
+
+        Parameters
+        ----------
+        timeout : float, optional
+            Seconds to wait for the thread to finish.
+        """
+        with self._lock:
+            already = self._closed
+            self._closed = True
+            if not already:
+                self._queue.put(_STOP)
+            thread = self._thread
+        if thread is None:
+            if not already:
+                # Never started: drain here, so accepted entries are not left hanging.
+                self._run()
+            return
+        thread.join(timeout)
+
+    def __enter__(self) -> LogWriter:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        """Whether the writer thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def stats(self) -> WriterStats:
+        """Counters since start."""
+        return WriterStats(
+            batches=self._batches,
+            entries=self._entries,
+            failed_batches=self._failed_batches,
+            failed_entries=self._failed_entries,
+        )
+
+    def submit(self, entry: LogEntryCreate) -> Future[LogEntryRead]:
+        """Queue an entry for the next batch.
+
+        Parameters
+        ----------
+        entry : LogEntryCreate
+            The entry. Its body is encoded here, so a bad body fails in the caller, not in a
+            batch it would spoil for others.
+
+        Returns
+        -------
+        concurrent.futures.Future of LogEntryRead
+            Resolves with the stored entry once committed, or with the batch's exception.
+            Cancelling it before the writer picks it up keeps it out of the log.
+
+        Raises
+        ------
+        WriterClosedError
+            If the writer is stopped.
+        """
+        prepared = _prepare(entry)
+        future: Future[LogEntryRead] = Future()
+        with self._lock:
+            if self._closed:
+                raise WriterClosedError("the log writer is stopped")
+            self._queue.put((prepared, future))
+        return future
+
+    async def append(self, entry: LogEntryCreate) -> LogEntryRead:
+        """Submit an entry and wait, without blocking the event loop, until it is committed.
+
+        Parameters
+        ----------
+        entry : LogEntryCreate
+            The entry.
+
+        Returns
+        -------
+        LogEntryRead
+            The stored entry.
+        """
+        return await asyncio.wrap_future(self.submit(entry))
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            item = self._queue.get()
+            if item is _STOP:
+                return
+            batch = [item]
+            while len(batch) < self.max_batch:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    stopping = True
+                    break
+                batch.append(item)
+            self._commit(batch)
+
+    def _commit(self, batch: list[_Item]) -> None:
+        live = [(entry, future) for entry, future in batch if future.set_running_or_notify_cancel()]
+        if not live:
+            return
+        try:
+            with Session(self.engine) as session, write_transaction(session):
+                stored = _append_prepared(session, [entry for entry, _ in live])
+        except Exception as exc:  # every caller of the batch must learn it failed
+            self._failed_batches += 1
+            self._failed_entries += len(live)
+            for _, future in live:
+                future.set_exception(exc)
+            return
+        self._batches += 1
+        self._entries += len(live)
+        for (_, future), entry in zip(live, stored, strict=True):
+            future.set_result(entry)
+
+
+# --- checkpoints ----------------------------------------------------------------------------
+
+
+def _checkpoint_message(size: int, head_hash: str, created_at: str) -> bytes:
+    body = canonical_json({"created_at": created_at, "head_hash": head_hash, "size": size})
+    return CHECKPOINT_FORMAT.encode("ascii") + b"\n" + body
+
+
+def create_checkpoint(session: Session, signing_key: Ed25519PrivateKey | bytes) -> CheckpointRead:
+    """Sign the log's current size and head hash, store the checkpoint and log it.
+
+    The checkpoint is also appended to the log as a ``checkpoint`` entry, so the history of
+    checkpoints is itself covered by the chain.
+
+    Parameters
+    ----------
+    session : Session
+        Without an open transaction (committed here), or inside ``write_transaction``.
+    signing_key : Ed25519PrivateKey or bytes
+        The checkpoint signing key (raw 32 bytes accepted).
+
+    Returns
+    -------
+    CheckpointRead
+        The stored checkpoint.
+    """
+    key = load_signing_key(signing_key) if isinstance(signing_key, bytes) else signing_key
+    public = public_key_bytes(key)
+    with writing(session):
+        _lock_log(session)
+        size, head_hash = log_head(session)
+        created_at = _now()
+        signature = sign(key, _checkpoint_message(size, head_hash, format_timestamp(created_at)))
+        checkpoint = Checkpoint(
+            size=size,
+            head_hash=head_hash,
+            created_at=created_at,
+            signature=signature,
+            public_key=public,
+            public_key_id=public_key_id(public),
+        )
+        session.add(checkpoint)
+        session.flush()
+        entry = LogEntryCreate(
+            kind=EntryKind.CHECKPOINT,
+            body={
+                "checkpoint_id": checkpoint.checkpoint_id,
+                "size": size,
+                "head_hash": head_hash,
+                "created_at": created_at,
+                "public_key_id": checkpoint.public_key_id,
+                "signature": signature,
+            },
+        )
+        _append_prepared(session, [_prepare(entry)])
+        return CheckpointRead.model_validate(checkpoint)
+
+
+def export_checkpoint(session: Session, *, checkpoint_id: int | None = None) -> CheckpointDocument:
+    """Export a checkpoint as a self-contained document, to keep outside the database.
+
+    Parameters
+    ----------
+    session : Session
+        The session.
+    checkpoint_id : int, optional
+        Which checkpoint; the latest when omitted.
+
+    Returns
+    -------
+    CheckpointDocument
+        ``document.model_dump_json()`` is the JSON to publish or archive.
+
+    Raises
+    ------
+    CheckpointNotFoundError
+        If there is no such checkpoint.
+    """
+    query = select(Checkpoint)
+    if checkpoint_id is None:
+        query = query.order_by(Checkpoint.checkpoint_id.desc()).limit(1)
+    else:
+        query = query.where(Checkpoint.checkpoint_id == checkpoint_id)
+    checkpoint = session.execute(query).scalar_one_or_none()
+    if checkpoint is None:
+        raise CheckpointNotFoundError("no such checkpoint")
+    return CheckpointDocument(
+        size=checkpoint.size,
+        head_hash=checkpoint.head_hash,
+        created_at=format_timestamp(checkpoint.created_at),
+        public_key_id=checkpoint.public_key_id,
+        public_key=base64.b64encode(checkpoint.public_key).decode("ascii"),
+        signature=base64.b64encode(checkpoint.signature).decode("ascii"),
+    )
+
+
+def verify_checkpoint(
+    session: Session,
+    document: CheckpointDocument | Mapping[str, Any] | str | bytes,
+    public_key: Ed25519PublicKey | bytes,
+) -> CheckpointVerification:
+    """Check an exported checkpoint: signed by the trusted key, and still true of the log.
+
+    The log's entry at the checkpoint's size must still carry the signed head hash. A history
+    rewritten after the checkpoint was taken fails here even if it was re-chained consistently,
+    and so does a log truncated below the checkpoint. Run :func:`verify_log` as well: it checks
+    that each stored hash matches its entry.
+
+    Parameters
+    ----------
+    session : Session
+        The session.
+    document : CheckpointDocument, mapping, str or bytes
+        The exported checkpoint (object, parsed JSON or JSON text).
+    public_key : Ed25519PublicKey or bytes
+        The trusted public key (not the one inside the document).
+
+    Returns
+    -------
+    CheckpointVerification
+        ``ok``, or why not. Malformed documents are reported, not raised.
+    """
+    try:
+        if isinstance(document, CheckpointDocument):
+            doc = document
+        elif isinstance(document, str | bytes):
+            doc = CheckpointDocument.model_validate_json(document)
+        else:
+            doc = CheckpointDocument.model_validate(document)
+        signature = base64.b64decode(doc.signature, validate=True)
+    except (ValidationError, binascii.Error, ValueError) as exc:
+        return CheckpointVerification(ok=False, reason=f"malformed checkpoint document: {exc}")
+    trusted = public_key if isinstance(public_key, bytes) else public_key_bytes(public_key)
+    try:
+        verify_signature(
+            trusted, _checkpoint_message(doc.size, doc.head_hash, doc.created_at), signature
+        )
+    except InvalidSignatureError:
+        return CheckpointVerification(
+            ok=False, reason="the signature does not verify under the trusted public key"
+        )
+    if doc.size == 0:
+        if doc.head_hash != GENESIS_HASH:
+            return CheckpointVerification(ok=False, reason="an empty log has the genesis hash")
+        return CheckpointVerification(ok=True)
+    stored = session.execute(
+        select(LogEntry.entry_hash).where(LogEntry.seq == doc.size)
+    ).scalar_one_or_none()
+    if stored is None:
+        return CheckpointVerification(
+            ok=False, reason=f"the log no longer has entry {doc.size}: entries were removed"
+        )
+    if stored != doc.head_hash:
+        return CheckpointVerification(
+            ok=False, reason=f"entry {doc.size} changed since the checkpoint: history was rewritten"
+        )
+    return CheckpointVerification(ok=True)
+
+
+# --- per-subject data keys ------------------------------------------------------------------
+
+
+def _insert_subject_key_if_absent(session: Session, **values: Any) -> None:
+    # INSERT ... ON CONFLICT DO NOTHING: concurrent first uses of one subject must not fail.
+    if is_postgresql(session):
+        session.execute(
+            postgresql.insert(SubjectKey)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=[SubjectKey.pseudonym])
+        )
+    else:
+        session.execute(
+            sqlite.insert(SubjectKey)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=[SubjectKey.pseudonym])
+        )
+
+
+def _create_data_key(session: Session, pseudonym: str, kek: bytes) -> bytes:
+    wrapped = wrap_data_key(kek, new_data_key(), pseudonym=pseudonym)
+    _insert_subject_key_if_absent(
+        session, pseudonym=pseudonym, wrapped_key=wrapped, created_at=_now()
+    )
+    # Another worker may have won the race: use whichever key is stored.
+    row = session.execute(
+        select(SubjectKey.wrapped_key).where(SubjectKey.pseudonym == pseudonym)
+    ).one()
+    if row.wrapped_key is None:
+        raise KeyShredded(f"the data key of {pseudonym} was erased")
+    return unwrap_data_key(kek, row.wrapped_key, pseudonym=pseudonym)
+
+
+def data_key_for(session: Session, pseudonym: str, kek: bytes, *, create: bool = True) -> bytes:
+    """Return a subject's data key, creating it on first use.
+
+    A new key is committed before it is returned -- in the caller's unit of work when called
+    inside ``write_transaction`` (so it commits with whatever it protects), otherwise in a short
+    transaction of its own: data sealed with a key whose creation later rolled back would be
+    unreadable for good.
+
+    Parameters
+    ----------
+    session : Session
+        The session.
+    pseudonym : str
+        The subject's pseudonym.
+    kek : bytes
+        The 32-byte key-encryption key.
+    create : bool
+        Create the key if the subject has none (False for read paths).
+
+    Returns
+    -------
+    bytes
+        The 32-byte data key.
+
+    Raises
+    ------
+    KeyShredded
+        If the subject's key was erased (Art. 17).
+    KeyNotFoundError
+        If ``create`` is False and the subject has no key.
+    """
+    row = session.execute(
+        select(SubjectKey.wrapped_key, SubjectKey.shredded_at).where(
+            SubjectKey.pseudonym == pseudonym
+        )
+    ).one_or_none()
+    if row is not None:
+        if row.wrapped_key is None:
+            raise KeyShredded(f"the data key of {pseudonym} was erased")
+        return unwrap_data_key(kek, row.wrapped_key, pseudonym=pseudonym)
+    if not create:
+        raise KeyNotFoundError(f"no data key for {pseudonym}")
+    if in_write_transaction(session):
+        return _create_data_key(session, pseudonym, kek)
+    with Session(session.get_bind()) as own, write_transaction(own):
+        return _create_data_key(own, pseudonym, kek)
+
+
+def shred_subject_key(session: Session, pseudonym: str) -> bool:
+    """Erase a subject's data key (crypto-shredding, Art. 17).
+
+    Every field sealed under the key becomes unreadable for good; the log's ciphertexts and
+    hashes stay, so the chain still verifies. A subject without a key gets a shredded marker,
+    so no key is created for them later by mistake. On PostgreSQL the old row version is
+    physically removed by the next VACUUM of ``subject_key``.
+
+    Parameters
+    ----------
+    session : Session
+        Without an open transaction (committed here), or inside ``write_transaction`` -- the
+        place to append the erasure's ``rights_request`` entry atomically with it.
+    pseudonym : str
+        The subject's pseudonym.
+
+    Returns
+    -------
+    bool
+        True if a key was wiped now, False if there was none or it was already wiped.
+    """
+    now = _now()
+    with writing(session):
+        wiped = session.execute(
+            update(SubjectKey)
+            .where(SubjectKey.pseudonym == pseudonym, SubjectKey.shredded_at.is_(None))
+            .values(wrapped_key=None, shredded_at=now)
+        )
+        if cast("CursorResult[Any]", wiped).rowcount:
+            return True
+        _insert_subject_key_if_absent(
+            session, pseudonym=pseudonym, wrapped_key=None, created_at=now, shredded_at=now
+        )
+        return False
+
+
+# --- sealed personal fields -----------------------------------------------------------------
+
+
+def seal_entry(
+    dek: bytes,
+    *,
+    kind: EntryKind,
+    subject_pseudonym: str,
+    body: Mapping[str, Any],
+    personal: Mapping[str, bytes],
+) -> LogEntryCreate:
+    """Build an entry whose personal fields are encrypted under the subject's data key.
+
+    Each field is sealed with AES-256-GCM bound to ``("log_entry", entry_id, field name)``
+    and stored base64 under ``body["sealed"]``.
+
+    Parameters
+    ----------
+    dek : bytes
+        The subject's data key (:func:`data_key_for`).
+    kind : EntryKind
+        What the entry records.
+    subject_pseudonym : str
+        The subject.
+    body : mapping
+        Non-personal metadata (model, version, outcome, ...).
+    personal : mapping of str to bytes
+        Personal fields, serialised (features, explanation, statement, ...).
+
+    Returns
+    -------
+    LogEntryCreate
+        The entry, ready for :class:`LogWriter` or :func:`append_entries`.
+    """
+    if SEALED_KEY in body:
+        raise ValueError(f"body must not contain {SEALED_KEY!r}: it is where sealed fields go")
+    entry_id = new_entry_id()
+    sealed = {
+        name: base64.b64encode(
+            encrypt_field(dek, value, aad=field_aad(_LOG_TABLE, entry_id, name))
+        ).decode("ascii")
+        for name, value in personal.items()
+    }
+    return LogEntryCreate(
+        entry_id=entry_id,
+        kind=kind,
+        subject_pseudonym=subject_pseudonym,
+        body={**body, SEALED_KEY: sealed},
+    )
+
+
+def open_sealed_field(session: Session, entry: LogEntryRead, field: str, *, kek: bytes) -> bytes:
+    """Decrypt one personal field of a stored entry.
+
+    Parameters
+    ----------
+    session : Session
+        The session.
+    entry : LogEntryRead
+        The stored entry.
+    field : str
+        The field's name.
+    kek : bytes
+        The key-encryption key.
+
+    Returns
+    -------
+    bytes
+        The plaintext.
+
+    Raises
+    ------
+    KeyShredded
+        If the subject's key was erased.
+    KeyNotFoundError
+        If the entry has no subject, or the subject has no key.
+    KeyError
+        If the entry has no such sealed field.
+    api.core.crypto.DecryptionError
+        If the ciphertext was altered or moved from another entry or field.
+    """
+    if entry.subject_pseudonym is None:
+        raise KeyNotFoundError("the entry has no subject, so nothing in it is sealed")
+    sealed = json.loads(entry.body).get(SEALED_KEY, {})
+    if field not in sealed:
+        raise KeyError(field)
+    dek = data_key_for(session, entry.subject_pseudonym, kek, create=False)
+    return decrypt_field(
+        dek,
+        base64.b64decode(sealed[field]),
+        aad=field_aad(_LOG_TABLE, entry.entry_id, field),
+    )

@@ -1,0 +1,1 @@
+"""Shared plumbing of the API: settings, database access and cryptography."""

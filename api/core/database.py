@@ -1,0 +1,310 @@
+"""Database access for SQLite (embedded default) and PostgreSQL (shared production store).
+
+Durability is part of the contract of the decision log (SPEC §4: a decision is acknowledged only
+after its entry is durable), so the engine factory pins the settings that make a COMMIT mean
+"on disk": SQLite runs in WAL mode with ``synchronous=FULL`` (an fsync of the WAL at every commit),
+PostgreSQL with ``synchronous_commit=on`` whatever the server default.
+
+SQLite has one writer at a time. A transaction that reads first and writes later can fail with
+``SQLITE_BUSY`` when another writer got in between, and the busy timeout does not help then.
+Every transaction that will write therefore starts with ``BEGIN IMMEDIATE`` through
+:func:`write_transaction`, which waits (up to the busy timeout) for the write lock up front.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, Engine, MetaData, create_engine, event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+__all__ = [
+    "WRITE_TRANSACTION_OPTION",
+    "Base",
+    "TransactionStateError",
+    "create_db_engine",
+    "create_session_factory",
+    "in_write_transaction",
+    "is_postgresql",
+    "migrate",
+    "normalise_url",
+    "write_transaction",
+    "writing",
+]
+
+WRITE_TRANSACTION_OPTION = "glassbox_write_transaction"
+_MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+# Several API workers may start at once against one PostgreSQL; only one may run migrations.
+_MIGRATION_LOCK_ID = 0x676C617373626F01
+_SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+# Named constraints, so later migrations can alter or drop them on every backend.
+_NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every glassbox table."""
+
+    metadata = MetaData(naming_convention=_NAMING_CONVENTION)
+
+
+class TransactionStateError(RuntimeError):
+    """A write was attempted in a transaction that cannot safely take it."""
+
+
+def normalise_url(url: str | URL) -> URL:
+    """Parse a database URL and pin PostgreSQL to the psycopg 3 driver.
+
+    Parameters
+    ----------
+    url : str or URL
+        ``sqlite:///path``, ``postgresql://...`` or ``postgresql+psycopg://...``.
+
+    Returns
+    -------
+    URL
+        The parsed URL; plain ``postgresql://`` and ``postgres://`` become ``postgresql+psycopg://``.
+    """
+    parsed = make_url(url)
+    if parsed.drivername in {"postgresql", "postgres"}:
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def is_postgresql(bind: Engine | Connection | Session) -> bool:
+    """Tell whether a bind talks to PostgreSQL.
+
+    Parameters
+    ----------
+    bind : Engine, Connection or Session
+        Where the statements go.
+
+    Returns
+    -------
+    bool
+        True for PostgreSQL, False otherwise (SQLite).
+    """
+    dialect = bind.get_bind().dialect if isinstance(bind, Session) else bind.dialect
+    return dialect.name == "postgresql"
+
+
+def create_db_engine(url: str | URL, **engine_kwargs: Any) -> Engine:
+    """Create an engine for SQLite or PostgreSQL with durable-commit settings.
+
+    Parameters
+    ----------
+    url : str or URL
+        The database URL. For SQLite the parent directory of the file is created.
+    **engine_kwargs
+        Passed on to :func:`sqlalchemy.create_engine`.
+
+    Returns
+    -------
+    Engine
+        The engine, with the per-connection settings installed by event listeners.
+    """
+    parsed = normalise_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(parsed, **engine_kwargs)
+        _install_sqlite_listeners(engine)
+    elif parsed.get_backend_name() == "postgresql":
+        engine_kwargs.setdefault("pool_pre_ping", True)
+        engine = create_engine(parsed, **engine_kwargs)
+        _install_postgresql_listeners(engine)
+    else:
+        raise ValueError(f"unsupported database: {parsed.get_backend_name()}")
+    return engine
+
+
+def _install_sqlite_listeners(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take BEGIN away from the sqlite3 module: it defers BEGIN to the first DML statement,
+        # which breaks repeatable reads and makes BEGIN IMMEDIATE impossible.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {_SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA journal_mode = WAL")
+            # FULL: the WAL is fsynced at every commit, so an acknowledged entry survives a
+            # power cut (NORMAL would only survive a process crash).
+            cursor.execute("PRAGMA synchronous = FULL")
+            cursor.execute("PRAGMA foreign_keys = ON")
+            # Crypto-shredding (Art. 17): overwrite freed pages so a wiped wrapped key does not
+            # linger in the database file.
+            cursor.execute("PRAGMA secure_delete = ON")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        write = connection.get_execution_options().get(WRITE_TRANSACTION_OPTION, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _install_postgresql_listeners(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # A server or role configured with synchronous_commit=off would acknowledge decisions
+        # that a crash can still lose.
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("SET synchronous_commit TO on")
+        finally:
+            cursor.close()
+        dbapi_connection.commit()
+
+
+def create_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Return the session factory for an engine.
+
+    Parameters
+    ----------
+    engine : Engine
+        From :func:`create_db_engine`.
+
+    Returns
+    -------
+    sessionmaker of Session
+        Sessions that keep loaded objects usable after commit.
+    """
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def write_transaction(session: Session) -> Iterator[Session]:
+    """Run a block in a transaction that is allowed to write, committing at the end.
+
+    On SQLite the transaction starts with ``BEGIN IMMEDIATE`` (the write lock is taken up front);
+    on PostgreSQL it is an ordinary transaction. The block is rolled back if it raises.
+
+    Parameters
+    ----------
+    session : Session
+        A session with no transaction open.
+
+    Yields
+    ------
+    Session
+        The same session, inside the write transaction.
+
+    Raises
+    ------
+    TransactionStateError
+        If the session already has a transaction open (it might hold a stale SQLite snapshot).
+    """
+    if session.in_transaction():
+        raise TransactionStateError(
+            "write_transaction needs a session without an open transaction; "
+            "commit or roll back first"
+        )
+    with session.begin():
+        session.connection(execution_options={WRITE_TRANSACTION_OPTION: True})
+        yield session
+
+
+def in_write_transaction(session: Session) -> bool:
+    """Tell whether the session is inside a transaction begun by :func:`write_transaction`.
+
+    Parameters
+    ----------
+    session : Session
+        The session.
+
+    Returns
+    -------
+    bool
+        True when the current transaction was begun for writing.
+    """
+    if not session.in_transaction():
+        return False
+    options = session.connection().get_execution_options()
+    return bool(options.get(WRITE_TRANSACTION_OPTION, False))
+
+
+@contextmanager
+def writing(session: Session) -> Iterator[Session]:
+    """Join the caller's write transaction, or run a write transaction of its own.
+
+    Service functions that write use this: called on a fresh session they commit their own
+    work; called inside :func:`write_transaction` they become part of the caller's unit of work
+    (and the caller commits).
+
+    Parameters
+    ----------
+    session : Session
+        The session.
+
+    Yields
+    ------
+    Session
+        The same session, inside a transaction that may write.
+
+    Raises
+    ------
+    TransactionStateError
+        On SQLite, if the session is inside a transaction that was not begun for writing: its
+        snapshot may already be stale, and upgrading it to a writer can fail with SQLITE_BUSY.
+    """
+    if not session.in_transaction():
+        with write_transaction(session):
+            yield session
+        return
+    if not is_postgresql(session) and not in_write_transaction(session):
+        raise TransactionStateError(
+            "on SQLite, writes must run in a transaction begun by write_transaction()"
+        )
+    yield session
+
+
+def _alembic_config() -> Config:
+    from alembic.config import Config  # a second of imports that only migrate() needs
+
+    config = Config()
+    # An absolute path: migrations run the same from any working directory and from an
+    # installed wheel (the scripts ship inside the api package).
+    config.set_main_option("script_location", str(_MIGRATIONS_DIR))
+    return config
+
+
+def migrate(target: str | URL | Engine) -> None:
+    """Bring a database to the newest schema (Alembic ``upgrade head``).
+
+    Parameters
+    ----------
+    target : str, URL or Engine
+        The database URL, or an engine from :func:`create_db_engine`.
+    """
+    from alembic import command
+
+    engine = target if isinstance(target, Engine) else create_db_engine(target)
+    try:
+        with engine.connect() as connection:
+            connection.execution_options(**{WRITE_TRANSACTION_OPTION: True})
+            with connection.begin():
+                if connection.dialect.name == "postgresql":
+                    connection.execute(
+                        text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_ID}
+                    )
+                config = _alembic_config()
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+    finally:
+        if engine is not target:
+            engine.dispose()

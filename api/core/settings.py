@@ -1,0 +1,279 @@
+"""The one settings class of glassbox, read from ``GLASSBOX_*`` environment variables.
+
+Nothing is read at import time: :func:`get_settings` builds the settings on first call and caches
+them; tests override them with ``get_settings.cache_clear()`` plus environment variables, or with
+FastAPI's ``dependency_overrides``.
+
+Secrets (Art. 32: keys are the security of the whole log) come from the environment or from files,
+so they can be mounted by a secret store rather than sit in a process listing::
+
+    GLASSBOX_KEY_ENCRYPTION_KEY=<base64 of 32 bytes>
+    GLASSBOX_KEY_ENCRYPTION_KEY_FILE=/run/secrets/kek      # the file holds the same base64 text
+
+``glassbox demo`` creates local random secrets with :func:`generate_demo_secrets`. They carry a
+``demo-`` prefix, and the service refuses any demo secret unless ``GLASSBOX_DEMO_MODE`` is true,
+so keys that sat in a developer's checkout never protect real people's data.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import os
+import secrets
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import (
+    Field,
+    GetCoreSchemaHandler,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import core_schema
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = [
+    "DEMO_PREFIX",
+    "SECRET_NAMES",
+    "SecretKey",
+    "Settings",
+    "generate_demo_secrets",
+    "get_settings",
+]
+
+DEMO_PREFIX = "demo-"
+SECRET_NAMES = (
+    "pseudonym_key",
+    "key_encryption_key",
+    "checkpoint_signing_key",
+    "token_signing_key",
+)
+_MIN_DISTINCT_BYTES = 8
+
+
+class SecretKey:
+    """Decoded key material that never shows itself in a repr, a log line or a dump.
+
+    Parameters
+    ----------
+    raw : bytes
+        The key bytes.
+    demo : bool
+        Whether the key was generated for the local demo.
+    """
+
+    __slots__ = ("_raw", "demo")
+
+    def __init__(self, raw: bytes, *, demo: bool = False) -> None:
+        self._raw = raw
+        self.demo = demo
+
+    @classmethod
+    def parse(cls, text: str) -> SecretKey:
+        """Decode ``[demo-]<base64>`` text.
+
+        Parameters
+        ----------
+        text : str
+            Standard or URL-safe base64, optionally with the ``demo-`` prefix.
+
+        Returns
+        -------
+        SecretKey
+            The decoded key.
+        """
+        value = text.strip()
+        demo = value.startswith(DEMO_PREFIX)
+        if demo:
+            value = value[len(DEMO_PREFIX) :]
+        try:
+            raw = base64.b64decode(value.replace("-", "+").replace("_", "/"), validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise ValueError("is not valid base64") from exc
+        return cls(raw, demo=demo)
+
+    def get_secret_value(self) -> bytes:
+        """Return the key bytes.
+
+        Returns
+        -------
+        bytes
+            The raw key.
+        """
+        return self._raw
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SecretKey):
+            return NotImplemented
+        return secrets.compare_digest(self._raw, other._raw) and self.demo == other.demo
+
+    def __hash__(self) -> int:
+        return hash((self._raw, self.demo))
+
+    def __repr__(self) -> str:
+        return f"SecretKey('**********', demo={self.demo})"
+
+    @classmethod
+    def _validate(cls, value: object) -> SecretKey:
+        if isinstance(value, SecretKey):
+            return value
+        if isinstance(value, str):
+            return cls.parse(value)
+        if isinstance(value, bytes):
+            return cls(value)
+        raise ValueError("must be base64 text")
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: type[Any], handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.no_info_plain_validator_function(
+            cls._validate,
+            serialization=core_schema.plain_serializer_function_ser_schema(lambda _: "**********"),
+        )
+
+
+def _default_database_url() -> str:
+    return f"sqlite:///{Path.cwd() / '.glassbox' / 'glassbox.db'}"
+
+
+def _default_artifacts_dir() -> Path:
+    return Path.cwd() / ".glassbox" / "mlartifacts"
+
+
+class Settings(BaseSettings):
+    """Configuration of the glassbox service.
+
+    Every field is read from ``GLASSBOX_<FIELD>``; every secret may instead be read from the file
+    named by ``GLASSBOX_<FIELD>_FILE``.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="GLASSBOX_", extra="ignore", frozen=True)
+
+    _exact_lengths: ClassVar[dict[str, int]] = {
+        "key_encryption_key": 32,  # AES-256
+        "checkpoint_signing_key": 32,  # raw Ed25519 private key
+    }
+    _min_lengths: ClassVar[dict[str, int]] = {"pseudonym_key": 32, "token_signing_key": 32}
+
+    database_url: str = Field(default_factory=_default_database_url)
+    mlflow_tracking_uri: str = "sqlite:///.glassbox/mlflow.db"
+    mlflow_artifacts_dir: Path = Field(default_factory=_default_artifacts_dir)
+    demo_mode: bool = False
+    pseudonym_namespace: str = Field(default="default", min_length=1)
+
+    pseudonym_key: SecretKey
+    key_encryption_key: SecretKey
+    checkpoint_signing_key: SecretKey
+    token_signing_key: SecretKey
+
+    pseudonym_key_file: Path | None = None
+    key_encryption_key_file: Path | None = None
+    checkpoint_signing_key_file: Path | None = None
+    token_signing_key_file: Path | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_secret_files(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        for name in SECRET_NAMES:
+            path = data.get(f"{name}_file")
+            if data.get(name) is not None:
+                if path:
+                    # Two sources for one key: refusing beats silently picking the wrong one.
+                    raise ValueError(f"set either GLASSBOX_{name.upper()} or its _FILE, not both")
+                continue
+            if not path:
+                env = f"GLASSBOX_{name.upper()}"
+                raise ValueError(f"{env} or {env}_FILE is missing")
+            try:
+                data[name] = Path(path).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ValueError(f"cannot read GLASSBOX_{name.upper()}_FILE: {exc}") from exc
+        return data
+
+    @field_validator(*SECRET_NAMES)
+    @classmethod
+    def _check_key_length(cls, value: SecretKey, info: ValidationInfo) -> SecretKey:
+        name = info.field_name or ""
+        raw = value.get_secret_value()
+        exact = cls._exact_lengths.get(name)
+        if exact is not None and len(raw) != exact:
+            raise ValueError(f"must decode to exactly {exact} bytes, got {len(raw)}")
+        minimum = cls._min_lengths.get(name, 0)
+        if len(raw) < minimum:
+            raise ValueError(f"must decode to at least {minimum} bytes, got {len(raw)}")
+        if len(set(raw)) < _MIN_DISTINCT_BYTES:
+            # Placeholders such as 32 zero bytes decode fine but are not secrets.
+            raise ValueError("looks like a placeholder, not random key material")
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_demo_secrets(self) -> Settings:
+        if not self.demo_mode:
+            demo = [name for name in SECRET_NAMES if getattr(self, name).demo]
+            if demo:
+                raise ValueError(
+                    "demo secrets are refused outside demo mode: "
+                    + ", ".join(f"GLASSBOX_{name.upper()}" for name in demo)
+                )
+        return self
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """Build the settings once, from the environment.
+
+    Returns
+    -------
+    Settings
+        The cached settings; ``get_settings.cache_clear()`` makes the next call re-read them.
+    """
+    return Settings()
+
+
+def generate_demo_secrets(base_dir: Path) -> dict[str, str]:
+    """Create (or reuse) local random demo secrets under ``<base_dir>/.glassbox/secrets/``.
+
+    Existing files are kept: a restarted demo must still open the log it wrote before.
+
+    Parameters
+    ----------
+    base_dir : Path
+        The working directory of the demo.
+
+    Returns
+    -------
+    dict of str to str
+        Environment variables that point the service at the secrets and turn demo mode on,
+        ready for ``os.environ.update`` or a subprocess's ``env``.
+    """
+    directory = Path(base_dir) / ".glassbox" / "secrets"
+    directory.mkdir(parents=True, exist_ok=True)
+    env = {"GLASSBOX_DEMO_MODE": "true"}
+    for name in SECRET_NAMES:
+        path = directory / name
+        if not _is_demo_secret_file(path):
+            value = DEMO_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode("ascii")
+            # Create with owner-only permissions from the first byte written.
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(value + "\n")
+        env[f"GLASSBOX_{name.upper()}_FILE"] = str(path.resolve())
+    return env
+
+
+def _is_demo_secret_file(path: Path) -> bool:
+    try:
+        key = SecretKey.parse(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return key.demo and len(key) == 32

@@ -1,0 +1,140 @@
+"""Engines, durable-commit settings, write transactions and migrations on both backends."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, inspect, text
+from sqlalchemy.orm import Session
+
+from api.core.database import (
+    TransactionStateError,
+    create_db_engine,
+    in_write_transaction,
+    migrate,
+    normalise_url,
+    write_transaction,
+    writing,
+)
+
+TABLES = {"alembic_version", "checkpoint", "log_entry", "subject_key"}
+
+
+def test_migrations_run_from_empty_and_are_idempotent(database_url: str) -> None:
+    migrate(database_url)
+    migrate(database_url)  # a second API worker starting up finds nothing to do
+    engine = create_db_engine(database_url)
+    try:
+        assert set(inspect(engine).get_table_names()) >= TABLES
+        with engine.connect() as connection:
+            version = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        assert version == "0001"
+    finally:
+        engine.dispose()
+
+
+def test_migrate_works_from_any_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    url = f"sqlite:///{tmp_path / 'nested' / 'dir' / 'glassbox.db'}"
+    migrate(url)  # also creates the parent directories of the SQLite file
+    assert (tmp_path / "nested" / "dir" / "glassbox.db").exists()
+
+
+def test_sqlite_connections_are_durable_and_strict(tmp_path: Path) -> None:
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    try:
+        with engine.connect() as connection:
+            pragma = {
+                name: connection.exec_driver_sql(f"PRAGMA {name}").scalar()
+                for name in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")
+            }
+        assert pragma == {
+            "journal_mode": "wal",
+            "synchronous": 2,  # FULL
+            "foreign_keys": 1,
+            "busy_timeout": 30_000,
+        }
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.skipif(not os.environ.get("GLASSBOX_TEST_DATABASE_URL"), reason="no PostgreSQL")
+def test_postgresql_commits_synchronously() -> None:
+    engine = create_db_engine(os.environ["GLASSBOX_TEST_DATABASE_URL"])
+    try:
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("SHOW synchronous_commit").scalar() == "on"
+    finally:
+        engine.dispose()
+
+
+def test_plain_postgresql_urls_use_psycopg() -> None:
+    assert normalise_url("postgresql://u@h/db").drivername == "postgresql+psycopg"
+    assert normalise_url("postgres://u@h/db").drivername == "postgresql+psycopg"
+    assert normalise_url("sqlite:///x.db").drivername == "sqlite"
+
+
+def test_write_transaction_takes_the_sqlite_write_lock_up_front(tmp_path: Path) -> None:
+    path = tmp_path / "x.db"
+    engine = create_db_engine(f"sqlite:///{path}")
+    try:
+        with engine.begin() as connection:
+            connection.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+        with Session(engine) as session, write_transaction(session):
+            assert in_write_transaction(session)
+            # Nothing written yet, but the lock is held: another writer cannot start.
+            other = sqlite3.connect(path, timeout=0, isolation_level=None)
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("BEGIN IMMEDIATE")
+            other.close()
+            session.execute(text("INSERT INTO t VALUES (1)"))
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("SELECT count(*) FROM t").scalar() == 1
+    finally:
+        engine.dispose()
+
+
+def test_write_transaction_rolls_back_on_error(engine: Engine) -> None:
+    def unit_of_work(session: Session) -> None:
+        with write_transaction(session):
+            session.execute(
+                text(
+                    "INSERT INTO subject_key (pseudonym, wrapped_key, created_at) "
+                    "VALUES ('p', :k, CURRENT_TIMESTAMP)"
+                ),
+                {"k": b"x" * 60},
+            )
+            raise RuntimeError("boom")
+
+    with Session(engine) as session:
+        with pytest.raises(RuntimeError, match="boom"):
+            unit_of_work(session)
+        assert not in_write_transaction(session)
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT count(*) FROM subject_key").scalar() == 0
+
+
+def test_write_transaction_refuses_a_session_with_an_open_transaction(engine: Engine) -> None:
+    with Session(engine) as session:
+        session.execute(text("SELECT 1"))
+        with pytest.raises(TransactionStateError), write_transaction(session):
+            pass
+
+
+def test_writing_refuses_a_read_transaction_on_sqlite(engine: Engine) -> None:
+    with Session(engine) as session:
+        session.execute(text("SELECT 1"))
+        if engine.dialect.name == "sqlite":
+            # Its snapshot may be stale: upgrading it to a writer can fail with SQLITE_BUSY.
+            with pytest.raises(TransactionStateError), writing(session):
+                pass
+        else:
+            with writing(session):
+                pass
