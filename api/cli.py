@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, get_args
@@ -114,6 +115,7 @@ def train(
 ) -> None:
     """Train a model on a CSV that fits its spec, log it to MLflow and register it if it passes."""
     from models.data import DataError
+    from models.recommendation import DataWarning
     from models.registry import log_training
     from models.spec import SpecError
     from models.training import TrainingFiles, train_from_files
@@ -127,12 +129,17 @@ def train(
     try:
         with _progress() as progress:
             task = progress.add_task(f"Training {kind} on {data}", total=None)
-            result = train_from_files(
-                kind,
-                TrainingFiles(data=data, items=items, learners=learners),
-                spec_path=spec,
-                seed=seed,
-            )
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", DataWarning)
+                result = train_from_files(
+                    kind,
+                    TrainingFiles(data=data, items=items, learners=learners),
+                    spec_path=spec,
+                    seed=seed,
+                )
+            for warning in caught:
+                if issubclass(warning.category, DataWarning):
+                    console.print(f"[yellow]Note:[/] {warning.message}")
             progress.update(task, description=f"Logging {kind} to MLflow")
             registration = log_training(
                 result, tracking_uri=uri, data_source=str(data), register=register

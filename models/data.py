@@ -12,11 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
 from models.encoding import parse_boolean
 from models.spec import Feature, ModelSpec
 
-__all__ = ["DataError", "parse_target", "read_csv", "validate_frame"]
+__all__ = ["DataError", "line_numbers", "parse_target", "read_csv", "validate_frame"]
 
 _EXAMPLES = 3
 
@@ -68,10 +69,12 @@ def read_csv(path: str | Path) -> pd.DataFrame:
     return frame
 
 
-def _lines(mask: pd.Series) -> str:
+def line_numbers(mask: NDArray[np.bool_] | pd.Series) -> str:
+    """The CSV lines where ``mask`` holds, as an operator counts them ("lines 2, 7 and 3 more")."""
+    flags = np.asarray(mask, dtype=bool)
     # +2: one for the header line, one because people count lines from 1.
-    rows = [str(i + 2) for i in np.flatnonzero(mask.to_numpy())[:_EXAMPLES]]
-    more = int(mask.sum()) - len(rows)
+    rows = [str(i + 2) for i in np.flatnonzero(flags)[:_EXAMPLES]]
+    more = int(flags.sum()) - len(rows)
     return "lines " + ", ".join(rows) + (f" and {more} more" if more > 0 else "")
 
 
@@ -82,7 +85,7 @@ def _check_feature(feature: Feature, raw: pd.Series, problems: list[str]) -> pd.
     blank = text.eq("") | text.str.lower().isin({"na", "nan", "null", "none"})
     if blank.any() and not feature.allow_missing:
         problems.append(
-            f"column {column!r} has {int(blank.sum())} blank values ({_lines(blank)}); "
+            f"column {column!r} has {int(blank.sum())} blank values ({line_numbers(blank)}); "
             "fill them or declare allow_missing: true for this feature"
         )
     if feature.type == "category":
@@ -93,7 +96,7 @@ def _check_feature(feature: Feature, raw: pd.Series, problems: list[str]) -> pd.
                 seen = sorted(text[unknown].unique())[:_EXAMPLES]
                 problems.append(
                     f"column {column!r} has values outside its categories {feature.categories}: "
-                    f"{seen} ({_lines(unknown)})"
+                    f"{seen} ({line_numbers(unknown)})"
                 )
         return values
     if feature.type == "boolean":
@@ -103,35 +106,35 @@ def _check_feature(feature: Feature, raw: pd.Series, problems: list[str]) -> pd.
             seen = sorted(text[bad].unique())[:_EXAMPLES]
             problems.append(
                 f"column {column!r} should be yes/no (or true/false, 1/0) but has {seen} "
-                f"({_lines(bad)})"
+                f"({line_numbers(bad)})"
             )
         return parsed
     numbers = pd.to_numeric(text.where(~blank, None), errors="coerce").astype("float64")
     bad = ~blank & (numbers.isna() | ~np.isfinite(numbers.fillna(0.0)))
     if bad.any():
         seen = sorted(text[bad].unique())[:_EXAMPLES]
-        problems.append(f"column {column!r} should be numeric but has {seen} ({_lines(bad)})")
+        problems.append(f"column {column!r} should be numeric but has {seen} ({line_numbers(bad)})")
         return numbers
     if feature.type == "integer":
         fractional = numbers.notna() & (numbers != np.floor(numbers.fillna(0.0)))
         if fractional.any():
             problems.append(
                 f"column {column!r} should hold whole numbers but has fractions "
-                f"({_lines(fractional)})"
+                f"({line_numbers(fractional)})"
             )
     if feature.minimum is not None:
         low = numbers < feature.minimum
         if low.any():
             problems.append(
                 f"column {column!r} has values below its minimum {feature.minimum:g} "
-                f"({_lines(low)})"
+                f"({line_numbers(low)})"
             )
     if feature.maximum is not None:
         high = numbers > feature.maximum
         if high.any():
             problems.append(
                 f"column {column!r} has values above its maximum {feature.maximum:g} "
-                f"({_lines(high)})"
+                f"({line_numbers(high)})"
             )
     return numbers
 
@@ -178,7 +181,7 @@ def validate_frame(frame: pd.DataFrame, spec: ModelSpec, *, source: str) -> pd.D
         if target.isna().any():
             problems.append(
                 f"target column {spec.target!r} has {int(target.isna().sum())} blank values "
-                f"({_lines(target.isna())})"
+                f"({line_numbers(target.isna())})"
             )
         classes = set(target.dropna().unique())
         if len(classes) < 2:

@@ -36,7 +36,7 @@ from sklearn.pipeline import Pipeline
 
 from models import _recsys as core
 from models.classifier import TrainResult, build_pipeline, check_gates, example_frame
-from models.data import DataError
+from models.data import DataError, line_numbers
 from models.spec import ModelSpec, default_spec_path, load_spec
 
 __all__ = [
@@ -917,14 +917,6 @@ def train(
 _EXAMPLES = 3
 
 
-def _lines(mask: NDArray[np.bool_] | pd.Series) -> str:
-    flags = np.asarray(mask, dtype=bool)
-    # +2: one for the header line, one because people count lines from 1.
-    rows = [str(i + 2) for i in np.flatnonzero(flags)[:_EXAMPLES]]
-    more = int(flags.sum()) - len(rows)
-    return "lines " + ", ".join(rows) + (f" and {more} more" if more > 0 else "")
-
-
 def _examples(values: pd.Series) -> list[str]:
     return sorted(values.astype(str).unique().tolist())[:_EXAMPLES]
 
@@ -978,20 +970,20 @@ def validate_items(frame: pd.DataFrame, spec: ModelSpec, *, source: str) -> pd.D
     if blank_ids.any():
         problems.append(
             f"column {columns.item!r} has {int(blank_ids.sum())} blank item ids "
-            f"({_lines(blank_ids)})"
+            f"({line_numbers(blank_ids)})"
         )
     dupes = ids.duplicated(keep="first") & ~blank_ids
     if dupes.any():
         problems.append(
             f"column {columns.item!r} lists {int(dupes.sum())} items twice: "
-            f"{_examples(ids[dupes])} ({_lines(dupes)})"
+            f"{_examples(ids[dupes])} ({line_numbers(dupes)})"
         )
     category = _text(frame[columns.category])
     blank_category = _blank(category)
     if blank_category.any():
         problems.append(
             f"column {columns.category!r} has {int(blank_category.sum())} blank values "
-            f"({_lines(blank_category)}); every item needs a category"
+            f"({line_numbers(blank_category)}); every item needs a category"
         )
     released = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[us, UTC]")
     if RELEASED in frame.columns:
@@ -1001,7 +993,7 @@ def validate_items(frame: pd.DataFrame, spec: ModelSpec, *, source: str) -> pd.D
         if bad.any():
             problems.append(
                 f"column {RELEASED!r} has {int(bad.sum())} values that are not ISO-8601 dates: "
-                f"{_examples(text[bad])} ({_lines(bad)})"
+                f"{_examples(text[bad])} ({line_numbers(bad)})"
             )
     n_items = int(ids[~blank_ids].nunique())
     if n_items < MIN_ITEMS:
@@ -1079,7 +1071,7 @@ def validate_interactions(
         blank = _blank(text)
         if blank.any():
             problems.append(
-                f"column {name!r} has {int(blank.sum())} blank values ({_lines(blank)})"
+                f"column {name!r} has {int(blank.sum())} blank values ({line_numbers(blank)})"
             )
     stamps_text = _text(frame[columns.timestamp])
     stamps = _timestamps(stamps_text.where(~_blank(stamps_text), None))
@@ -1087,7 +1079,7 @@ def validate_interactions(
     if bad.any():
         problems.append(
             f"column {columns.timestamp!r} has {int(bad.sum())} values that are not ISO-8601 "
-            f"times: {_examples(stamps_text[bad])} ({_lines(bad)})"
+            f"times: {_examples(stamps_text[bad])} ({line_numbers(bad)})"
         )
     ratings = pd.Series(np.nan, index=frame.index)
     if columns.rating is not None:
@@ -1098,13 +1090,13 @@ def validate_interactions(
         if not_number.any():
             problems.append(
                 f"column {columns.rating!r} should hold numbers from 1 to 5 but has "
-                f"{_examples(text[not_number])} ({_lines(not_number)})"
+                f"{_examples(text[not_number])} ({line_numbers(not_number)})"
             )
         outside = ratings.notna() & ((ratings < 1) | (ratings > 5))
         if outside.any():
             problems.append(
                 f"column {columns.rating!r} has {int(outside.sum())} ratings outside 1-5: "
-                f"{_examples(text[outside])} ({_lines(outside)})"
+                f"{_examples(text[outside])} ({line_numbers(outside)})"
             )
     if problems:
         raise DataError(source, problems)

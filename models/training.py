@@ -56,10 +56,11 @@ def train_from_files(
 
         if files.items is None:
             raise DataError(str(files.data), ["a recommender needs an items CSV (--items)"])
-        interactions = recommendation.validate_interactions(
-            read_csv(files.data), spec, source=str(files.data)
-        )
+        # Items first: interactions that point outside the catalogue are checked against it.
         items = recommendation.validate_items(read_csv(files.items), spec, source=str(files.items))
+        interactions = recommendation.validate_interactions(
+            read_csv(files.data), spec, source=str(files.data), items=items
+        )
         learners = read_csv(files.learners) if files.learners else None
         return recommendation.train(interactions, items, spec, seed=seed, learners=learners)
     frame = validate_frame(read_csv(files.data), spec, source=str(files.data))

@@ -24,7 +24,7 @@ import binascii
 import json
 import queue
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -71,6 +71,7 @@ from api.core.database import in_write_transaction, is_postgresql, write_transac
 __all__ = [
     "SEALED_KEY",
     "LogWriter",
+    "Unit",
     "WriterStats",
     "append_entries",
     "create_checkpoint",
@@ -361,7 +362,11 @@ class WriterStats:
     failed_entries: int
 
 
-_Item = tuple[_Prepared, Future[LogEntryRead]]
+# A unit of work runs inside the batch's transaction: it may write rows of its own (a decision,
+# a case) and returns the log entries that must commit atomically with them.
+Unit = Callable[[Session], Sequence[LogEntryCreate]]
+_Work = _Prepared | Unit
+_Item = tuple[_Work, Future[Any]]
 _STOP = None
 
 
@@ -480,13 +485,39 @@ class LogWriter:
         WriterClosedError
             If the writer is stopped.
         """
-        prepared = _prepare(entry)
         future: Future[LogEntryRead] = Future()
+        self._put(_prepare(entry), future)
+        return future
+
+    def submit_unit(self, unit: Unit) -> Future[list[LogEntryRead]]:
+        """Queue a unit of work for the next batch.
+
+        Parameters
+        ----------
+        unit : callable
+            Called with the batch's session inside its write transaction; it may insert rows of
+            its own and returns the entries to append after them. It must not commit. If it
+            raises, only its own future fails: the batch is retried without it.
+
+        Returns
+        -------
+        concurrent.futures.Future of list of LogEntryRead
+            Resolves with the unit's stored entries once committed.
+
+        Raises
+        ------
+        WriterClosedError
+            If the writer is stopped.
+        """
+        future: Future[list[LogEntryRead]] = Future()
+        self._put(unit, future)
+        return future
+
+    def _put(self, work: _Work, future: Future[Any]) -> None:
         with self._lock:
             if self._closed:
                 raise WriterClosedError("the log writer is stopped")
-            self._queue.put((prepared, future))
-        return future
+            self._queue.put((work, future))
 
     async def append(self, entry: LogEntryCreate) -> LogEntryRead:
         """Submit an entry and wait, without blocking the event loop, until it is committed.
@@ -522,22 +553,54 @@ class LogWriter:
             self._commit(batch)
 
     def _commit(self, batch: list[_Item]) -> None:
-        live = [(entry, future) for entry, future in batch if future.set_running_or_notify_cancel()]
+        live = [(work, future) for work, future in batch if future.set_running_or_notify_cancel()]
         if not live:
             return
         try:
-            with Session(self.engine) as session, write_transaction(session):
-                stored = _append_prepared(session, [entry for entry, _ in live])
+            results = self._write(live)
         except Exception as exc:  # every caller of the batch must learn it failed
-            self._failed_batches += 1
-            self._failed_entries += len(live)
-            for _, future in live:
-                future.set_exception(exc)
+            if len(live) > 1 and any(not isinstance(work, _Prepared) for work, _ in live):
+                # A unit's own failure (an erased subject, say) must not sink its batch-mates:
+                # write each alone so that only the failing one fails.
+                for item in live:
+                    self._commit_alone(item)
+                return
+            self._fail(live, exc)
             return
         self._batches += 1
         self._entries += len(live)
-        for (_, future), entry in zip(live, stored, strict=True):
-            future.set_result(entry)
+        for (_, future), result in zip(live, results, strict=True):
+            future.set_result(result)
+
+    def _commit_alone(self, item: _Item) -> None:
+        try:
+            (result,) = self._write([item])
+        except Exception as exc:  # reported to this caller alone
+            self._fail([item], exc)
+            return
+        self._batches += 1
+        self._entries += 1
+        item[1].set_result(result)
+
+    def _fail(self, items: list[_Item], exc: Exception) -> None:
+        self._failed_batches += 1
+        self._failed_entries += len(items)
+        for _, future in items:
+            future.set_exception(exc)
+
+    def _write(self, items: list[_Item]) -> list[Any]:
+        with Session(self.engine) as session, write_transaction(session):
+            prepared: list[_Prepared] = []
+            spans: list[tuple[int, int, bool]] = []
+            for work, _ in items:
+                start = len(prepared)
+                if isinstance(work, _Prepared):
+                    prepared.append(work)
+                else:
+                    prepared.extend(_prepare(entry) for entry in work(session))
+                spans.append((start, len(prepared), isinstance(work, _Prepared)))
+            stored = _append_prepared(session, prepared) if prepared else []
+        return [stored[a] if single else stored[a:b] for a, b, single in spans]
 
 
 # --- checkpoints ----------------------------------------------------------------------------
