@@ -238,7 +238,7 @@ def demo(
     with _progress() as progress:
         task = progress.add_task(f"Generating fixtures ({size})", total=None)
         paths = generate_all(home / "fixtures", size=size, seed=seed)
-        progress.update(task, description=f"Fixtures in {home / 'fixtures'}")
+        progress.update(task, description=f"Fixtures in {home / 'fixtures'}", total=1, completed=1)
         inputs: dict[ModelKind, TrainingFiles] = {
             "fraud": TrainingFiles(data=paths["transactions"]),
             "churn": TrainingFiles(data=paths["customers"]),
@@ -256,7 +256,7 @@ def demo(
                 if registration.champion
                 else "[red]not registered[/]"
             )
-            progress.update(task, description=f"Trained {kind}: {where}")
+            progress.update(task, description=f"Trained {kind}: {where}", total=1, completed=1)
             rows.append((kind, result.metrics, result.gates, where))
     console.print(_metrics_table(rows))
     console.print(f"Set-up took {time.perf_counter() - started:.0f} s.")
