@@ -167,6 +167,8 @@ class Settings(BaseSettings):
     mlflow_artifacts_dir: Path = Field(default_factory=_default_artifacts_dir)
     demo_mode: bool = False
     pseudonym_namespace: str = Field(default="default", min_length=1)
+    # Decision requests are a few hundred bytes; anything near this is a mistake or an attack.
+    max_body_bytes: int = Field(default=65536, gt=0)
 
     pseudonym_key: SecretKey
     key_encryption_key: SecretKey

@@ -3,22 +3,36 @@
 
 A fresh schema per test (``t_<random>``, reached through ``search_path`` in the URL) keeps
 tests from seeing each other's tables, so they can run in parallel (pytest-xdist).
+
+App fixtures: ``settings`` (random secrets, the test's database), ``app`` (``create_app``
+without models), ``client`` (real HTTP through the ASGI app, lifespan run) and ``api_keys``
+(one valid key per role, created through the real key store).
 """
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from httpx import Response
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
+from api.context import AppContext
 from api.core.crypto import new_data_key
 from api.core.database import create_db_engine, create_session_factory, migrate, normalise_url
+from api.core.errors import PROBLEM_BASE, PROBLEM_MEDIA_TYPE
+from api.core.security import Role, create_api_key
+from api.core.settings import SECRET_NAMES, Settings
 from tests.api._support import RawLog
 
 PG_URL_ENV = "GLASSBOX_TEST_DATABASE_URL"
@@ -91,3 +105,90 @@ def kek() -> bytes:
 @pytest.fixture
 def signing_key() -> Ed25519PrivateKey:
     return Ed25519PrivateKey.generate()
+
+
+# --- the app ---------------------------------------------------------------------------------
+
+
+def random_secret() -> str:
+    """Base64 of 32 random bytes: a valid, non-demo secret."""
+    return base64.b64encode(os.urandom(32)).decode("ascii")
+
+
+def secret_env(database_url: str) -> dict[str, str]:
+    """``GLASSBOX_*`` variables for a service on ``database_url`` with fresh random secrets."""
+    env = {f"GLASSBOX_{name.upper()}": random_secret() for name in SECRET_NAMES}
+    return {**env, "GLASSBOX_DATABASE_URL": database_url, "GLASSBOX_DEMO_MODE": "false"}
+
+
+def assert_problem(response: Response, status: int, slug: str | None = None) -> dict[str, Any]:
+    """The response is a problem+json document of this status (and type slug)."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith(PROBLEM_MEDIA_TYPE)
+    body: dict[str, Any] = response.json()
+    assert {"type", "title", "status", "detail", "instance"} <= set(body)
+    assert body["status"] == status
+    assert body["title"] and body["detail"]
+    assert body["instance"].startswith("urn:glassbox:request:")
+    if slug is not None:
+        assert body["type"] == PROBLEM_BASE + slug
+    if "x-request-id" in response.headers:
+        assert body["instance"].endswith(response.headers["x-request-id"])
+    return body
+
+
+def bearer(key: str) -> dict[str, str]:
+    """The header that carries an API key."""
+    return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.fixture(scope="session")
+def empty_mlflow_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An MLflow store with no models, shared: creating one costs MLflow's own migrations."""
+    return tmp_path_factory.mktemp("mlflow-empty")
+
+
+@pytest.fixture
+def settings(database_url: str, empty_mlflow_store: Path) -> Settings:
+    """Service settings on the test's database, with random secrets and no registered models."""
+    # model_validate, not Settings(...): no GLASSBOX_* variable of the environment leaks in.
+    return Settings.model_validate(
+        {
+            "database_url": database_url,
+            "demo_mode": False,
+            "mlflow_tracking_uri": f"sqlite:///{empty_mlflow_store / 'mlflow.db'}",
+            "mlflow_artifacts_dir": empty_mlflow_store / "mlartifacts",
+            **{name: random_secret() for name in SECRET_NAMES},
+        }
+    )
+
+
+@pytest.fixture
+def app(settings: Settings) -> FastAPI:
+    from api.main import create_app
+
+    return create_app(settings, load_models=False)
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    """An HTTP client on the app, with its lifespan (migrations, writer, key store) running."""
+    with TestClient(app) as client:
+        yield client
+
+
+@pytest.fixture
+def context(client: TestClient) -> AppContext:
+    """The running app's context (sessions, key store, settings)."""
+    app_context: AppContext = client.app.state.context  # type: ignore[attr-defined]
+    return app_context
+
+
+@pytest.fixture
+def api_keys(context: AppContext) -> dict[Role, str]:
+    """One valid API key per role."""
+    keys: dict[Role, str] = {}
+    with context.sessions() as session:
+        for role in Role:
+            keys[role], _ = create_api_key(session, name=f"test {role}", role=role)
+    return keys

@@ -1,0 +1,432 @@
+"""Errors of the API, and the one place that turns them into RFC 9457 problem details.
+
+Services raise these (or domain errors that subclass them); routers never build error
+responses. :func:`install_error_handlers` maps every failure -- ours, FastAPI's request
+validation, Starlette's routing errors and, as a safety net, anything unexpected -- to an
+``application/problem+json`` body::
+
+    {"type": "https://glassbox.dev/problems/not-found", "title": "Not found", "status": 404,
+     "detail": "...", "instance": "urn:glassbox:request:<request id>", "errors": [...]}
+
+Exceptions::
+
+    ProblemError                  base: status, type_, title; detail, errors, headers
+    ├── BadRequestError           400 the body cannot be parsed (malformed JSON)
+    ├── UnauthorizedError         401 no valid credentials (``WWW-Authenticate: Bearer``)
+    ├── ForbiddenError            403 authenticated, but this role may not do that
+    ├── NotFoundError             404 no such resource (or none this caller may see)
+    ├── MethodNotAllowedError     405 the path exists, the method does not
+    ├── ConflictError             409 the resource's state forbids it (a case already claimed)
+    ├── GoneError                 410 the data was erased (Art. 17) or has expired
+    ├── PayloadTooLargeError      413 the body is over the size limit
+    ├── InvalidRequestError       422 well-formed input with wrong values; field errors
+    └── ServiceUnavailableError   503 a model or the log writer is not ready
+
+A ``detail`` must never echo request values: they may be personal data (an amount, a name, a
+statement), and problem bodies end up in client logs and support tickets. Say *which field* is
+wrong and *why*, never *what it contained*.
+"""
+
+from __future__ import annotations
+
+import http
+import logging
+import uuid
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
+from typing import Any, ClassVar, Final
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+__all__ = [
+    "PROBLEM_BASE",
+    "PROBLEM_MEDIA_TYPE",
+    "REQUEST_ID_SCOPE_KEY",
+    "BadRequestError",
+    "ConflictError",
+    "FieldProblem",
+    "ForbiddenError",
+    "GoneError",
+    "InvalidRequestError",
+    "MethodNotAllowedError",
+    "NotFoundError",
+    "PayloadTooLargeError",
+    "Problem",
+    "ProblemError",
+    "ServiceUnavailableError",
+    "UnauthorizedError",
+    "install_error_handlers",
+    "problem_body",
+    "problem_responses",
+    "request_id_of",
+]
+
+PROBLEM_MEDIA_TYPE: Final = "application/problem+json"
+PROBLEM_BASE: Final = "https://glassbox.dev/problems/"
+# Where the observability middleware keeps the request id in the ASGI scope; the error
+# handlers put it in ``instance`` so a client's problem report finds the server's log line.
+REQUEST_ID_SCOPE_KEY: Final = "glassbox.request_id"
+
+_log = logging.getLogger("glassbox.errors")
+
+
+class FieldProblem(BaseModel):
+    """One invalid input: where it is (dotted path) and what is wrong with it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    field: str
+    message: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem details document (for OpenAPI and for clients)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str
+    errors: list[FieldProblem] | None = None
+
+
+class ProblemError(Exception):
+    """Base class of the errors that become problem+json responses.
+
+    Parameters
+    ----------
+    detail : str, optional
+        A human explanation of this occurrence; the class's title when omitted. Never put
+        request values in it.
+    errors : sequence of FieldProblem or mapping, optional
+        Field-level problems (``{"field": "features.amount", "message": "..."}``).
+    headers : mapping of str to str, optional
+        Extra response headers.
+    """
+
+    status: ClassVar[int] = 500
+    type_: ClassVar[str] = PROBLEM_BASE + "internal-error"
+    title: ClassVar[str] = "Internal error"
+    default_headers: ClassVar[Mapping[str, str]] = MappingProxyType({})
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        errors: Sequence[FieldProblem | Mapping[str, str]] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.detail = detail or self.title
+        self.errors = (
+            None
+            if errors is None
+            else [
+                item if isinstance(item, FieldProblem) else FieldProblem.model_validate(item)
+                for item in errors
+            ]
+        )
+        self.headers = {**self.default_headers, **(headers or {})}
+        super().__init__(self.detail)
+
+
+class BadRequestError(ProblemError):
+    """400: the request cannot be parsed at all."""
+
+    status = 400
+    type_ = PROBLEM_BASE + "bad-request"
+    title = "Bad request"
+
+
+class UnauthorizedError(ProblemError):
+    """401: missing, malformed, unknown, revoked or expired credentials."""
+
+    status = 401
+    type_ = PROBLEM_BASE + "unauthorized"
+    title = "Unauthorized"
+    # RFC 9110 §11.6.1: a 401 carries a challenge naming the scheme to use.
+    default_headers = MappingProxyType({"WWW-Authenticate": "Bearer"})
+
+
+class ForbiddenError(ProblemError):
+    """403: the caller is known, but its role may not do this."""
+
+    status = 403
+    type_ = PROBLEM_BASE + "forbidden"
+    title = "Forbidden"
+
+
+class NotFoundError(ProblemError):
+    """404: no such resource, or none this caller may see."""
+
+    status = 404
+    type_ = PROBLEM_BASE + "not-found"
+    title = "Not found"
+
+
+class MethodNotAllowedError(ProblemError):
+    """405: the path exists but does not accept this method."""
+
+    status = 405
+    type_ = PROBLEM_BASE + "method-not-allowed"
+    title = "Method not allowed"
+
+
+class ConflictError(ProblemError):
+    """409: the resource's current state does not allow the request."""
+
+    status = 409
+    type_ = PROBLEM_BASE + "conflict"
+    title = "Conflict"
+
+
+class GoneError(ProblemError):
+    """410: the data existed but was erased (Art. 17) or has expired."""
+
+    status = 410
+    type_ = PROBLEM_BASE + "gone"
+    title = "Gone"
+
+
+class PayloadTooLargeError(ProblemError):
+    """413: the request body is over the size limit."""
+
+    status = 413
+    type_ = PROBLEM_BASE + "payload-too-large"
+    title = "Payload too large"
+
+
+class InvalidRequestError(ProblemError):
+    """422: the input is well-formed but some values are not acceptable."""
+
+    status = 422
+    type_ = PROBLEM_BASE + "invalid-request"
+    title = "Invalid request"
+
+
+class ServiceUnavailableError(ProblemError):
+    """503: a dependency (a model, the log writer, the database) is not ready."""
+
+    status = 503
+    type_ = PROBLEM_BASE + "service-unavailable"
+    title = "Service unavailable"
+
+
+_BY_STATUS: Final[dict[int, type[ProblemError]]] = {
+    cls.status: cls
+    for cls in (
+        BadRequestError,
+        UnauthorizedError,
+        ForbiddenError,
+        NotFoundError,
+        MethodNotAllowedError,
+        ConflictError,
+        GoneError,
+        PayloadTooLargeError,
+        InvalidRequestError,
+        ServiceUnavailableError,
+    )
+}
+# Starlette's own details ("Not Found", "There was an error parsing the body") are fixed
+# texts, but anything raised as an HTTPException by a library could carry input; ours are used.
+_ROUTING_DETAILS: Final[dict[int, str]] = {
+    400: "The request body could not be parsed.",
+    404: "No resource matches this path.",
+    405: "This path does not accept this method.",
+}
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """Describe problem responses for OpenAPI (``APIRouter(responses=...)``).
+
+    Parameters
+    ----------
+    *statuses : int
+        The statuses a route or router may answer with a problem.
+
+    Returns
+    -------
+    dict
+        ``{status: {"model": Problem, "content": {"application/problem+json": {}}, ...}}``.
+    """
+    return {
+        status: {
+            "model": Problem,
+            "description": http.HTTPStatus(status).phrase,
+            "content": {PROBLEM_MEDIA_TYPE: {}},
+        }
+        for status in statuses
+    }
+
+
+def request_id_of(scope: Mapping[str, Any]) -> str:
+    """Return the id the observability middleware gave this request, or a fresh one.
+
+    Parameters
+    ----------
+    scope : mapping
+        The ASGI scope (``request.scope``).
+
+    Returns
+    -------
+    str
+        32 hex characters.
+    """
+    value = scope.get(REQUEST_ID_SCOPE_KEY)
+    return value if isinstance(value, str) else uuid.uuid4().hex
+
+
+def problem_body(
+    *,
+    status: int,
+    type_: str,
+    title: str,
+    detail: str,
+    request_id: str,
+    errors: Sequence[FieldProblem] | None = None,
+) -> dict[str, Any]:
+    """Build a problem details document.
+
+    Parameters
+    ----------
+    status : int
+        The HTTP status.
+    type_ : str
+        The problem type URI.
+    title : str
+        The problem type's short summary.
+    detail : str
+        This occurrence's explanation (no request values).
+    request_id : str
+        The request's id; ``instance`` names it so the log line can be found.
+    errors : sequence of FieldProblem, optional
+        Field-level problems.
+
+    Returns
+    -------
+    dict
+        The JSON object.
+    """
+    body: dict[str, Any] = {
+        "type": type_,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        # Not the request path: paths can carry identifiers a client would not want echoed.
+        "instance": f"urn:glassbox:request:{request_id}",
+    }
+    if errors is not None:
+        body["errors"] = [item.model_dump() for item in errors]
+    return body
+
+
+def _response(request: Request, error: ProblemError) -> JSONResponse:
+    body = problem_body(
+        status=error.status,
+        type_=error.type_,
+        title=error.title,
+        detail=error.detail,
+        request_id=request_id_of(request.scope),
+        errors=error.errors,
+    )
+    return JSONResponse(
+        body, status_code=error.status, headers=error.headers, media_type=PROBLEM_MEDIA_TYPE
+    )
+
+
+def _field_path(loc: Sequence[int | str]) -> str:
+    # ("body", "features", "amount") -> "features.amount"; query/path/header keep their origin
+    # ("query.limit") so a client can tell a bad query parameter from a body field.
+    parts = list(loc)
+    if len(parts) > 1 and parts[0] == "body":
+        parts = parts[1:]
+    return ".".join(str(part) for part in parts)
+
+
+async def _problem_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ProblemError)
+    return _response(request, exc)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    raw = list(exc.errors())
+    if any(error.get("type") == "json_invalid" for error in raw):
+        # Syntax, not values: a 400, and the decoder's message and position are left out
+        # because the document (which may hold personal data) is what they quote.
+        return _response(request, BadRequestError("The request body is not valid JSON."))
+    # pydantic's "msg" describes the rule broken ("Input should be a valid integer"); its
+    # "input" -- the value itself -- is deliberately dropped.
+    errors = [
+        FieldProblem(field=_field_path(error.get("loc", ())), message=str(error.get("msg", "")))
+        for error in raw
+    ]
+    count = len(errors)
+    detail = f"The request has {count} invalid field{'s' if count != 1 else ''}."
+    return _response(request, InvalidRequestError(detail, errors=errors))
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    headers = dict(exc.headers or {})
+    problem_cls = _BY_STATUS.get(exc.status_code)
+    if problem_cls is not None:
+        detail = _ROUTING_DETAILS.get(exc.status_code)
+        return _response(request, problem_cls(detail, headers=headers))
+    # A status without a problem type of ours: RFC 9457 §4.2.1 says "about:blank" with the
+    # status phrase as title.
+    try:
+        phrase = http.HTTPStatus(exc.status_code).phrase
+    except ValueError:
+        phrase = "Error"
+    body = problem_body(
+        status=exc.status_code,
+        type_="about:blank",
+        title=phrase,
+        detail=phrase,
+        request_id=request_id_of(request.scope),
+    )
+    return JSONResponse(
+        body, status_code=exc.status_code, headers=headers, media_type=PROBLEM_MEDIA_TYPE
+    )
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    # The safety net: reached only by bugs. The id ties the client's report to the traceback
+    # in the log; the client learns nothing about the failure itself.
+    error_id = request_id_of(request.scope)
+    _log.error("unhandled error", extra={"error_id": error_id}, exc_info=exc)
+    body = problem_body(
+        status=500,
+        type_=ProblemError.type_,
+        title=ProblemError.title,
+        detail=f"An unexpected error occurred; it was logged with id {error_id}.",
+        request_id=error_id,
+    )
+    return JSONResponse(
+        body,
+        status_code=500,
+        headers={"X-Request-ID": error_id},
+        media_type=PROBLEM_MEDIA_TYPE,
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Map every error of the app to an ``application/problem+json`` response.
+
+    Parameters
+    ----------
+    app : FastAPI
+        The application.
+    """
+    app.add_exception_handler(ProblemError, _problem_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    # Registered for Exception, Starlette runs it in ServerErrorMiddleware (outermost), which
+    # re-raises afterwards so the server and the test client still see the bug.
+    app.add_exception_handler(Exception, _unexpected_error)

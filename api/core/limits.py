@@ -1,0 +1,129 @@
+"""Request body size limit, as pure ASGI middleware.
+
+Decision requests are small (a few hundred bytes of features); a multi-megabyte body is a
+mistake or an attack, and parsing it would cost memory and CPU before validation could refuse
+it. :class:`BodySizeLimitMiddleware` answers ``413`` problem+json:
+
+* at once, without reading anything, when ``Content-Length`` announces too much;
+* as soon as a body without a length (``Transfer-Encoding: chunked``) streams past the limit.
+
+The body is read in full *before* the application sees the request: nothing downstream --
+authentication, routing, a handler that writes to the log -- ever runs for a body that turns
+out to be too large. Buffering costs at most ``max_body_bytes`` per request, which is what
+FastAPI would buffer to parse the JSON anyway.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.core.errors import PROBLEM_MEDIA_TYPE, PayloadTooLargeError, problem_body, request_id_of
+
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "BodySizeLimitMiddleware", "install_body_limit"]
+
+DEFAULT_MAX_BODY_BYTES = 64 * 1024
+
+
+class BodySizeLimitMiddleware:
+    """Refuse HTTP request bodies larger than ``max_body_bytes`` with a 413 problem.
+
+    Parameters
+    ----------
+    app : ASGIApp
+        The wrapped application.
+    max_body_bytes : int
+        The largest body accepted, in bytes.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
+        if max_body_bytes < 0:
+            raise ValueError("max_body_bytes must not be negative")
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _content_length(scope)
+        if declared is not None and declared > self.max_body_bytes:
+            await self._refuse(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        total = 0
+        more_body = True
+        while more_body:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return  # the client left; there is no one to answer
+            chunk = message.get("body", b"")
+            total += len(chunk)
+            if total > self.max_body_bytes:
+                await self._refuse(scope, receive, send)
+                return
+            chunks.append(chunk)
+            more_body = bool(message.get("more_body", False))
+        await self.app(scope, _replay(b"".join(chunks), receive), send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        error = PayloadTooLargeError(
+            f"The request body is larger than the limit of {self.max_body_bytes} bytes."
+        )
+        response = JSONResponse(
+            problem_body(
+                status=error.status,
+                type_=error.type_,
+                title=error.title,
+                detail=error.detail,
+                request_id=request_id_of(scope),
+            ),
+            status_code=error.status,
+            media_type=PROBLEM_MEDIA_TYPE,
+            # The rest of the body is never read; on a kept-alive connection its bytes would be
+            # taken for the next request.
+            headers={"Connection": "close"},
+        )
+        await response(scope, receive, send)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    delivered = False
+
+    async def replay() -> Message:
+        nonlocal delivered
+        if not delivered:
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        # After the body, only a disconnect can come; streaming responses wait for it.
+        return await receive()
+
+    return replay
+
+
+def _content_length(scope: Scope) -> int | None:
+    value = Headers(scope=scope).get("content-length")
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return None  # the server rejects malformed framing; the byte count still applies
+
+
+def install_body_limit(app: FastAPI, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
+    """Install :class:`BodySizeLimitMiddleware` on an app.
+
+    Install it before :func:`api.core.observability.install_observability`, so that the access
+    log and metrics (outside it) also see the refused requests.
+
+    Parameters
+    ----------
+    app : FastAPI
+        The application.
+    max_body_bytes : int
+        The largest body accepted (``Settings.max_body_bytes``).
+    """
+    app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=max_body_bytes)

@@ -1,0 +1,364 @@
+"""Metrics and structured logs -- with no personal data in either (SPEC §8).
+
+* :class:`Metrics` holds the Prometheus metrics of one app in a registry of its own (not the
+  process-global default), so several apps can live in one process -- the test suite builds
+  many. Labels are bounded and impersonal: model names, outcomes, route *templates*, methods
+  and status codes; never a subject, a path with identifiers in it, or a value.
+* :func:`configure_logging` makes the standard :mod:`logging` emit one JSON object per line.
+* :class:`AccessLogMiddleware` gives every request an id (``X-Request-ID``) and logs one line per
+  request with the route template (``/v1/decisions/{decision_id}``), method, status and
+  duration -- never the concrete path, the query string, headers or the body, which is where
+  personal data travels.
+
+``/metrics`` is authenticated like everything else (auditor or admin): outcome rates per model
+are business information.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+import traceback
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Annotated, Any, Final
+
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi.routing import iter_route_contexts
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client import generate_latest as _generate_latest
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.core.errors import REQUEST_ID_SCOPE_KEY
+from api.core.security import AuditorOrAdminDep
+
+__all__ = [
+    "DECISION_BUCKETS",
+    "LOG_APPEND_BUCKETS",
+    "AccessLogMiddleware",
+    "JsonFormatter",
+    "Metrics",
+    "MetricsDep",
+    "configure_logging",
+    "get_metrics",
+    "install_observability",
+    "router",
+]
+
+# Scoring plus TreeSHAP takes 0.5-50 ms; the buckets are dense there.
+DECISION_BUCKETS: Final = (
+    0.0005,
+    0.001,
+    0.002,
+    0.003,
+    0.005,
+    0.0075,
+    0.01,
+    0.015,
+    0.02,
+    0.03,
+    0.05,
+    0.075,
+    0.1,
+    0.25,
+)
+# A durable append waits for a group commit (an fsync): sub-millisecond to tens of ms.
+LOG_APPEND_BUCKETS: Final = (
+    0.0005,
+    0.001,
+    0.002,
+    0.005,
+    0.01,
+    0.02,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+)
+_METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+_UNMATCHED: Final = "unmatched"
+_access_log = logging.getLogger("glassbox.access")
+
+
+class Metrics:
+    """The Prometheus metrics of one app.
+
+    Attributes
+    ----------
+    registry : CollectorRegistry
+        The app's own registry.
+    decisions : Counter
+        ``glassbox_decisions_total{model, outcome}``.
+    decision_seconds : Histogram
+        ``glassbox_decision_seconds{model}``: scoring and explaining one decision.
+    log_append_seconds : Histogram
+        ``glassbox_log_append_seconds``: from submitting an entry to its durable commit.
+    http_requests : Counter
+        ``glassbox_http_requests_total{route, method, status}``.
+    """
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.decisions = Counter(
+            "glassbox_decisions_total",
+            "Automated decisions returned, by model and outcome.",
+            ["model", "outcome"],
+            registry=self.registry,
+        )
+        self.decision_seconds = Histogram(
+            "glassbox_decision_seconds",
+            "Time to score and explain one decision.",
+            ["model"],
+            buckets=DECISION_BUCKETS,
+            registry=self.registry,
+        )
+        self.log_append_seconds = Histogram(
+            "glassbox_log_append_seconds",
+            "Time from submitting a log entry to its durable commit.",
+            buckets=LOG_APPEND_BUCKETS,
+            registry=self.registry,
+        )
+        self.http_requests = Counter(
+            "glassbox_http_requests_total",
+            "HTTP requests answered, by route template, method and status.",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+
+    def render(self) -> bytes:
+        """Return the metrics in the Prometheus text format.
+
+        Returns
+        -------
+        bytes
+            The exposition, served with :data:`prometheus_client.CONTENT_TYPE_LATEST`.
+        """
+        return _generate_latest(self.registry)
+
+
+def get_metrics(request: Request) -> Metrics:
+    """The running app's metrics (a dependency).
+
+    Parameters
+    ----------
+    request : Request
+        The request.
+
+    Returns
+    -------
+    Metrics
+        What :func:`install_observability` put on ``app.state.metrics``.
+    """
+    metrics: Metrics = request.app.state.metrics
+    return metrics
+
+
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+
+
+# --- logging ---------------------------------------------------------------------------------
+
+# What every LogRecord has; anything else on a record came in through ``extra=``.
+_RECORD_ATTRIBUTES: Final = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record: ts, level, logger, message and the record's extra fields.
+
+    Exceptions are rendered as their type and stack frames *without* their message: messages
+    quote values (a database error quotes the row's parameters), and values may be personal.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Render a record.
+
+        Parameters
+        ----------
+        record : logging.LogRecord
+            The record.
+
+        Returns
+        -------
+        str
+            A single line of JSON.
+        """
+        payload: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _RECORD_ATTRIBUTES and not key.startswith("_"):
+                payload[key] = value
+        if record.exc_info and record.exc_info[1] is not None:
+            payload["error"] = _describe(record.exc_info[1])
+        return json.dumps(payload, default=str, ensure_ascii=False)
+
+
+def _describe(exc: BaseException) -> dict[str, Any]:
+    kind = type(exc)
+    frames = traceback.extract_tb(exc.__traceback__)
+    described: dict[str, Any] = {
+        "type": f"{kind.__module__}.{kind.__qualname__}",
+        "stack": [f"{frame.filename}:{frame.lineno} in {frame.name}" for frame in frames],
+    }
+    cause = exc.__cause__ or exc.__context__
+    if cause is not None:
+        described["cause"] = f"{type(cause).__module__}.{type(cause).__qualname__}"
+    return described
+
+
+def configure_logging(level: int | str = "INFO") -> None:
+    """Send the root logger's records to stderr as JSON lines.
+
+    Idempotent: calling it again replaces the handler it installed, and leaves other handlers
+    (pytest's capture, say) alone. Run uvicorn with ``access_log=False`` and ``log_config=None``
+    next to it: uvicorn's own access line contains the query string.
+
+    Parameters
+    ----------
+    level : int or str
+        The root level (``"INFO"``, ``logging.DEBUG`` ...).
+    """
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, "_glassbox", False):
+            root.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    handler._glassbox = True  # type: ignore[attr-defined]  # marks the handler we own
+    root.addHandler(handler)
+    root.setLevel(level.upper() if isinstance(level, str) else level)
+    # httpx logs every request's full URL at INFO -- query strings included -- on the
+    # outgoing calls (webhooks) the service makes.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+# --- access log and request ids --------------------------------------------------------------
+
+
+class _RouteTemplates:
+    """The full path template of the route that served a request.
+
+    ``scope["route"]`` is the route object as declared; since FastAPI 0.137 a route included
+    with ``include_router(prefix=...)`` keeps its un-prefixed path there, so the full template
+    is looked up from the app's effective routes (built once, on first use).
+    """
+
+    def __init__(self) -> None:
+        self._by_route: dict[int, str] | None = None
+
+    def __call__(self, scope: Mapping[str, Any]) -> str:
+        route = scope.get("route")
+        if route is None:
+            return _UNMATCHED
+        if self._by_route is None:
+            self._by_route = self._build(scope.get("app"))
+        template = self._by_route.get(id(route)) or getattr(route, "path", None)
+        return template if isinstance(template, str) else _UNMATCHED
+
+    @staticmethod
+    def _build(app: object) -> dict[int, str]:
+        routes = getattr(app, "routes", None)
+        if routes is None:
+            return {}
+        by_route: dict[int, str] = {}
+        for context in iter_route_contexts(routes):
+            template = context.path_format or context.path
+            if isinstance(template, str):
+                by_route.setdefault(id(context.original_route), template)
+        return by_route
+
+
+class AccessLogMiddleware:
+    """Give each request an id, and log and count it by route template.
+
+    Parameters
+    ----------
+    app : ASGIApp
+        The wrapped application.
+    metrics : Metrics
+        Where ``glassbox_http_requests_total`` is counted.
+    """
+
+    def __init__(self, app: ASGIApp, *, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+        self._templates = _RouteTemplates()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        # Always our own id: a caller-supplied one could carry anything into the logs.
+        request_id = uuid.uuid4().hex
+        scope[REQUEST_ID_SCOPE_KEY] = request_id
+        started = time.perf_counter()
+        status = 500  # what the client gets if the app raises before answering
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                MutableHeaders(scope=message).append("X-Request-ID", request_id)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            method = scope.get("method", "")
+            method = method if method in _METHODS else "OTHER"
+            route = self._templates(scope)
+            self.metrics.http_requests.labels(route, method, str(status)).inc()
+            _access_log.info(
+                "request",
+                extra={
+                    "request_id": request_id,
+                    "route": route,
+                    "method": method,
+                    "status": status,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                },
+            )
+
+
+# --- /metrics --------------------------------------------------------------------------------
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/metrics", response_class=Response, summary="Prometheus metrics")
+async def read_metrics(_: AuditorOrAdminDep, metrics: MetricsDep) -> Response:
+    """The app's metrics in the Prometheus text format (auditor or admin)."""
+    return Response(content=metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+def install_observability(app: FastAPI) -> Metrics:
+    """Add request ids, the access log, metrics and the ``/metrics`` route to an app.
+
+    Install it after the body limit (so it wraps it and sees refused requests too).
+
+    Parameters
+    ----------
+    app : FastAPI
+        The application.
+
+    Returns
+    -------
+    Metrics
+        The app's metrics, also at ``app.state.metrics`` (and :data:`MetricsDep`).
+    """
+    metrics = Metrics()
+    app.state.metrics = metrics
+    app.add_middleware(AccessLogMiddleware, metrics=metrics)
+    app.include_router(router)
+    return metrics
