@@ -13,11 +13,14 @@ from pydantic import BaseModel, ConfigDict, Field
 __all__ = [
     "CHECKPOINT_FORMAT",
     "CheckpointDocument",
+    "CheckpointDocumentRead",
     "CheckpointRead",
     "CheckpointVerification",
+    "CheckpointVerificationRead",
     "EntryKind",
     "LogEntryCreate",
     "LogEntryRead",
+    "LogVerificationRead",
     "VerifyResult",
     "new_entry_id",
 ]
@@ -144,3 +147,18 @@ class CheckpointVerification(BaseModel):
 
     ok: bool
     reason: str | None = None
+
+
+# --- API responses --------------------------------------------------------------------------
+
+
+class LogVerificationRead(VerifyResult):
+    """``GET /v1/audit/verify``: the chain re-computed; the first bad entry if any."""
+
+
+class CheckpointDocumentRead(CheckpointDocument):
+    """A signed checkpoint as exported: keep it outside the database to detect rewrites."""
+
+
+class CheckpointVerificationRead(CheckpointVerification):
+    """``POST /v1/audit/checkpoints/verify``: whether the document still holds for the log."""
