@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, get_args
+from typing import TYPE_CHECKING, Annotated, Any, get_args
 
 import typer
 from rich.console import Console
@@ -15,6 +17,11 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from models.spec import ModelKind
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from api.core.settings import Settings
 
 app = typer.Typer(
     name="glassbox",
@@ -269,6 +276,265 @@ def demo(
     console.print("  then browse http://127.0.0.1:5000 (experiment 'glassbox', Models tab).")
     if not all(all(r[2].values()) for r in rows):
         raise typer.Exit(1)
+
+
+# --- operations: API keys, log verification, checkpoints -----------------------------------
+
+keys_app = typer.Typer(help="API keys of applications and staff.", no_args_is_help=True)
+checkpoint_app = typer.Typer(help="Signed checkpoints of the decision log.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(checkpoint_app, name="checkpoint")
+
+
+def _service_settings(home: Path) -> Settings:
+    """The service's settings (``GLASSBOX_*``), or the demo's local secrets under ``--home``."""
+    from pydantic import ValidationError
+
+    from api.core.settings import SECRET_NAMES, Settings, get_settings
+
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        failure = exc
+    for folder in (home / "secrets", home / ".glassbox" / "secrets"):
+        if all((folder / name).is_file() for name in SECRET_NAMES):
+            files: dict[str, Any] = {f"{name}_file": folder / name for name in SECRET_NAMES}
+            # The demo's stores live under --home too, unless the environment says otherwise.
+            if "GLASSBOX_DATABASE_URL" not in os.environ:
+                files["database_url"] = f"sqlite:///{home.resolve() / 'glassbox.db'}"
+            if "GLASSBOX_MLFLOW_TRACKING_URI" not in os.environ:
+                files["mlflow_tracking_uri"] = _tracking_uri(home, None)
+            try:
+                return Settings(demo_mode=True, **files)
+            except ValidationError as exc:
+                failure = exc
+    errors.print("[red]The settings are incomplete or invalid:[/]")
+    for problem in failure.errors():
+        where = ".".join(str(part) for part in problem["loc"]) or "settings"
+        # The message only: pydantic's "input" could be a secret.
+        errors.print(f"  {where}: {problem['msg']}", markup=False)
+    errors.print(
+        "Set the GLASSBOX_* secrets (or GLASSBOX_<NAME>_FILE), or run `glassbox demo` "
+        "for local demo secrets."
+    )
+    raise typer.Exit(2)
+
+
+@contextmanager
+def _database(settings: Settings) -> Iterator[sessionmaker[Session]]:
+    """Sessions on the service's database, migrated to the current schema."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from api.core.database import create_db_engine, create_session_factory, migrate
+
+    where = make_url(settings.database_url).render_as_string(hide_password=True)
+    try:
+        engine = create_db_engine(settings.database_url)
+    except (ValueError, SQLAlchemyError) as exc:
+        errors.print(f"Cannot use the database {where}: {exc}", markup=False)
+        raise typer.Exit(2) from None
+    try:
+        migrate(engine)
+        yield create_session_factory(engine)
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        errors.print(f"Database error on {where}: {reason}", markup=False)
+        raise typer.Exit(2) from None
+    finally:
+        engine.dispose()
+
+
+@keys_app.command("create")
+def create_key(
+    role: Annotated[str, typer.Option(help="application, reviewer, auditor or admin.")],
+    name: Annotated[str, typer.Option(help="Who or what holds the key.")],
+    home: HomeOption = Path(".glassbox"),
+) -> None:
+    """Create an API key and print it -- once; only its hash is stored."""
+    from api.core.errors import InvalidRequestError
+    from api.core.security import create_api_key
+
+    settings = _service_settings(home)
+    with _database(settings) as sessions, sessions() as session:
+        try:
+            raw_key, principal = create_api_key(session, name=name, role=role)
+        except InvalidRequestError as exc:
+            reasons = "; ".join(f"{e.field} {e.message}" for e in exc.errors or [])
+            errors.print(f"Refused: {reasons or exc.detail}", markup=False)
+            raise typer.Exit(2) from None
+    console.print(
+        f"Created key [bold]{principal.key_id}[/] ({principal.role}) for {principal.name!r}.",
+        highlight=False,
+    )
+    console.print("Store it now, it cannot be shown again:")
+    typer.echo(raw_key)
+
+
+@keys_app.command("list")
+def list_keys(home: HomeOption = Path(".glassbox")) -> None:
+    """List API keys (ids, names, roles; never the keys)."""
+    from api.core.security import list_api_keys
+
+    settings = _service_settings(home)
+    with _database(settings) as sessions, sessions() as session:
+        keys = list_api_keys(session)
+    table = Table(title="API keys")
+    table.add_column("key id", no_wrap=True)
+    table.add_column("role", no_wrap=True)
+    table.add_column("name")
+    table.add_column("created", no_wrap=True)
+    table.add_column("revoked", no_wrap=True)
+    for key in keys:
+        table.add_row(
+            key.key_id,
+            key.role.value,
+            key.name,
+            f"{key.created_at:%Y-%m-%d %H:%M}",
+            f"{key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "",
+        )
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def revoke_key(
+    key_id: Annotated[str, typer.Argument(help="The key's id (see `glassbox keys list`).")],
+    home: HomeOption = Path(".glassbox"),
+) -> None:
+    """Revoke an API key."""
+    from api.core.errors import NotFoundError
+    from api.core.security import DEFAULT_CACHE_TTL_SECONDS, revoke_api_key
+
+    settings = _service_settings(home)
+    with _database(settings) as sessions, sessions() as session:
+        try:
+            key = revoke_api_key(session, key_id)
+        except NotFoundError:
+            errors.print(f"No API key has the id {key_id!r}.", markup=False)
+            raise typer.Exit(2) from None
+    console.print(
+        f"Revoked key {key.key_id} ({key.role.value}); running services refuse it within "
+        f"{DEFAULT_CACHE_TTL_SECONDS:.0f} s.",
+        highlight=False,
+    )
+
+
+@app.command("verify-log")
+def verify_log_command(
+    home: HomeOption = Path(".glassbox"),
+    batch_size: Annotated[int, typer.Option(min=1, help="Entries read per query.")] = 1000,
+) -> None:
+    """Re-compute the decision log's hash chain; exit 1 naming the first bad entry."""
+    from api.audit.service import log_head, verify_log
+
+    settings = _service_settings(home)
+    with _database(settings) as sessions, sessions() as session:
+        stored, _ = log_head(session)
+        with _progress() as progress:
+            task = progress.add_task(f"Verifying {stored} log entries", total=None)
+            result = verify_log(session, batch_size=batch_size)
+            progress.update(task, total=1, completed=1)
+    if result.ok:
+        console.print(
+            f"[green]OK[/]: {result.size} entries, head hash {result.head_hash}", highlight=False
+        )
+        return
+    console.print(
+        f"[red]BROKEN[/] at entry {result.first_bad_seq}: {result.reason}", highlight=False
+    )
+    console.print(
+        f"The first {result.size} entries are intact (head hash {result.head_hash}).",
+        highlight=False,
+    )
+    raise typer.Exit(1)
+
+
+@checkpoint_app.command("create")
+def create_checkpoint_command(home: HomeOption = Path(".glassbox")) -> None:
+    """Sign the log's current size and head hash with the checkpoint key."""
+    from api.audit.service import create_checkpoint
+
+    settings = _service_settings(home)
+    with _database(settings) as sessions, sessions() as session:
+        checkpoint = create_checkpoint(session, settings.checkpoint_signing_key.get_secret_value())
+    console.print(
+        f"Checkpoint {checkpoint.checkpoint_id}: {checkpoint.size} entries, head hash "
+        f"{checkpoint.head_hash}, key {checkpoint.public_key_id}.",
+        highlight=False,
+    )
+    console.print("Export it with `glassbox checkpoint export --out FILE` and keep it elsewhere.")
+
+
+@checkpoint_app.command("export")
+def export_checkpoint_command(
+    out: Annotated[
+        Path | None, typer.Option(help="Write the JSON here (default: standard output).")
+    ] = None,
+    checkpoint_id: Annotated[
+        int | None, typer.Option("--id", help="Which checkpoint (default: the latest).")
+    ] = None,
+    home: HomeOption = Path(".glassbox"),
+) -> None:
+    """Export a signed checkpoint as a JSON document."""
+    from api.audit.errors import CheckpointNotFoundError
+    from api.audit.service import export_checkpoint
+
+    settings = _service_settings(home)
+    with _database(settings) as sessions, sessions() as session:
+        try:
+            document = export_checkpoint(session, checkpoint_id=checkpoint_id)
+        except CheckpointNotFoundError:
+            errors.print("No such checkpoint; create one with `glassbox checkpoint create`.")
+            raise typer.Exit(2) from None
+    text = document.model_dump_json(indent=2)
+    if out is None:
+        typer.echo(text)
+        return
+    out.write_text(text + "\n", encoding="utf-8")
+    console.print(f"Checkpoint of {document.size} entries written to {out}.", highlight=False)
+
+
+@checkpoint_app.command("verify")
+def verify_checkpoint_command(
+    file: Annotated[Path, typer.Argument(help="An exported checkpoint (JSON).")],
+    public_key: Annotated[
+        str | None,
+        typer.Option(
+            help="Trusted Ed25519 public key, base64 (default: the service's checkpoint key)."
+        ),
+    ] = None,
+    home: HomeOption = Path(".glassbox"),
+) -> None:
+    """Check an exported checkpoint against the log; exit 1 if history changed since."""
+    import base64
+    import binascii
+
+    from api.audit.service import verify_checkpoint
+    from api.core.crypto import load_signing_key, public_key_bytes
+
+    try:
+        document = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        errors.print(f"Cannot read {file}: {exc.strerror}", markup=False)
+        raise typer.Exit(2) from None
+    settings = _service_settings(home)
+    if public_key is None:
+        trusted = public_key_bytes(
+            load_signing_key(settings.checkpoint_signing_key.get_secret_value())
+        )
+    else:
+        try:
+            trusted = base64.b64decode(public_key, validate=True)
+        except (binascii.Error, ValueError):
+            errors.print("--public-key must be base64.")
+            raise typer.Exit(2) from None
+    with _database(settings) as sessions, sessions() as session:
+        result = verify_checkpoint(session, document, trusted)
+    if result.ok:
+        console.print(f"[green]OK[/]: the log still matches the checkpoint in {file}.")
+        return
+    console.print(f"[red]FAILED[/]: {result.reason}", highlight=False)
+    raise typer.Exit(1)
 
 
 def main() -> None:

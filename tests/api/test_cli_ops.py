@@ -1,0 +1,158 @@
+"""The operations commands: API keys, log verification and checkpoints, on a real database."""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.orm import Session, sessionmaker
+from typer.testing import CliRunner
+
+from api.audit.service import append_entries
+from api.cli import app
+from api.core.security import KeyStore, hash_api_key
+from api.core.settings import SECRET_NAMES, get_settings
+from tests.api._support import RawLog, make_entry
+from tests.api.conftest import secret_env
+
+runner = CliRunner()
+_KEY = re.compile(r"gbx_[a-z]+_[A-Za-z0-9_-]{43}")
+
+
+@pytest.fixture
+def service_env(
+    database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[dict[str, str]]:
+    """The environment of a deployed service (settings are read from it, as in production)."""
+    env = secret_env(database_url)
+    for name in list(os.environ):
+        if name.startswith("GLASSBOX_") and name != "GLASSBOX_TEST_DATABASE_URL":
+            monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)  # no demo secrets of a developer's checkout are found
+    get_settings.cache_clear()
+    yield env
+    get_settings.cache_clear()
+
+
+def _invoke(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+def test_keys_create_list_revoke(
+    service_env: dict[str, str], session_factory: sessionmaker[Session]
+) -> None:
+    code, output = _invoke("keys", "create", "--role", "reviewer", "--name", "Ana (reviewer)")
+    assert code == 0, output
+    (raw_key,) = _KEY.findall(output)
+    store = KeyStore(session_factory)
+    principal = store.authenticate(raw_key)
+    assert principal is not None and principal.role == "reviewer"
+    assert principal.key_id in output
+    with session_factory() as session:
+        stored = session.execute(text("SELECT key_hash FROM api_key")).scalars().all()
+    assert stored == [hash_api_key(raw_key)]
+
+    code, output = _invoke("keys", "list")
+    assert code == 0, output
+    assert principal.key_id in output and "reviewer" in output
+    assert raw_key not in output and raw_key.split("_", 2)[2] not in output
+
+    code, output = _invoke("keys", "revoke", principal.key_id)
+    assert code == 0, output
+    assert store.authenticate(raw_key) == principal  # cached, as documented ...
+    store.invalidate()
+    assert store.authenticate(raw_key) is None  # ... and refused once the cache lets go
+    code, output = _invoke("keys", "list")
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d\s*│\s*$", output, re.MULTILINE), output
+
+
+def test_keys_refuse_bad_input_with_exit_code_2(service_env: dict[str, str]) -> None:
+    code, output = _invoke("keys", "create", "--role", "root", "--name", "x")
+    assert code == 2 and "role" in output
+    code, output = _invoke("keys", "revoke", "0123456789abcdef")
+    assert code == 2 and "0123456789abcdef" in output
+
+
+def test_verify_log_names_the_first_bad_entry(
+    service_env: dict[str, str], session_factory: sessionmaker[Session], raw_log: RawLog
+) -> None:
+    code, output = _invoke("verify-log")
+    assert code == 0 and "OK: 0 entries" in output, output
+    with session_factory() as session:
+        append_entries(session, [make_entry(n) for n in range(9)])
+    code, output = _invoke("verify-log", "--batch-size", "4")
+    assert code == 0 and "OK: 9 entries" in output, output
+
+    raw_log.drop_guards()
+    raw_log.set(5, "kind", "notice" if raw_log.rows()[4]["kind"] != "notice" else "contest")
+    code, output = _invoke("verify-log")
+    assert code == 1, output
+    assert "BROKEN at entry 5" in output
+    assert "first 4 entries are intact" in output
+
+
+def test_checkpoint_create_export_verify(
+    service_env: dict[str, str],
+    session_factory: sessionmaker[Session],
+    raw_log: RawLog,
+    tmp_path: Path,
+) -> None:
+    code, output = _invoke("checkpoint", "export")
+    assert code == 2 and "checkpoint create" in output
+    with session_factory() as session:
+        append_entries(session, [make_entry(n) for n in range(6)])
+    code, output = _invoke("checkpoint", "create")
+    assert code == 0 and "6 entries" in output, output
+
+    document = tmp_path / "checkpoint.json"
+    code, output = _invoke("checkpoint", "export", "--out", str(document))
+    assert code == 0, output
+    code, printed = _invoke("checkpoint", "export")
+    assert code == 0 and '"size": 6' in printed
+    code, output = _invoke("checkpoint", "verify", str(document))
+    assert code == 0 and "OK" in output, output
+
+    stranger = base64.b64encode(os.urandom(32)).decode()
+    code, output = _invoke("checkpoint", "verify", str(document), "--public-key", stranger)
+    assert code == 1 and "signature" in output
+
+    raw_log.drop_guards()
+    raw_log.set(2, "body", '{"outcome":"approve"}')
+    raw_log.rechain_from(2)
+    code, output = _invoke("checkpoint", "verify", str(document))
+    assert code == 1 and "rewritten" in output, output
+
+    code, output = _invoke("checkpoint", "verify", str(tmp_path / "missing.json"))
+    assert code == 2
+
+
+def test_missing_settings_are_a_clear_exit_2(
+    service_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("GLASSBOX_KEY_ENCRYPTION_KEY")
+    get_settings.cache_clear()
+    code, output = _invoke("verify-log")
+    assert code == 2
+    assert "GLASSBOX_KEY_ENCRYPTION_KEY" in output
+    assert service_env["GLASSBOX_PSEUDONYM_KEY"] not in output  # secrets are never printed
+
+
+def test_the_demo_secrets_under_home_are_used_when_the_environment_has_none(
+    service_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from api.core.settings import generate_demo_secrets
+
+    for name in SECRET_NAMES:
+        monkeypatch.delenv(f"GLASSBOX_{name.upper()}")
+    get_settings.cache_clear()
+    generate_demo_secrets(tmp_path / ".glassbox")  # what `glassbox demo` leaves under --home
+    code, output = _invoke("verify-log", "--home", str(tmp_path / ".glassbox"))
+    assert code == 0 and "OK: 0 entries" in output, output
