@@ -232,8 +232,11 @@ def demo(
     home: HomeOption = Path(".glassbox"),
     size: Annotated[str, typer.Option(help="Fixture size: small, demo or full.")] = "demo",
     seed: int = 7,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    serve: Annotated[bool, typer.Option(help="Start the API after set-up.")] = True,
 ) -> None:
-    """Generate fixtures, train the three models and register them in a local MLflow store."""
+    """Fixtures, three models trained and registered, demo keys, then the API on HOST:PORT."""
     from data_fixtures import generate_all
     from models.registry import log_training
     from models.training import TrainingFiles, train_from_files
@@ -276,6 +279,10 @@ def demo(
     console.print("  then browse http://127.0.0.1:5000 (experiment 'glassbox', Models tab).")
     if not all(all(r[2].values()) for r in rows):
         raise typer.Exit(1)
+    os.environ.update(_demo_environment(home, uri, host=host, port=port))
+    _print_demo_keys(home, host=host, port=port)
+    if serve:
+        _run_server(host=host, port=port, workers=1)
 
 
 # --- operations: API keys, log verification, checkpoints -----------------------------------
@@ -535,6 +542,87 @@ def verify_checkpoint_command(
         return
     console.print(f"[red]FAILED[/]: {result.reason}", highlight=False)
     raise typer.Exit(1)
+
+
+def _demo_environment(home: Path, tracking_uri: str, *, host: str, port: int) -> dict[str, str]:
+    """Settings of a local demo: generated demo secrets and stores under ``home``."""
+    from api.core.settings import generate_demo_secrets
+
+    env = generate_demo_secrets(home)
+    env.setdefault("GLASSBOX_DATABASE_URL", f"sqlite:///{home.resolve() / 'glassbox.db'}")
+    env["GLASSBOX_MLFLOW_TRACKING_URI"] = tracking_uri
+    env["GLASSBOX_PUBLIC_URL"] = f"http://{host}:{port}"
+    return {k: v for k, v in env.items() if k not in os.environ or k.endswith("_FILE")}
+
+
+def _print_demo_keys(home: Path, *, host: str, port: int) -> None:
+    from api.core.security import Role, create_api_key
+    from api.core.settings import get_settings
+
+    get_settings.cache_clear()
+    settings = _service_settings(home)
+    table = Table(title="Demo API keys (shown once; stored hashed)")
+    table.add_column("role")
+    table.add_column("key")
+    keys: dict[str, str] = {}
+    with _database(settings) as sessions, sessions() as session:
+        for role in Role:
+            keys[role.value], _ = create_api_key(session, name=f"demo {role.value}", role=role)
+            table.add_row(role.value, keys[role.value])
+    console.print(table)
+    base = f"http://{host}:{port}"
+    console.print(f"API on {base} (OpenAPI at {base}/docs). Try:")
+    console.print(
+        f"  curl -s -X POST {base}/v1/decisions/fraud "
+        f"-H 'Authorization: Bearer {keys['application']}' -H 'Content-Type: application/json' "
+        '-d \'{"subject_ref": "customer-1", "legal_basis": "contract", '
+        '"features": {"amount": 1250, "amount_ratio": 9.5, '
+        '"merchant_category": "electronics", "country_mismatch": true, "hour": 3, '
+        '"device_age_days": 0, "txn_count_1h": 6, "account_age_days": 20, '
+        '"card_present": false, "distance_from_home_km": 900}}\'',
+        soft_wrap=True,
+        highlight=False,
+        markup=False,
+    )
+
+
+def _run_server(*, host: str, port: int, workers: int) -> None:
+    import uvicorn
+
+    from api.core.observability import configure_logging
+
+    configure_logging("INFO")
+    uvicorn.run(
+        "api.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        loop="uvloop",
+        http="httptools",
+        # The service writes its own JSON access log (route templates only, no personal data).
+        access_log=False,
+        log_config=None,
+    )
+
+
+@app.command()
+def serve(
+    home: HomeOption = Path(".glassbox"),
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+) -> None:
+    """Serve the API with the settings from the environment (or the demo's under --home)."""
+    from api.core.settings import get_settings
+
+    _service_settings(home)  # refuse to start with incomplete settings, and say why
+    if not os.environ.get("GLASSBOX_PSEUDONYM_KEY") and not os.environ.get(
+        "GLASSBOX_PSEUDONYM_KEY_FILE"
+    ):
+        os.environ.update(_demo_environment(home, _tracking_uri(home, None), host=host, port=port))
+        get_settings.cache_clear()
+    _run_server(host=host, port=port, workers=workers)
 
 
 def main() -> None:

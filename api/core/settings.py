@@ -169,6 +169,10 @@ class Settings(BaseSettings):
     pseudonym_namespace: str = Field(default="default", min_length=1)
     # Decision requests are a few hundred bytes; anything near this is a mistake or an attack.
     max_body_bytes: int = Field(default=65536, gt=0)
+    # The registered models this deployment serves (each by its champion alias).
+    served_models: list[str] = Field(default_factory=lambda: ["fraud", "churn", "recommendation"])
+    # Where people reach the service: notices link the subject page from here.
+    public_url: str = Field(default="http://127.0.0.1:8000", min_length=1)
 
     pseudonym_key: SecretKey
     key_encryption_key: SecretKey
@@ -242,15 +246,15 @@ def get_settings() -> Settings:
     return Settings()
 
 
-def generate_demo_secrets(base_dir: Path) -> dict[str, str]:
-    """Create (or reuse) local random demo secrets under ``<base_dir>/.glassbox/secrets/``.
+def generate_demo_secrets(home: Path) -> dict[str, str]:
+    """Create (or reuse) local random demo secrets under ``<home>/secrets/``.
 
     Existing files are kept: a restarted demo must still open the log it wrote before.
 
     Parameters
     ----------
-    base_dir : Path
-        The working directory of the demo.
+    home : Path
+        The demo's state folder (``.glassbox`` by default).
 
     Returns
     -------
@@ -258,7 +262,7 @@ def generate_demo_secrets(base_dir: Path) -> dict[str, str]:
         Environment variables that point the service at the secrets and turn demo mode on,
         ready for ``os.environ.update`` or a subprocess's ``env``.
     """
-    directory = Path(base_dir) / ".glassbox" / "secrets"
+    directory = Path(home) / "secrets"
     directory.mkdir(parents=True, exist_ok=True)
     env = {"GLASSBOX_DEMO_MODE": "true"}
     for name in SECRET_NAMES:

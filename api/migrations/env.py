@@ -5,7 +5,9 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-import api.audit.models  # noqa: F401  # registers the decision-log tables on Base.metadata
+import api.audit.models  # registers the decision-log tables on Base.metadata
+import api.core.models  # the API-key table
+import api.decisions.models  # noqa: F401  # the decision table
 from api.core.database import Base, create_db_engine
 
 

@@ -165,7 +165,7 @@ def test_generated_demo_secrets_are_private_and_stable(tmp_path: Path) -> None:
         if not name.endswith("_FILE"):
             continue
         file = Path(path)
-        assert file.parent == (tmp_path / ".glassbox" / "secrets").resolve()
+        assert file.parent == (tmp_path / "secrets").resolve()
         assert stat.S_IMODE(file.stat().st_mode) == 0o600
         assert file.read_text() == contents[name]
         assert SecretKey.parse(file.read_text()).demo

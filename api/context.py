@@ -1,0 +1,44 @@
+"""What a running service holds: settings, storage, the log writer, API keys and models.
+
+Built once in the app's lifespan and reached by dependencies through ``request.app.state``;
+nothing here is created at import time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.audit.service import LogWriter
+from api.core.settings import Settings
+
+if TYPE_CHECKING:
+    from api.core.security import KeyStore
+    from api.decisions.runtime import ModelRegistry
+
+__all__ = ["AppContext", "ContextDep", "get_context"]
+
+
+@dataclass
+class AppContext:
+    """The service's long-lived collaborators."""
+
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    writer: LogWriter
+    keys: KeyStore
+    models: ModelRegistry
+
+
+def get_context(request: Request) -> AppContext:
+    """The running app's context (a dependency)."""
+    context: AppContext = request.app.state.context
+    return context
+
+
+ContextDep = Annotated[AppContext, Depends(get_context)]

@@ -1,0 +1,49 @@
+"""The decision table: every decision, its frozen explanation and notice, sealed per subject.
+
+Rows are inserted, never changed: a human outcome is a new decision that names the one it
+supersedes. Personal fields (features, explanation, notice) are AES-256-GCM ciphertexts under the
+subject's data key, bound to their row and field; erasing the key (Art. 17) leaves them unreadable.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, DateTime, Float, Integer, LargeBinary, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from api.core.database import Base
+
+__all__ = ["Decision"]
+
+
+class Decision(Base):
+    """One decision about one person by one model version (or, later, by a human)."""
+
+    __tablename__ = "decision"
+
+    decision_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    model_name: Mapped[str] = mapped_column(String(64), index=True)
+    model_version: Mapped[int] = mapped_column(Integer)
+    run_id: Mapped[str] = mapped_column(String(64))
+    policy_version: Mapped[str] = mapped_column(String(64))
+    explainer_version: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(64))
+    score: Mapped[float] = mapped_column(Float)
+    significant: Mapped[bool] = mapped_column(Boolean)
+    review_required: Mapped[bool] = mapped_column(Boolean)
+    # JSON list of reasons ("no_art22_basis", "uncertain_score").
+    review_reasons: Mapped[str] = mapped_column(Text)
+    legal_basis: Mapped[str] = mapped_column(String(32))
+    locale: Mapped[str] = mapped_column(String(8))
+    personalised: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    # The application (API key) that asked: only it may read the decision back.
+    application_key_id: Mapped[str] = mapped_column(String(64), index=True)
+    subject_pseudonym: Mapped[str] = mapped_column(String(64), index=True)
+    callback_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The log entry recording this decision, when policy logs it (always for significant ones).
+    log_entry_id: Mapped[str | None] = mapped_column(String(32), nullable=True, unique=True)
+    features_ct: Mapped[bytes] = mapped_column(LargeBinary)
+    explanation_ct: Mapped[bytes] = mapped_column(LargeBinary)
+    notice_ct: Mapped[bytes] = mapped_column(LargeBinary)

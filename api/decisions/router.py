@@ -1,0 +1,57 @@
+"""Decision routes: an application asks for a decision, and reads back the ones it asked for."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+from fastapi.responses import JSONResponse
+
+from api.context import ContextDep
+from api.core.errors import problem_responses
+from api.core.observability import MetricsDep
+from api.core.security import ApplicationDep
+from api.decisions import service
+from api.decisions.schemas import DecisionCreate, DecisionRead
+
+__all__ = ["router"]
+
+router = APIRouter(
+    prefix="/v1/decisions", tags=["decisions"], responses=problem_responses(401, 403, 422)
+)
+
+ModelName = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_-]{0,63}$", description="fraud, churn …")]
+DecisionId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
+
+
+@router.post(
+    "/{model_name}",
+    response_model=DecisionRead,
+    status_code=201,
+    responses=problem_responses(404, 409, 413),
+)
+async def create_decision(
+    model_name: ModelName,
+    request: DecisionCreate,
+    principal: ApplicationDep,
+    context: ContextDep,
+    metrics: MetricsDep,
+) -> JSONResponse:
+    """Score, explain and record a decision about a person; returns it with the notice to show."""
+    result = await service.create_decision(
+        context, model_name=model_name, request=request, principal=principal
+    )
+    metrics.decisions.labels(result.model, result.outcome).inc()
+    metrics.decision_seconds.labels(result.model).observe(result.compute_seconds)
+    metrics.log_append_seconds.observe(result.log_seconds)
+    # The body is built from validated values already; skipping a second validation pass keeps
+    # the hot path short (the schema still documents it in OpenAPI).
+    return JSONResponse(result.body, status_code=201)
+
+
+@router.get("/{decision_id}", response_model=DecisionRead, responses=problem_responses(404, 409))
+def read_decision(
+    decision_id: DecisionId, principal: ApplicationDep, context: ContextDep
+) -> JSONResponse:
+    """A decision as it was given (frozen explanation), to the application that asked for it."""
+    return JSONResponse(service.get_decision(context, decision_id=decision_id, principal=principal))

@@ -1,0 +1,129 @@
+"""Served models: loaded once by alias from the MLflow registry, explainers built at load.
+
+A reload (admin) builds the new model and its explainers completely before it replaces the old
+one, so a request is always answered by one consistent version, and every decision names it.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from api.core.errors import NotFoundError
+from explain import TreeExplainer
+from models.registry import CHAMPION, RegistryError, load_model
+from models.spec import ModelSpec
+
+__all__ = ["ModelNotServedError", "ModelRegistry", "ServedModel"]
+
+
+class ModelNotServedError(NotFoundError):
+    """No model of that name is served (unknown name, or no champion registered yet)."""
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """One loaded model version with everything the decision path needs."""
+
+    name: str
+    version: int
+    run_id: str
+    spec: ModelSpec
+    model: Any
+    loaded_at: datetime
+    # Classifiers: one explainer. Recommender: one per mode (personalised / not), keyed by bool.
+    explainers: dict[bool, TreeExplainer] = field(default_factory=dict)
+    # The spec restricted to each mode's features, for wording the factors of that mode.
+    mode_specs: dict[bool, ModelSpec] = field(default_factory=dict)
+
+    @property
+    def is_recommender(self) -> bool:
+        return self.spec.kind == "recommendation"
+
+    @property
+    def explainer(self) -> TreeExplainer:
+        return self.explainers[True]
+
+    @property
+    def encoder(self) -> Any:
+        return self.model.named_steps["encode"]
+
+
+def _build(name: str, tracking_uri: str, alias: str) -> ServedModel:
+    loaded = load_model(name, tracking_uri=tracking_uri, alias=alias)
+    spec = loaded.spec
+    if spec.kind == "recommendation":
+        modes = {mode: loaded.model.feature_names_for(mode) for mode in (True, False)}
+        explainers = {
+            mode: TreeExplainer(loaded.model.ranker_for(mode), names)
+            for mode, names in modes.items()
+        }
+        mode_specs = {
+            mode: spec.model_copy(update={"features": [spec.feature(n) for n in names]})
+            for mode, names in modes.items()
+        }
+    else:
+        explainers = {True: TreeExplainer(loaded.model, spec.feature_names)}
+        mode_specs = {True: spec}
+    return ServedModel(
+        name=name,
+        version=loaded.version,
+        run_id=loaded.run_id,
+        spec=loaded.spec,
+        model=loaded.model,
+        loaded_at=datetime.now(UTC),
+        explainers=explainers,
+        mode_specs=mode_specs,
+    )
+
+
+class ModelRegistry:
+    """The models this process serves, by name."""
+
+    def __init__(self, tracking_uri: str, *, alias: str = CHAMPION) -> None:
+        self.tracking_uri = tracking_uri
+        self.alias = alias
+        self._served: dict[str, ServedModel] = {}
+        self._lock = threading.Lock()
+
+    def load_all(self, names: tuple[str, ...]) -> None:
+        """Load each named model; a name with no champion yet is skipped (and 404s)."""
+        for name in names:
+            try:
+                self.reload(name)
+            except ModelNotServedError:
+                continue
+
+    def reload(self, name: str) -> ServedModel:
+        """Load the version the alias points at now and start serving it.
+
+        Raises
+        ------
+        ModelNotServedError
+            When the model has no version under the alias.
+        """
+        try:
+            served = _build(name, self.tracking_uri, self.alias)
+        except RegistryError as exc:
+            raise ModelNotServedError(f"no model {name!r} is registered as {self.alias}") from exc
+        with self._lock:
+            self._served[name] = served
+        return served
+
+    def get(self, name: str) -> ServedModel:
+        """The served model of that name.
+
+        Raises
+        ------
+        ModelNotServedError
+            When no such model is loaded.
+        """
+        try:
+            return self._served[name]
+        except KeyError:
+            raise ModelNotServedError(f"no model {name!r} is served") from None
+
+    def names(self) -> list[str]:
+        return sorted(self._served)

@@ -1,0 +1,147 @@
+"""Request and response bodies of the decision API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+
+__all__ = [
+    "DecisionCreate",
+    "DecisionRead",
+    "FactorRead",
+    "HistoryEventCreate",
+    "LegalBasis",
+    "ModelRef",
+    "NoticeRead",
+    "RecommendedItemRead",
+]
+
+# Art. 22(2): the grounds on which a solely automated decision with legal or similarly significant
+# effect may be taken. "none" means a human must look before a significant outcome takes effect.
+LegalBasis = Literal["contract", "law", "explicit_consent", "none"]
+Locale = Literal["en", "es"]
+
+
+class HistoryEventCreate(BaseModel):
+    """One thing the learner did, for the recommender."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    item_id: str = Field(min_length=1, max_length=128)
+    event: str = Field(min_length=1, max_length=32)
+    rating: float | None = Field(default=None, ge=1, le=5, allow_inf_nan=False)
+    timestamp: datetime | None = None
+
+
+class DecisionCreate(BaseModel):
+    """What an application sends to get a decision about a person."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "subject_ref": "customer-8841",
+                    "legal_basis": "contract",
+                    "locale": "es",
+                    "features": {
+                        "amount": 1250.0,
+                        "amount_ratio": 6.2,
+                        "merchant_category": "electronics",
+                        "country_mismatch": True,
+                        "hour": 3,
+                        "device_age_days": 0,
+                        "txn_count_1h": 4,
+                        "account_age_days": 40,
+                        "card_present": False,
+                        "distance_from_home_km": 850.0,
+                    },
+                }
+            ]
+        },
+    )
+
+    subject_ref: str = Field(
+        min_length=1,
+        max_length=256,
+        description="The application's reference for the person; stored only as a keyed pseudonym.",
+    )
+    features: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The model's inputs, as its spec declares them (types, ranges, categories).",
+    )
+    history: list[HistoryEventCreate] | None = Field(
+        default=None,
+        max_length=2000,
+        description="Recommendation only: what the learner viewed, enrolled in, completed, rated.",
+    )
+    max_items: int = Field(default=10, ge=1, le=50, description="Recommendation only.")
+    legal_basis: LegalBasis
+    callback_url: AnyHttpUrl | None = Field(
+        default=None, description="Where glassbox tells the application of a human outcome."
+    )
+    locale: Locale = "en"
+
+
+class ModelRef(BaseModel):
+    name: str
+    version: int
+    run_id: str
+
+
+class FactorRead(BaseModel):
+    feature: str
+    label: str
+    value: Any
+    display_value: str
+    contribution: float
+    direction: Literal["raises", "lowers"]
+    sentence: str
+
+
+class RecommendedItemRead(BaseModel):
+    item_id: str
+    title: str
+    category: str
+    rank: int
+    score: float
+    factors: list[FactorRead]
+
+
+class NoticeRead(BaseModel):
+    """What the application must show the person (Art. 13(2)(f))."""
+
+    text: str
+    contest_url: str
+    subject_token: str | None = Field(
+        default=None, description="Returned once, with the decision; never stored in clear."
+    )
+    token_expires_at: datetime | None = None
+
+
+class DecisionRead(BaseModel):
+    """A decision as the application receives it."""
+
+    id: str
+    created_at: datetime
+    model: ModelRef
+    policy_version: str
+    explainer_version: str
+    outcome: str
+    outcome_label: str
+    score: float
+    margin: float = Field(description="Log-odds: base_value + sum(contributions).")
+    base_value: float
+    contributions: dict[str, float] = Field(description="Every feature's SHAP value (log-odds).")
+    significant: bool
+    review_required: bool
+    review_reasons: list[str]
+    legal_basis: LegalBasis
+    locale: Locale
+    personalised: bool | None = None
+    factors: list[FactorRead]
+    items: list[RecommendedItemRead] | None = None
+    notice: NoticeRead
+    logged: bool

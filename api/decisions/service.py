@@ -1,0 +1,367 @@
+"""Taking a decision: validate, score and explain in one TreeSHAP call, seal, log, acknowledge.
+
+The hot path of glassbox. The score is derived from the explanation (base value + contributions =
+margin, Art. 22 explanations that add up by construction), so a decision costs one TreeSHAP call
+and no second ``predict``. The decision is acknowledged only after the group-commit writer has
+committed its row and, where policy logs it, its hash-chained log entry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from api.audit.schemas import EntryKind, LogEntryCreate
+from api.audit.service import data_key_for, seal_entry
+from api.context import AppContext
+from api.core.crypto import KeyShredded, decrypt_field, encrypt_field, field_aad, pseudonymise
+from api.core.security import Principal
+from api.core.tokens import issue_subject_token
+from api.decisions.errors import DecisionNotFoundError, SubjectErasedError
+from api.decisions.models import Decision
+from api.decisions.runtime import ServedModel
+from api.decisions.schemas import DecisionCreate
+from api.decisions.validation import validate_features
+from explain import Explanation, main_factors
+from models.spec import Band
+
+__all__ = ["SUBJECT_TOKEN_TTL", "DecisionResult", "create_decision", "get_decision"]
+
+SUBJECT_TOKEN_TTL = timedelta(days=90)
+_TABLE = Decision.__tablename__
+
+
+@dataclass(frozen=True)
+class DecisionResult:
+    """A taken decision: the response body and the figures the router reports as metrics."""
+
+    body: dict[str, Any]
+    model: str
+    outcome: str
+    compute_seconds: float
+    log_seconds: float
+
+
+# (explanation of the decision, the data used, main factors, recommended items or None)
+_Scored = tuple[Explanation, dict[str, Any], list[dict[str, Any]], list[dict[str, Any]] | None]
+
+
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def _review_reasons(served: ServedModel, band: Band, score: float, legal_basis: str) -> list[str]:
+    policy = served.spec.policy
+    reasons = []
+    significant = band.outcome in policy.significant_outcomes
+    if significant and legal_basis == "none" and policy.review_significant_without_basis:
+        reasons.append("no_art22_basis")
+    if policy.is_uncertain(score):
+        reasons.append("uncertain_score")
+    return reasons
+
+
+def _score_classifier(served: ServedModel, request: DecisionCreate) -> _Scored:
+    features = validate_features(served.spec, request.features)
+    explanation = served.explainer.explain(served.encoder.encode_row(features))
+    factors = [
+        f.to_dict()
+        for f in main_factors(explanation, served.spec, locale=request.locale, raw_values=features)
+    ]
+    return explanation, features, factors, None
+
+
+def _score_recommender(
+    served: ServedModel, request: DecisionCreate, *, personalised: bool
+) -> _Scored:
+    history = [
+        (h.item_id, h.event, h.rating, h.timestamp.isoformat() if h.timestamp else None)
+        for h in request.history or []
+    ]
+    recommendations = served.model.recommend(
+        history, k=request.max_items, personalised=personalised
+    )
+    explainer = served.explainers[personalised]
+    spec = served.mode_specs[personalised]
+    explanations = (
+        explainer.explain_batch(np.vstack([r.encoded for r in recommendations]))
+        if recommendations
+        else []
+    )
+    items = [
+        {
+            "item_id": rec.item_id,
+            "title": rec.title,
+            "category": rec.category,
+            "rank": rec.rank,
+            "score": rec.score,
+            "factors": [
+                f.to_dict()
+                for f in main_factors(expl, spec, locale=request.locale, raw_values=rec.features)
+            ],
+            "explanation": expl.to_dict(),
+        }
+        for rec, expl in zip(recommendations, explanations, strict=True)
+    ]
+    top = (
+        explanations[0]
+        if explanations
+        else explainer.explain(np.full(len(explainer.feature_names), np.nan))
+    )
+    data = {"history": [list(h) for h in history], "personalised": personalised}
+    return top, data, [], items
+
+
+async def create_decision(
+    context: AppContext,
+    *,
+    model_name: str,
+    request: DecisionCreate,
+    principal: Principal,
+) -> DecisionResult:
+    """Score, explain, record and acknowledge one decision.
+
+    Raises
+    ------
+    api.decisions.runtime.ModelNotServedError
+        No such model is served.
+    api.decisions.validation.FeatureProblemsError
+        The features do not fit the model's spec.
+    SubjectErasedError
+        The subject's data key was erased (Art. 17): nothing new is recorded about them.
+    """
+    started = time.perf_counter()
+    served = context.models.get(model_name)
+    settings = context.settings
+    personalised: bool | None = None
+    if served.is_recommender:
+        personalised = True
+        explanation, data, factors, items = _score_recommender(
+            served, request, personalised=personalised
+        )
+    else:
+        explanation, data, factors, items = _score_classifier(served, request)
+    spec = served.spec
+    score = explanation.score
+    band = spec.policy.band_for(score)
+    significant = band.outcome in spec.policy.significant_outcomes
+    reasons = _review_reasons(served, band, score, request.legal_basis)
+    logged = significant or bool(reasons) or spec.policy.log_all_decisions
+    decision_id = uuid.uuid4().hex
+    created_at = datetime.now(UTC)
+    pseudonym = pseudonymise(
+        settings.pseudonym_key.get_secret_value(),
+        request.subject_ref,
+        namespace=settings.pseudonym_namespace,
+    )
+    locale = request.locale
+    contest_url = f"{settings.public_url.rstrip('/')}/subject/#decision={decision_id}"
+    notice_text = spec.notice.get(locale).format(
+        outcome=band.label.get(locale),
+        consequence=band.consequence.get(locale),
+        contest_url=contest_url,
+    )
+    token, claims = issue_subject_token(
+        settings.token_signing_key.get_secret_value(),
+        pseudonym=pseudonym,
+        decision_id=decision_id,
+        ttl=SUBJECT_TOKEN_TTL,
+        now=created_at,
+    )
+    frozen = {
+        "explanation": explanation.to_dict(),
+        "factors": factors,
+        "items": items,
+        "outcome_label": band.label.get(locale),
+    }
+    meta = {
+        "decision_id": decision_id,
+        "model": served.name,
+        "model_version": served.version,
+        "run_id": served.run_id,
+        "policy_version": spec.policy.version,
+        "explainer_version": explanation.explainer_version,
+        "outcome": band.outcome,
+        "score": repr(score),
+        "significant": significant,
+        "review_required": bool(reasons),
+        "review_reasons": reasons,
+        "legal_basis": request.legal_basis,
+        "application_key_id": principal.key_id,
+    }
+    sealed = {
+        "features": _dumps(data),
+        "explanation": _dumps(frozen),
+        "notice": _dumps({"text": notice_text, "contest_url": contest_url}),
+    }
+    row = {
+        "decision_id": decision_id,
+        "created_at": created_at,
+        "model_name": served.name,
+        "model_version": served.version,
+        "run_id": served.run_id,
+        "policy_version": spec.policy.version,
+        "explainer_version": explanation.explainer_version,
+        "outcome": band.outcome,
+        "score": score,
+        "significant": significant,
+        "review_required": bool(reasons),
+        "review_reasons": json.dumps(reasons),
+        "legal_basis": request.legal_basis,
+        "locale": locale,
+        "personalised": personalised,
+        "application_key_id": principal.key_id,
+        "subject_pseudonym": pseudonym,
+        "callback_url": str(request.callback_url) if request.callback_url else None,
+    }
+    kek = settings.key_encryption_key.get_secret_value()
+
+    def record(session: Session) -> list[LogEntryCreate]:
+        # Runs in the writer's transaction: the data key is fetched (or created) atomically with
+        # what it seals, so a concurrent erasure can never leave data under a wiped key.
+        dek = data_key_for(session, pseudonym, kek)
+        values = dict(row)
+        for name, plaintext in sealed.items():
+            values[f"{name}_ct"] = encrypt_field(
+                dek, plaintext, aad=field_aad(_TABLE, decision_id, name)
+            )
+        entries: list[LogEntryCreate] = []
+        if logged:
+            entry = seal_entry(
+                dek,
+                kind=EntryKind.DECISION,
+                subject_pseudonym=pseudonym,
+                body=meta,
+                personal=sealed,
+            )
+            values["log_entry_id"] = entry.entry_id
+            entries.append(entry)
+        session.execute(insert(Decision), [values])
+        return entries
+
+    submitted = time.perf_counter()
+    try:
+        await asyncio.wrap_future(context.writer.submit_unit(record))
+    except KeyShredded as exc:
+        raise SubjectErasedError(
+            "the data of this person was erased; no new decision is recorded about them"
+        ) from exc
+    body = _body(
+        row,
+        explanation=explanation,
+        factors=factors,
+        items=items,
+        outcome_label=band.label.get(locale),
+        notice={
+            "text": notice_text,
+            "contest_url": contest_url,
+            "subject_token": token,
+            "token_expires_at": claims.expires_at.isoformat(),
+        },
+        logged=logged,
+    )
+    return DecisionResult(
+        body=body,
+        model=served.name,
+        outcome=band.outcome,
+        compute_seconds=submitted - started,
+        log_seconds=time.perf_counter() - submitted,
+    )
+
+
+def _body(
+    row: dict[str, Any],
+    *,
+    explanation: Explanation,
+    factors: list[dict[str, Any]],
+    items: list[dict[str, Any]] | None,
+    outcome_label: str,
+    notice: dict[str, Any],
+    logged: bool,
+) -> dict[str, Any]:
+    return {
+        "id": row["decision_id"],
+        "created_at": row["created_at"].isoformat(),
+        "model": {
+            "name": row["model_name"],
+            "version": row["model_version"],
+            "run_id": row["run_id"],
+        },
+        "policy_version": row["policy_version"],
+        "explainer_version": row["explainer_version"],
+        "outcome": row["outcome"],
+        "outcome_label": outcome_label,
+        "score": row["score"],
+        "margin": explanation.margin,
+        # Every contribution, so that a client can check base + contributions == margin and
+        # score == sigmoid(margin) itself.
+        "base_value": explanation.base_value,
+        "contributions": dict(
+            zip(explanation.feature_names, explanation.values.tolist(), strict=True)
+        ),
+        "significant": row["significant"],
+        "review_required": row["review_required"],
+        "review_reasons": json.loads(row["review_reasons"]),
+        "legal_basis": row["legal_basis"],
+        "locale": row["locale"],
+        "personalised": row["personalised"],
+        "factors": factors,
+        "items": (
+            None
+            if items is None
+            else [{k: v for k, v in item.items() if k != "explanation"} for item in items]
+        ),
+        "notice": notice,
+        "logged": logged,
+    }
+
+
+def get_decision(context: AppContext, *, decision_id: str, principal: Principal) -> dict[str, Any]:
+    """A decision as it was given, for the application that asked for it and no other.
+
+    Raises
+    ------
+    DecisionNotFoundError
+        When there is no such decision, or another application asked for it (the same answer,
+        so that one application cannot learn another's decision ids).
+    """
+    with context.sessions() as session:
+        decision = session.execute(
+            select(Decision).where(Decision.decision_id == decision_id)
+        ).scalar_one_or_none()
+        if decision is None or decision.application_key_id != principal.key_id:
+            raise DecisionNotFoundError(f"no decision {decision_id}")
+        kek = context.settings.key_encryption_key.get_secret_value()
+        try:
+            dek = data_key_for(session, decision.subject_pseudonym, kek, create=False)
+        except KeyShredded as exc:
+            raise SubjectErasedError(
+                "the data of this person was erased; the decision's details are gone"
+            ) from exc
+        frozen = json.loads(
+            decrypt_field(
+                dek, decision.explanation_ct, aad=field_aad(_TABLE, decision_id, "explanation")
+            )
+        )
+        notice = json.loads(
+            decrypt_field(dek, decision.notice_ct, aad=field_aad(_TABLE, decision_id, "notice"))
+        )
+    row = {c.key: getattr(decision, c.key) for c in Decision.__table__.columns}
+    return _body(
+        row,
+        explanation=Explanation.from_dict(frozen["explanation"]),
+        factors=frozen["factors"],
+        items=frozen["items"],
+        outcome_label=frozen["outcome_label"],
+        notice={**notice, "subject_token": None, "token_expires_at": None},
+        logged=decision.log_entry_id is not None,
+    )

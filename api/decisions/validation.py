@@ -1,0 +1,126 @@
+"""Checking a request's features against the model's spec, on the hot path (no pandas).
+
+Every problem is reported at once with its field path, so an application can fix a request in
+one round trip. Special-category data (Art. 9) is refused by name unless the spec's policy names
+an Art. 9(2) basis for a feature (Art. 22(4)).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from api.core.errors import InvalidRequestError
+from models.spec import Feature, ModelSpec
+
+__all__ = ["SPECIAL_CATEGORY_NAMES", "FeatureProblemsError", "validate_features"]
+
+# Field names that announce Art. 9 data. A request carrying one is refused with that reason
+# rather than a bare "unknown field", so the integrator learns why it must never be sent.
+SPECIAL_CATEGORY_NAMES = frozenset(
+    {
+        "race",
+        "ethnicity",
+        "ethnic_origin",
+        "religion",
+        "religious_belief",
+        "political_opinion",
+        "political_opinions",
+        "trade_union",
+        "trade_union_membership",
+        "health",
+        "health_condition",
+        "disability",
+        "pregnancy",
+        "sexual_orientation",
+        "sex_life",
+        "genetic_data",
+        "biometric_data",
+    }
+)
+_MAX_CATEGORY_LENGTH = 200
+
+
+class FeatureProblemsError(InvalidRequestError):
+    """The request's features do not fit the model's spec; each problem names its field."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        self.problems = problems
+        super().__init__(
+            "the features do not fit the model's spec",
+            errors=[{"field": field, "message": message} for field, message in problems],
+        )
+
+
+def _check(feature: Feature, value: Any) -> tuple[Any, str | None]:
+    """Return the clean value, or an error message."""
+    kind = feature.type
+    if kind == "boolean":
+        if isinstance(value, bool):
+            return value, None
+        return None, "must be true or false"
+    if kind == "category":
+        if not isinstance(value, str) or not value.strip():
+            return None, "must be a non-empty string"
+        text = value.strip()
+        if len(text) > _MAX_CATEGORY_LENGTH:
+            return None, f"must be at most {_MAX_CATEGORY_LENGTH} characters"
+        if feature.categories is not None and text not in feature.categories:
+            return None, f"must be one of {', '.join(feature.categories)}"
+        return text, None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None, "must be a number"
+    number = float(value)
+    if not math.isfinite(number):
+        return None, "must be a finite number"
+    if kind == "integer":
+        if number != math.floor(number):
+            return None, "must be a whole number"
+        clean: float | int = int(number)
+    else:
+        clean = number
+    if feature.minimum is not None and number < feature.minimum:
+        return None, f"must be at least {feature.minimum:g}"
+    if feature.maximum is not None and number > feature.maximum:
+        return None, f"must be at most {feature.maximum:g}"
+    return clean, None
+
+
+def validate_features(spec: ModelSpec, features: Mapping[str, Any]) -> dict[str, Any]:
+    """The request's features, cleaned and complete in spec order.
+
+    Raises
+    ------
+    FeatureProblemsError
+        Listing every unknown, special-category, missing or ill-typed field.
+    """
+    problems: list[tuple[str, str]] = []
+    known = {f.name for f in spec.features}
+    for name in features:
+        if name in known:
+            continue
+        if name.lower() in SPECIAL_CATEGORY_NAMES:
+            problems.append(
+                (
+                    f"features.{name}",
+                    "special-category data (Art. 9 GDPR) is not accepted by this model",
+                )
+            )
+        else:
+            problems.append((f"features.{name}", "unknown field for this model"))
+    clean: dict[str, Any] = {}
+    for feature in spec.features:
+        value = features.get(feature.name)
+        if value is None:
+            if not feature.allow_missing:
+                problems.append((f"features.{feature.name}", "field required"))
+            clean[feature.name] = None
+            continue
+        checked, error = _check(feature, value)
+        if error is not None:
+            problems.append((f"features.{feature.name}", error))
+        clean[feature.name] = checked
+    if problems:
+        raise FeatureProblemsError(problems)
+    return clean

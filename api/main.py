@@ -1,0 +1,81 @@
+"""The glassbox service: ``create_app`` builds the FastAPI application.
+
+Models are loaded once, by alias, in the lifespan (with their explainers); storage is migrated and
+the group-commit writer started before the first request is accepted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api.audit.service import LogWriter
+from api.context import AppContext
+from api.core.database import create_db_engine, create_session_factory, migrate
+from api.core.settings import Settings, get_settings
+
+__all__ = ["create_app"]
+
+
+def create_app(settings: Settings | None = None, *, load_models: bool = True) -> FastAPI:
+    """Build the application.
+
+    Parameters
+    ----------
+    settings : Settings, optional
+        Defaults to :func:`api.core.settings.get_settings` (the environment).
+    load_models : bool
+        Load the registered champions at start-up. Off for tests of the plumbing alone.
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from api.core.security import KeyStore
+        from api.decisions.runtime import ModelRegistry
+
+        config = settings or get_settings()
+        engine = create_db_engine(config.database_url)
+        migrate(engine)
+        sessions = create_session_factory(engine)
+        models = ModelRegistry(config.mlflow_tracking_uri)
+        if load_models:
+            models.load_all(tuple(config.served_models))
+        writer = LogWriter(engine).start()
+        app.state.context = AppContext(
+            settings=config,
+            engine=engine,
+            sessions=sessions,
+            writer=writer,
+            keys=KeyStore(sessions),
+            models=models,
+        )
+        try:
+            yield
+        finally:
+            writer.stop()
+            engine.dispose()
+
+    app = FastAPI(
+        title="glassbox",
+        version="1",
+        summary="Scored, explained, recorded and contestable automated decisions (GDPR Art. 22).",
+        lifespan=lifespan,
+    )
+    from api.admin.router import router as admin_router
+    from api.audit.router import router as audit_router
+    from api.core.errors import install_error_handlers
+    from api.core.limits import install_body_limit
+    from api.core.observability import install_observability
+    from api.decisions.router import router as decisions_router
+
+    install_error_handlers(app)
+    # Order matters: the body limit is installed first so the access log (outside it) also
+    # records and counts the requests it refuses.
+    install_body_limit(app, max_body_bytes=(settings or get_settings()).max_body_bytes)
+    install_observability(app)
+    app.include_router(decisions_router)
+    app.include_router(admin_router)
+    app.include_router(audit_router)
+    return app

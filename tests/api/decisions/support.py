@@ -1,0 +1,45 @@
+"""Requests as an application would send them, built from the fixtures."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tests.conftest import TrainedModels
+
+__all__ = ["fraud_rows", "transactions"]
+
+
+def transactions(trained: TrainedModels, n: int = 5000) -> list[dict[str, Any]]:
+    """The first ``n`` fixture transactions as JSON-ready feature dicts (blanks left out)."""
+    spec = trained.results["fraud"].spec
+    frame = pd.read_csv(trained.files["fraud"].data).head(n)
+    rows = []
+    for record in frame[spec.feature_names].to_dict("records"):
+        values: dict[str, Any] = {}
+        for f in spec.features:
+            value = record[f.name]
+            if isinstance(value, float) and math.isnan(value):
+                continue
+            if f.type == "boolean":
+                values[f.name] = bool(value)
+            elif f.type == "integer":
+                values[f.name] = int(value)
+            elif f.type == "number":
+                values[f.name] = float(value)
+            else:
+                values[f.name] = str(value)
+        rows.append(values)
+    return rows
+
+
+def fraud_rows(trained: TrainedModels) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The riskiest and the safest of the first 5,000 fixture transactions."""
+    spec = trained.results["fraud"].spec
+    frame = pd.read_csv(trained.files["fraud"].data).head(5000)
+    scores = trained.results["fraud"].model.predict_proba(frame[spec.feature_names])[:, 1]
+    rows = transactions(trained, 5000)
+    return rows[int(np.argmax(scores))], rows[int(np.argmin(scores))]

@@ -1,0 +1,266 @@
+"""Decisions over HTTP, as an application sees them: outcome, exact explanation, notice, log."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy.orm import Session
+
+from api.audit.service import read_entries, verify_log
+from api.core.tokens import read_subject_token
+from tests.api.decisions.conftest import Service
+from tests.api.decisions.support import fraud_rows
+from tests.conftest import TrainedModels
+
+
+def _decide(service: Service, model: str, body: dict[str, Any], who: str = "shop") -> Any:
+    return service.client.post(f"/v1/decisions/{model}", json=body, headers=service.auth(who))
+
+
+def _check_additivity(decision: dict[str, Any]) -> None:
+    contributions = decision["contributions"]
+    np.testing.assert_allclose(
+        decision["base_value"] + sum(contributions.values()), decision["margin"], atol=1e-9, rtol=0
+    )
+    assert decision["score"] == pytest.approx(1 / (1 + math.exp(-decision["margin"])), abs=1e-12)
+
+
+def test_block_decision_is_explained_exactly_logged_and_noticed(
+    service: Service, trained: TrainedModels
+) -> None:
+    risky, _ = fraud_rows(trained)
+    response = _decide(
+        service,
+        "fraud",
+        {
+            "subject_ref": "customer-8841",
+            "features": risky,
+            "legal_basis": "contract",
+            "locale": "es",
+        },
+    )
+    assert response.status_code == 201, response.text
+    decision = response.json()
+    assert decision["outcome"] == "block"
+    assert decision["significant"] is True
+    assert decision["model"]["name"] == "fraud"
+    assert decision["model"]["version"] == trained.registrations["fraud"].version
+    assert decision["model"]["run_id"] == trained.registrations["fraud"].run_id
+    assert decision["policy_version"] == "fraud-2026.11"
+    _check_additivity(decision)
+    # The margin is the model's own: no drift between what is explained and what decided.
+    pipeline = trained.results["fraud"].model
+    spec = trained.results["fraud"].spec
+    frame = pd.DataFrame([{f: risky.get(f) for f in spec.feature_names}])
+    assert decision["margin"] == pytest.approx(pipeline.decision_function(frame)[0], abs=1e-9)
+    # Main factors: the largest contributions, worded in Spanish.
+    factors = decision["factors"]
+    assert len(factors) == spec.top_k_factors
+    largest = sorted(decision["contributions"].values(), key=abs, reverse=True)[: len(factors)]
+    assert [f["contribution"] for f in factors] == pytest.approx(largest)
+    assert all(f["sentence"] and f["direction"] in ("raises", "lowers") for f in factors)
+    assert "puntuación" in factors[0]["sentence"]
+    # The notice tells the person what happened and how to contest (Art. 13(2)(f)).
+    notice = decision["notice"]
+    assert "bloqueada" in notice["text"]
+    assert notice["contest_url"] in notice["text"]
+    claims = read_subject_token(
+        service.settings.token_signing_key.get_secret_value(), notice["subject_token"]
+    )
+    assert claims.decision_id == decision["id"]
+    assert decision["logged"] is True
+
+
+def test_significant_decision_without_art22_basis_waits_for_a_human(
+    service: Service, trained: TrainedModels
+) -> None:
+    risky, safe = fraud_rows(trained)
+    blocked = _decide(
+        service, "fraud", {"subject_ref": "c-1", "features": risky, "legal_basis": "none"}
+    ).json()
+    assert blocked["review_required"] is True
+    assert "no_art22_basis" in blocked["review_reasons"]
+    approved = _decide(
+        service, "fraud", {"subject_ref": "c-2", "features": safe, "legal_basis": "none"}
+    ).json()
+    assert approved["outcome"] == "approve"
+    assert approved["review_required"] is False
+
+
+def test_each_model_answers_with_factors_that_add_up(
+    service: Service, trained: TrainedModels
+) -> None:
+    customers = pd.read_csv(trained.files["churn"].data).head(1)
+    spec = trained.results["churn"].spec
+    features = {}
+    for f in spec.features:
+        value = customers.iloc[0][f.name]
+        if isinstance(value, float) and math.isnan(value):
+            continue
+        features[f.name] = (
+            bool(value)
+            if f.type == "boolean"
+            else int(value)
+            if f.type == "integer"
+            else str(value)
+            if f.type == "category"
+            else float(value)
+        )
+    churn = _decide(
+        service, "churn", {"subject_ref": "learner-1", "features": features, "legal_basis": "none"}
+    )
+    assert churn.status_code == 201, churn.text
+    _check_additivity(churn.json())
+    assert churn.json()["outcome"] in {"low", "medium", "high"}
+
+    interactions = pd.read_csv(trained.files["recommendation"].data)
+    user = interactions["user_id"].iloc[0]
+    history = [
+        {"item_id": r.item_id, "event": r.event}
+        for r in interactions[interactions["user_id"] == user].itertuples()
+    ]
+    reco = _decide(
+        service,
+        "recommendation",
+        {"subject_ref": "learner-1", "history": history, "legal_basis": "none", "max_items": 5},
+    )
+    assert reco.status_code == 201, reco.text
+    body = reco.json()
+    assert body["personalised"] is True
+    assert len(body["items"]) == 5
+    assert [i["rank"] for i in body["items"]] == [1, 2, 3, 4, 5]
+    taken = {h["item_id"] for h in history if h["event"] in ("enrol", "complete")}
+    assert not taken & {i["item_id"] for i in body["items"]}
+    assert all(item["factors"] for item in body["items"])
+    _check_additivity(body)
+
+
+@pytest.mark.parametrize(
+    ("features", "field", "message"),
+    [
+        ({"amount": "lots"}, "features.amount", "must be a number"),
+        ({"amount": -5.0}, "features.amount", "at least 0"),
+        ({"hour": 7.5}, "features.hour", "whole number"),
+        ({"card_present": "yes"}, "features.card_present", "true or false"),
+        ({"merchant_category": "casino"}, "features.merchant_category", "must be one of"),
+        ({"shoe_size": 42}, "features.shoe_size", "unknown field"),
+        ({"health_condition": "diabetes"}, "features.health_condition", "Art. 9"),
+    ],
+)
+def test_bad_features_are_refused_with_the_field_named(
+    service: Service, trained: TrainedModels, features: dict[str, Any], field: str, message: str
+) -> None:
+    _, safe = fraud_rows(trained)
+    response = _decide(
+        service,
+        "fraud",
+        {"subject_ref": "c-9", "features": {**safe, **features}, "legal_basis": "contract"},
+    )
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("application/problem+json")
+    problems = {e["field"]: e["message"] for e in response.json()["errors"]}
+    assert field in problems
+    assert message in problems[field]
+
+
+def test_missing_required_feature_nan_and_unknown_model(
+    service: Service, trained: TrainedModels
+) -> None:
+    _, safe = fraud_rows(trained)
+    partial = {k: v for k, v in safe.items() if k != "hour"}
+    response = _decide(
+        service, "fraud", {"subject_ref": "c", "features": partial, "legal_basis": "law"}
+    )
+    assert response.status_code == 422
+    assert {"field": "features.hour", "message": "field required"} in response.json()["errors"]
+    raw = (
+        '{"subject_ref": "c", "legal_basis": "law", "features": {"amount": NaN, "hour": Infinity}}'
+    )
+    response = service.client.post(
+        "/v1/decisions/fraud",
+        content=raw,
+        headers={**service.auth("shop"), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 422
+    assert response.status_code < 500
+    assert (
+        _decide(service, "mortgage", {"subject_ref": "c", "legal_basis": "law"}).status_code == 404
+    )
+
+
+def test_a_decision_is_read_back_by_its_application_only(
+    service: Service, trained: TrainedModels
+) -> None:
+    risky, _ = fraud_rows(trained)
+    created = _decide(
+        service, "fraud", {"subject_ref": "c-5", "features": risky, "legal_basis": "contract"}
+    ).json()
+    path = f"/v1/decisions/{created['id']}"
+    mine = service.client.get(path, headers=service.auth("shop"))
+    assert mine.status_code == 200
+    read = mine.json()
+    assert read["notice"]["subject_token"] is None, "a token is handed out once"
+    for key in ("outcome", "score", "margin", "factors", "contributions", "model"):
+        assert read[key] == created[key], key
+    assert service.client.get(path, headers=service.auth("crm")).status_code == 404
+    assert service.client.get(path, headers=service.auth("reviewer")).status_code == 403
+    assert service.client.get(path).status_code == 401
+    unknown = service.client.get("/v1/decisions/" + "0" * 32, headers=service.auth("shop"))
+    assert unknown.status_code == 404
+
+
+def test_log_holds_the_decision_sealed_and_the_chain_verifies(
+    service: Service, trained: TrainedModels, settings: Any
+) -> None:
+    risky, _ = fraud_rows(trained)
+    marker = "subject-ref-that-must-not-appear-in-clear"
+    created = _decide(
+        service, "fraud", {"subject_ref": marker, "features": risky, "legal_basis": "contract"}
+    ).json()
+    context = service.client.app.state.context  # type: ignore[attr-defined]
+    with Session(context.engine) as session:
+        assert verify_log(session).ok
+        entries = read_entries(session)
+    body = next(e.body for e in entries if created["id"] in e.body)
+    assert marker not in body
+    assert str(risky["amount"]) not in body, "features are sealed, not in clear"
+    assert '"sealed"' in body
+    if settings.database_url.startswith("sqlite"):
+        path = Path(settings.database_url.removeprefix("sqlite:///"))
+        for file in path.parent.glob(path.name + "*"):
+            assert marker.encode() not in file.read_bytes()
+
+
+def test_reload_serves_a_moved_alias_without_restart(
+    service: Service, trained: TrainedModels
+) -> None:
+    from models.registry import log_training, promote
+
+    first = trained.registrations["fraud"].version
+    assert first is not None
+    second = log_training(
+        trained.results["fraud"], tracking_uri=trained.tracking_uri, data_source="reload-test"
+    )
+    try:
+        assert second.version is not None
+        # Serving keeps the version it loaded until told to reload.
+        risky, _ = fraud_rows(trained)
+        body = {"subject_ref": "c-7", "features": risky, "legal_basis": "contract"}
+        assert _decide(service, "fraud", body).json()["model"]["version"] == first
+        forbidden = service.client.post(
+            "/v1/admin/models/fraud/reload", headers=service.auth("shop")
+        )
+        assert forbidden.status_code == 403
+        reloaded = service.client.post(
+            "/v1/admin/models/fraud/reload", headers=service.auth("admin")
+        )
+        assert reloaded.status_code == 200
+        assert reloaded.json()["version"] == second.version
+        assert _decide(service, "fraud", body).json()["model"]["version"] == second.version
+    finally:
+        promote("fraud", first, tracking_uri=trained.tracking_uri)
