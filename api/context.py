@@ -35,8 +35,12 @@ class AppContext:
     models: ModelRegistry
 
 
-def get_context(request: Request) -> AppContext:
-    """The running app's context (a dependency)."""
+async def get_context(request: Request) -> AppContext:
+    """The running app's context (a dependency).
+
+    Async on purpose: FastAPI runs a plain ``def`` dependency in its thread pool, a thread hop
+    per request on the decision hot path for what is an attribute read.
+    """
     context: AppContext = request.app.state.context
     return context
 

@@ -42,7 +42,7 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True) ->
         models = ModelRegistry(config.mlflow_tracking_uri)
         if load_models:
             models.load_all(tuple(config.served_models))
-        writer = LogWriter(engine).start()
+        writer = LogWriter(engine, kek=config.key_encryption_key.get_secret_value()).start()
         app.state.context = AppContext(
             settings=config,
             engine=engine,

@@ -141,7 +141,7 @@ class Metrics:
         return _generate_latest(self.registry)
 
 
-def get_metrics(request: Request) -> Metrics:
+async def get_metrics(request: Request) -> Metrics:
     """The running app's metrics (a dependency).
 
     Parameters

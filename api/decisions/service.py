@@ -14,16 +14,15 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
-from sqlalchemy import insert, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Table, select
 
-from api.audit.schemas import EntryKind, LogEntryCreate
-from api.audit.service import data_key_for, seal_entry
+from api.audit.schemas import EntryKind
+from api.audit.service import SealedRecord, data_key_for
 from api.context import AppContext
-from api.core.crypto import KeyShredded, decrypt_field, encrypt_field, field_aad, pseudonymise
+from api.core.crypto import KeyShredded, decrypt_field, field_aad, pseudonymise
 from api.core.security import Principal
 from api.core.tokens import issue_subject_token
 from api.decisions.errors import DecisionNotFoundError, SubjectErasedError
@@ -38,6 +37,7 @@ __all__ = ["SUBJECT_TOKEN_TTL", "DecisionResult", "create_decision", "get_decisi
 
 SUBJECT_TOKEN_TTL = timedelta(days=90)
 _TABLE = Decision.__tablename__
+_DECISION_TABLE = cast(Table, Decision.__table__)
 
 
 @dataclass(frozen=True)
@@ -223,34 +223,19 @@ async def create_decision(
         "subject_pseudonym": pseudonym,
         "callback_url": str(request.callback_url) if request.callback_url else None,
     }
-    kek = settings.key_encryption_key.get_secret_value()
-
-    def record(session: Session) -> list[LogEntryCreate]:
-        # Runs in the writer's transaction: the data key is fetched (or created) atomically with
-        # what it seals, so a concurrent erasure can never leave data under a wiped key.
-        dek = data_key_for(session, pseudonym, kek)
-        values = dict(row)
-        for name, plaintext in sealed.items():
-            values[f"{name}_ct"] = encrypt_field(
-                dek, plaintext, aad=field_aad(_TABLE, decision_id, name)
-            )
-        entries: list[LogEntryCreate] = []
-        if logged:
-            entry = seal_entry(
-                dek,
-                kind=EntryKind.DECISION,
-                subject_pseudonym=pseudonym,
-                body=meta,
-                personal=sealed,
-            )
-            values["log_entry_id"] = entry.entry_id
-            entries.append(entry)
-        session.execute(insert(Decision), [values])
-        return entries
-
+    record = SealedRecord(
+        table=_DECISION_TABLE,
+        row_id_column="decision_id",
+        values=row,
+        subject_pseudonym=pseudonym,
+        personal=sealed,
+        entry_kind=EntryKind.DECISION if logged else None,
+        entry_body=meta,
+        entry_column="log_entry_id",
+    )
     submitted = time.perf_counter()
     try:
-        await asyncio.wrap_future(context.writer.submit_unit(record))
+        await asyncio.wrap_future(context.writer.submit_record(record))
     except KeyShredded as exc:
         raise SubjectErasedError(
             "the data of this person was erased; no new decision is recorded about them"

@@ -264,3 +264,33 @@ def test_reload_serves_a_moved_alias_without_restart(
         assert _decide(service, "fraud", body).json()["model"]["version"] == second.version
     finally:
         promote("fraud", first, tracking_uri=trained.tracking_uri)
+
+
+def test_no_new_decision_is_recorded_about_an_erased_person(
+    service: Service, trained: TrainedModels
+) -> None:
+    from api.audit.service import shred_subject_key
+    from api.core.crypto import pseudonymise
+
+    _, safe = fraud_rows(trained)
+    body = {"subject_ref": "erased-person", "features": safe, "legal_basis": "contract"}
+    first = _decide(service, "fraud", body)
+    assert first.status_code == 201
+    context = service.client.app.state.context  # type: ignore[attr-defined]
+    settings = service.settings
+    pseudonym = pseudonymise(
+        settings.pseudonym_key.get_secret_value(),
+        "erased-person",
+        namespace=settings.pseudonym_namespace,
+    )
+    with Session(context.engine) as session:
+        assert shred_subject_key(session, pseudonym)
+    refused = _decide(service, "fraud", body)
+    assert refused.status_code == 409
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    gone = service.client.get(f"/v1/decisions/{first.json()['id']}", headers=service.auth("shop"))
+    assert gone.status_code == 409, "the decision's details were shredded with the key"
+    other = _decide(service, "fraud", {**body, "subject_ref": "someone-else"})
+    assert other.status_code == 201
+    with Session(context.engine) as session:
+        assert verify_log(session).ok, "erasure never breaks the chain"
