@@ -1871,7 +1871,7 @@ def main(argv: Sequence[str]) -> int:
         type=float,
         default=None,
         help="Wait up to this many seconds for other processes to go idle before each server "
-        "is measured (a shared machine; default 20, --quick 10); 0 to not wait.",
+        "is measured (a shared machine; default 20, --quick 5); 0 to not wait.",
     )
     ns = parser.parse_args(argv)
     quick: bool = ns.quick
@@ -1882,7 +1882,7 @@ def main(argv: Sequence[str]) -> int:
     )
     workers: list[int] = ns.workers or ([1] if quick else [1, 2])
     if ns.quiet_wait is None:
-        ns.quiet_wait = 10.0 if quick else 20.0
+        ns.quiet_wait = 5.0 if quick else 20.0
     use_wrk = shutil.which("wrk") is not None
     generator = (
         "wrk (a, c) + Python open-loop generator (b)"
