@@ -6,6 +6,7 @@ the group-commit writer started before the first request is accepted.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -42,6 +43,11 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True) ->
         models = ModelRegistry(config.mlflow_tracking_uri)
         if load_models:
             models.load_all(tuple(config.served_models))
+        # Everything loaded so far (models, explainers, libraries) lives as long as the process:
+        # moving it out of the collector's reach avoids full collections of ~450k objects that
+        # stall a request for ~300 ms.
+        gc.collect()
+        gc.freeze()
         writer = LogWriter(engine, kek=config.key_encryption_key.get_secret_value()).start()
         app.state.context = AppContext(
             settings=config,

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from api.core.ids import new_id
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -36,9 +37,9 @@ def new_entry_id() -> str:
     Returns
     -------
     str
-        A UUID4 in hex.
+        A time-ordered id in hex (:func:`api.core.ids.new_id`).
     """
-    return uuid.uuid4().hex
+    return new_id()
 
 
 class EntryKind(StrEnum):

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Path
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 
 from api.context import ContextDep
 from api.core.errors import problem_responses
@@ -24,6 +25,12 @@ ModelName = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_-]{0,63}$", description=
 DecisionId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
 
 
+def _json(body: dict[str, Any], *, status_code: int = 200) -> Response:
+    # orjson: several times faster than the standard encoder on a decision body, and it writes
+    # a NaN as null instead of emitting invalid JSON.
+    return Response(orjson.dumps(body), status_code=status_code, media_type="application/json")
+
+
 @router.post(
     "/{model_name}",
     response_model=DecisionRead,
@@ -36,7 +43,7 @@ async def create_decision(
     principal: ApplicationDep,
     context: ContextDep,
     metrics: MetricsDep,
-) -> JSONResponse:
+) -> Response:
     """Score, explain and record a decision about a person; returns it with the notice to show."""
     result = await service.create_decision(
         context, model_name=model_name, request=request, principal=principal
@@ -46,12 +53,12 @@ async def create_decision(
     metrics.log_append_seconds.observe(result.log_seconds)
     # The body is built from validated values already; skipping a second validation pass keeps
     # the hot path short (the schema still documents it in OpenAPI).
-    return JSONResponse(result.body, status_code=201)
+    return _json(result.body, status_code=201)
 
 
 @router.get("/{decision_id}", response_model=DecisionRead, responses=problem_responses(404, 409))
 def read_decision(
     decision_id: DecisionId, principal: ApplicationDep, context: ContextDep
-) -> JSONResponse:
+) -> Response:
     """A decision as it was given (frozen explanation), to the application that asked for it."""
-    return JSONResponse(service.get_decision(context, decision_id=decision_id, principal=principal))
+    return _json(service.get_decision(context, decision_id=decision_id, principal=principal))

@@ -11,18 +11,19 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import numpy as np
+import orjson
 from sqlalchemy import Table, select
 
 from api.audit.schemas import EntryKind
 from api.audit.service import SealedRecord, data_key_for
 from api.context import AppContext
 from api.core.crypto import KeyShredded, decrypt_field, field_aad, pseudonymise
+from api.core.ids import new_id
 from api.core.security import Principal
 from api.core.tokens import issue_subject_token
 from api.decisions.errors import DecisionNotFoundError, SubjectErasedError
@@ -56,7 +57,7 @@ _Scored = tuple[Explanation, dict[str, Any], list[dict[str, Any]], list[dict[str
 
 
 def _dumps(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return orjson.dumps(value)
 
 
 def _review_reasons(served: ServedModel, band: Band, score: float, legal_basis: str) -> list[str]:
@@ -156,7 +157,7 @@ async def create_decision(
     significant = band.outcome in spec.policy.significant_outcomes
     reasons = _review_reasons(served, band, score, request.legal_basis)
     logged = significant or bool(reasons) or spec.policy.log_all_decisions
-    decision_id = uuid.uuid4().hex
+    decision_id = new_id()
     created_at = datetime.now(UTC)
     pseudonym = pseudonymise(
         settings.pseudonym_key.get_secret_value(),
