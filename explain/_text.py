@@ -55,6 +55,8 @@ _UNITS: Mapping[str, Mapping[str, tuple[str, str]]] = {
     "failures": {"en": ("failure", "failures"), "es": ("fallo", "fallos")},
     "completions": {"en": ("completion", "completions"), "es": ("finalización", "finalizaciones")},
     "share": {"en": ("share", "share"), "es": ("proporción", "proporción")},
+    "visits": {"en": ("visit", "visits"), "es": ("visita", "visitas")},
+    "learners": {"en": ("learner", "learners"), "es": ("alumno", "alumnos")},
     "× usual": {"en": ("× usual", "× usual"), "es": ("× lo habitual", "× lo habitual")},
 }
 
