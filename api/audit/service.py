@@ -876,20 +876,6 @@ def _insert_subject_key_if_absent(
     session.connection().execute(statement, rows if rows is not None else [values])
 
 
-def _create_data_key(session: Session, pseudonym: str, kek: bytes) -> bytes:
-    wrapped = wrap_data_key(kek, new_data_key(), pseudonym=pseudonym)
-    _insert_subject_key_if_absent(
-        session, pseudonym=pseudonym, wrapped_key=wrapped, created_at=_now()
-    )
-    # Another worker may have won the race: use whichever key is stored.
-    row = session.execute(
-        select(SubjectKey.wrapped_key).where(SubjectKey.pseudonym == pseudonym)
-    ).one()
-    if row.wrapped_key is None:
-        raise KeyShredded(f"the data key of {pseudonym} was erased")
-    return unwrap_data_key(kek, row.wrapped_key, pseudonym=pseudonym)
-
-
 def data_key_for(session: Session, pseudonym: str, kek: bytes, *, create: bool = True) -> bytes:
     """Return a subject's data key, creating it on first use.
 
@@ -933,9 +919,9 @@ def data_key_for(session: Session, pseudonym: str, kek: bytes, *, create: bool =
     if not create:
         raise KeyNotFoundError(f"no data key for {pseudonym}")
     if in_write_transaction(session):
-        return _create_data_key(session, pseudonym, kek)
+        return data_keys_for(session, [pseudonym], kek)[pseudonym]
     with Session(session.get_bind()) as own, write_transaction(own):
-        return _create_data_key(own, pseudonym, kek)
+        return data_keys_for(own, [pseudonym], kek)[pseudonym]
 
 
 def data_keys_for(session: Session, pseudonyms: Collection[str], kek: bytes) -> dict[str, bytes]:
