@@ -32,7 +32,7 @@ from typing import Any, cast
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import ValidationError
-from sqlalchemy import CursorResult, Engine, Table, insert, select, text, update
+from sqlalchemy import CursorResult, Engine, Table, bindparam, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -218,9 +218,12 @@ def log_head(session: Session) -> tuple[int, str]:
     tuple of int and str
         ``(seq of the last entry, its hash)``, or ``(0, GENESIS_HASH)`` for an empty log.
     """
-    head = session.execute(
-        select(LogEntry.seq, LogEntry.entry_hash).order_by(LogEntry.seq.desc()).limit(1)
-    ).one_or_none()
+    log = LogEntry.__table__.c
+    head = (
+        session.connection()
+        .execute(select(log.seq, log.entry_hash).order_by(log.seq.desc()).limit(1))
+        .one_or_none()
+    )
     if head is None:
         return 0, GENESIS_HASH
     return head.seq, head.entry_hash
@@ -924,6 +927,12 @@ def data_key_for(session: Session, pseudonym: str, kek: bytes, *, create: bool =
         return data_keys_for(own, [pseudonym], kek)[pseudonym]
 
 
+# Built once: constructing an IN clause costs more than running it, once per group commit.
+_KEYS_OF = select(SubjectKey.__table__.c.pseudonym, SubjectKey.__table__.c.wrapped_key).where(
+    SubjectKey.__table__.c.pseudonym.in_(bindparam("pseudonyms", expanding=True))
+)
+
+
 def data_keys_for(session: Session, pseudonyms: Collection[str], kek: bytes) -> dict[str, bytes]:
     """Return the data keys of several subjects, creating the missing ones, in two statements.
 
@@ -950,9 +959,9 @@ def data_keys_for(session: Session, pseudonyms: Collection[str], kek: bytes) -> 
         If any of the subjects' keys was erased (Art. 17).
     """
     wanted = set(pseudonyms)
-    rows = session.execute(
-        select(SubjectKey.pseudonym, SubjectKey.wrapped_key).where(SubjectKey.pseudonym.in_(wanted))
-    ).all()
+    # Core on the connection: this runs once per group commit, and the ORM's result machinery
+    # costs more than the query.
+    rows = session.connection().execute(_KEYS_OF, {"pseudonyms": list(wanted)}).all()
     keys: dict[str, bytes] = {}
     for pseudonym, wrapped in rows:
         if wrapped is None:
@@ -973,11 +982,9 @@ def data_keys_for(session: Session, pseudonyms: Collection[str], kek: bytes) -> 
             ],
         )
         # Another worker may have won a race for some of them: use whichever key is stored.
-        for pseudonym, wrapped in session.execute(
-            select(SubjectKey.pseudonym, SubjectKey.wrapped_key).where(
-                SubjectKey.pseudonym.in_(missing)
-            )
-        ).all():
+        for pseudonym, wrapped in (
+            session.connection().execute(_KEYS_OF, {"pseudonyms": missing}).all()
+        ):
             if wrapped is None:
                 raise KeyShredded(f"the data key of {pseudonym} was erased")
             keys[pseudonym] = unwrap_data_key(kek, wrapped, pseudonym=pseudonym)
