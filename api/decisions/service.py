@@ -30,7 +30,7 @@ from api.decisions.errors import DecisionNotFoundError, SubjectErasedError
 from api.decisions.models import Decision
 from api.decisions.runtime import ServedModel
 from api.decisions.schemas import DecisionCreate
-from api.decisions.validation import validate_features
+from api.decisions.validation import FeatureProblemsError, validate_features
 from explain import Explanation, main_factors
 from models.spec import Band
 
@@ -72,6 +72,8 @@ def _review_reasons(served: ServedModel, band: Band, score: float, legal_basis: 
 
 
 def _score_classifier(served: ServedModel, request: DecisionCreate) -> _Scored:
+    if request.history is not None:
+        raise FeatureProblemsError([("history", "only the recommender takes a history")])
     features = validate_features(served.spec, request.features)
     explanation = served.explainer.explain(served.encoder.encode_row(features))
     factors = [
@@ -84,6 +86,10 @@ def _score_classifier(served: ServedModel, request: DecisionCreate) -> _Scored:
 def _score_recommender(
     served: ServedModel, request: DecisionCreate, *, personalised: bool
 ) -> _Scored:
+    if request.features:
+        raise FeatureProblemsError(
+            [("features", "the recommender takes the learner's history, not features")]
+        )
     history = [
         (h.item_id, h.event, h.rating, h.timestamp.isoformat() if h.timestamp else None)
         for h in request.history or []

@@ -294,3 +294,24 @@ def test_no_new_decision_is_recorded_about_an_erased_person(
     assert other.status_code == 201
     with Session(context.engine) as session:
         assert verify_log(session).ok, "erasure never breaks the chain"
+
+
+def test_inputs_of_the_other_kind_of_model_are_refused(
+    service: Service, trained: TrainedModels
+) -> None:
+    _, safe = fraud_rows(trained)
+    history = [{"item_id": "I00001", "event": "view"}]
+    fraud = _decide(
+        service,
+        "fraud",
+        {"subject_ref": "c", "features": safe, "history": history, "legal_basis": "law"},
+    )
+    assert fraud.status_code == 422
+    assert fraud.json()["errors"][0]["field"] == "history"
+    reco = _decide(
+        service,
+        "recommendation",
+        {"subject_ref": "c", "features": {"amount": 1}, "history": history, "legal_basis": "law"},
+    )
+    assert reco.status_code == 422
+    assert reco.json()["errors"][0]["field"] == "features"
