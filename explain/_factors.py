@@ -8,7 +8,15 @@ from dataclasses import dataclass
 from explain._errors import SpecMismatchError
 from explain._explanation import Explanation
 from explain._json import JSONValue, RawValue
-from explain._text import Direction, Locale, display_value, factor_sentence, raw_value
+from explain._text import (
+    Direction,
+    Locale,
+    as_bool,
+    display_value,
+    factor_sentence,
+    raw_value,
+    state_sentence,
+)
 from models.spec import ModelSpec
 
 __all__ = ["Factor", "check_spec", "main_factors", "ranked_columns"]
@@ -123,6 +131,13 @@ def main_factors(
         shown = display_value(feature, value, locale)
         label = feature.label.get(locale)
         direction: Direction = "raises" if contribution > 0 else "lowers"
+        flag = as_bool(value) if feature.type == "boolean" else None
+        state = None if flag is None else feature.when_true if flag else feature.when_false
+        sentence = (
+            state_sentence(state.get(locale), direction, locale)
+            if state is not None
+            else factor_sentence(label, shown, direction, locale)
+        )
         factors.append(
             Factor(
                 feature=feature.name,
@@ -131,7 +146,7 @@ def main_factors(
                 display_value=shown,
                 contribution=contribution,
                 direction=direction,
-                sentence=factor_sentence(label, shown, direction, locale),
+                sentence=sentence,
             )
         )
     return factors

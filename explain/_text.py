@@ -169,7 +169,7 @@ def _with_unit(number: str, value: float, unit: str | None, locale: Locale) -> s
     return f"{number} {unit}"
 
 
-def _as_bool(value: RawValue) -> bool | None:
+def as_bool(value: RawValue) -> bool | None:
     if isinstance(value, bool):
         return value
     if isinstance(value, int | float) and value in (0, 1):
@@ -252,7 +252,7 @@ def display_value(feature: Feature, value: RawValue, locale: Locale) -> str:
     if is_missing(value):
         return _MISSING[locale]
     if feature.type == "boolean":
-        flag = _as_bool(value)
+        flag = as_bool(value)
         if flag is None:
             return str(value)
         return _YES[locale] if flag else _NO[locale]
@@ -278,6 +278,16 @@ def factor_sentence(label: str, shown: str, direction: Direction, locale: Locale
         return f"{subject} ({shown}) {verb} la puntuación."
     verb = "raised" if direction == "raises" else "lowered"
     return f"{subject} ({shown}) {verb} the score."
+
+
+def state_sentence(state: str, direction: Direction, locale: Locale) -> str:
+    """ "Automatic renewal is off, which raised the score." and its Spanish."""
+    subject = _capitalise(state)
+    if locale == "es":
+        verb = "aumentó" if direction == "raises" else "redujo"
+        return f"{subject}, lo que {verb} la puntuación."
+    verb = "raised" if direction == "raises" else "lowered"
+    return f"{subject}, which {verb} the score."
 
 
 def counterfactual_sentence(

@@ -79,6 +79,10 @@ class Feature(_Strict):
     personal: bool = False
     # Where the raw file spells the column differently from the feature name.
     source_column: str | None = None
+    # Yes/no features: how each state reads in a sentence ("automatic renewal is off"), so a
+    # person is not told that "automatic renewal switched on (no)" raised their score.
+    when_true: Label | None = None
+    when_false: Label | None = None
 
     @model_validator(mode="after")
     def _check(self) -> Feature:
@@ -88,6 +92,8 @@ class Feature(_Strict):
             raise ValueError(f"feature {self.name!r}: only category features take categories")
         if self.minimum is not None and self.maximum is not None and self.minimum > self.maximum:
             raise ValueError(f"feature {self.name!r}: minimum is above maximum")
+        if self.type != "boolean" and (self.when_true or self.when_false):
+            raise ValueError(f"feature {self.name!r}: when_true/when_false apply to booleans only")
         if self.type in ("boolean", "category") and self.monotonic:
             raise ValueError(f"feature {self.name!r}: monotonic applies to numeric features only")
         return self

@@ -84,7 +84,7 @@ def test_sentences_and_values_in_english(fraud_spec: ModelSpec) -> None:
     ]
     assert [f.sentence for f in factors] == [
         "The transaction amount (1,250.00 EUR) raised the score.",
-        "The card physically present (no) lowered the score.",
+        "The card was not physically present, which lowered the score.",
         "The merchant category (electronics) raised the score.",
         "The distance from your home address (not provided) raised the score.",
     ]
@@ -98,7 +98,7 @@ def test_sentences_and_values_in_spanish(fraud_spec: ModelSpec) -> None:
     )
     assert [f.sentence for f in factors] == [
         "El importe de la operación (1.250,00 EUR) aumentó la puntuación.",
-        "La tarjeta presente físicamente (no) redujo la puntuación.",
+        "La tarjeta no estaba presente físicamente, lo que redujo la puntuación.",
         "La categoría del comercio (electronics) aumentó la puntuación.",
         "Las operaciones con la tarjeta en la última hora (2 operaciones) redujeron la puntuación.",
         "La distancia a su domicilio (no facilitado) aumentó la puntuación.",
@@ -141,3 +141,31 @@ def test_an_explanation_of_other_features_is_refused(fraud_spec: ModelSpec) -> N
     )
     with pytest.raises(SpecMismatchError, match="fraud"):
         main_factors(other, fraud_spec)
+
+
+def test_yes_no_features_read_as_a_state_when_the_spec_words_them() -> None:
+    import numpy as np
+
+    from explain import Explanation, main_factors
+    from models.spec import default_spec_path, load_spec
+
+    spec = load_spec(default_spec_path("churn"))
+    names = tuple(spec.feature_names)
+    values = np.zeros(len(names))
+    values[names.index("auto_renew")] = 0.8
+    margin = -1.0 + float(values.sum())
+    explanation = Explanation(
+        values=values,
+        base_value=-1.0,
+        margin=margin,
+        score=float(1 / (1 + np.exp(-margin))),
+        data=np.zeros(len(names)),
+        feature_names=names,
+        explainer_version="test",
+    )
+    raw = {"auto_renew": False}
+    (en,) = main_factors(explanation, spec, k=1, locale="en", raw_values=raw)
+    (es,) = main_factors(explanation, spec, k=1, locale="es", raw_values=raw)
+    assert en.sentence == "Automatic renewal is off, which raised the score."
+    assert es.sentence == "La renovación automática está desactivada, lo que aumentó la puntuación."
+    assert en.display_value == "no"
