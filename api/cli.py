@@ -58,6 +58,11 @@ def _tracking_uri(home: Path, tracking_uri: str | None) -> str:
     return tracking_uri or local_store(home)
 
 
+def _demo_database_url(home: Path) -> str:
+    """The demo's decision database: SQLite beside its MLflow store under ``home``."""
+    return f"sqlite:///{home.resolve() / 'glassbox.db'}"
+
+
 def _progress() -> Progress:
     return Progress(
         SpinnerColumn(),
@@ -308,7 +313,7 @@ def _service_settings(home: Path) -> Settings:
             files: dict[str, Any] = {f"{name}_file": folder / name for name in SECRET_NAMES}
             # The demo's stores live under --home too, unless the environment says otherwise.
             if "GLASSBOX_DATABASE_URL" not in os.environ:
-                files["database_url"] = f"sqlite:///{home.resolve() / 'glassbox.db'}"
+                files["database_url"] = _demo_database_url(home)
             if "GLASSBOX_MLFLOW_TRACKING_URI" not in os.environ:
                 files["mlflow_tracking_uri"] = _tracking_uri(home, None)
             try:
@@ -549,7 +554,7 @@ def _demo_environment(home: Path, tracking_uri: str, *, host: str, port: int) ->
     from api.core.settings import generate_demo_secrets
 
     env = generate_demo_secrets(home)
-    env.setdefault("GLASSBOX_DATABASE_URL", f"sqlite:///{home.resolve() / 'glassbox.db'}")
+    env.setdefault("GLASSBOX_DATABASE_URL", _demo_database_url(home))
     env["GLASSBOX_MLFLOW_TRACKING_URI"] = tracking_uri
     env["GLASSBOX_PUBLIC_URL"] = f"http://{host}:{port}"
     return {k: v for k, v in env.items() if k not in os.environ or k.endswith("_FILE")}
