@@ -41,6 +41,7 @@ def settings(database_url: str, trained: TrainedModels) -> Settings:
         key_encryption_key=_secret(),
         checkpoint_signing_key=_secret(),
         token_signing_key=_secret(),
+        webhook_signing_key=_secret(),
     )
 
 
