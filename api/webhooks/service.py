@@ -502,7 +502,9 @@ class WebhookDispatcher:
             update(row)
             # ``due`` again: the conditional update is what makes the claim atomic on SQLite,
             # and on PostgreSQL re-checks a row whose lock was released before we read it.
-            .where(row.delivery_id.in_(pick.scalar_subquery()), due)
+            # "= (subquery)", not "IN": PostgreSQL runs a scalar subquery once, as an init
+            # plan, whereas it may rerun an IN subquery and skip-lock a second row with it.
+            .where(row.delivery_id == pick.scalar_subquery(), due)
             .values(
                 state="delivering",
                 lease=lease,
