@@ -418,7 +418,8 @@ class WebhookDispatcher:
     def stop(self, *, timeout: float | None = None) -> None:
         """Stop the thread after its current attempt, and close the HTTP client.
 
-        Whatever is still due stays in the outbox for the next start, or another dispatcher.
+        Whatever is still due stays in the outbox for the next start, or another dispatcher;
+        :meth:`run_once` sends nothing until the dispatcher is started again.
 
         Parameters
         ----------
@@ -493,7 +494,13 @@ class WebhookDispatcher:
     def _claim(self, moment: datetime) -> _Claim | None:
         row = WebhookDelivery
         due = and_(row.state.in_(_OPEN_STATES), row.next_attempt_at <= moment)
-        pick = select(row.delivery_id).where(due).order_by(row.next_attempt_at).limit(1)
+        probe = select(row.delivery_id).where(due).limit(1)
+        with self._sessions() as session:
+            # A plain read first: on SQLite a claim takes the one write lock, which the decision
+            # log's writer needs, and nearly every poll finds nothing due.
+            if session.scalar(probe) is None:
+                return None
+        pick = probe.order_by(row.next_attempt_at)
         if self._postgresql:
             # Rows another dispatcher holds are skipped, not waited for: it is sending them.
             pick = pick.with_for_update(skip_locked=True)

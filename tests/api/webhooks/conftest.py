@@ -88,7 +88,9 @@ def receiver() -> Iterator[Receiver]:
     server.daemon_threads = True
     host, port = server.server_address[:2]
     holder["it"] = Receiver(url=f"http://{host!s}:{port}/hooks/glassbox?token=app-secret")
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     try:
         yield holder["it"]
