@@ -368,3 +368,16 @@ def test_the_retry_policy_backs_off_and_stops() -> None:
         RetryPolicy(max_attempts=0)
     with pytest.raises(ValueError, match="positive"):
         RetryPolicy(delays_seconds=(10, 0))
+
+
+def test_the_migration_builds_the_tables_the_models_describe(engine: Engine) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from api.core.database import Base
+
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        differences = compare_metadata(context, Base.metadata)
+    ours = [d for d in differences if "webhook_" in repr(d)]
+    assert ours == []
