@@ -125,7 +125,8 @@ def pseudonymise(key: bytes, subject_ref: str, *, namespace: str) -> str:
     if len(key) < DATA_KEY_BYTES:
         raise KeyMaterialError(f"the pseudonym key must be at least {DATA_KEY_BYTES} bytes")
     message = _PSEUDONYM_LABEL + _length_prefixed(namespace.encode(), subject_ref.encode())
-    return hmac.new(key, message, hashlib.sha256).hexdigest()
+    # hmac.digest: the one-shot C implementation, several times cheaper than hmac.new.
+    return hmac.digest(key, message, "sha256").hex()
 
 
 def new_data_key() -> bytes:
