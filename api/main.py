@@ -75,6 +75,8 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True) ->
     from api.core.limits import install_body_limit
     from api.core.observability import install_observability
     from api.decisions.router import router as decisions_router
+    from api.reviews.router import audit_router as reviewer_stats_router
+    from api.reviews.router import router as reviews_router
 
     install_error_handlers(app)
     # Order matters: the body limit is installed first so the access log (outside it) also
@@ -84,4 +86,6 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True) ->
     app.include_router(decisions_router)
     app.include_router(admin_router)
     app.include_router(audit_router)
+    app.include_router(reviews_router)
+    app.include_router(reviewer_stats_router)
     return app
