@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import json
 import statistics
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, cast
@@ -91,6 +92,16 @@ def _utc(value: datetime) -> datetime:
 
 def _utc_or_none(value: datetime | None) -> datetime | None:
     return None if value is None else _utc(value)
+
+
+@contextmanager
+def _reading(session: Session) -> Iterator[Session]:
+    """A read in the caller's open transaction, or in a short one of its own."""
+    if session.in_transaction():
+        yield session
+        return
+    with session.begin():
+        yield session
 
 
 def _dumps(value: Any) -> bytes:
@@ -334,7 +345,7 @@ def create_contest(
         A correction does not fit the spec; each problem names ``corrections.<feature>``.
     """
     received_at = _now(now)
-    with session.begin():
+    with _reading(session):
         decision = _decision(session, decision_id)
         if decision is None or decision.subject_pseudonym != pseudonym:
             raise DecisionNotFoundError(f"no decision {decision_id}")
@@ -440,7 +451,7 @@ def get_subject_case(session: Session, *, pseudonym: str, case_id: str, kek: byt
     CaseNotFoundError
         No such case about this subject.
     """
-    with session.begin():
+    with _reading(session):
         case = session.execute(
             select(ReviewCase).where(
                 ReviewCase.case_id == case_id, ReviewCase.subject_pseudonym == pseudonym
@@ -455,7 +466,7 @@ def get_subject_case(session: Session, *, pseudonym: str, case_id: str, kek: byt
 
 def list_subject_cases(session: Session, *, pseudonym: str, kek: bytes) -> list[CaseRead]:
     """Every case about the subject, newest first."""
-    with session.begin():
+    with _reading(session):
         rows = session.execute(
             select(ReviewCase, Decision)
             .join(Decision, Decision.decision_id == ReviewCase.decision_id)
@@ -552,7 +563,7 @@ def list_queue(
     passed), oldest debt first.
     """
     moment = _now(now)
-    with session.begin():
+    with _reading(session):
         due = func.coalesce(ReviewCase.extended_due_at, ReviewCase.due_at)
         cases = session.scalars(
             select(ReviewCase)
@@ -827,7 +838,7 @@ def get_case_for_reviewer(
         The person's data was erased.
     """
     moment = _now(now)
-    with session.begin():
+    with _reading(session):
         case = _case(session, case_id)
         decision = _decision(session, case.decision_id)
         assert decision is not None
@@ -964,7 +975,7 @@ def resolve_case(
         The outcome is not allowed by the policy, or does not fit the resolution.
     """
     moment = _now(now)
-    with session.begin():
+    with _reading(session):
         case = _case(session, case_id)
         decision = _decision(session, case.decision_id)
         assert decision is not None
@@ -1041,7 +1052,7 @@ def approve_resolution(
         The approver proposed it.
     """
     moment = _now(now)
-    with session.begin():
+    with _reading(session):
         case = _case(session, case_id)
         decision = _decision(session, case.decision_id)
         assert decision is not None
@@ -1226,7 +1237,7 @@ def reviewer_stats(session: Session) -> list[ReviewerStatRead]:
     Agreement is the share upheld; a reviewer who upholds everything in seconds stands out
     (SPEC §5: rubber-stamping shows).
     """
-    with session.begin():
+    with _reading(session):
         rows = session.execute(
             select(
                 ReviewCase.resolved_by,
