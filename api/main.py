@@ -77,6 +77,8 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True) ->
     from api.decisions.router import router as decisions_router
     from api.reviews.router import audit_router as reviewer_stats_router
     from api.reviews.router import router as reviews_router
+    from api.reviews.subject_router import router as subject_cases_router
+    from api.subjects.router import router as subjects_router
 
     install_error_handlers(app)
     # Order matters: the body limit is installed first so the access log (outside it) also
@@ -86,6 +88,8 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True) ->
     app.include_router(decisions_router)
     app.include_router(admin_router)
     app.include_router(audit_router)
+    app.include_router(subjects_router)
+    app.include_router(subject_cases_router)
     app.include_router(reviews_router)
     app.include_router(reviewer_stats_router)
     return app

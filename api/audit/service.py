@@ -393,6 +393,10 @@ class SealedRecord:
     entry_kind: EntryKind | None = None
     entry_body: Mapping[str, Any] | None = None
     entry_column: str | None = None
+    # Rows of other tables that must commit with this one (a review case opened by policy),
+    # inserted after it, and entries appended after its own (the case's opening transition).
+    extra_rows: Sequence[tuple[Table, Mapping[str, Any]]] = ()
+    extra_entries: Sequence[LogEntryCreate] = ()
 
 
 _Work = _Prepared | Unit | SealedRecord
@@ -665,9 +669,12 @@ class LogWriter:
                 elif isinstance(work, SealedRecord):
                     row, entry = _seal_record(work, keys[work.subject_pseudonym])
                     rows.setdefault(work.table, []).append(row)
+                    for extra_table, extra_row in work.extra_rows:
+                        rows.setdefault(extra_table, []).append(dict(extra_row))
                     if entry is not None:
                         prepared.append(_prepare(entry))
-                    shape = "optional"
+                    prepared.extend(_prepare(extra) for extra in work.extra_entries)
+                    shape = "one" if entry is not None else "none"
                 else:
                     prepared.extend(_prepare(entry) for entry in work(session))
                     shape = "many"
@@ -679,8 +686,8 @@ class LogWriter:
         for a, b, shape in spans:
             if shape == "one":
                 results.append(stored[a])
-            elif shape == "optional":
-                results.append(stored[a] if b > a else None)
+            elif shape == "none":
+                results.append(None)
             else:
                 results.append(stored[a:b])
         return results

@@ -44,10 +44,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from api.context import ContextDep
+from api.context import AppContext, ContextDep
 from api.core.database import writing
 from api.core.errors import ForbiddenError, InvalidRequestError, NotFoundError, UnauthorizedError
 from api.core.models import ApiKey
+from api.core.tokens import TokenError, read_subject_token
 
 __all__ = [
     "DEFAULT_CACHE_TTL_SECONDS",
@@ -425,6 +426,11 @@ def _guard_for(allowed: frozenset[Role]) -> _Guard:
         if credentials is None:
             raise UnauthorizedError("An API key is required: 'Authorization: Bearer <key>'.")
         principal = await context.keys.authenticate_async(credentials.credentials)
+        if principal is None and _is_subject_token(context, credentials.credentials):
+            # A person's own token is a real credential, just not one for this endpoint.
+            raise ForbiddenError(
+                f"This endpoint needs the role {needed}; a subject token does not open it."
+            )
         if principal is None:
             # One answer for malformed, unknown and revoked keys: no oracle for which it was.
             raise UnauthorizedError(
@@ -438,6 +444,14 @@ def _guard_for(allowed: frozenset[Role]) -> _Guard:
     guard.__name__ = guard.__qualname__ = f"require_{'_or_'.join(sorted(allowed))}"
     _GUARD_ROLES[guard] = allowed
     return guard
+
+
+def _is_subject_token(context: AppContext, raw: str) -> bool:
+    try:
+        read_subject_token(context.settings.token_signing_key.get_secret_value(), raw)
+    except TokenError:
+        return False
+    return True
 
 
 def roles_of(dependency: Callable[..., Any] | None) -> frozenset[Role] | None:

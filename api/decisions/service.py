@@ -18,11 +18,18 @@ from typing import Any, cast
 import numpy as np
 import orjson
 from sqlalchemy import Table, select
+from sqlalchemy.orm import Session
 
-from api.audit.schemas import EntryKind
+from api.audit.schemas import EntryKind, LogEntryCreate
 from api.audit.service import SealedRecord, data_key_for
 from api.context import AppContext
-from api.core.crypto import KeyShredded, decrypt_field, field_aad, pseudonymise
+from api.core.crypto import (
+    KeyNotFoundError,
+    KeyShredded,
+    decrypt_field,
+    field_aad,
+    pseudonymise,
+)
 from api.core.ids import new_id
 from api.core.security import Principal
 from api.core.tokens import issue_subject_token
@@ -31,14 +38,24 @@ from api.decisions.models import Decision
 from api.decisions.runtime import ServedModel
 from api.decisions.schemas import DecisionCreate
 from api.decisions.validation import FeatureProblemsError, validate_features
+from api.reviews.models import CaseOrigin, ReviewCase
+from api.reviews.service import case_opening
 from explain import Explanation, main_factors
 from models.spec import Band
 
-__all__ = ["SUBJECT_TOKEN_TTL", "DecisionResult", "create_decision", "get_decision"]
+__all__ = [
+    "SUBJECT_TOKEN_TTL",
+    "DecisionResult",
+    "OpenedDecision",
+    "create_decision",
+    "get_decision",
+    "open_decision",
+]
 
 SUBJECT_TOKEN_TTL = timedelta(days=90)
 _TABLE = Decision.__tablename__
 _DECISION_TABLE = cast(Table, Decision.__table__)
+_CASE_TABLE = cast(Table, ReviewCase.__table__)
 
 
 @dataclass(frozen=True)
@@ -230,6 +247,20 @@ async def create_decision(
         "subject_pseudonym": pseudonym,
         "callback_url": str(request.callback_url) if request.callback_url else None,
     }
+    case_rows: tuple[tuple[Table, dict[str, Any]], ...] = ()
+    case_entries: tuple[LogEntryCreate, ...] = ()
+    if reasons:
+        # Art. 22: a decision that needs a human first is in the review queue from the moment
+        # it is acknowledged -- its case commits with it, or neither does.
+        case_row, case_entry = case_opening(
+            decision_id=decision_id,
+            subject_pseudonym=pseudonym,
+            model_name=served.name,
+            origin=CaseOrigin.POLICY,
+            received_at=created_at,
+            actor="policy",
+        )
+        case_rows, case_entries = ((_CASE_TABLE, case_row),), (case_entry,)
     record = SealedRecord(
         table=_DECISION_TABLE,
         row_id_column="decision_id",
@@ -239,6 +270,8 @@ async def create_decision(
         entry_kind=EntryKind.DECISION if logged else None,
         entry_body=meta,
         entry_column="log_entry_id",
+        extra_rows=case_rows,
+        extra_entries=case_entries,
     )
     submitted = time.perf_counter()
     try:
@@ -317,6 +350,94 @@ def _body(
     }
 
 
+@dataclass(frozen=True)
+class OpenedDecision:
+    """A stored decision with its sealed fields opened.
+
+    Attributes
+    ----------
+    row : Decision
+        The stored row (outcome, score, model version, subject pseudonym, ...).
+    features : dict
+        The data used, as validated at decision time (the recommender: the history).
+    frozen : dict
+        The explanation as it was shown: ``explanation`` (``Explanation.to_dict()``),
+        ``factors``, ``items`` and ``outcome_label``.
+    notice : dict
+        The notice's ``text`` and ``contest_url``.
+    """
+
+    row: Decision
+    features: dict[str, Any]
+    frozen: dict[str, Any]
+    notice: dict[str, Any]
+
+    def body(self, *, subject_token: str | None = None) -> dict[str, Any]:
+        """The decision as the API shows it (``DecisionRead``), frozen explanation included."""
+        row = {c.key: getattr(self.row, c.key) for c in Decision.__table__.columns}
+        return _body(
+            row,
+            explanation=Explanation.from_dict(self.frozen["explanation"]),
+            factors=self.frozen["factors"],
+            items=self.frozen["items"],
+            outcome_label=self.frozen["outcome_label"],
+            notice={**self.notice, "subject_token": subject_token, "token_expires_at": None},
+            logged=self.row.log_entry_id is not None,
+        )
+
+
+def open_decision(session: Session, *, decision_id: str, kek: bytes) -> OpenedDecision:
+    """Load a decision and open its sealed fields with the subject's data key.
+
+    Callers check who may see it (the application that asked, the subject, a reviewer).
+
+    Parameters
+    ----------
+    session : Session
+        The session.
+    decision_id : str
+        The decision's id.
+    kek : bytes
+        The key-encryption key.
+
+    Returns
+    -------
+    OpenedDecision
+        The row and its opened fields.
+
+    Raises
+    ------
+    DecisionNotFoundError
+        When there is no such decision.
+    SubjectErasedError
+        When the subject's data key was erased (Art. 17): the details are gone for good.
+    """
+    decision = session.execute(
+        select(Decision).where(Decision.decision_id == decision_id)
+    ).scalar_one_or_none()
+    if decision is None:
+        raise DecisionNotFoundError(f"no decision {decision_id}")
+    try:
+        dek = data_key_for(session, decision.subject_pseudonym, kek, create=False)
+    except (KeyShredded, KeyNotFoundError) as exc:
+        raise SubjectErasedError(
+            "the data of this person was erased; the decision's details are gone"
+        ) from exc
+
+    def opened(field: str, blob: bytes) -> dict[str, Any]:
+        value: dict[str, Any] = json.loads(
+            decrypt_field(dek, blob, aad=field_aad(_TABLE, decision_id, field))
+        )
+        return value
+
+    return OpenedDecision(
+        row=decision,
+        features=opened("features", decision.features_ct),
+        frozen=opened("explanation", decision.explanation_ct),
+        notice=opened("notice", decision.notice_ct),
+    )
+
+
 def get_decision(context: AppContext, *, decision_id: str, principal: Principal) -> dict[str, Any]:
     """A decision as it was given, for the application that asked for it and no other.
 
@@ -326,34 +447,11 @@ def get_decision(context: AppContext, *, decision_id: str, principal: Principal)
         When there is no such decision, or another application asked for it (the same answer,
         so that one application cannot learn another's decision ids).
     """
+    kek = context.settings.key_encryption_key.get_secret_value()
     with context.sessions() as session:
-        decision = session.execute(
-            select(Decision).where(Decision.decision_id == decision_id)
+        owner = session.execute(
+            select(Decision.application_key_id).where(Decision.decision_id == decision_id)
         ).scalar_one_or_none()
-        if decision is None or decision.application_key_id != principal.key_id:
+        if owner is None or owner != principal.key_id:
             raise DecisionNotFoundError(f"no decision {decision_id}")
-        kek = context.settings.key_encryption_key.get_secret_value()
-        try:
-            dek = data_key_for(session, decision.subject_pseudonym, kek, create=False)
-        except KeyShredded as exc:
-            raise SubjectErasedError(
-                "the data of this person was erased; the decision's details are gone"
-            ) from exc
-        frozen = json.loads(
-            decrypt_field(
-                dek, decision.explanation_ct, aad=field_aad(_TABLE, decision_id, "explanation")
-            )
-        )
-        notice = json.loads(
-            decrypt_field(dek, decision.notice_ct, aad=field_aad(_TABLE, decision_id, "notice"))
-        )
-    row = {c.key: getattr(decision, c.key) for c in Decision.__table__.columns}
-    return _body(
-        row,
-        explanation=Explanation.from_dict(frozen["explanation"]),
-        factors=frozen["factors"],
-        items=frozen["items"],
-        outcome_label=frozen["outcome_label"],
-        notice={**notice, "subject_token": None, "token_expires_at": None},
-        logged=decision.log_entry_id is not None,
-    )
+        return open_decision(session, decision_id=decision_id, kek=kek).body()

@@ -15,6 +15,7 @@ import base64
 import os
 import secrets
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from api.core.errors import PROBLEM_BASE, PROBLEM_MEDIA_TYPE
 from api.core.security import Role, create_api_key
 from api.core.settings import SECRET_NAMES, Settings
 from tests.api._support import RawLog
+from tests.conftest import TrainedModels
 
 PG_URL_ENV = "GLASSBOX_TEST_DATABASE_URL"
 
@@ -192,3 +194,63 @@ def api_keys(context: AppContext) -> dict[Role, str]:
         for role in Role:
             keys[role], _ = create_api_key(session, name=f"test {role}", role=role)
     return keys
+
+
+# --- the app with the session's trained models ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Service:
+    """A running app serving the session's models, and a key per caller (two applications)."""
+
+    client: TestClient
+    settings: Settings
+    keys: dict[str, str]
+
+    def auth(self, who: str) -> dict[str, str]:
+        """The header of one caller's API key (``shop``, ``crm``, ``reviewer`` ...)."""
+        return bearer(self.keys[who])
+
+    @property
+    def context(self) -> AppContext:
+        """The running app's context."""
+        app_context: AppContext = self.client.app.state.context  # type: ignore[attr-defined]
+        return app_context
+
+
+SERVICE_CALLERS = (
+    ("shop", Role.APPLICATION),
+    ("crm", Role.APPLICATION),
+    ("reviewer", Role.REVIEWER),
+    ("reviewer2", Role.REVIEWER),
+    ("auditor", Role.AUDITOR),
+    ("admin", Role.ADMIN),
+)
+
+
+@pytest.fixture
+def service_settings(database_url: str, trained: TrainedModels) -> Settings:
+    """Settings on the test's database and the session's MLflow store, with random secrets."""
+    return Settings.model_validate(
+        {
+            "database_url": database_url,
+            "demo_mode": False,
+            "mlflow_tracking_uri": trained.tracking_uri,
+            **{name: random_secret() for name in SECRET_NAMES},
+        }
+    )
+
+
+@pytest.fixture
+def service(service_settings: Settings) -> Iterator[Service]:
+    """The app serving fraud, churn and recommendation, over real HTTP through ASGI."""
+    from api.main import create_app
+
+    app = create_app(service_settings)
+    with TestClient(app) as client:
+        context = app.state.context
+        keys = {}
+        with context.sessions() as session:
+            for who, role in SERVICE_CALLERS:
+                keys[who], _ = create_api_key(session, name=who, role=role)
+        yield Service(client=client, settings=service_settings, keys=keys)

@@ -1,9 +1,10 @@
 """Every route is closed to whoever it is not for -- tried from the attacker's side.
 
 The routes are read from the app itself (``app.routes``, through FastAPI's included routers), and
-the roles each admits from its role guard (:func:`api.core.security.roles_of`), so a route added
-later is covered without being listed here. A route is either in :data:`PUBLIC_ROUTES` or has a
-role guard; anything else fails this test.
+the roles each admits from its role guard (:func:`api.core.security.roles_of`) -- or the scope a
+subject route needs from its token guard (:func:`api.subjects.security.scope_of`) -- so a route
+added later is covered without being listed here. A route is either in :data:`PUBLIC_ROUTES`, has
+a role guard or a subject guard; anything else fails this test.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -21,6 +23,8 @@ from fastapi.testclient import TestClient
 
 from api.context import AppContext
 from api.core.security import KEY_PREFIX, Role, create_api_key, revoke_api_key, roles_of
+from api.core.tokens import DEFAULT_SCOPES, issue_subject_token
+from api.subjects.security import scope_of
 from tests.api.conftest import bearer
 
 # Open to anyone, on purpose: documentation (and a liveness probe, if one is added).
@@ -36,6 +40,8 @@ KNOWN_ROUTES = frozenset(
         "/v1/audit/checkpoints",
         "/v1/decisions/{model_name}",
         "/v1/admin/models",
+        "/v1/me/decisions",
+        "/v1/me/decisions/{decision_id}",
     }
 )
 _SAMPLE_BY_CONVERTOR = {"IntegerConvertor": "1", "FloatConvertor": "1.5"}
@@ -47,6 +53,8 @@ class Endpoint:
     template: str
     url: str
     roles: frozenset[Role]
+    # For a subject route: the token scope it needs (and ``roles`` is empty).
+    scope: str | None = None
 
     def __str__(self) -> str:
         return f"{self.method} {self.template}"
@@ -58,6 +66,14 @@ def _guards(dependant: Dependant) -> Iterator[frozenset[Role]]:
         if roles is not None:
             yield roles
         yield from _guards(sub)
+
+
+def _scopes(dependant: Dependant) -> Iterator[str]:
+    for sub in dependant.dependencies:
+        scope = scope_of(sub.call)
+        if scope is not None:
+            yield scope
+        yield from _scopes(sub)
 
 
 def _sample_url(template: str, convertors: dict[str, Any]) -> str:
@@ -80,14 +96,15 @@ def endpoints(app: FastAPI) -> tuple[list[Endpoint], list[str]]:
             continue
         dependant = getattr(route, "dependant", None)
         roles = list(_guards(dependant)) if isinstance(dependant, Dependant) else []
-        if not roles:
+        scopes = list(_scopes(dependant)) if isinstance(dependant, Dependant) else []
+        if not roles and len(scopes) != 1:
             unguarded.append(template)
             continue
         # Several guards on one route: each must pass, so only their intersection gets in.
-        allowed = frozenset.intersection(*roles)
+        allowed = frozenset.intersection(*roles) if roles else frozenset()
         url = _sample_url(template, dict(getattr(route, "param_convertors", {}) or {}))
         for method in sorted((route.methods or set()) - {"HEAD"}):
-            found.append(Endpoint(method, template, url, allowed))
+            found.append(Endpoint(method, template, url, allowed, scopes[0] if scopes else None))
     return found, unguarded
 
 
@@ -122,10 +139,11 @@ def test_every_route_is_public_by_name_or_guarded_by_a_role(app: FastAPI) -> Non
 def test_every_guarded_route_refuses_attackers(
     app: FastAPI,
     client: TestClient,
+    context: AppContext,
     api_keys: dict[Role, str],
     revoked_keys: dict[Role, str],
 ) -> None:
-    found, _ = endpoints(app)
+    found = [endpoint for endpoint in endpoints(app)[0] if endpoint.scope is None]
     garbage = {
         "no key": {},
         "not bearer": {"Authorization": f"Basic {api_keys[Role.ADMIN]}"},
@@ -137,7 +155,12 @@ def test_every_guarded_route_refuses_attackers(
     # A bug behind the guard (a 500 for junk input) is reported, not raised mid-matrix.
     lenient = TestClient(app, raise_server_exceptions=False)
     failures: list[str] = []
+    subject_token = _token(context, scopes=DEFAULT_SCOPES)
     for endpoint in found:
+        # A person's valid token is a credential, just not for staff or application routes.
+        status = _call(client, endpoint, bearer(subject_token))
+        if status != 403:
+            failures.append(f"{endpoint} with a subject token: {status}, expected 403")
         for label, headers in garbage.items():
             status = _call(client, endpoint, headers)
             if status != 401:
@@ -154,4 +177,57 @@ def test_every_guarded_route_refuses_attackers(
             status = _call(lenient, endpoint, bearer(api_keys[role]))
             if status in {401, 403} or status >= 500:
                 failures.append(f"{endpoint} with an allowed {role} key: {status}")
+    assert not failures, "\n".join(failures)
+
+
+def _token(
+    context: AppContext,
+    *,
+    scopes: tuple[str, ...],
+    ttl: timedelta = timedelta(hours=1),
+    now: datetime | None = None,
+    key: bytes | None = None,
+) -> str:
+    token, _ = issue_subject_token(
+        key or context.settings.token_signing_key.get_secret_value(),
+        pseudonym="ab" * 32,
+        decision_id="cd" * 16,
+        ttl=ttl,
+        scopes=scopes,
+        now=now,
+    )
+    return token
+
+
+def test_every_subject_route_refuses_anything_but_a_valid_token_with_its_scope(
+    app: FastAPI, client: TestClient, context: AppContext, api_keys: dict[Role, str]
+) -> None:
+    found = [endpoint for endpoint in endpoints(app)[0] if endpoint.scope is not None]
+    assert found, "no subject route was found"
+    valid = _token(context, scopes=DEFAULT_SCOPES)
+    attackers = {
+        "no token": {},
+        "garbage": bearer("garbage.garbage"),
+        "expired": bearer(
+            _token(context, scopes=DEFAULT_SCOPES, now=datetime.now(UTC) - timedelta(days=2))
+        ),
+        "forged": bearer(_token(context, scopes=DEFAULT_SCOPES, key=b"k" * 32)),
+        "tampered": bearer(valid[:-3] + ("AAA" if valid[-3:] != "AAA" else "BBB")),
+        **{f"{role} key": bearer(key) for role, key in api_keys.items()},
+    }
+    lenient = TestClient(app, raise_server_exceptions=False)
+    failures: list[str] = []
+    for endpoint in found:
+        for label, headers in attackers.items():
+            status = _call(client, endpoint, headers)
+            if status != 401:
+                failures.append(f"{endpoint} with {label}: {status}, expected 401")
+        assert endpoint.scope is not None
+        others = tuple(s for s in DEFAULT_SCOPES if s != endpoint.scope)
+        status = _call(client, endpoint, bearer(_token(context, scopes=others)))
+        if status != 403:
+            failures.append(f"{endpoint} without its scope {endpoint.scope}: {status}")
+        status = _call(lenient, endpoint, bearer(valid))
+        if status in {401, 403} or status >= 500:
+            failures.append(f"{endpoint} with a valid token: {status}")
     assert not failures, "\n".join(failures)

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from api.audit.service import read_entries, verify_log
 from api.core.tokens import read_subject_token
-from tests.api.decisions.conftest import Service
+from tests.api.conftest import Service
 from tests.api.decisions.support import fraud_rows
 from tests.conftest import TrainedModels
 

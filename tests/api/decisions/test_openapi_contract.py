@@ -11,7 +11,7 @@ from schemathesis.core.result import Ok
 from schemathesis.generation.case import Case
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from tests.api.decisions.conftest import Service
+from tests.api.conftest import Service
 
 # Which key each part of the API answers to; the access matrix is tested elsewhere, here every
 # request is authorised so that the fuzzing reaches the handlers.

@@ -1,12 +1,10 @@
-"""Review tests: storage-level fixtures (a case's decision, the deciding model's registry) and,
-for the HTTP tests, the live app over the session's trained models from the decision tests."""
+"""Review tests: the deciding models as the service serves them, loaded once per session."""
 
 from __future__ import annotations
 
 import pytest
 
 from api.decisions.runtime import ModelRegistry
-from tests.api.decisions.conftest import service, settings  # noqa: F401  # shared app fixtures
 from tests.conftest import TrainedModels
 
 

@@ -1,0 +1,72 @@
+"""What a data subject is shown: their decisions, in their language, with the data used."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from api.decisions.schemas import FactorRead
+
+__all__ = [
+    "DataUsedRead",
+    "SubjectDecisionRead",
+    "SubjectDecisionSummary",
+    "SubjectItemRead",
+    "SubjectModelRef",
+]
+
+
+class SubjectModelRef(BaseModel):
+    name: str
+    version: int
+
+
+class DataUsedRead(BaseModel):
+    """One input the decision used, as the person would recognise it (Art. 15(1)(h))."""
+
+    feature: str
+    label: str
+    value: Any
+    display_value: str
+
+
+class SubjectItemRead(BaseModel):
+    """A recommended item with the reasons it was recommended."""
+
+    item_id: str
+    title: str | None = None
+    category: str | None = None
+    rank: int
+    factors: list[FactorRead]
+
+
+class SubjectDecisionSummary(BaseModel):
+    """One line of the person's list of decisions about them."""
+
+    id: str
+    created_at: datetime
+    model: SubjectModelRef
+    outcome: str
+    significant: bool
+    review_required: bool
+
+
+class SubjectDecisionRead(SubjectDecisionSummary):
+    """A decision as the person sees it: the explanation frozen when it was taken.
+
+    The figures (score, contributions) are exactly those of the moment of the decision. In the
+    decision's own language the factor sentences are the ones shown then; in the other language
+    they are worded anew from the same frozen figures.
+    """
+
+    locale: Literal["en", "es"]
+    outcome_label: str
+    score: float
+    personalised: bool | None
+    factors: list[FactorRead]
+    data_used: list[DataUsedRead]
+    items: list[SubjectItemRead] | None
+    notice: str
+    contest_url: str

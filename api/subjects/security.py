@@ -1,0 +1,154 @@
+"""Who a subject is: the signed token from their notice, checked on every ``/v1/me`` request.
+
+A token (see :mod:`api.core.tokens`) is bound to the subject's pseudonym, so a route under
+``/v1/me`` can only ever reach that pseudonym's data: the path names a decision or a case, and
+the service answers 404 for one that belongs to someone else. Tokens travel in the
+``Authorization: Bearer`` header, never in a cookie (a seed-policy promise), and are refused at
+once when expired or revoked.
+
+Answers: 401 for a missing, malformed, forged, expired or revoked token (and for an API key, which
+is not a subject's credential); 403 for a valid token without the route's scope.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any, Final
+
+from fastapi import Depends
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+
+from api.context import AppContext, ContextDep
+from api.core.errors import ForbiddenError, UnauthorizedError
+from api.core.tokens import TokenError, read_subject_token
+from api.subjects.models import RevokedToken
+
+__all__ = [
+    "SCOPE_CONTEST",
+    "SCOPE_READ",
+    "SCOPE_RIGHTS",
+    "Subject",
+    "SubjectContestDep",
+    "SubjectReadDep",
+    "SubjectRightsDep",
+    "require_scope",
+    "scope_of",
+]
+
+SCOPE_READ: Final = "subject:read"
+SCOPE_CONTEST: Final = "decision:contest"
+SCOPE_RIGHTS: Final = "subject:rights"
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """The person a valid token speaks for."""
+
+    pseudonym: str
+    token_id: str
+    # The decision whose notice carried the token.
+    decision_id: str
+    scopes: frozenset[str]
+    expires_at: datetime
+
+
+_bearer = HTTPBearer(
+    auto_error=False,  # our own 401 problem instead of FastAPI's HTTPException
+    scheme_name="SubjectToken",
+    bearerFormat="signed subject token",
+    description="The token from the decision's notice: `Authorization: Bearer <token>`.",
+)
+_Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+_Guard = Callable[..., Awaitable[Subject]]
+# guard -> the scope it needs; read by scope_of, so the access-matrix test finds subject routes.
+_GUARD_SCOPES: dict[Callable[..., Any], str] = {}
+
+
+def _is_revoked(context: AppContext, token_id: str) -> bool:
+    with context.sessions() as session:
+        found = session.execute(
+            select(RevokedToken.token_id).where(RevokedToken.token_id == token_id)
+        ).first()
+    return found is not None
+
+
+def require_scope(scope: str) -> _Guard:
+    """Return a dependency that admits a valid, unrevoked subject token carrying ``scope``.
+
+    Parameters
+    ----------
+    scope : str
+        One of :data:`SCOPE_READ`, :data:`SCOPE_CONTEST`, :data:`SCOPE_RIGHTS`.
+
+    Returns
+    -------
+    callable
+        An async dependency returning the :class:`Subject`; the same scope always yields the
+        same dependency.
+    """
+    return _guard_for(scope)
+
+
+@functools.cache
+def _guard_for(scope: str) -> _Guard:
+    async def guard(context: ContextDep, credentials: _Credentials) -> Subject:
+        if credentials is None:
+            raise UnauthorizedError(
+                "A subject token is required: 'Authorization: Bearer <token from the notice>'."
+            )
+        key = context.settings.token_signing_key.get_secret_value()
+        try:
+            claims = read_subject_token(key, credentials.credentials)
+        except TokenError:
+            # One answer for malformed, forged and expired: no oracle for which it was.
+            raise UnauthorizedError(
+                "The token is not valid or has expired.",
+                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            ) from None
+        # Checked against the database on every request, so a revocation holds at once.
+        if await run_in_threadpool(_is_revoked, context, claims.token_id):
+            raise UnauthorizedError(
+                "The token was revoked.",
+                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            )
+        if scope not in claims.scopes:
+            raise ForbiddenError(f"This token does not allow this ({scope}).")
+        return Subject(
+            pseudonym=claims.pseudonym,
+            token_id=claims.token_id,
+            decision_id=claims.decision_id,
+            scopes=frozenset(claims.scopes),
+            expires_at=claims.expires_at,
+        )
+
+    guard.__name__ = guard.__qualname__ = f"require_subject_{scope.replace(':', '_')}"
+    _GUARD_SCOPES[guard] = scope
+    return guard
+
+
+def scope_of(dependency: Callable[..., Any] | None) -> str | None:
+    """Return the scope a subject guard from :func:`require_scope` needs, or None.
+
+    Parameters
+    ----------
+    dependency : callable or None
+        Any dependency callable (``route.dependant.dependencies[i].call``).
+
+    Returns
+    -------
+    str or None
+        The scope, or None if it is not a subject guard.
+    """
+    if dependency is None:
+        return None
+    return _GUARD_SCOPES.get(dependency)
+
+
+SubjectReadDep = Annotated[Subject, Depends(require_scope(SCOPE_READ))]
+SubjectContestDep = Annotated[Subject, Depends(require_scope(SCOPE_CONTEST))]
+SubjectRightsDep = Annotated[Subject, Depends(require_scope(SCOPE_RIGHTS))]

@@ -1,0 +1,224 @@
+"""The subject's view of their decisions, and revoking their token.
+
+Every function takes the :class:`~api.subjects.security.Subject` the token speaks for and reaches
+only that pseudonym's rows: a decision of someone else is answered exactly like one that does not
+exist (404), so a token cannot be used to probe other people's decision ids.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from api.context import AppContext
+from api.core.database import is_postgresql, write_transaction
+from api.decisions.errors import DecisionNotFoundError
+from api.decisions.models import Decision
+from api.decisions.runtime import ModelNotServedError, ServedModel
+from api.decisions.service import OpenedDecision, open_decision
+from api.subjects.models import RevokedToken
+from api.subjects.security import Subject
+from explain import Explanation, Locale, SpecMismatchError, main_factors, subject_view
+
+__all__ = ["list_decisions", "read_decision", "revoke_token"]
+
+# An Art. 15 answer lists everything; the full export (JSON and CSV) pages through the rest.
+_MAX_LISTED = 1000
+
+
+def _summary(row: Decision) -> dict[str, Any]:
+    return {
+        "id": row.decision_id,
+        "created_at": row.created_at,
+        "model": {"name": row.model_name, "version": row.model_version},
+        "outcome": row.outcome,
+        "significant": row.significant,
+        "review_required": row.review_required,
+    }
+
+
+def list_decisions(context: AppContext, *, subject: Subject) -> list[dict[str, Any]]:
+    """Every decision about the subject, newest first (Art. 15(1)).
+
+    Parameters
+    ----------
+    context : AppContext
+        The running service.
+    subject : Subject
+        Whose decisions.
+
+    Returns
+    -------
+    list of dict
+        ``SubjectDecisionSummary`` bodies.
+    """
+    with context.sessions() as session:
+        rows = session.scalars(
+            select(Decision)
+            .where(Decision.subject_pseudonym == subject.pseudonym)
+            .order_by(Decision.created_at.desc(), Decision.decision_id.desc())
+            .limit(_MAX_LISTED)
+        ).all()
+        return [_summary(row) for row in rows]
+
+
+def _served(context: AppContext, name: str) -> ServedModel | None:
+    try:
+        return context.models.get(name)
+    except ModelNotServedError:
+        return None
+
+
+def _outcome_label(served: ServedModel | None, outcome: str, locale: Locale) -> str | None:
+    if served is None:
+        return None
+    for band in served.spec.policy.bands:
+        if band.outcome == outcome:
+            return band.label.get(locale)
+    return None
+
+
+def _classifier_view(
+    opened: OpenedDecision, served: ServedModel | None, locale: Locale
+) -> tuple[list[Any], list[dict[str, Any]]]:
+    frozen_factors: list[Any] = opened.frozen["factors"]
+    explanation = Explanation.from_dict(opened.frozen["explanation"])
+    if served is not None:
+        try:
+            view = subject_view(explanation, served.spec, raw_values=opened.features, locale=locale)
+        except SpecMismatchError:
+            pass  # the served version has other features: fall back to the frozen words
+        else:
+            factors = frozen_factors if locale == opened.row.locale else view["main_factors"]
+            return list(factors or []), list(view["data_used"] or [])  # type: ignore[arg-type]
+    data_used = [
+        {"feature": name, "label": name, "value": value, "display_value": str(value)}
+        for name, value in opened.features.items()
+    ]
+    return frozen_factors, data_used
+
+
+def _recommender_view(
+    opened: OpenedDecision, served: ServedModel | None, locale: Locale
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    personalised = bool(opened.row.personalised)
+    spec = served.mode_specs.get(personalised) if served is not None else None
+    items: list[dict[str, Any]] = []
+    for item in opened.frozen["items"] or []:
+        factors = item["factors"]
+        if locale != opened.row.locale and spec is not None:
+            try:
+                explanation = Explanation.from_dict(item["explanation"])
+                factors = [f.to_dict() for f in main_factors(explanation, spec, locale=locale)]
+            except SpecMismatchError:
+                pass
+        items.append(
+            {
+                "item_id": item["item_id"],
+                "title": item.get("title"),
+                "category": item.get("category"),
+                "rank": item["rank"],
+                "factors": factors,
+            }
+        )
+    data_used = [
+        {
+            "feature": f"history.{index}",
+            "label": str(event[1]),
+            "value": event[0],
+            "display_value": f"{event[1]}: {event[0]}",
+        }
+        for index, event in enumerate(opened.features.get("history", []))
+    ]
+    return items, data_used
+
+
+def read_decision(
+    context: AppContext, *, subject: Subject, decision_id: str, locale: Locale | None = None
+) -> dict[str, Any]:
+    """One of the subject's decisions with its frozen explanation and the data used.
+
+    Parameters
+    ----------
+    context : AppContext
+        The running service.
+    subject : Subject
+        Who asks.
+    decision_id : str
+        Which decision.
+    locale : {"en", "es"}, optional
+        The language to show it in; the decision's own by default.
+
+    Returns
+    -------
+    dict
+        A ``SubjectDecisionRead`` body.
+
+    Raises
+    ------
+    DecisionNotFoundError
+        No such decision, or it is about someone else (the same answer).
+    api.decisions.errors.SubjectErasedError
+        The subject's data was erased (Art. 17).
+    """
+    kek = context.settings.key_encryption_key.get_secret_value()
+    with context.sessions() as session:
+        owner = session.execute(
+            select(Decision.subject_pseudonym).where(Decision.decision_id == decision_id)
+        ).scalar_one_or_none()
+        if owner is None or owner != subject.pseudonym:
+            raise DecisionNotFoundError(f"no decision {decision_id}")
+        opened = open_decision(session, decision_id=decision_id, kek=kek)
+    row = opened.row
+    shown: Locale = locale or ("es" if row.locale == "es" else "en")
+    served = _served(context, row.model_name)
+    items: list[dict[str, Any]] | None = None
+    if row.personalised is None:
+        factors, data_used = _classifier_view(opened, served, shown)
+    else:
+        items, data_used = _recommender_view(opened, served, shown)
+        factors = []
+    label = opened.frozen["outcome_label"]
+    if shown != row.locale:
+        label = _outcome_label(served, row.outcome, shown) or label
+    return {
+        **_summary(row),
+        "locale": shown,
+        "outcome_label": label,
+        "score": row.score,
+        "personalised": row.personalised,
+        "factors": factors,
+        "data_used": data_used,
+        "items": items,
+        "notice": opened.notice["text"],
+        "contest_url": opened.notice["contest_url"],
+    }
+
+
+def revoke_token(context: AppContext, *, subject: Subject) -> None:
+    """Revoke the token the subject presented; from now on it opens nothing.
+
+    Parameters
+    ----------
+    context : AppContext
+        The running service.
+    subject : Subject
+        The holder of the token to revoke.
+    """
+    with context.sessions() as session, write_transaction(session):
+        dialect = postgresql if is_postgresql(session) else sqlite
+        # Revoking twice (a retried request) is not an error.
+        statement = (
+            dialect.insert(RevokedToken)
+            .values(
+                token_id=subject.token_id,
+                subject_pseudonym=subject.pseudonym,
+                revoked_at=datetime.now(UTC),
+                expires_at=subject.expires_at,
+            )
+            .on_conflict_do_nothing(index_elements=["token_id"])
+        )
+        session.execute(statement)
