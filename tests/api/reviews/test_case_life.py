@@ -329,7 +329,7 @@ def test_case_life(tmp_path: Path, registry: ModelRegistry, trained: TrainedMode
             CaseLife,
             settings=settings(
                 max_examples=200,
-                stateful_step_count=12,
+                stateful_step_count=10,
                 deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
                 database=None,
