@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.audit.service import open_sealed_field, read_entries, verify_log
-from api.decisions.errors import DecisionNotFoundError
+from api.audit.service import open_sealed_field, read_entries, shred_subject_key, verify_log
+from api.decisions.errors import DecisionNotFoundError, SubjectErasedError
 from api.decisions.models import Decision
 from api.decisions.runtime import ModelRegistry
 from api.decisions.validation import FeatureProblemsError
@@ -455,3 +455,40 @@ def test_queue_puts_overdue_cases_first(
         queue = service.list_queue(session, now=datetime(2027, 2, 15, tzinfo=UTC))
     assert [c.case_id for c in queue] == [ids[1], ids[2], ids[0]]
     assert [c.overdue for c in queue] == [True, False, False]
+
+
+def test_an_erased_persons_case_is_refused_not_broken(
+    session_factory: sessionmaker[Session],
+    kek: bytes,
+    version: int,
+    risky: dict[str, Any],
+    registry: ModelRegistry,
+) -> None:
+    decision_id = _decide(session_factory, kek, version, risky)
+    case_id = _contest(session_factory, kek, decision_id)
+    with session_factory() as session:
+        service.claim_case(session, case_id=case_id, reviewer="r1", lease=LEASE)
+    with session_factory() as session:
+        shred_subject_key(session, subject("a"))
+    with session_factory() as session:
+        for attempt in (
+            lambda: service.get_case_for_reviewer(
+                session, case_id=case_id, models=registry, kek=kek
+            ),
+            lambda: service.get_subject_case(
+                session, pseudonym=subject("a"), case_id=case_id, kek=kek
+            ),
+            lambda: service.resolve_case(
+                session,
+                case_id=case_id,
+                reviewer="r1",
+                resolution="uphold",
+                outcome=None,
+                rationale="x",
+                models=registry,
+                kek=kek,
+            ),
+        ):
+            with pytest.raises(SubjectErasedError):
+                attempt()
+        assert verify_log(session).ok
