@@ -406,9 +406,7 @@ def create_contest(
     return get_subject_case(session, pseudonym=pseudonym, case_id=case_id, kek=kek)
 
 
-def _subject_read(
-    session: Session, case: ReviewCase, decision: Decision, dek: bytes, *, now: datetime
-) -> CaseRead:
+def _subject_read(case: ReviewCase, decision: Decision, dek: bytes, *, now: datetime) -> CaseRead:
     resolved = case.state == CaseState.RESOLVED
     return CaseRead(
         case_id=case.case_id,
@@ -461,7 +459,7 @@ def get_subject_case(session: Session, *, pseudonym: str, case_id: str, kek: byt
             raise CaseNotFoundError(f"no case {case_id}")
         decision = _decision(session, case.decision_id)
         assert decision is not None
-        return _subject_read(session, case, decision, _key(session, pseudonym, kek), now=_now())
+        return _subject_read(case, decision, _key(session, pseudonym, kek), now=_now())
 
 
 def list_subject_cases(session: Session, *, pseudonym: str, kek: bytes) -> list[CaseRead]:
@@ -477,7 +475,7 @@ def list_subject_cases(session: Session, *, pseudonym: str, kek: bytes) -> list[
             return []
         dek = _key(session, pseudonym, kek)
         now = _now()
-        return [_subject_read(session, case, decision, dek, now=now) for case, decision in rows]
+        return [_subject_read(case, decision, dek, now=now) for case, decision in rows]
 
 
 def withdraw_case(session: Session, *, pseudonym: str, case_id: str, kek: bytes) -> CaseRead:
