@@ -56,6 +56,7 @@ from api.reviews.schemas import (
     ReviewerCaseRead,
     ReviewerStatRead,
 )
+from api.webhooks.service import enqueue_webhook
 from models.spec import Band, ModelSpec
 
 __all__ = [
@@ -1210,20 +1211,24 @@ def _notify_application(
     """
     if decision.callback_url is None:
         return
-    _payload: dict[str, Any] = {
-        "decision_id": decision.decision_id,
-        "human_decision_id": human_decision_id,
-        "case_id": case.case_id,
-        "model": decision.model_name,
-        "model_version": decision.model_version,
-        "previous_outcome": decision.outcome,
-        "outcome": case.outcome,
-        "resolution": case.resolution,
-        "resolved_at": now.isoformat(),
-    }
-    # WEBHOOK: enqueue_webhook(session, application_key_id=decision.application_key_id,
-    # callback_url=decision.callback_url, event="decision.superseded", payload=_payload)
-    # once api.webhooks lands.
+    enqueue_webhook(
+        session,
+        application_key_id=decision.application_key_id,
+        callback_url=decision.callback_url,
+        event="decision.superseded",
+        decision_id=decision.decision_id,
+        payload={
+            "decision_id": decision.decision_id,
+            "human_decision_id": human_decision_id,
+            "case_id": case.case_id,
+            "model": decision.model_name,
+            "model_version": decision.model_version,
+            "previous_outcome": decision.outcome,
+            "outcome": case.outcome,
+            "resolution": case.resolution,
+            "resolved_at": now,
+        },
+    )
 
 
 # --- measured review ------------------------------------------------------------------------

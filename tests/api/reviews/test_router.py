@@ -119,6 +119,17 @@ def test_block_contest_review_overturn_end_to_end(service: Service, trained: Tra
     again = _contest(service, decision, {"statement": "once more"})
     assert_problem(again, 409)
 
+    # The application is told, with ids and outcomes only.
+    hooks = _as(service, "shop", "GET", f"/v1/decisions/{decision['id']}/webhooks").json()
+    (delivery,) = hooks["deliveries"]
+    assert delivery["event"] == "decision.superseded"
+    assert delivery["payload"]["human_decision_id"] == human_id
+    assert (delivery["payload"]["previous_outcome"], delivery["payload"]["outcome"]) == (
+        "block",
+        "approve",
+    )
+    assert "viaje" not in str(delivery["payload"])
+
     # The log verifies and holds every step, sealed.
     verified = _as(service, "auditor", "GET", "/v1/audit/verify").json()
     assert verified["ok"], verified
