@@ -175,3 +175,15 @@ def test_async_callers_await_the_commit(engine: Engine) -> None:
     with LogWriter(engine) as writer:
         stored = asyncio.run(decide(writer))
     assert sorted(entry.seq for entry in stored) == list(range(1, 21))
+
+
+def test_tables_the_writer_fills_have_no_python_side_defaults() -> None:
+    # The group-commit writer sends batches straight to the driver unless a table needs the
+    # ORM to fill a column: one such default would put every decision back on the slow path.
+    from api.decisions.models import Decision
+    from api.reviews.models import ReviewCase
+
+    for model in (Decision, ReviewCase, LogEntry):
+        table = model.__table__
+        python_side = [c.name for c in table.c if c.default is not None or c.onupdate]
+        assert python_side == [], f"{model.__tablename__}: {python_side}"
