@@ -49,6 +49,12 @@ def test_the_person_reads_the_frozen_explanation_in_both_languages(
     assert [d["feature"] for d in body["data_used"]] == spec.feature_names
     amount = next(d for d in body["data_used"] if d["feature"] == "amount")
     assert amount["label"] == spec.feature("amount").label.es
+    # What the person can act on, offered for correction when they contest (Art. 16).
+    correctable = {c["feature"]: c for c in body["correctable"]}
+    assert set(correctable) == {f.name for f in spec.features if f.actionable}
+    assert correctable["amount"]["value"] == amount["value"]
+    assert correctable["amount"]["label"] == amount["label"]
+    assert correctable["amount"]["type"] == "number"
 
     english = _me(service, f"/decisions/{decision['id']}", token, params={"locale": "en"}).json()
     assert english["locale"] == "en"
