@@ -76,6 +76,7 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True) ->
     from api.core.observability import install_observability
     from api.decisions.router import router as decisions_router
     from api.subjects.router import router as subjects_router
+    from api.web.router import router as web_router
 
     install_error_handlers(app)
     # Order matters: the body limit is installed first so the access log (outside it) also
@@ -86,4 +87,5 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True) ->
     app.include_router(admin_router)
     app.include_router(audit_router)
     app.include_router(subjects_router)
+    app.include_router(web_router)
     return app

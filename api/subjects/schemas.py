@@ -83,6 +83,10 @@ class SubjectDecisionRead(SubjectDecisionSummary):
 
     locale: Literal["en", "es"]
     outcome_label: str
+    outcome_labels: dict[str, str] = Field(
+        description="Every outcome the model's policy allows, with its label in this language "
+        "(to word an outcome a reviewer gave)."
+    )
     score: float
     personalised: bool | None
     factors: list[FactorRead]

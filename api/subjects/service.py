@@ -101,6 +101,12 @@ def _classifier_view(
     return frozen_factors, data_used
 
 
+def _outcome_labels(served: ServedModel | None, locale: Locale) -> dict[str, str]:
+    if served is None:
+        return {}
+    return {band.outcome: band.label.get(locale) for band in served.spec.policy.bands}
+
+
 def _correctable(
     opened: OpenedDecision, served: ServedModel | None, locale: Locale
 ) -> list[dict[str, Any]]:
@@ -213,6 +219,7 @@ def read_decision(
         **_summary(row),
         "locale": shown,
         "outcome_label": label,
+        "outcome_labels": _outcome_labels(served, shown),
         "score": row.score,
         "personalised": row.personalised,
         "factors": factors,

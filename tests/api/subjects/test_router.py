@@ -66,6 +66,7 @@ def test_the_person_reads_the_frozen_explanation_in_both_languages(
     assert "score" in english["factors"][0]["sentence"]
     label = next(b.label.en for b in spec.policy.bands if b.outcome == "block")
     assert english["outcome_label"] == label
+    assert english["outcome_labels"] == {b.outcome: b.label.en for b in spec.policy.bands}
 
     bad = _me(service, f"/decisions/{decision['id']}", token, params={"locale": "fr"})
     assert_problem(bad, 422)
