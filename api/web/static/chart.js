@@ -39,9 +39,12 @@ export function contributionChart(rows, words) {
   const height = TOP + rows.length * ROW + 8;
   const left = LABEL_WIDTH + 10;
   const right = WIDTH - VALUE_WIDTH;
-  const zero = (left + right) / 2;
-  const half = (right - left) / 2;
-  const largest = Math.max(1e-12, ...rows.map((row) => Math.abs(row.contribution)));
+  // The zero axis sits where the largest negative and positive bars both fit, so a chart of
+  // factors that all raised the score uses its whole width.
+  const negative = Math.max(0, ...rows.map((row) => -row.contribution));
+  const positive = Math.max(0, ...rows.map((row) => row.contribution));
+  const total = Math.max(1e-12, negative + positive);
+  const zero = left + (negative / total) * (right - left);
   const root = svg("svg", {
     class: "chart",
     viewBox: `0 0 ${WIDTH} ${height}`,
@@ -54,7 +57,7 @@ export function contributionChart(rows, words) {
   rows.forEach((row, index) => {
     const raises = row.contribution >= 0;
     const y = TOP + index * ROW;
-    const length = Math.max(1, (Math.abs(row.contribution) / largest) * half);
+    const length = Math.max(1, (Math.abs(row.contribution) / total) * (right - left));
     const word = raises ? words.raises : words.lowers;
     const group = svg("g", { class: `factor factor-${raises ? "raises" : "lowers"}`, "data-direction": raises ? "raises" : "lowers" });
     group.append(svg("title", {}, `${row.label}: ${signed(row.contribution)} (${word})`));
