@@ -19,7 +19,14 @@ from tests.api.web.live import LiveServer, chromium_missing, launch_options, liv
 from tests.conftest import TrainedModels
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Dialog, Page
+    from playwright.sync_api import (
+        Browser,
+        BrowserContext,
+        ConsoleMessage,
+        Dialog,
+        Page,
+        Response,
+    )
 
 _FAILED = pytest.StashKey[bool]()
 
@@ -73,7 +80,7 @@ class Visit:
     page: Page
     dialogs: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
-    pages_served: list[str] = field(default_factory=list)
+    responses: list[Response] = field(default_factory=list)
 
     def new_page(self) -> Page:
         """Another tab in the same context (sessionStorage is per tab, as in a real browser)."""
@@ -95,6 +102,7 @@ class Visit:
         page.on("dialog", on_dialog)
         page.on("console", on_console)
         page.on("pageerror", lambda error: self.errors.append(f"page error: {error}"))
+        page.on("response", self.responses.append)
 
 
 @pytest.fixture
