@@ -360,6 +360,7 @@ function outcomeSection(item) {
       el(
         "div",
         { class: "card", id: "proposal" },
+        el("p", { class: "note", role: "status", text: "The policy asks for a second reviewer here: another reviewer approves this resolution before it takes effect." }),
         factsList([
           ["Resolution", p.resolution],
           ["Outcome", p.outcome],

@@ -102,7 +102,7 @@ class Visit:
         page.on("dialog", on_dialog)
         page.on("console", on_console)
         page.on("pageerror", lambda error: self.errors.append(f"page error: {error}"))
-        page.on("response", self.responses.append)
+        page.on("response", lambda response: self.responses.append(response))
 
 
 @pytest.fixture
