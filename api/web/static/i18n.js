@@ -73,6 +73,7 @@ const STRINGS = {
     yourStatement: "Your statement",
     yourCorrections: "Your corrections",
     resolvedOn: "Decided on",
+    withdraw: "Withdraw my contest",
   },
   es: {
     pageTitle: "Su decisión",
@@ -143,6 +144,7 @@ const STRINGS = {
     yourStatement: "Su declaración",
     yourCorrections: "Sus correcciones",
     resolvedOn: "Decidida el",
+    withdraw: "Retirar mi impugnación",
   },
 };
 

@@ -237,6 +237,9 @@ function caseSection(item) {
           el("p", { class: "quoted", id: "case-rationale", text: item.rationale || "" }),
         ]
       : null,
+    item.origin === "contest" && (item.state === "open" || item.state === "assigned")
+      ? el("div", { class: "actions" }, el("button", { type: "button", id: "withdraw", text: s.withdraw, onclick: withdraw }))
+      : null,
     item.statement ? [el("h3", { text: s.yourStatement }), el("p", { class: "quoted", id: "case-statement", text: item.statement })] : null,
     item.corrections && Object.keys(item.corrections).length
       ? [el("h3", { text: s.yourCorrections }), correctionsList(item.corrections)]
@@ -260,6 +263,19 @@ function displayValue(feature, value) {
     return value ? t().yes : t().no;
   }
   return spec && spec.unit ? `${value} ${spec.unit}` : String(value);
+}
+
+async function withdraw(event) {
+  const button = event.currentTarget;
+  button.disabled = true;
+  try {
+    state.case = await call("POST", `/v1/me/cases/${state.case.case_id}/withdraw`, { credential: state.token });
+  } catch {
+    button.disabled = false;
+    return;
+  }
+  render();
+  document.getElementById("case-heading").focus();
 }
 
 // --- the contest form ------------------------------------------------------------------------

@@ -45,18 +45,25 @@ def _assert_not_pwned(page: Page) -> None:
     assert page.evaluate("typeof window.__pwned") == "undefined"
 
 
-def _sign_in(page: Page, live: LiveServer, who: str) -> None:
+def sign_in(page: Page, live: LiveServer, who: str) -> None:
+    """Sign in to the review console with the key of ``who``."""
     page.goto(f"{live.url}/review/")
     page.get_by_label("Your reviewer API key").fill(live.keys[who])
     page.get_by_role("button", name="Sign in").click()
 
 
-def test_a_contest_is_reviewed_by_a_person_and_the_person_sees_why(
-    visit: Visit, live: LiveServer, trained: TrainedModels
-) -> None:
+@pytest.fixture
+def reviews(live: LiveServer) -> None:
+    """Skip where the review routes are not built in."""
     paths = httpx.get(f"{live.url}/openapi.json", timeout=30).json()["paths"]
     if "/v1/reviews/cases" not in paths:
         pytest.skip("the review routes are not in this build yet")
+
+
+@pytest.mark.usefixtures("reviews")
+def test_a_contest_is_reviewed_by_a_person_and_the_person_sees_why(
+    visit: Visit, live: LiveServer, trained: TrainedModels
+) -> None:
     decision = decide(live, trained, "browser-contester")
     spanish = subject_view(live, decision, "es")
 
@@ -99,7 +106,7 @@ def test_a_contest_is_reviewed_by_a_person_and_the_person_sees_why(
 
     # --- a reviewer claims the case and overturns the decision --------------------------------
     reviewer = visit.new_page()
-    _sign_in(reviewer, live, "reviewer")
+    sign_in(reviewer, live, "reviewer")
     row = reviewer.locator("#queue tbody tr", has_text="Contested by the person").filter(
         has=reviewer.locator("td", has_text="fraud")
     )
@@ -140,7 +147,7 @@ def test_a_contest_is_reviewed_by_a_person_and_the_person_sees_why(
     expect(reviewer.locator("#proposal")).to_contain_text("overturn")
     expect(reviewer.locator("#proposal")).to_contain_text(RATIONALE)
     second = visit.new_page()
-    _sign_in(second, live, "reviewer2")
+    sign_in(second, live, "reviewer2")
     expect(second.locator("#queue")).to_be_visible()
     second.goto(f"{live.url}/review/#case={case_id}")
     second.get_by_role("button", name="Approve (as a second reviewer)").click()
@@ -153,7 +160,7 @@ def test_a_contest_is_reviewed_by_a_person_and_the_person_sees_why(
     reviewer.goto(f"{live.url}/review/#metrics")
     expect(reviewer.get_by_role("alert")).to_contain_text("auditors and admins only")
     auditor = visit.new_page()
-    _sign_in(auditor, live, "auditor")
+    sign_in(auditor, live, "auditor")
     expect(auditor.get_by_role("heading", name="Reviewer metrics")).to_be_visible()
     expect(auditor.locator("#metrics tbody tr", has_text="reviewer")).not_to_have_count(0)
 
@@ -200,3 +207,21 @@ def _open_our_case(reviewer: Page, decision_id: str, live: LiveServer) -> str:
     ).click()
     expect(reviewer.locator("#case-title")).to_have_text(f"Case {case_id[:8]}")
     return case_id
+
+
+@pytest.mark.usefixtures("reviews")
+def test_a_person_withdraws_their_contest(
+    visit: Visit, live: LiveServer, trained: TrainedModels
+) -> None:
+    decision = decide(live, trained, "browser-withdrawer")
+    page = visit.page
+    page.goto(decision["notice"]["link"])
+    page.get_by_label("Your point of view").fill("On second thought, it was right.")
+    page.get_by_role("button", name="Send to a person for review").click()
+    expect(page.locator("#case-state")).to_contain_text("Received")
+    page.get_by_role("button", name="Withdraw my contest").click()
+    expect(page.locator("#case-state")).to_have_text("Withdrawn")
+    # Withdrawn, the decision can be contested again.
+    expect(page.get_by_role("button", name="Send to a person for review")).to_be_visible()
+    assert visit.errors == []
+    assert visit.context.cookies() == []
