@@ -74,6 +74,7 @@ const STRINGS = {
     yourCorrections: "Your corrections",
     resolvedOn: "Decided on",
     withdraw: "Withdraw my contest",
+    humanDecision: "A person took this decision after reviewing the automated one.",
   },
   es: {
     pageTitle: "Su decisión",
@@ -145,6 +146,7 @@ const STRINGS = {
     yourCorrections: "Sus correcciones",
     resolvedOn: "Decidida el",
     withdraw: "Retirar mi impugnación",
+    humanDecision: "Una persona tomó esta decisión tras revisar la automatizada.",
   },
 };
 

@@ -141,6 +141,13 @@ function render() {
         el("dt", { text: s.score }),
         el("dd", {}, `${d.score.toFixed(2)} `, el("span", { class: "hint", text: `(${s.scoreHint})` })),
       ),
+      d.human_review
+        ? [
+            el("p", { class: "resolution", id: "human-review", text: `${s.humanDecision} ${s.resolutions[d.human_review.resolution] || ""}` }),
+            el("h3", { text: s.reasons }),
+            el("p", { class: "quoted", text: d.human_review.rationale }),
+          ]
+        : null,
       d.significant ? el("p", { class: "note", text: s.significant }) : null,
       d.review_required ? el("p", { class: "note", text: s.humanFirst }) : null,
     ),

@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from api.web.assets import CONTENT_SECURITY_POLICY
-from tests.api.decisions.support import fraud_rows
+from tests.api.decisions.support import fraud_rows, learner_history
 from tests.api.web.conftest import Visit
 from tests.api.web.live import LiveServer
 from tests.conftest import TrainedModels
@@ -118,3 +118,35 @@ def test_a_link_without_its_token_says_what_to_do(visit: Visit, live: LiveServer
     page.reload()
     assert "expired" in (page.get_by_role("alert").text_content() or "")
     assert visit.context.cookies() == []
+
+
+def test_a_learner_sees_why_each_course_was_recommended(
+    visit: Visit, live: LiveServer, trained: TrainedModels
+) -> None:
+    body = {
+        "subject_ref": "browser-learner",
+        "history": learner_history(trained),
+        "legal_basis": "contract",
+        "max_items": 3,
+    }
+    response = httpx.post(
+        f"{live.url}/v1/decisions/recommendation",
+        json=body,
+        headers={"Authorization": f"Bearer {live.keys['shop']}"},
+        timeout=30,
+    )
+    assert response.status_code == 201, response.text
+    decision = response.json()
+    shown = subject_view(live, decision, "en")
+    page = visit.page
+    page.goto(decision["notice"]["link"])
+    items = page.locator("ol.items > li")
+    expect(items).to_have_count(len(shown["items"]))
+    for index, item in enumerate(shown["items"]):
+        expect(items.nth(index).locator("li")).to_have_text(
+            [f["sentence"] for f in item["factors"]]
+        )
+    # Nothing to correct in a history: the form asks only for the person's point of view.
+    expect(page.get_by_label("Your point of view")).to_be_visible()
+    assert page.locator("#corrections").count() == 0
+    assert_clean(visit, live)
