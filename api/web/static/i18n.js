@@ -75,6 +75,7 @@ const STRINGS = {
     resolvedOn: "Decided on",
     withdraw: "Withdraw my contest",
     humanDecision: "A person took this decision after reviewing the automated one.",
+    seeHumanDecision: "See the decision the reviewer took",
   },
   es: {
     pageTitle: "Su decisión",
@@ -147,6 +148,7 @@ const STRINGS = {
     resolvedOn: "Decidida el",
     withdraw: "Retirar mi impugnación",
     humanDecision: "Una persona tomó esta decisión tras revisar la automatizada.",
+    seeHumanDecision: "Ver la decisión que tomó el revisor",
   },
 };
 

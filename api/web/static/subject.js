@@ -155,7 +155,9 @@ function render() {
     el("section", { "aria-labelledby": "notice-heading" }, el("h2", { id: "notice-heading", text: s.noticeHeading }), el("p", { class: "notice", text: d.notice })),
     d.items ? itemsSection(d) : factorsSection(d.factors),
     dataSection(d.data_used),
-    !state.case || state.case.state === "withdrawn" ? contestSection(d) : null,
+    // A person's own decision is not contested again (the service refuses it); nor is one under
+    // review already.
+    d.decided_by !== "human" && (!state.case || state.case.state === "withdrawn") ? contestSection(d) : null,
   ];
   show(main(), ...sections);
 }
@@ -242,6 +244,9 @@ function caseSection(item) {
           el("p", { class: "resolution", id: "case-resolution", text: s.resolutions[item.resolution] || item.resolution }),
           el("h3", { text: s.reasons }),
           el("p", { class: "quoted", id: "case-rationale", text: item.rationale || "" }),
+          item.human_decision_id && item.human_decision_id !== state.decisionId
+            ? el("p", {}, el("a", { href: `#decision=${item.human_decision_id}`, id: "human-decision-link", text: s.seeHumanDecision }))
+            : null,
         ]
       : null,
     item.origin === "contest" && (item.state === "open" || item.state === "assigned")
