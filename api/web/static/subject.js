@@ -69,6 +69,9 @@ async function switchLocale(locale) {
   sessionStorage.setItem(LOCALE_KEY, locale);
   state.locale = locale;
   await load();
+  // The switch was rebuilt in the new language: keep the keyboard where it was.
+  const pressed = document.querySelector(`#locale-switch button[lang="${locale}"]`);
+  if (pressed) pressed.focus();
 }
 
 function message(text, kind = "info") {

@@ -100,6 +100,7 @@ def test_a_person_reads_their_decision_in_either_language(
     sentences = page.locator("#sentences li").all_text_contents()
     assert sentences == [f["sentence"] for f in spanish["factors"]]
     assert page.get_by_role("button", name="Español").get_attribute("aria-pressed") == "true"
+    expect(page.get_by_role("button", name="Español")).to_be_focused()
 
     # A reload keeps the person in: the token is in this tab's storage, not in the URL.
     page.reload()
