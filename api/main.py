@@ -82,6 +82,9 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True) ->
     from api.core.observability import install_observability
     from api.decisions.fast import decision_fast_route
     from api.decisions.router import router as decisions_router
+    from api.reviews.router import audit_router as reviewer_stats_router
+    from api.reviews.router import router as reviews_router
+    from api.reviews.subject_router import router as subject_cases_router
     from api.subjects.router import router as subjects_router
     from api.web.router import router as web_router
     from api.webhooks.router import router as webhooks_router
@@ -99,5 +102,8 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True) ->
     app.include_router(audit_router)
     app.include_router(subjects_router)
     app.include_router(webhooks_router)
+    app.include_router(subject_cases_router)
+    app.include_router(reviews_router)
+    app.include_router(reviewer_stats_router)
     app.include_router(web_router)
     return app

@@ -131,6 +131,9 @@ class Policy(_Strict):
     # Processing purposes, so that an objection (Art. 21) can stop what it covers.
     profiling: bool = False
     purpose: str = Field(min_length=1)
+    # Overturning a significant outcome takes a second, different reviewer (four eyes) before
+    # it has effect.
+    second_reviewer_for_overturn: bool = False
 
     @model_validator(mode="after")
     def _check(self) -> Policy:

@@ -52,15 +52,6 @@ def sign_in(page: Page, live: LiveServer, who: str) -> None:
     page.get_by_role("button", name="Sign in").click()
 
 
-@pytest.fixture
-def reviews(live: LiveServer) -> None:
-    """Skip where the review routes are not built in."""
-    paths = httpx.get(f"{live.url}/openapi.json", timeout=30).json()["paths"]
-    if "/v1/reviews/cases" not in paths:
-        pytest.skip("the review routes are not in this build yet")
-
-
-@pytest.mark.usefixtures("reviews")
 def test_a_contest_is_reviewed_by_a_person_and_the_person_sees_why(
     visit: Visit, live: LiveServer, trained: TrainedModels
 ) -> None:
@@ -213,7 +204,6 @@ def _open_our_case(reviewer: Page, decision_id: str, live: LiveServer) -> str:
     return case_id
 
 
-@pytest.mark.usefixtures("reviews")
 def test_a_person_withdraws_their_contest(
     visit: Visit, live: LiveServer, trained: TrainedModels
 ) -> None:
