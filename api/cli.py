@@ -629,6 +629,13 @@ def _print_demo_keys(home: Path, *, host: str, port: int) -> None:
         highlight=False,
         markup=False,
     )
+    console.print(
+        "The person's page is the decision's notice.link (the token rides in the fragment); "
+        f"the review console is {base}/review/ (sign in with the reviewer key).",
+        soft_wrap=True,
+        highlight=False,
+        markup=False,
+    )
 
 
 def _run_server(*, host: str, port: int, workers: int) -> None:

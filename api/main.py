@@ -86,6 +86,7 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True) ->
     from api.reviews.router import router as reviews_router
     from api.reviews.subject_router import router as subject_cases_router
     from api.subjects.router import router as subjects_router
+    from api.web.router import router as web_router
     from api.webhooks.router import router as webhooks_router
 
     install_error_handlers(app)
@@ -104,4 +105,5 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True) ->
     app.include_router(subject_cases_router)
     app.include_router(reviews_router)
     app.include_router(reviewer_stats_router)
+    app.include_router(web_router)
     return app

@@ -119,6 +119,11 @@ class NoticeRead(BaseModel):
         default=None, description="Returned once, with the decision; never stored in clear."
     )
     token_expires_at: datetime | None = None
+    link: str | None = Field(
+        default=None,
+        description="The person's link to their decision's page, token in the fragment "
+        "(``contest_url&token=...``); returned once, with the decision, like the token.",
+    )
 
 
 class DecisionRead(BaseModel):

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
+from urllib.parse import quote
 
 import numpy as np
 import orjson
@@ -50,6 +51,7 @@ __all__ = [
     "create_decision",
     "get_decision",
     "open_decision",
+    "subject_link",
 ]
 
 SUBJECT_TOKEN_TTL = timedelta(days=90)
@@ -291,6 +293,7 @@ async def create_decision(
             "contest_url": contest_url,
             "subject_token": token,
             "token_expires_at": claims.expires_at.isoformat(),
+            "link": subject_link(contest_url, token),
         },
         logged=logged,
     )
@@ -301,6 +304,29 @@ async def create_decision(
         compute_seconds=submitted - started,
         log_seconds=time.perf_counter() - submitted,
     )
+
+
+def subject_link(contest_url: str, token: str) -> str:
+    """The link the application gives the person: their decision's page, token included.
+
+    The token rides in the URL fragment, which browsers never send to a server (so it stays out
+    of access logs and ``Referer`` headers); the page moves it into a header. The link is built
+    for the response only: the stored notice keeps the bare ``contest_url``, so the sealed record
+    never holds a credential.
+
+    Parameters
+    ----------
+    contest_url : str
+        ``{public_url}/subject/#decision=<id>``.
+    token : str
+        The subject token issued with the decision.
+
+    Returns
+    -------
+    str
+        ``{contest_url}&token=<token>``.
+    """
+    return f"{contest_url}&token={quote(token, safe='.-_')}"
 
 
 def _body(
@@ -381,7 +407,14 @@ class OpenedDecision:
             factors=self.frozen["factors"],
             items=self.frozen["items"],
             outcome_label=self.frozen["outcome_label"],
-            notice={**self.notice, "subject_token": subject_token, "token_expires_at": None},
+            notice={
+                **self.notice,
+                "subject_token": subject_token,
+                "token_expires_at": None,
+                "link": subject_link(self.notice["contest_url"], subject_token)
+                if subject_token
+                else None,
+            },
             logged=self.row.log_entry_id is not None,
         )
 

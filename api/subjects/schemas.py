@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from api.decisions.schemas import FactorRead
 
 __all__ = [
+    "CorrectableRead",
     "DataUsedRead",
     "HumanReviewRead",
     "SubjectDecisionRead",
@@ -31,6 +32,25 @@ class DataUsedRead(BaseModel):
     label: str
     value: Any
     display_value: str
+
+
+class CorrectableRead(BaseModel):
+    """An input the person can act on, which they may correct when they contest (Art. 16).
+
+    Enough for a form: the kind of value, its bounds or choices, and the value the decision used.
+    """
+
+    feature: str
+    label: str
+    type: Literal["number", "integer", "boolean", "category"]
+    unit: str | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    categories: list[str] | None = None
+    # How the two states of a yes/no input read ("the card was present"), where the spec says.
+    true_label: str | None = None
+    false_label: str | None = None
+    value: Any
 
 
 class SubjectItemRead(BaseModel):
@@ -77,10 +97,17 @@ class SubjectDecisionRead(SubjectDecisionSummary):
 
     locale: Literal["en", "es"]
     outcome_label: str
+    outcome_labels: dict[str, str] = Field(
+        description="Every outcome the model's policy allows, with its label in this language "
+        "(to word an outcome a reviewer gave)."
+    )
     score: float
     personalised: bool | None
     factors: list[FactorRead]
     data_used: list[DataUsedRead]
+    correctable: list[CorrectableRead] = Field(
+        description="The inputs the person can act on and may correct when contesting."
+    )
     items: list[SubjectItemRead] | None
     notice: str
     contest_url: str

@@ -105,6 +105,37 @@ def _classifier_view(
     return frozen_factors, data_used
 
 
+def _outcome_labels(served: ServedModel | None, locale: Locale) -> dict[str, str]:
+    if served is None:
+        return {}
+    return {band.outcome: band.label.get(locale) for band in served.spec.policy.bands}
+
+
+def _correctable(
+    opened: OpenedDecision, served: ServedModel | None, locale: Locale
+) -> list[dict[str, Any]]:
+    # The served spec says which inputs a person can act on; one the decision did not use (a
+    # newer version's feature) is not offered.
+    if served is None or served.is_recommender:
+        return []
+    return [
+        {
+            "feature": feature.name,
+            "label": feature.label.get(locale),
+            "type": feature.type,
+            "unit": feature.unit,
+            "minimum": feature.minimum,
+            "maximum": feature.maximum,
+            "categories": feature.categories,
+            "true_label": feature.when_true.get(locale) if feature.when_true else None,
+            "false_label": feature.when_false.get(locale) if feature.when_false else None,
+            "value": opened.features[feature.name],
+        }
+        for feature in served.spec.features
+        if feature.actionable and feature.name in opened.features
+    ]
+
+
 def _recommender_view(
     opened: OpenedDecision, served: ServedModel | None, locale: Locale
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -192,10 +223,12 @@ def read_decision(
         **_summary(row),
         "locale": shown,
         "outcome_label": label,
+        "outcome_labels": _outcome_labels(served, shown),
         "score": row.score,
         "personalised": row.personalised,
         "factors": factors,
         "data_used": data_used,
+        "correctable": _correctable(opened, served, shown),
         "items": items,
         "notice": opened.notice["text"],
         "contest_url": opened.notice["contest_url"],

@@ -27,9 +27,20 @@ from api.core.tokens import DEFAULT_SCOPES, issue_subject_token
 from api.subjects.security import scope_of
 from tests.api.conftest import bearer
 
-# Open to anyone, on purpose: documentation (and a liveness probe, if one is added).
+# Open to anyone, on purpose: documentation (and a liveness probe, if one is added), and the
+# browser pages with their scripts and styles -- they hold no data; what they show comes only
+# through the authenticated API, with the token or key the visitor gives them, in a header.
 PUBLIC_ROUTES = frozenset(
-    {"/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc", "/v1/health"}
+    {
+        "/docs",
+        "/docs/oauth2-redirect",
+        "/openapi.json",
+        "/redoc",
+        "/v1/health",
+        "/subject/",
+        "/review/",
+        "/static/{name}",
+    }
 )
 # Routes that must exist, so that an enumeration gone blind (as happened when FastAPI stopped
 # flattening included routers into app.routes) fails here instead of checking nothing.

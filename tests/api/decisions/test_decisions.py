@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from api.audit.service import read_entries, verify_log
 from api.core.tokens import read_subject_token
+from api.decisions.service import open_decision
 from tests.api.conftest import Service
 from tests.api.decisions.support import fraud_rows, learner_history
 from tests.conftest import TrainedModels
@@ -73,6 +74,14 @@ def test_block_decision_is_explained_exactly_logged_and_noticed(
         service.settings.token_signing_key.get_secret_value(), notice["subject_token"]
     )
     assert claims.decision_id == decision["id"]
+    # The person's link opens their decision's page with the token in the fragment (never sent
+    # to a server); the notice as stored keeps the bare contest URL, never the token.
+    assert notice["link"] == f"{notice['contest_url']}&token={notice['subject_token']}"
+    assert notice["contest_url"].endswith(f"/subject/#decision={decision['id']}")
+    kek = service.settings.key_encryption_key.get_secret_value()
+    with service.context.sessions() as session:
+        stored = open_decision(session, decision_id=decision["id"], kek=kek).notice
+    assert stored == {"text": notice["text"], "contest_url": notice["contest_url"]}
     assert decision["logged"] is True
 
 
@@ -200,6 +209,7 @@ def test_a_decision_is_read_back_by_its_application_only(
     assert mine.status_code == 200
     read = mine.json()
     assert read["notice"]["subject_token"] is None, "a token is handed out once"
+    assert read["notice"]["link"] is None, "so is the link that carries it"
     for key in ("outcome", "score", "margin", "factors", "contributions", "model"):
         assert read[key] == created[key], key
     assert service.client.get(path, headers=service.auth("crm")).status_code == 404

@@ -48,6 +48,12 @@ def test_the_person_reads_the_frozen_explanation_in_both_languages(
     assert [d["feature"] for d in body["data_used"]] == spec.feature_names
     amount = next(d for d in body["data_used"] if d["feature"] == "amount")
     assert amount["label"] == spec.feature("amount").label.es
+    # What the person can act on, offered for correction when they contest (Art. 16).
+    correctable = {c["feature"]: c for c in body["correctable"]}
+    assert set(correctable) == {f.name for f in spec.features if f.actionable}
+    assert correctable["amount"]["value"] == amount["value"]
+    assert correctable["amount"]["label"] == amount["label"]
+    assert correctable["amount"]["type"] == "number"
 
     english = _me(service, f"/decisions/{decision['id']}", token, params={"locale": "en"}).json()
     assert english["locale"] == "en"
@@ -59,6 +65,7 @@ def test_the_person_reads_the_frozen_explanation_in_both_languages(
     assert "score" in english["factors"][0]["sentence"]
     label = next(b.label.en for b in spec.policy.bands if b.outcome == "block")
     assert english["outcome_label"] == label
+    assert english["outcome_labels"] == {b.outcome: b.label.en for b in spec.policy.bands}
 
     bad = _me(service, f"/decisions/{decision['id']}", token, params={"locale": "fr"})
     assert_problem(bad, 422)
