@@ -28,16 +28,37 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import ValidationError
-from sqlalchemy import CursorResult, Engine, Table, bindparam, insert, select, text, update
+from sqlalchemy import (
+    CursorResult,
+    Engine,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    and_,
+    bindparam,
+    insert,
+    literal,
+    null,
+    or_,
+    select,
+    text,
+    union_all,
+    update,
+)
+from sqlalchemy import (
+    cast as sql_cast,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import BindParameter
 
 from api.audit.chain import GENESIS_HASH, canonical_json, compute_entry_hash, format_timestamp
-from api.audit.errors import CheckpointNotFoundError, WriterClosedError
+from api.audit.errors import CheckpointNotFoundError, ProcessingRestricted, WriterClosedError
 from api.audit.models import Checkpoint, LogEntry, SubjectKey
 from api.audit.schemas import (
     CHECKPOINT_FORMAT,
@@ -67,9 +88,15 @@ from api.core.crypto import (
     wrap_data_key,
 )
 from api.core.database import in_write_transaction, is_postgresql, write_transaction, writing
+from api.rights.models import SubjectPreference
 
 __all__ = [
+    "DATA_KEY_KEY",
+    "ERASED_MARKER",
+    "GENERAL_CATEGORY",
+    "LEGACY_EPOCH",
     "SEALED_KEY",
+    "KeyId",
     "LogWriter",
     "SealedRecord",
     "Unit",
@@ -84,12 +111,16 @@ __all__ = [
     "open_sealed_field",
     "read_entries",
     "seal_entry",
+    "shred_data_keys",
+    "shred_expired_keys",
     "shred_subject_key",
     "verify_checkpoint",
     "verify_log",
 ]
 
 SEALED_KEY = "sealed"
+# Where an entry names the data key that sealed it (category and year).
+DATA_KEY_KEY = "data_key"
 # Key of pg_advisory_xact_lock that serialises appends across workers and hosts ("glassbox").
 _LOG_LOCK_ID = 0x676C617373626F78
 _LOG_TABLE = LogEntry.__tablename__
@@ -107,6 +138,24 @@ _ENTRY_COLUMNS = (
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+# A subject's key when nothing says otherwise, and (with epoch 0) the single key a subject had
+# before keys were split by retention category: its wrap AAD is the old one.
+GENERAL_CATEGORY = "general"
+LEGACY_EPOCH = 0
+# The row of this category marks an erasure request (Art. 17): no new key for that subject.
+ERASED_MARKER = "*"
+# Not a stored category: what the writer's key lookup reports for a restricted subject.
+_RESTRICTED = "!restricted"
+
+
+class KeyId(NamedTuple):
+    """Which data key: a subject's key for one retention category and calendar year."""
+
+    pseudonym: str
+    category: str = GENERAL_CATEGORY
+    epoch: int = LEGACY_EPOCH
 
 
 # --- append ---------------------------------------------------------------------------------
@@ -383,6 +432,11 @@ class SealedRecord:
     carries ``entry_body`` and the same fields sealed for the log, linking it from
     ``entry_column``. Sealing inside the write transaction means an erasure committed before
     can never leave new data under a wiped key.
+
+    The data key is the subject's key for ``key_category`` (the deciding model's retention
+    category) and ``key_epoch`` (the record's calendar year; the year it is written when
+    omitted), so that each retention period can be applied by shredding whole keys. A record
+    about a subject who restricted processing (Art. 18) or asked for erasure fails alone.
     """
 
     table: Table
@@ -397,6 +451,13 @@ class SealedRecord:
     # inserted after it, and entries appended after its own (the case's opening transition).
     extra_rows: Sequence[tuple[Table, Mapping[str, Any]]] = ()
     extra_entries: Sequence[LogEntryCreate] = ()
+    key_category: str = GENERAL_CATEGORY
+    key_epoch: int | None = None
+
+    def key_id(self, year: int) -> KeyId:
+        """The data key that seals this record (``year`` when it names none)."""
+        epoch = self.key_epoch if self.key_epoch is not None else year
+        return KeyId(self.subject_pseudonym, self.key_category, epoch)
 
 
 _Work = _Prepared | Unit | SealedRecord
@@ -653,8 +714,14 @@ class LogWriter:
     def _write(self, items: list[_Item]) -> list[Any]:
         with Session(self.engine) as session, write_transaction(session):
             records = [work for work, _ in items if isinstance(work, SealedRecord)]
+            year = _now().year
             keys = (
-                data_keys_for(session, {r.subject_pseudonym for r in records}, self._kek or b"")
+                data_keys_for(
+                    session,
+                    {r.key_id(year) for r in records},
+                    self._kek or b"",
+                    refuse_restricted=True,
+                )
                 if records
                 else {}
             )
@@ -667,7 +734,7 @@ class LogWriter:
                     prepared.append(work)
                     shape = "one"
                 elif isinstance(work, SealedRecord):
-                    row, entry = _seal_record(work, keys[work.subject_pseudonym])
+                    row, entry = _seal_record(work, keys[work.key_id(year)], work.key_id(year))
                     rows.setdefault(work.table, []).append(row)
                     for extra_table, extra_row in work.extra_rows:
                         rows.setdefault(extra_table, []).append(dict(extra_row))
@@ -693,7 +760,9 @@ class LogWriter:
         return results
 
 
-def _seal_record(record: SealedRecord, dek: bytes) -> tuple[dict[str, Any], LogEntryCreate | None]:
+def _seal_record(
+    record: SealedRecord, dek: bytes, key: KeyId
+) -> tuple[dict[str, Any], LogEntryCreate | None]:
     row = dict(record.values)
     row_id = str(row[record.row_id_column])
     table = record.table.name
@@ -707,6 +776,7 @@ def _seal_record(record: SealedRecord, dek: bytes) -> tuple[dict[str, Any], LogE
         subject_pseudonym=record.subject_pseudonym,
         body=record.entry_body or {},
         personal=record.personal,
+        key=(key.category, key.epoch),
     )
     if record.entry_column:
         row[record.entry_column] = entry.entry_id
@@ -875,19 +945,39 @@ def verify_checkpoint(
 # --- per-subject data keys ------------------------------------------------------------------
 
 
+def _wrap_context(category: str, epoch: int) -> dict[str, Any]:
+    if (category, epoch) == (GENERAL_CATEGORY, LEGACY_EPOCH):
+        return {}
+    return {"category": category, "epoch": epoch}
+
+
+def _unwrap(kek: bytes, wrapped: bytes, key: KeyId) -> bytes:
+    return unwrap_data_key(
+        kek, wrapped, pseudonym=key.pseudonym, **_wrap_context(key.category, key.epoch)
+    )
+
+
 def _insert_subject_key_if_absent(
     session: Session, rows: list[dict[str, Any]] | None = None, **values: Any
 ) -> None:
-    # INSERT ... ON CONFLICT DO NOTHING: concurrent first uses of one subject must not fail.
+    # INSERT ... ON CONFLICT DO NOTHING: concurrent first uses of one key must not fail.
     dialect = postgresql if is_postgresql(session) else sqlite
     statement = dialect.insert(SubjectKey.__table__).on_conflict_do_nothing(
-        index_elements=["pseudonym"]
+        index_elements=["pseudonym", "category", "epoch"]
     )
     session.connection().execute(statement, rows if rows is not None else [values])
 
 
-def data_key_for(session: Session, pseudonym: str, kek: bytes, *, create: bool = True) -> bytes:
-    """Return a subject's data key, creating it on first use.
+def data_key_for(
+    session: Session,
+    pseudonym: str,
+    kek: bytes,
+    *,
+    category: str = GENERAL_CATEGORY,
+    epoch: int | None = None,
+    create: bool = True,
+) -> bytes:
+    """Return one of a subject's data keys, creating it on first use.
 
     A new key is committed before it is returned -- in the caller's unit of work when called
     inside ``write_transaction`` (so it commits with whatever it protects), otherwise in a short
@@ -902,6 +992,10 @@ def data_key_for(session: Session, pseudonym: str, kek: bytes, *, create: bool =
         The subject's pseudonym.
     kek : bytes
         The 32-byte key-encryption key.
+    category : str
+        The retention category of what the key seals (a model spec's ``retention.category``).
+    epoch : int, optional
+        The calendar year (UTC) of what it seals; the current year when omitted.
     create : bool
         Create the key if the subject has none (False for read paths).
 
@@ -913,35 +1007,70 @@ def data_key_for(session: Session, pseudonym: str, kek: bytes, *, create: bool =
     Raises
     ------
     KeyShredded
-        If the subject's key was erased (Art. 17).
+        If the key was erased (Art. 17, or its retention period ended), or -- when it does not
+        exist -- the subject asked for erasure.
     KeyNotFoundError
-        If ``create`` is False and the subject has no key.
+        If ``create`` is False and the subject has no such key.
     """
-    row = session.execute(
-        select(SubjectKey.wrapped_key, SubjectKey.shredded_at).where(
-            SubjectKey.pseudonym == pseudonym
+    key = KeyId(pseudonym, category, _now().year if epoch is None else epoch)
+    table = SubjectKey.__table__.c
+    rows = session.execute(
+        select(table.category, table.epoch, table.wrapped_key).where(
+            table.pseudonym == pseudonym,
+            or_(
+                and_(table.category == key.category, table.epoch == key.epoch),
+                table.category == ERASED_MARKER,
+            ),
         )
-    ).one_or_none()
-    if row is not None:
-        if row.wrapped_key is None:
-            raise KeyShredded(f"the data key of {pseudonym} was erased")
-        return unwrap_data_key(kek, row.wrapped_key, pseudonym=pseudonym)
+    ).all()
+    found = {(row.category, row.epoch): row.wrapped_key for row in rows}
+    if (key.category, key.epoch) in found:
+        wrapped = found[(key.category, key.epoch)]
+        if wrapped is None:
+            raise KeyShredded(f"the data key {key} was erased")
+        return _unwrap(kek, wrapped, key)
+    if found:
+        raise KeyShredded(f"the data of {pseudonym} was erased")
     if not create:
-        raise KeyNotFoundError(f"no data key for {pseudonym}")
+        raise KeyNotFoundError(f"no data key {key}")
     if in_write_transaction(session):
-        return data_keys_for(session, [pseudonym], kek)[pseudonym]
+        return data_keys_for(session, [key], kek)[key]
     with Session(session.get_bind()) as own, write_transaction(own):
-        return data_keys_for(own, [pseudonym], kek)[pseudonym]
+        return data_keys_for(own, [key], kek)[key]
 
 
+_PSEUDONYMS: BindParameter[list[str]] = bindparam("pseudonyms", expanding=True)
 # Built once: constructing an IN clause costs more than running it, once per group commit.
-_KEYS_OF = select(SubjectKey.__table__.c.pseudonym, SubjectKey.__table__.c.wrapped_key).where(
-    SubjectKey.__table__.c.pseudonym.in_(bindparam("pseudonyms", expanding=True))
+_KEYS_OF = select(
+    SubjectKey.__table__.c.pseudonym,
+    SubjectKey.__table__.c.category,
+    SubjectKey.__table__.c.epoch,
+    SubjectKey.__table__.c.wrapped_key,
+).where(SubjectKey.__table__.c.pseudonym.in_(_PSEUDONYMS))
+# The same lookup, also reporting restricted subjects (Art. 18) in the same round trip: the
+# writer refuses their new records without a query of its own per decision.
+_KEYS_AND_RESTRICTIONS_OF = union_all(
+    _KEYS_OF,
+    select(
+        SubjectPreference.__table__.c.pseudonym,
+        literal(_RESTRICTED, String(32)),
+        literal(0, Integer),
+        sql_cast(null(), LargeBinary),
+    ).where(
+        SubjectPreference.__table__.c.pseudonym.in_(_PSEUDONYMS),
+        SubjectPreference.__table__.c.restricted_at.is_not(None),
+    ),
 )
 
 
-def data_keys_for(session: Session, pseudonyms: Collection[str], kek: bytes) -> dict[str, bytes]:
-    """Return the data keys of several subjects, creating the missing ones, in two statements.
+def data_keys_for(
+    session: Session,
+    keys: Collection[KeyId],
+    kek: bytes,
+    *,
+    refuse_restricted: bool = False,
+) -> dict[KeyId, bytes]:
+    """Return several data keys, creating the missing ones, in two statements.
 
     The group-commit writer's path: one lookup for a whole batch instead of one per decision.
     Call it inside ``write_transaction`` so new keys commit with what they protect.
@@ -950,60 +1079,102 @@ def data_keys_for(session: Session, pseudonyms: Collection[str], kek: bytes) -> 
     ----------
     session : Session
         Inside ``write_transaction``.
-    pseudonyms : collection of str
-        The subjects.
+    keys : collection of KeyId
+        The keys: subject, retention category and year.
     kek : bytes
         The key-encryption key.
+    refuse_restricted : bool
+        Refuse subjects whose processing is restricted (Art. 18): new records about them.
 
     Returns
     -------
-    dict of str to bytes
-        Each subject's 32-byte data key.
+    dict of KeyId to bytes
+        Each 32-byte data key.
 
     Raises
     ------
     KeyShredded
-        If any of the subjects' keys was erased (Art. 17).
+        If any of the keys was erased, or its subject asked for erasure (Art. 17).
+    ProcessingRestricted
+        With ``refuse_restricted``, if any of the subjects restricted processing (Art. 18).
     """
-    wanted = set(pseudonyms)
+    wanted = set(keys)
+    pseudonyms = list({key.pseudonym for key in wanted})
+    lookup = _KEYS_AND_RESTRICTIONS_OF if refuse_restricted else _KEYS_OF
     # Core on the connection: this runs once per group commit, and the ORM's result machinery
     # costs more than the query.
-    rows = session.connection().execute(_KEYS_OF, {"pseudonyms": list(wanted)}).all()
-    keys: dict[str, bytes] = {}
-    for pseudonym, wrapped in rows:
-        if wrapped is None:
-            raise KeyShredded(f"the data key of {pseudonym} was erased")
-        keys[pseudonym] = unwrap_data_key(kek, wrapped, pseudonym=pseudonym)
-    missing = sorted(wanted - keys.keys())
+    rows = session.connection().execute(lookup, {"pseudonyms": pseudonyms}).all()
+    stored: dict[KeyId, bytes | None] = {}
+    refused: dict[str, str] = {}
+    for pseudonym, category, epoch, wrapped in rows:
+        if category in (ERASED_MARKER, _RESTRICTED):
+            refused.setdefault(pseudonym, category)
+        else:
+            stored[KeyId(pseudonym, category, epoch)] = wrapped
+    found: dict[KeyId, bytes] = {}
+    for key in wanted:
+        if refused.get(key.pseudonym) == ERASED_MARKER:
+            raise KeyShredded(f"the data of {key.pseudonym} was erased")
+        if key.pseudonym in refused:
+            raise ProcessingRestricted(f"processing of {key.pseudonym} is restricted")
+        if key in stored:
+            wrapped = stored[key]
+            if wrapped is None:
+                raise KeyShredded(f"the data key {key} was erased")
+            found[key] = _unwrap(kek, wrapped, key)
+    missing = sorted(wanted - found.keys())
     if missing:
         now = _now()
         _insert_subject_key_if_absent(
             session,
             rows=[
                 {
-                    "pseudonym": pseudonym,
-                    "wrapped_key": wrap_data_key(kek, new_data_key(), pseudonym=pseudonym),
+                    "pseudonym": key.pseudonym,
+                    "category": key.category,
+                    "epoch": key.epoch,
+                    "wrapped_key": wrap_data_key(
+                        kek,
+                        new_data_key(),
+                        pseudonym=key.pseudonym,
+                        **_wrap_context(key.category, key.epoch),
+                    ),
                     "created_at": now,
                 }
-                for pseudonym in missing
+                for key in missing
             ],
         )
         # Another worker may have won a race for some of them: use whichever key is stored.
-        for pseudonym, wrapped in (
-            session.connection().execute(_KEYS_OF, {"pseudonyms": missing}).all()
-        ):
+        again = session.connection().execute(
+            _KEYS_OF, {"pseudonyms": list({key.pseudonym for key in missing})}
+        )
+        for pseudonym, category, epoch, wrapped in again.all():
+            key = KeyId(pseudonym, category, epoch)
+            if key not in missing:
+                continue
             if wrapped is None:
-                raise KeyShredded(f"the data key of {pseudonym} was erased")
-            keys[pseudonym] = unwrap_data_key(kek, wrapped, pseudonym=pseudonym)
-    return keys
+                raise KeyShredded(f"the data key {key} was erased")
+            found[key] = _unwrap(kek, wrapped, key)
+    return found
+
+
+def _mark_erased(session: Session, pseudonym: str, now: datetime) -> None:
+    _insert_subject_key_if_absent(
+        session,
+        pseudonym=pseudonym,
+        category=ERASED_MARKER,
+        epoch=LEGACY_EPOCH,
+        wrapped_key=None,
+        created_at=now,
+        shredded_at=now,
+    )
 
 
 def shred_subject_key(session: Session, pseudonym: str) -> bool:
-    """Erase a subject's data key (crypto-shredding, Art. 17).
+    """Erase every data key of a subject (crypto-shredding, Art. 17) and mark them erased.
 
-    Every field sealed under the key becomes unreadable for good; the log's ciphertexts and
-    hashes stay, so the chain still verifies. A subject without a key gets a shredded marker,
-    so no key is created for them later by mistake. On PostgreSQL the old row version is
+    Every field sealed under the keys becomes unreadable for good; the log's ciphertexts and
+    hashes stay, so the chain still verifies. The erasure marker keeps new keys from being
+    created for the subject later by mistake. On PostgreSQL the old row versions are
     physically removed by the next VACUUM of ``subject_key``.
 
     Parameters
@@ -1017,7 +1188,7 @@ def shred_subject_key(session: Session, pseudonym: str) -> bool:
     Returns
     -------
     bool
-        True if a key was wiped now, False if there was none or it was already wiped.
+        True if a key was wiped now, False if there was none or all were already wiped.
     """
     now = _now()
     with writing(session):
@@ -1026,12 +1197,99 @@ def shred_subject_key(session: Session, pseudonym: str) -> bool:
             .where(SubjectKey.pseudonym == pseudonym, SubjectKey.shredded_at.is_(None))
             .values(wrapped_key=None, shredded_at=now)
         )
-        if cast("CursorResult[Any]", wiped).rowcount:
-            return True
-        _insert_subject_key_if_absent(
-            session, pseudonym=pseudonym, wrapped_key=None, created_at=now, shredded_at=now
+        _mark_erased(session, pseudonym, now)
+        return bool(cast("CursorResult[Any]", wiped).rowcount)
+
+
+def shred_data_keys(
+    session: Session,
+    pseudonym: str,
+    keys: Collection[tuple[str, int]],
+    *,
+    mark_erased: bool = False,
+    now: datetime | None = None,
+) -> int:
+    """Erase some of a subject's data keys: those not under a legal hold (Art. 17(3)).
+
+    Parameters
+    ----------
+    session : Session
+        Without an open transaction (committed here), or inside ``write_transaction``.
+    pseudonym : str
+        The subject's pseudonym.
+    keys : collection of (category, epoch)
+        The keys to wipe.
+    mark_erased : bool
+        Also mark the subject as erased: no new key will be created for them.
+    now : datetime, optional
+        The time of the erasure (the current time by default).
+
+    Returns
+    -------
+    int
+        How many keys were wiped now.
+    """
+    when = now or _now()
+    wiped = 0
+    with writing(session):
+        for category, epoch in sorted(set(keys)):
+            result = session.execute(
+                update(SubjectKey)
+                .where(
+                    SubjectKey.pseudonym == pseudonym,
+                    SubjectKey.category == category,
+                    SubjectKey.epoch == epoch,
+                    SubjectKey.shredded_at.is_(None),
+                )
+                .values(wrapped_key=None, shredded_at=when)
+            )
+            wiped += cast("CursorResult[Any]", result).rowcount
+        if mark_erased:
+            _mark_erased(session, pseudonym, when)
+    return wiped
+
+
+def shred_expired_keys(
+    session: Session,
+    *,
+    category: str,
+    through_epoch: int,
+    exclude: Collection[str] = (),
+    now: datetime | None = None,
+) -> int:
+    """Erase every subject's keys of one category up to a year (retention).
+
+    Parameters
+    ----------
+    session : Session
+        Without an open transaction (committed here), or inside ``write_transaction``.
+    category : str
+        The retention category.
+    through_epoch : int
+        The last expired year: keys of this year and before are wiped.
+    exclude : collection of str
+        Pseudonyms under a legal hold (an open case), whose keys are kept.
+    now : datetime, optional
+        The time of the erasure.
+
+    Returns
+    -------
+    int
+        How many keys were wiped.
+    """
+    query = (
+        update(SubjectKey)
+        .where(
+            SubjectKey.category == category,
+            SubjectKey.epoch <= through_epoch,
+            SubjectKey.shredded_at.is_(None),
         )
-        return False
+        .values(wrapped_key=None, shredded_at=now or _now())
+    )
+    if exclude:
+        query = query.where(SubjectKey.pseudonym.not_in(sorted(exclude)))
+    with writing(session):
+        return cast("CursorResult[Any]", session.execute(query)).rowcount
 
 
 # --- sealed personal fields -----------------------------------------------------------------
@@ -1044,11 +1302,13 @@ def seal_entry(
     subject_pseudonym: str,
     body: Mapping[str, Any],
     personal: Mapping[str, bytes],
+    key: tuple[str, int] | None = None,
 ) -> LogEntryCreate:
     """Build an entry whose personal fields are encrypted under the subject's data key.
 
     Each field is sealed with AES-256-GCM bound to ``("log_entry", entry_id, field name)``
-    and stored base64 under ``body["sealed"]``.
+    and stored base64 under ``body["sealed"]``; which of the subject's keys sealed them goes
+    under ``body["data_key"]`` (category and year, not personal).
 
     Parameters
     ----------
@@ -1062,14 +1322,19 @@ def seal_entry(
         Non-personal metadata (model, version, outcome, ...).
     personal : mapping of str to bytes
         Personal fields, serialised (features, explanation, statement, ...).
+    key : (str, int), optional
+        The retention category and year of ``dek``. Without it, readers assume the subject's
+        ``general`` key of the entry's year.
 
     Returns
     -------
     LogEntryCreate
         The entry, ready for :class:`LogWriter` or :func:`append_entries`.
     """
-    if SEALED_KEY in body:
-        raise ValueError(f"body must not contain {SEALED_KEY!r}: it is where sealed fields go")
+    if SEALED_KEY in body or DATA_KEY_KEY in body:
+        raise ValueError(
+            f"body must not contain {SEALED_KEY!r} or {DATA_KEY_KEY!r}: sealing sets them"
+        )
     entry_id = new_entry_id()
     sealed = {
         name: base64.b64encode(
@@ -1077,11 +1342,12 @@ def seal_entry(
         ).decode("ascii")
         for name, value in personal.items()
     }
+    meta = {} if key is None else {DATA_KEY_KEY: {"category": key[0], "epoch": key[1]}}
     return LogEntryCreate(
         entry_id=entry_id,
         kind=kind,
         subject_pseudonym=subject_pseudonym,
-        body={**body, SEALED_KEY: sealed},
+        body={**body, **meta, SEALED_KEY: sealed},
     )
 
 
@@ -1117,10 +1383,30 @@ def open_sealed_field(session: Session, entry: LogEntryRead, field: str, *, kek:
     """
     if entry.subject_pseudonym is None:
         raise KeyNotFoundError("the entry has no subject, so nothing in it is sealed")
-    sealed = json.loads(entry.body).get(SEALED_KEY, {})
+    body = json.loads(entry.body)
+    sealed = body.get(SEALED_KEY, {})
     if field not in sealed:
         raise KeyError(field)
-    dek = data_key_for(session, entry.subject_pseudonym, kek, create=False)
+    named = body.get(DATA_KEY_KEY)
+    if named is not None:
+        dek = data_key_for(
+            session,
+            entry.subject_pseudonym,
+            kek,
+            category=named["category"],
+            epoch=named["epoch"],
+            create=False,
+        )
+    else:
+        try:
+            dek = data_key_for(
+                session, entry.subject_pseudonym, kek, epoch=entry.entry_at.year, create=False
+            )
+        except KeyNotFoundError:
+            # Sealed before keys were split: the subject's single key.
+            dek = data_key_for(
+                session, entry.subject_pseudonym, kek, epoch=LEGACY_EPOCH, create=False
+            )
     return decrypt_field(
         dek,
         base64.b64decode(sealed[field]),

@@ -8,6 +8,7 @@ from sqlalchemy import Connection
 import api.audit.models  # registers the decision-log tables on Base.metadata
 import api.core.models  # the API-key table
 import api.decisions.models  # the decision table
+import api.rights.models  # rights requests, objections and restrictions
 import api.subjects.models  # noqa: F401  # revoked subject tokens
 from api.core.database import Base, create_db_engine
 
