@@ -75,6 +75,8 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True) ->
     from api.core.limits import install_body_limit
     from api.core.observability import install_observability
     from api.decisions.router import router as decisions_router
+    from api.rights.router import router as rights_router
+    from api.rights.subject_router import router as rights_subject_router
     from api.subjects.router import router as subjects_router
 
     install_error_handlers(app)
@@ -86,4 +88,6 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True) ->
     app.include_router(admin_router)
     app.include_router(audit_router)
     app.include_router(subjects_router)
+    app.include_router(rights_subject_router)
+    app.include_router(rights_router)
     return app
