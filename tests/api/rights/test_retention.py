@@ -68,7 +68,7 @@ def test_each_category_is_shredded_at_its_own_boundary_and_not_a_second_earlier(
     boundaries = sorted(
         {_expiry(category, year) for _, category, year in KEYS if category != "general"}
     )
-    expected = {key for key in KEYS}
+    expected = set(KEYS)
     for boundary in boundaries:
         before = run_retention(session_factory, now=boundary - SECOND)
         assert before.keys_shredded == 0, boundary
