@@ -536,6 +536,46 @@ def retention_run_command(
         console.print(f"Logged as entry {report.log_entry_id}.", highlight=False)
 
 
+@app.command("log")
+def show_log_command(
+    home: HomeOption = Path(".glassbox"),
+    last: Annotated[int, typer.Option(min=1, max=10_000, help="How many entries.")] = 20,
+    kind: Annotated[
+        str | None, typer.Option(help="Only entries of this kind (decision, contest, ...).")
+    ] = None,
+) -> None:
+    """Show the newest log entries: their place in the chain, kind and non-personal facts.
+
+    Sealed fields are shown by name only: their plaintext needs the subject's data key, and a
+    terminal is no place for it.
+    """
+    import json
+
+    from sqlalchemy import select
+
+    from api.audit.models import LogEntry
+    from api.audit.service import SEALED_KEY
+
+    settings = _service_settings(home)
+    query = select(LogEntry).order_by(LogEntry.seq.desc()).limit(last)
+    if kind is not None:
+        query = query.where(LogEntry.kind == kind)
+    with _database(settings) as sessions, sessions() as session:
+        entries = list(reversed(session.scalars(query).all()))
+        table = Table("seq", "at", "kind", "facts", "sealed", "hash")
+        for entry in entries:
+            try:
+                body = json.loads(entry.body)
+            except ValueError:
+                body = {"unreadable": True}
+            sealed = ", ".join(sorted(body.pop(SEALED_KEY, {}) or {}))
+            facts = ", ".join(f"{key}={value}" for key, value in sorted(body.items()))
+            table.add_row(
+                str(entry.seq), entry.entry_at, entry.kind, facts, sealed, entry.entry_hash[:12]
+            )
+    console.print(table)
+
+
 @checkpoint_app.command("create")
 def create_checkpoint_command(home: HomeOption = Path(".glassbox")) -> None:
     """Sign the log's current size and head hash with the checkpoint key."""

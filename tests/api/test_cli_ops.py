@@ -156,3 +156,24 @@ def test_the_demo_secrets_under_home_are_used_when_the_environment_has_none(
     generate_demo_secrets(tmp_path / ".glassbox")  # what `glassbox demo` leaves under --home
     code, output = _invoke("verify-log", "--home", str(tmp_path / ".glassbox"))
     assert code == 0 and "OK: 0 entries" in output, output
+
+
+def test_log_shows_the_newest_entries_without_their_sealed_plaintext(
+    service_env: dict[str, str], session_factory: sessionmaker[Session]
+) -> None:
+    with session_factory() as session:
+        append_entries(session, [make_entry(n) for n in range(12)])
+        append_entries(
+            session,
+            [make_entry(12, sealed={"statement": base64.b64encode(b"ciphertext").decode()})],
+        )
+    code, output = _invoke("log", "--last", "3")
+    assert code == 0, output
+    assert [int(n) for n in re.findall(r"^│\s*(\d+)\s*│", output, re.MULTILINE)] == [11, 12, 13]
+    assert "n=12" in output and "statement" in output
+    assert base64.b64encode(b"ciphertext").decode() not in output
+
+    code, output = _invoke("log", "--kind", "decision", "--last", "100")
+    assert code == 0, output
+    kinds = set(re.findall(r"│\s*\d+\s*│[^│]*│\s*([a-z_]+)\s*│", output))
+    assert kinds == {"decision"}, output

@@ -10,7 +10,7 @@ import pandas as pd
 
 from tests.conftest import TrainedModels
 
-__all__ = ["fraud_rows", "transactions"]
+__all__ = ["fraud_rows", "learner_history", "transactions"]
 
 
 def transactions(trained: TrainedModels, n: int = 5000) -> list[dict[str, Any]]:
@@ -43,3 +43,13 @@ def fraud_rows(trained: TrainedModels) -> tuple[dict[str, Any], dict[str, Any]]:
     scores = trained.results["fraud"].model.predict_proba(frame[spec.feature_names])[:, 1]
     rows = transactions(trained, 5000)
     return rows[int(np.argmax(scores))], rows[int(np.argmin(scores))]
+
+
+def learner_history(trained: TrainedModels) -> list[dict[str, Any]]:
+    """The first fixture learner's interactions, as a recommendation request's ``history``."""
+    interactions = pd.read_csv(trained.files["recommendation"].data)
+    user = interactions["user_id"].iloc[0]
+    return [
+        {"item_id": r.item_id, "event": r.event}
+        for r in interactions[interactions["user_id"] == user].itertuples()
+    ]

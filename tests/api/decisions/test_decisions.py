@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from api.audit.service import read_entries, verify_log
 from api.core.tokens import read_subject_token
 from tests.api.conftest import Service
-from tests.api.decisions.support import fraud_rows
+from tests.api.decisions.support import fraud_rows, learner_history
 from tests.conftest import TrainedModels
 
 
@@ -118,12 +118,7 @@ def test_each_model_answers_with_factors_that_add_up(
     _check_additivity(churn.json())
     assert churn.json()["outcome"] in {"low", "medium", "high"}
 
-    interactions = pd.read_csv(trained.files["recommendation"].data)
-    user = interactions["user_id"].iloc[0]
-    history = [
-        {"item_id": r.item_id, "event": r.event}
-        for r in interactions[interactions["user_id"] == user].itertuples()
-    ]
+    history = learner_history(trained)
     reco = _decide(
         service,
         "recommendation",

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import pandas as pd
 import pytest
 
 from tests.api.conftest import Service, assert_problem, bearer
-from tests.api.decisions.support import fraud_rows
+from tests.api.decisions.support import fraud_rows, learner_history
 from tests.conftest import TrainedModels
 
 
@@ -128,12 +127,7 @@ def test_an_api_key_is_not_a_subjects_credential(service: Service, trained: Trai
 def test_the_learner_sees_each_recommended_item_with_its_reasons(
     service: Service, trained: TrainedModels
 ) -> None:
-    interactions = pd.read_csv(trained.files["recommendation"].data)
-    user = interactions["user_id"].iloc[0]
-    history = [
-        {"item_id": r.item_id, "event": r.event}
-        for r in interactions[interactions["user_id"] == user].itertuples()
-    ]
+    history = learner_history(trained)
     decision = _decide(
         service,
         "recommendation",
