@@ -65,8 +65,7 @@ def test_a_data_key_is_created_once_and_stored_only_wrapped(
     # The general key of the current year, wrapped for exactly that subject, category and year.
     assert (row.category, row.epoch) == ("general", datetime.now(UTC).year)
     assert (
-        unwrap_data_key(kek, wrapped, pseudonym=ALICE, category="general", epoch=row.epoch)
-        == first
+        unwrap_data_key(kek, wrapped, pseudonym=ALICE, category="general", epoch=row.epoch) == first
     )
     with pytest.raises(DecryptionError):
         unwrap_data_key(kek, wrapped, pseudonym=ALICE, category="scores", epoch=row.epoch)
