@@ -84,6 +84,7 @@ def test_nothing_of_an_erased_person_is_left_in_the_database_files(
         ).all()
         assert {row.category for row in rows} == {"fraud_history", "risk_evaluation", "scores"}
         for category, epoch, wrapped in rows:
+            assert wrapped is not None
             secrets[f"wrapped {category}"] = wrapped
             secrets[f"key {category}"] = data_key_for(
                 session, pseudonym, kek, category=category, epoch=epoch, create=False
