@@ -193,6 +193,7 @@ class CaseHold:
     case_id: str
     decision_id: str
     state: str
+    subject_pseudonym: str
 
 
 _REVIEW_CASE = table(
@@ -220,7 +221,7 @@ def active_cases(session: Session, pseudonyms: Iterable[str] | None = None) -> l
     Returns
     -------
     list of CaseHold
-        With the pseudonym as ``(case, pseudonym)`` order of the table.
+        The active cases; none when the case domain is not installed.
     """
     if not inspect(session.connection()).has_table("review_case"):
         return []
@@ -233,20 +234,18 @@ def active_cases(session: Session, pseudonyms: Iterable[str] | None = None) -> l
     if pseudonyms is not None:
         query = query.where(_REVIEW_CASE.c.subject_pseudonym.in_(sorted(set(pseudonyms))))
     return [
-        CaseHold(case_id=row.case_id, decision_id=row.decision_id, state=row.state)
+        CaseHold(
+            case_id=row.case_id,
+            decision_id=row.decision_id,
+            state=row.state,
+            subject_pseudonym=row.subject_pseudonym,
+        )
         for row in session.execute(query)
     ]
 
 
 def _held_subjects(session: Session) -> set[str]:
-    if not inspect(session.connection()).has_table("review_case"):
-        return set()
-    rows = session.execute(
-        select(_REVIEW_CASE.c.subject_pseudonym).where(
-            _REVIEW_CASE.c.state.in_(_ACTIVE_CASE_STATES)
-        )
-    )
-    return {row.subject_pseudonym for row in rows}
+    return {case.subject_pseudonym for case in active_cases(session)}
 
 
 # --- requests and the log -------------------------------------------------------------------
