@@ -35,6 +35,7 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True) ->
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         from api.core.security import KeyStore
         from api.decisions.runtime import ModelRegistry
+        from api.webhooks.service import WebhookDispatcher
 
         config = settings or get_settings()
         engine = create_db_engine(config.database_url)
@@ -49,6 +50,11 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True) ->
         gc.collect()
         gc.freeze()
         writer = LogWriter(engine, kek=config.key_encryption_key.get_secret_value()).start()
+        webhooks = WebhookDispatcher(
+            engine,
+            signing_key=config.webhook_signing_key.get_secret_value(),
+            metrics=app.state.metrics,
+        ).start()
         app.state.context = AppContext(
             settings=config,
             engine=engine,
@@ -60,6 +66,7 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True) ->
         try:
             yield
         finally:
+            webhooks.stop()
             writer.stop()
             engine.dispose()
 
@@ -78,6 +85,7 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True) ->
     from api.rights.router import router as rights_router
     from api.rights.subject_router import router as rights_subject_router
     from api.subjects.router import router as subjects_router
+    from api.webhooks.router import router as webhooks_router
 
     install_error_handlers(app)
     # Order matters: the body limit is installed first so the access log (outside it) also
@@ -90,4 +98,5 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True) ->
     app.include_router(subjects_router)
     app.include_router(rights_subject_router)
     app.include_router(rights_router)
+    app.include_router(webhooks_router)
     return app

@@ -100,6 +100,9 @@ class Metrics:
         ``glassbox_log_append_seconds``: from submitting an entry to its durable commit.
     http_requests : Counter
         ``glassbox_http_requests_total{route, method, status}``.
+    webhook_attempts : Counter
+        ``glassbox_webhook_attempts_total{result}``: delivered, rejected (a non-2xx answer) or
+        error (no answer: refused, timed out).
     """
 
     def __init__(self) -> None:
@@ -127,6 +130,12 @@ class Metrics:
             "glassbox_http_requests_total",
             "HTTP requests answered, by route template, method and status.",
             ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.webhook_attempts = Counter(
+            "glassbox_webhook_attempts_total",
+            "Attempts to deliver a webhook, by result.",
+            ["result"],
             registry=self.registry,
         )
 

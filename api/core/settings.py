@@ -50,6 +50,7 @@ SECRET_NAMES = (
     "key_encryption_key",
     "checkpoint_signing_key",
     "token_signing_key",
+    "webhook_signing_key",
 )
 _MIN_DISTINCT_BYTES = 8
 
@@ -160,7 +161,11 @@ class Settings(BaseSettings):
         "key_encryption_key": 32,  # AES-256
         "checkpoint_signing_key": 32,  # raw Ed25519 private key
     }
-    _min_lengths: ClassVar[dict[str, int]] = {"pseudonym_key": 32, "token_signing_key": 32}
+    _min_lengths: ClassVar[dict[str, int]] = {
+        "pseudonym_key": 32,
+        "token_signing_key": 32,
+        "webhook_signing_key": 32,  # HMAC-SHA256: a key shorter than the hash weakens it
+    }
 
     database_url: str = Field(default_factory=_default_database_url)
     mlflow_tracking_uri: str = "sqlite:///.glassbox/mlflow.db"
@@ -178,11 +183,14 @@ class Settings(BaseSettings):
     key_encryption_key: SecretKey
     checkpoint_signing_key: SecretKey
     token_signing_key: SecretKey
+    # Signs the webhooks that tell applications of human outcomes; applications hold a copy.
+    webhook_signing_key: SecretKey
 
     pseudonym_key_file: Path | None = None
     key_encryption_key_file: Path | None = None
     checkpoint_signing_key_file: Path | None = None
     token_signing_key_file: Path | None = None
+    webhook_signing_key_file: Path | None = None
 
     @model_validator(mode="before")
     @classmethod

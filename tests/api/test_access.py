@@ -39,6 +39,7 @@ KNOWN_ROUTES = frozenset(
         "/v1/audit/verify",
         "/v1/audit/checkpoints",
         "/v1/decisions/{model_name}",
+        "/v1/decisions/{decision_id}/webhooks",
         "/v1/admin/models",
         "/v1/me/decisions",
         "/v1/me/decisions/{decision_id}",

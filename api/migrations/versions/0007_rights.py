@@ -6,7 +6,7 @@ and existing decisions point at it; an erased subject's wiped row becomes the er
 (category ``*``).
 
 Revision ID: 0007
-Revises: 0004
+Revises: 0006
 Create Date: 2026-11-26
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0007"
-down_revision: str | None = "0004"
+down_revision: str | None = "0006"
 branch_labels: str | None = None
 depends_on: str | None = None
 

@@ -105,6 +105,7 @@ def test_refuses_an_unreadable_secret_file(
         ("checkpoint_signing_key", 31),
         ("pseudonym_key", 20),
         ("token_signing_key", 8),
+        ("webhook_signing_key", 16),
     ],
 )
 def test_refuses_keys_of_the_wrong_length(

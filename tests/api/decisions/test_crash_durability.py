@@ -28,6 +28,7 @@ from api.audit.models import LogEntry
 from api.audit.service import verify_log
 from api.core.database import create_db_engine, migrate
 from api.core.security import Role, create_api_key
+from api.core.settings import SECRET_NAMES
 from api.decisions.models import Decision
 from tests.api.decisions.support import transactions
 from tests.conftest import TrainedModels
@@ -44,13 +45,8 @@ def _free_port() -> int:
 
 def _environment(database_url: str, trained: TrainedModels) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GLASSBOX_")}
-    for name in (
-        "PSEUDONYM_KEY",
-        "KEY_ENCRYPTION_KEY",
-        "CHECKPOINT_SIGNING_KEY",
-        "TOKEN_SIGNING_KEY",
-    ):
-        env[f"GLASSBOX_{name}"] = base64.b64encode(os.urandom(32)).decode("ascii")
+    for name in SECRET_NAMES:  # every secret the service needs, including ones added later
+        env[f"GLASSBOX_{name.upper()}"] = base64.b64encode(os.urandom(32)).decode("ascii")
     env["GLASSBOX_DATABASE_URL"] = database_url
     env["GLASSBOX_MLFLOW_TRACKING_URI"] = trained.tracking_uri
     # Only the model under test: each restart then takes seconds, not the time to load three.

@@ -1,0 +1,1 @@
+"""Webhooks: signed, retried and recorded notifications to the applications that asked."""

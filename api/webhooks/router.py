@@ -1,0 +1,34 @@
+"""Webhook routes: an application reads what it was told about a decision, and how it went."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+
+from api.context import ContextDep
+from api.core.errors import problem_responses
+from api.core.security import ApplicationDep
+from api.webhooks import service
+from api.webhooks.schemas import DecisionWebhooksRead
+
+__all__ = ["router"]
+
+router = APIRouter(
+    prefix="/v1/decisions", tags=["webhooks"], responses=problem_responses(401, 403, 404, 422)
+)
+
+DecisionId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
+
+
+@router.get("/{decision_id}/webhooks", summary="Webhooks sent about a decision")
+def list_decision_webhooks(
+    decision_id: DecisionId, principal: ApplicationDep, context: ContextDep
+) -> DecisionWebhooksRead:
+    """Every webhook sent to this application about one of its decisions, with each delivery
+    attempt (time, HTTP status or network error, duration); another application's decision is
+    a 404."""
+    with context.sessions() as session:
+        return service.list_decision_webhooks(
+            session, decision_id=decision_id, application_key_id=principal.key_id
+        )

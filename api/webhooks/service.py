@@ -1,0 +1,668 @@
+"""Webhooks: tell an application, through its callback URL, what a human decided.
+
+A human outcome (Art. 22(3)) supersedes the automated decision an application acted on, so the
+application must hear of it even if it is down when the reviewer resolves the case. Delivery is
+therefore an outbox, not a call made in the request:
+
+1. :func:`enqueue_webhook` inserts a ``pending`` row in the caller's transaction, so the
+   notification commits atomically with the outcome that caused it (and vanishes with it if the
+   transaction rolls back).
+2. :class:`WebhookDispatcher` claims due rows one at a time -- ``FOR UPDATE SKIP LOCKED`` on
+   PostgreSQL, a conditional ``UPDATE`` under SQLite's single writer -- so two dispatchers (two
+   API workers, two hosts) never send the same attempt. It POSTs the signed body, records the
+   attempt in ``webhook_attempt`` and either marks the row ``delivered`` (any 2xx) or schedules
+   the next attempt after a fixed, deterministic backoff (:class:`RetryPolicy`), until the last
+   attempt fails and the row is ``failed``.
+
+Delivery is at least once: a dispatcher that dies mid-attempt loses its claim when the lease
+expires and another one tries again. Receivers deduplicate on ``Glassbox-Delivery``, which is
+the same on every attempt of one webhook.
+
+The body is canonical JSON::
+
+    {"created_at": "...", "data": {...payload...}, "delivery_id": "...", "event": "..."}
+
+Nothing personal travels or is stored here: payloads hold ids, models, outcomes and times. The
+callback URL's query string can hold an application's own token, so it is never logged, and
+neither is the payload.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+import weakref
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Final, Literal
+from urllib.parse import urlsplit
+
+import httpx
+from sqlalchemy import and_, event, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from api.audit.chain import canonical_json, format_timestamp
+from api.core.database import (
+    TransactionStateError,
+    create_session_factory,
+    is_postgresql,
+    write_transaction,
+    writing,
+)
+from api.core.ids import new_id
+from api.decisions.errors import DecisionNotFoundError
+from api.decisions.models import Decision
+from api.webhooks.models import WebhookAttempt, WebhookDelivery
+from api.webhooks.schemas import DecisionWebhooksRead, WebhookAttemptRead, WebhookDeliveryRead
+from api.webhooks.signing import SIGNATURE_HEADER, sign_webhook, verify_webhook_signature
+
+if TYPE_CHECKING:
+    from api.core.observability import Metrics
+
+__all__ = [
+    "DELIVERY_HEADER",
+    "EVENT_HEADER",
+    "SIGNATURE_HEADER",
+    "AttemptResult",
+    "RetryPolicy",
+    "WebhookDispatcher",
+    "enqueue_webhook",
+    "list_decision_webhooks",
+    "sign_webhook",
+    "verify_webhook_signature",
+]
+
+DELIVERY_HEADER: Final = "Glassbox-Delivery"
+EVENT_HEADER: Final = "Glassbox-Event"
+_ATTEMPT_HEADER: Final = "Glassbox-Attempt"
+_USER_AGENT: Final = "glassbox-webhooks/1"
+_EVENT_PATTERN: Final = re.compile(r"^[a-z][a-z0-9_.]{0,63}$")
+_WAKE_KEY: Final = "glassbox.webhooks.enqueued"
+_OPEN_STATES: Final = ("pending", "delivering")
+
+AttemptResult = Literal["delivered", "rejected", "error"]
+
+_log = logging.getLogger("glassbox.webhooks")
+# Dispatchers running in this process, woken when a transaction that enqueued a webhook commits.
+_running: weakref.WeakSet[WebhookDispatcher] = weakref.WeakSet()
+_running_lock = threading.Lock()
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _as_utc(moment: datetime) -> datetime:
+    # SQLite hands back naive datetimes; every moment stored here was written in UTC.
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How long to wait after each failed attempt, and how many attempts in all.
+
+    Delays are fixed, not jittered: the schedule of a delivery can be read off its attempts, and
+    tests drive it with a controlled clock. After the listed delays run out the last one repeats.
+
+    Parameters
+    ----------
+    delays_seconds : tuple of float
+        Wait after the first, second ... failed attempt. The default spreads ten attempts over
+        about a day: 10 s, 30 s, 2 min, 10 min, 1 h, 3 h, then every 6 h.
+    max_attempts : int
+        Attempts before the delivery is ``failed``.
+    """
+
+    delays_seconds: tuple[float, ...] = (10, 30, 120, 600, 3600, 10800, 21600)
+    max_attempts: int = 10
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if not self.delays_seconds or any(delay <= 0 for delay in self.delays_seconds):
+            raise ValueError("delays_seconds must be positive, and at least one")
+
+    def delay_after(self, attempts: int) -> timedelta | None:
+        """Return the wait before the next attempt, or None when none is left.
+
+        Parameters
+        ----------
+        attempts : int
+            Attempts made so far, all failed.
+
+        Returns
+        -------
+        timedelta or None
+            None once ``attempts`` reached ``max_attempts``.
+        """
+        if attempts >= self.max_attempts:
+            return None
+        index = min(max(attempts, 1), len(self.delays_seconds)) - 1
+        return timedelta(seconds=self.delays_seconds[index])
+
+
+def _check_callback_url(url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        # Validated at decision time already; a scheme like file: must never reach httpx.
+        raise ValueError("callback_url must be an absolute http(s) URL")
+
+
+def enqueue_webhook(
+    session: Session,
+    *,
+    application_key_id: str,
+    callback_url: str,
+    event: str,
+    payload: Mapping[str, Any],
+    decision_id: str | None = None,
+) -> str:
+    """Add a webhook to the outbox, in the caller's transaction; it is sent once that commits.
+
+    Parameters
+    ----------
+    session : Session
+        Inside the caller's ``write_transaction`` (it commits; this function does not).
+    application_key_id : str
+        The application (API key id) to tell; only it can read the delivery back.
+    callback_url : str
+        Where to POST, as given with the decision.
+    event : str
+        What happened, e.g. ``"decision.superseded"`` (lower case, dots and underscores).
+    payload : mapping
+        The body's ``data``: ids, model, outcomes, timestamps -- nothing personal. Stored and
+        sent as canonical JSON.
+    decision_id : str, optional
+        The decision the webhook is about (the one the application asked for), which lists it
+        under ``GET /v1/decisions/{decision_id}/webhooks``; ``payload["decision_id"]`` when
+        omitted.
+
+    Returns
+    -------
+    str
+        The delivery id, sent as ``Glassbox-Delivery`` on every attempt.
+
+    Raises
+    ------
+    TransactionStateError
+        If the session has no transaction open (or, on SQLite, not one begun for writing).
+    ValueError
+        For a callback URL that is not absolute http(s), or a malformed event name.
+    TypeError
+        If the payload holds a value with no canonical JSON form.
+    """
+    if not session.in_transaction():
+        raise TransactionStateError(
+            "enqueue_webhook joins the caller's transaction; call it inside write_transaction()"
+        )
+    _check_callback_url(callback_url)
+    if not _EVENT_PATTERN.fullmatch(event):
+        raise ValueError("event must be lower case letters, digits, dots or underscores")
+    body = canonical_json(dict(payload)).decode("utf-8")
+    if decision_id is None and isinstance(payload.get("decision_id"), str):
+        decision_id = payload["decision_id"]
+    delivery_id = new_id()
+    now = _utcnow()
+    with writing(session):
+        session.add(
+            WebhookDelivery(
+                delivery_id=delivery_id,
+                created_at=now,
+                event=event,
+                decision_id=decision_id,
+                application_key_id=application_key_id,
+                callback_url=callback_url,
+                payload=body,
+                state="pending",
+                attempts=0,
+                next_attempt_at=now,
+            )
+        )
+        session.flush()
+    _wake_dispatchers_on_commit(session)
+    return delivery_id
+
+
+def _wake_dispatchers_on_commit(session: Session) -> None:
+    # One listener per session however many webhooks it enqueues; after a rollback it stays
+    # and fires on the next commit, which costs a spurious wake-up at most.
+    if session.info.get(_WAKE_KEY):
+        return
+    session.info[_WAKE_KEY] = True
+    event.listen(session, "after_commit", _wake_dispatchers, once=True)
+
+
+def _wake_dispatchers(session: Session) -> None:
+    session.info.pop(_WAKE_KEY, None)
+    with _running_lock:
+        dispatchers = list(_running)
+    for dispatcher in dispatchers:
+        dispatcher.wake()
+
+
+def list_decision_webhooks(
+    session: Session, *, decision_id: str, application_key_id: str
+) -> DecisionWebhooksRead:
+    """The webhooks sent about a decision, to the application that asked for it and no other.
+
+    Parameters
+    ----------
+    session : Session
+        The session.
+    decision_id : str
+        The decision.
+    application_key_id : str
+        The calling application's key id.
+
+    Returns
+    -------
+    DecisionWebhooksRead
+        Its deliveries, oldest first, each with its attempts in order.
+
+    Raises
+    ------
+    DecisionNotFoundError
+        When there is no such decision or another application asked for it (the same answer,
+        so one application cannot learn another's decision ids).
+    """
+    owner = session.scalar(
+        select(Decision.application_key_id).where(Decision.decision_id == decision_id)
+    )
+    if owner is None or owner != application_key_id:
+        raise DecisionNotFoundError(f"no decision {decision_id}")
+    deliveries = session.scalars(
+        select(WebhookDelivery)
+        .where(
+            WebhookDelivery.decision_id == decision_id,
+            WebhookDelivery.application_key_id == application_key_id,
+        )
+        .order_by(WebhookDelivery.created_at, WebhookDelivery.delivery_id)
+    ).all()
+    attempts: dict[str, list[WebhookAttemptRead]] = {row.delivery_id: [] for row in deliveries}
+    if attempts:
+        rows = session.scalars(
+            select(WebhookAttempt)
+            .where(WebhookAttempt.delivery_id.in_(list(attempts)))
+            .order_by(WebhookAttempt.delivery_id, WebhookAttempt.number)
+        )
+        for attempt in rows:
+            attempts[attempt.delivery_id].append(WebhookAttemptRead.model_validate(attempt))
+    return DecisionWebhooksRead(
+        decision_id=decision_id,
+        deliveries=[
+            WebhookDeliveryRead(
+                delivery_id=row.delivery_id,
+                event=row.event,
+                state=row.state,
+                created_at=row.created_at,
+                next_attempt_at=row.next_attempt_at,
+                last_attempt_at=row.last_attempt_at,
+                delivered_at=row.delivered_at,
+                payload=json.loads(row.payload),
+                attempts=attempts[row.delivery_id],
+            )
+            for row in deliveries
+        ],
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Claim:
+    delivery_id: str
+    lease: str
+    number: int
+    event: str
+    callback_url: str
+    payload: str
+    created_at: datetime
+
+
+class WebhookDispatcher:
+    """Sends due webhooks: claims each attempt atomically, signs, POSTs and records it.
+
+    Call :meth:`run_once` to send what is due now (tests pass ``now``), or :meth:`start` a
+    background thread that does so every ``poll_seconds`` -- and at once when a transaction that
+    enqueued a webhook commits in this process.
+
+    Parameters
+    ----------
+    engine : Engine
+        The service's database.
+    signing_key : bytes
+        ``Settings.webhook_signing_key``; applications verify with the same key.
+    retry : RetryPolicy, optional
+        Backoff and the number of attempts.
+    clock : callable, optional
+        Returns the current aware UTC datetime (when ``run_once`` is given no ``now``).
+    client_factory : callable, optional
+        Builds the :class:`httpx.Client` used for every POST. The default does not follow
+        redirects (a 3xx is a failed attempt: the URL was validated, its redirect target was
+        not), times out after ``timeout_seconds`` and ignores proxy and ``.netrc`` settings of
+        the environment, whose credentials must never reach an application's endpoint.
+    timeout_seconds : float
+        Connect, write and read timeout of the default client.
+    lease_seconds : float
+        How long a claim lasts; a dispatcher that died mid-attempt loses the delivery to
+        another one after this. Must exceed the longest attempt.
+    poll_seconds : float
+        How often the background thread looks for due webhooks.
+    max_per_run : int
+        Most attempts one :meth:`run_once` makes.
+    metrics : Metrics, optional
+        Where ``glassbox_webhook_attempts_total{result}`` is counted.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        signing_key: bytes,
+        retry: RetryPolicy | None = None,
+        clock: Callable[[], datetime] = _utcnow,
+        client_factory: Callable[[], httpx.Client] | None = None,
+        timeout_seconds: float = 5.0,
+        lease_seconds: float = 60.0,
+        poll_seconds: float = 2.0,
+        max_per_run: int = 50,
+        metrics: Metrics | None = None,
+    ) -> None:
+        if lease_seconds <= timeout_seconds:
+            raise ValueError("lease_seconds must exceed timeout_seconds")
+        if max_per_run < 1:
+            raise ValueError("max_per_run must be at least 1")
+        self.engine = engine
+        self.retry = retry or RetryPolicy()
+        self.clock = clock
+        self.timeout_seconds = timeout_seconds
+        self.lease_seconds = lease_seconds
+        self.poll_seconds = poll_seconds
+        self.max_per_run = max_per_run
+        self._signing_key = signing_key
+        self._client_factory = client_factory or self._default_client
+        self._metrics = metrics
+        self._sessions = create_session_factory(engine)
+        self._postgresql = is_postgresql(engine)
+        self._lock = threading.Lock()
+        self._client: httpx.Client | None = None
+        self._thread: threading.Thread | None = None
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> WebhookDispatcher:
+        """Start the background thread (once; starting again changes nothing).
+
+        Returns
+        -------
+        WebhookDispatcher
+            ``self``.
+        """
+        with self._lock:
+            if self._thread is not None:
+                return self
+            self._stopping.clear()
+            self._thread = threading.Thread(
+                target=self._loop, name="glassbox-webhooks", daemon=True
+            )
+            self._thread.start()
+        with _running_lock:
+            _running.add(self)
+        return self
+
+    def stop(self, *, timeout: float | None = None) -> None:
+        """Stop the thread after its current attempt, and close the HTTP client.
+
+        Whatever is still due stays in the outbox for the next start, or another dispatcher;
+        :meth:`run_once` sends nothing until the dispatcher is started again.
+
+        Parameters
+        ----------
+        timeout : float, optional
+            Seconds to wait for the thread (at most one attempt, so ``timeout_seconds``).
+        """
+        with _running_lock:
+            _running.discard(self)
+        with self._lock:
+            thread, self._thread = self._thread, None
+        self._stopping.set()
+        self._wake.set()
+        if thread is not None:
+            thread.join(timeout)
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    def wake(self) -> None:
+        """Look for due webhooks now rather than at the next poll."""
+        self._wake.set()
+
+    @property
+    def running(self) -> bool:
+        """Whether the background thread is alive."""
+        thread = self._thread
+        return thread is not None and thread.is_alive()
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            # Cleared before the run: a wake-up arriving during it makes the wait return at once.
+            self._wake.clear()
+            try:
+                sent = self.run_once()
+            except Exception:
+                # The database may be away for a moment; the outbox keeps everything due.
+                _log.exception("webhook dispatch failed")
+                sent = 0
+            if sent < self.max_per_run:
+                self._wake.wait(self.poll_seconds)
+
+    # --- one round ---------------------------------------------------------------------------
+
+    def run_once(self, now: datetime | None = None) -> int:
+        """Attempt every webhook due now, one claim at a time.
+
+        Parameters
+        ----------
+        now : datetime, optional
+            The moment to act at (aware). Taken from the clock before each claim when omitted.
+
+        Returns
+        -------
+        int
+            Attempts made (delivered or not).
+        """
+        made = 0
+        while made < self.max_per_run and not self._stopping.is_set():
+            moment = _as_utc(now if now is not None else self.clock())
+            claim = self._claim(moment)
+            if claim is None:
+                break
+            if claim.number > self.retry.max_attempts:
+                # A dispatcher died during the last attempt: none is left to make.
+                self._give_up(claim)
+                continue
+            self._attempt(claim, moment)
+            made += 1
+        return made
+
+    def _claim(self, moment: datetime) -> _Claim | None:
+        row = WebhookDelivery
+        due = and_(row.state.in_(_OPEN_STATES), row.next_attempt_at <= moment)
+        probe = select(row.delivery_id).where(due).limit(1)
+        with self._sessions() as session:
+            # A plain read first: on SQLite a claim takes the one write lock, which the decision
+            # log's writer needs, and nearly every poll finds nothing due.
+            if session.scalar(probe) is None:
+                return None
+        pick = probe.order_by(row.next_attempt_at)
+        if self._postgresql:
+            # Rows another dispatcher holds are skipped, not waited for: it is sending them.
+            pick = pick.with_for_update(skip_locked=True)
+        lease = new_id()
+        claim = (
+            update(row)
+            # ``due`` again: the conditional update is what makes the claim atomic on SQLite,
+            # and on PostgreSQL re-checks a row whose lock was released before we read it.
+            # "= (subquery)", not "IN": PostgreSQL runs a scalar subquery once, as an init
+            # plan, whereas it may rerun an IN subquery and skip-lock a second row with it.
+            .where(row.delivery_id == pick.scalar_subquery(), due)
+            .values(
+                state="delivering",
+                lease=lease,
+                attempts=row.attempts + 1,
+                next_attempt_at=moment + timedelta(seconds=self.lease_seconds),
+                last_attempt_at=moment,
+            )
+            .returning(
+                row.delivery_id,
+                row.attempts,
+                row.event,
+                row.callback_url,
+                row.payload,
+                row.created_at,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        with self._sessions() as session, write_transaction(session):
+            found = session.execute(claim).one_or_none()
+        if found is None:
+            return None
+        return _Claim(
+            delivery_id=found.delivery_id,
+            lease=lease,
+            number=found.attempts,
+            event=found.event,
+            callback_url=found.callback_url,
+            payload=found.payload,
+            created_at=_as_utc(found.created_at),
+        )
+
+    def _attempt(self, claim: _Claim, moment: datetime) -> None:
+        body = canonical_json(
+            {
+                "created_at": format_timestamp(claim.created_at),
+                "data": json.loads(claim.payload),
+                "delivery_id": claim.delivery_id,
+                "event": claim.event,
+            }
+        )
+        headers = {
+            "Content-Type": "application/json",
+            SIGNATURE_HEADER: sign_webhook(
+                self._signing_key, body, timestamp=int(moment.timestamp())
+            ),
+            DELIVERY_HEADER: claim.delivery_id,
+            EVENT_HEADER: claim.event,
+            _ATTEMPT_HEADER: str(claim.number),
+        }
+        status_code: int | None = None
+        error: str | None = None
+        started = time.perf_counter()
+        try:
+            # Streamed and never read: the answer's status is all we need, and a large or
+            # endless body from a misbehaving endpoint cannot tie the dispatcher up.
+            with self._http().stream(
+                "POST", claim.callback_url, content=body, headers=headers
+            ) as response:
+                status_code = response.status_code
+        except Exception as exc:
+            # The class only: httpx's messages quote the URL, query string included.
+            error = type(exc).__name__[:64]
+            if not isinstance(exc, httpx.HTTPError | httpx.InvalidURL):
+                _log.warning(
+                    "unexpected webhook failure",
+                    extra={"delivery_id": claim.delivery_id, "error": error},
+                )
+        duration_ms = round((time.perf_counter() - started) * 1000, 3)
+        self._finish(claim, moment, status_code=status_code, error=error, duration_ms=duration_ms)
+
+    def _finish(
+        self,
+        claim: _Claim,
+        moment: datetime,
+        *,
+        status_code: int | None,
+        error: str | None,
+        duration_ms: float,
+    ) -> None:
+        delivered = status_code is not None and 200 <= status_code < 300
+        values: dict[str, Any]
+        if delivered:
+            values = {"state": "delivered", "delivered_at": moment, "next_attempt_at": None}
+        else:
+            delay = self.retry.delay_after(claim.number)
+            values = (
+                {"state": "failed", "next_attempt_at": None}
+                if delay is None
+                else {"state": "pending", "next_attempt_at": moment + delay}
+            )
+        with self._sessions() as session, write_transaction(session):
+            # Recorded even if the claim was lost meanwhile: the attempt happened.
+            session.add(
+                WebhookAttempt(
+                    attempt_id=new_id(),
+                    delivery_id=claim.delivery_id,
+                    number=claim.number,
+                    attempted_at=moment,
+                    status_code=status_code,
+                    error=error,
+                    duration_ms=duration_ms,
+                )
+            )
+            self._release(session, claim, values)
+        result: AttemptResult = (
+            "delivered" if delivered else ("rejected" if status_code is not None else "error")
+        )
+        if self._metrics is not None:
+            self._metrics.webhook_attempts.labels(result).inc()
+        _log.info(
+            "webhook attempt",
+            extra={
+                "delivery_id": claim.delivery_id,
+                "event": claim.event,
+                "attempt": claim.number,
+                "status_code": status_code,
+                "error": error,
+                "duration_ms": duration_ms,
+                "state": values["state"],
+            },
+        )
+
+    def _give_up(self, claim: _Claim) -> None:
+        with self._sessions() as session, write_transaction(session):
+            self._release(session, claim, {"state": "failed", "next_attempt_at": None})
+        _log.info("webhook failed", extra={"delivery_id": claim.delivery_id, "event": claim.event})
+
+    @staticmethod
+    def _release(session: Session, claim: _Claim, values: Mapping[str, Any]) -> None:
+        # Only the holder of the lease moves the delivery on; a dispatcher that lost it to a
+        # takeover must not overwrite the newer attempt's outcome.
+        session.execute(
+            update(WebhookDelivery)
+            .where(
+                WebhookDelivery.delivery_id == claim.delivery_id,
+                WebhookDelivery.lease == claim.lease,
+            )
+            .values(**values, lease=None)
+            .execution_options(synchronize_session=False)
+        )
+
+    def _http(self) -> httpx.Client:
+        with self._lock:
+            if self._client is None:
+                self._client = self._client_factory()
+            return self._client
+
+    def _default_client(self) -> httpx.Client:
+        return httpx.Client(
+            timeout=self.timeout_seconds,
+            follow_redirects=False,
+            trust_env=False,
+            headers={"User-Agent": _USER_AGENT},
+        )
