@@ -723,6 +723,9 @@ def _run_server(*, host: str, port: int, workers: int) -> None:
         # The service writes its own JSON access log (route templates only, no personal data).
         access_log=False,
         log_config=None,
+        # No "server: uvicorn" on every response: it tells a caller nothing it needs, and
+        # costs a header per response on the hot path.
+        server_header=False,
     )
 
 

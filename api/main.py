@@ -79,8 +79,8 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True) ->
     from api.admin.router import router as admin_router
     from api.audit.router import router as audit_router
     from api.core.errors import install_error_handlers
-    from api.core.limits import install_body_limit
     from api.core.observability import install_observability
+    from api.decisions.fast import decision_fast_route
     from api.decisions.router import router as decisions_router
     from api.rights.router import router as rights_router
     from api.rights.subject_router import router as rights_subject_router
@@ -88,10 +88,13 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True) ->
     from api.webhooks.router import router as webhooks_router
 
     install_error_handlers(app)
-    # Order matters: the body limit is installed first so the access log (outside it) also
-    # records and counts the requests it refuses.
-    install_body_limit(app, max_body_bytes=(settings or get_settings()).max_body_bytes)
-    install_observability(app)
+    # One layer gives request ids, logs and counts every request, refuses oversized bodies
+    # (so the access log sees those too) and answers the decision hot path itself.
+    install_observability(
+        app,
+        max_body_bytes=(settings or get_settings()).max_body_bytes,
+        fast_routes=[decision_fast_route(app)],
+    )
     app.include_router(decisions_router)
     app.include_router(admin_router)
     app.include_router(audit_router)

@@ -21,10 +21,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
+import fcntl
 import json
+import os
 import queue
+import re
 import threading
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,6 +38,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from pydantic import ValidationError
 from sqlalchemy import (
     CursorResult,
+    Dialect,
     Engine,
     Integer,
     LargeBinary,
@@ -54,6 +59,7 @@ from sqlalchemy import (
     cast as sql_cast,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import BindParameter
 
@@ -78,6 +84,7 @@ from api.core.crypto import (
     decrypt_field,
     encrypt_field,
     field_aad,
+    field_sealer,
     load_signing_key,
     new_data_key,
     public_key_bytes,
@@ -437,6 +444,9 @@ class SealedRecord:
     category) and ``key_epoch`` (the record's calendar year; the year it is written when
     omitted), so that each retention period can be applied by shredding whole keys. A record
     about a subject who restricted processing (Art. 18) or asked for erasure fails alone.
+
+    ``extra_rows`` (rows of other tables, as they are) are inserted in the same transaction
+    after the record's row, and ``extra_entries`` are appended after the record's own entry.
     """
 
     table: Table
@@ -499,6 +509,12 @@ class LogWriter:
         self._closed = False
         self._thread: threading.Thread | None = None
         self._batches = self._entries = self._failed_batches = self._failed_entries = 0
+        self._direct = (
+            _DirectWriter(engine)
+            if (engine.dialect.name, engine.dialect.driver)
+            in {("sqlite", "pysqlite"), ("postgresql", "psycopg")}
+            else None
+        )
 
     def start(self) -> LogWriter:
         """Start the writer thread; entries submitted earlier are written first.
@@ -658,6 +674,13 @@ class LogWriter:
         return await asyncio.wrap_future(self.submit(entry))
 
     def _run(self) -> None:
+        try:
+            self._loop()
+        finally:
+            if self._direct is not None:
+                self._direct.close()
+
+    def _loop(self) -> None:
         stopping = False
         while not stopping:
             item = self._queue.get()
@@ -712,6 +735,17 @@ class LogWriter:
             future.set_exception(exc)
 
     def _write(self, items: list[_Item]) -> list[Any]:
+        if self._direct is not None and all(
+            isinstance(work, _Prepared | SealedRecord) for work, _ in items
+        ):
+            try:
+                return self._direct.write(items, self._kek or b"")
+            except _NeedsSessionError:
+                pass
+        return self._write_in_session(items)
+
+    def _write_in_session(self, items: list[_Item]) -> list[Any]:
+        # The general path: units of work get an ORM session in the batch's transaction.
         with Session(self.engine) as session, write_transaction(session):
             records = [work for work, _ in items if isinstance(work, SealedRecord)]
             year = _now().year
@@ -725,7 +759,7 @@ class LogWriter:
                 if records
                 else {}
             )
-            rows: dict[Table, list[dict[str, Any]]] = {}
+            rows = _RowGroups()
             prepared: list[_Prepared] = []
             spans: list[tuple[int, int, str]] = []
             for work, _ in items:
@@ -734,53 +768,382 @@ class LogWriter:
                     prepared.append(work)
                     shape = "one"
                 elif isinstance(work, SealedRecord):
-                    row, entry = _seal_record(work, keys[work.key_id(year)], work.key_id(year))
-                    rows.setdefault(work.table, []).append(row)
-                    for extra_table, extra_row in work.extra_rows:
-                        rows.setdefault(extra_table, []).append(dict(extra_row))
-                    if entry is not None:
-                        prepared.append(_prepare(entry))
-                    prepared.extend(_prepare(extra) for extra in work.extra_entries)
-                    shape = "one" if entry is not None else "none"
+                    key = work.key_id(year)
+                    row, entries = _seal_record(work, keys[key], key)
+                    rows.add(work.table, row)
+                    for table, extra in work.extra_rows:
+                        rows.add(table, extra)
+                    prepared.extend(entries)
+                    shape = "record" if work.entry_kind is not None else "none"
                 else:
                     prepared.extend(_prepare(entry) for entry in work(session))
                     shape = "many"
                 spans.append((start, len(prepared), shape))
-            for table, values in rows.items():
-                session.connection().execute(insert(table), values)
+            for table, _, values in rows:
+                session.connection().execute(insert(table), [dict(v) for v in values])
             stored = _append_prepared(session, prepared) if prepared else []
-        results: list[Any] = []
-        for a, b, shape in spans:
-            if shape == "one":
-                results.append(stored[a])
-            elif shape == "none":
-                results.append(None)
-            else:
-                results.append(stored[a:b])
-        return results
+        return _results(spans, stored)
+
+
+class _RowGroups:
+    """Rows to insert, grouped for executemany: tables in order of first appearance (a row
+    that references another table's row comes after it), then by the columns given."""
+
+    def __init__(self) -> None:
+        self._groups: dict[Table, dict[tuple[str, ...], list[Mapping[str, Any]]]] = {}
+
+    def add(self, table: Table, row: Mapping[str, Any]) -> None:
+        self._groups.setdefault(table, {}).setdefault(tuple(row), []).append(row)
+
+    def __iter__(self) -> Iterator[tuple[Table, tuple[str, ...], list[Mapping[str, Any]]]]:
+        for table, by_columns in self._groups.items():
+            for columns, values in by_columns.items():
+                yield table, columns, values
+
+
+class _NeedsSessionError(Exception):
+    """The batch needs the general path (a table with Python-side column defaults)."""
+
+
+def _results(spans: Sequence[tuple[int, int, str]], stored: Sequence[LogEntryRead]) -> list[Any]:
+    results: list[Any] = []
+    for a, b, shape in spans:
+        if shape == "one" or shape == "record":
+            results.append(stored[a])
+        elif shape == "none":
+            results.append(None)
+        else:
+            results.append(list(stored[a:b]))
+    return results
 
 
 def _seal_record(
     record: SealedRecord, dek: bytes, key: KeyId
-) -> tuple[dict[str, Any], LogEntryCreate | None]:
+) -> tuple[dict[str, Any], list[_Prepared]]:
+    """The record's row with its fields sealed, and its entries ready to chain (own first)."""
+    seal = field_sealer(dek)
     row = dict(record.values)
     row_id = str(row[record.row_id_column])
     table = record.table.name
     for name, plaintext in record.personal.items():
-        row[f"{name}_ct"] = encrypt_field(dek, plaintext, aad=field_aad(table, row_id, name))
-    if record.entry_kind is None:
-        return row, None
-    entry = seal_entry(
-        dek,
-        kind=record.entry_kind,
-        subject_pseudonym=record.subject_pseudonym,
-        body=record.entry_body or {},
-        personal=record.personal,
-        key=(key.category, key.epoch),
-    )
-    if record.entry_column:
-        row[record.entry_column] = entry.entry_id
-    return row, entry
+        row[f"{name}_ct"] = seal(plaintext, field_aad(table, row_id, name))
+    entries: list[_Prepared] = []
+    if record.entry_kind is not None:
+        body = record.entry_body or {}
+        if SEALED_KEY in body or DATA_KEY_KEY in body:
+            raise ValueError(
+                f"body must not contain {SEALED_KEY!r} or {DATA_KEY_KEY!r}: sealing sets them"
+            )
+        entry_id = new_entry_id()
+        b64 = base64.b64encode
+        sealed = {
+            name: b64(seal(value, field_aad(_LOG_TABLE, entry_id, name))).decode("ascii")
+            for name, value in record.personal.items()
+        }
+        # What seal_entry + _prepare make of it, without building the pydantic model: the
+        # pseudonym is checked like LogEntryCreate checks it.
+        if _HEX64.fullmatch(record.subject_pseudonym) is None:
+            raise ValueError("subject_pseudonym must be 64 hex characters")
+        entries.append(
+            _Prepared(
+                entry_id=entry_id,
+                kind=record.entry_kind.value,
+                subject_pseudonym=record.subject_pseudonym,
+                body=canonical_json(
+                    {
+                        **body,
+                        DATA_KEY_KEY: {"category": key.category, "epoch": key.epoch},
+                        SEALED_KEY: sealed,
+                    }
+                ).decode("utf-8"),
+            )
+        )
+        if record.entry_column:
+            row[record.entry_column] = entry_id
+    entries.extend(_prepare(entry) for entry in record.extra_entries)
+    return row, entries
+
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+class _Insert:
+    """An INSERT of some columns of a table, as driver SQL with the types' bind processors."""
+
+    __slots__ = ("processors", "sql")
+
+    def __init__(self, dialect: Dialect, table: Table, keys: Sequence[str], suffix: str = ""):
+        columns = [table.c[key] for key in keys]
+        quote = dialect.identifier_preparer
+        mark = "?" if dialect.paramstyle in ("qmark", "numeric") else "%s"
+        # Identifiers come from the table's metadata (quoted), values only through placeholders.
+        self.sql = (
+            f"INSERT INTO {quote.format_table(table)} "  # noqa: S608
+            f"({', '.join(quote.format_column(c) for c in columns)}) "
+            f"VALUES ({', '.join(mark for _ in columns)}){suffix}"
+        )
+        self.processors = [c.type._cached_bind_processor(dialect) for c in columns]
+
+    def params(self, values: Sequence[Any]) -> tuple[Any, ...]:
+        return tuple(
+            v if p is None or v is None else p(v)
+            for p, v in zip(self.processors, values, strict=True)
+        )
+
+
+class _DirectWriter:
+    """The writer's hot path: driver SQL on one connection the writer thread keeps.
+
+    For batches of plain entries and sealed records (not units, which need an ORM session):
+    the same statements the general path runs -- BEGIN IMMEDIATE (SQLite) or the advisory
+    lock (PostgreSQL), the data keys of the batch, the rows, the head, the entries, COMMIT --
+    without building SQLAlchemy statements, sessions and results for each batch. The head is
+    read from the database in every batch (an indexed lookup of one row), so several writers,
+    in one process or many, chain correctly.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect
+        self.postgresql = engine.dialect.name == "postgresql"
+        self._connection: Any = None
+        self._inserts: dict[tuple[Table, tuple[str, ...], str], _Insert] = {}
+        self._simple: dict[Table, bool] = {}
+        url = engine.url
+        database = url.database if url.get_backend_name() == "sqlite" else None
+        self._lock_path = (
+            None
+            if not database or database == ":memory:" or database.startswith("file:")
+            else f"{database}-writer.lock"
+        )
+        log = LogEntry.__table__
+        keys = ("seq", "entry_id", "entry_at", "kind", "subject_pseudonym", "body")
+        self._entry_insert = self._insert(cast(Table, log), (*keys, "prev_hash", "entry_hash"), "")
+        mark = "%s" if self.postgresql else "?"
+        self._head_sql = "SELECT seq, entry_hash FROM log_entry ORDER BY seq DESC LIMIT 1"
+        self._lock_sql = f"SELECT pg_advisory_xact_lock({mark})"
+        self._keys_sql = (
+            "SELECT pseudonym, wrapped_key FROM subject_key WHERE pseudonym = ANY(%s)"
+            if self.postgresql
+            else None
+        )
+
+    def _insert(self, table: Table, keys: tuple[str, ...], suffix: str) -> _Insert:
+        plan = self._inserts.get((table, keys, suffix))
+        if plan is None:
+            plan = self._inserts[(table, keys, suffix)] = _Insert(self.dialect, table, keys, suffix)
+        return plan
+
+    def _check(self, table: Table) -> None:
+        simple = self._simple.get(table)
+        if simple is None:
+            simple = self._simple[table] = not any(
+                c.default is not None or c.onupdate is not None for c in table.c
+            )
+        if not simple:
+            raise _NeedsSessionError(table.name)
+
+    def close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                connection.close()
+
+    def _select_keys(
+        self, cursor: Any, pseudonyms: Sequence[str], *, restrictions: bool
+    ) -> list[tuple[str, str, int, Any]]:
+        # Every key row of the subjects (all categories and years, and the erasure marker),
+        # and -- in the same round trip -- whether they restricted processing (Art. 18).
+        if self.postgresql:
+            sql = (
+                "SELECT pseudonym, category, epoch, wrapped_key FROM subject_key "
+                "WHERE pseudonym = ANY(%s)"
+            )
+            params: tuple[Any, ...] = (list(pseudonyms),)
+            if restrictions:
+                sql += (
+                    f" UNION ALL SELECT pseudonym, '{_RESTRICTED}', 0, NULL::bytea "  # noqa: S608
+                    "FROM subject_preference WHERE pseudonym = ANY(%s) "
+                    "AND restricted_at IS NOT NULL"
+                )
+                params = (list(pseudonyms), list(pseudonyms))
+        else:
+            marks = ", ".join("?" for _ in pseudonyms)  # placeholders only
+            sql = (
+                "SELECT pseudonym, category, epoch, wrapped_key FROM subject_key "  # noqa: S608
+                f"WHERE pseudonym IN ({marks})"
+            )
+            params = tuple(pseudonyms)
+            if restrictions:
+                sql += (
+                    f" UNION ALL SELECT pseudonym, '{_RESTRICTED}', 0, NULL "  # noqa: S608
+                    f"FROM subject_preference WHERE pseudonym IN ({marks}) "
+                    "AND restricted_at IS NOT NULL"
+                )
+                params = (*pseudonyms, *pseudonyms)
+        cursor.execute(sql, params)
+        return list(cursor.fetchall())
+
+    def _data_keys(self, cursor: Any, wanted: set[KeyId], kek: bytes) -> dict[KeyId, bytes]:
+        # As data_keys_for(..., refuse_restricted=True), in driver SQL.
+        pseudonyms = sorted({key.pseudonym for key in wanted})
+        rows = self._select_keys(cursor, pseudonyms, restrictions=True)
+        found, missing = _resolve_keys(rows, wanted, kek)
+        if missing:
+            now = _now()
+            plan = self._insert(
+                cast(Table, SubjectKey.__table__),
+                ("pseudonym", "category", "epoch", "wrapped_key", "created_at"),
+                " ON CONFLICT (pseudonym, category, epoch) DO NOTHING",
+            )
+            cursor.executemany(
+                plan.sql,
+                [
+                    plan.params(
+                        (
+                            key.pseudonym,
+                            key.category,
+                            key.epoch,
+                            wrap_data_key(
+                                kek,
+                                new_data_key(),
+                                pseudonym=key.pseudonym,
+                                **_wrap_context(key.category, key.epoch),
+                            ),
+                            now,
+                        )
+                    )
+                    for key in missing
+                ],
+            )
+            # Another worker may have won a race for some of them: use whichever is stored.
+            again = self._select_keys(
+                cursor, sorted({key.pseudonym for key in missing}), restrictions=False
+            )
+            more, _ = _resolve_keys(again, set(missing), kek)
+            found.update(more)
+        return found
+
+    def write(self, items: list[_Item], kek: bytes) -> list[Any]:
+        """Write one batch in one transaction; the results as ``LogWriter._write`` gives them."""
+        # A table the driver path cannot take (Python-side defaults) goes the general way.
+        records = [work for work, _ in items if isinstance(work, SealedRecord)]
+        for record in records:
+            self._check(record.table)
+            for table, _ in record.extra_rows:
+                self._check(table)
+        rows = _RowGroups()
+        lock_fd = None
+        if self._lock_path is not None:
+            lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            if lock_fd is not None:
+                fcntl.flock(lock_fd, fcntl.LOCK_EX)
+            if self._connection is None:
+                self._connection = self.engine.raw_connection()
+            connection = self._connection
+            try:
+                cursor = connection.cursor()
+                if self.postgresql:
+                    cursor.execute(self._lock_sql, (_LOG_LOCK_ID,))
+                else:
+                    cursor.execute("BEGIN IMMEDIATE")
+                year = _now().year
+                keys = (
+                    self._data_keys(cursor, {r.key_id(year) for r in records}, kek)
+                    if records
+                    else {}
+                )
+                prepared: list[_Prepared] = []
+                spans: list[tuple[int, int, str]] = []
+                for work, _ in items:
+                    start = len(prepared)
+                    if isinstance(work, _Prepared):
+                        prepared.append(work)
+                        shape = "one"
+                    else:
+                        assert isinstance(work, SealedRecord)
+                        key = work.key_id(year)
+                        row, entries = _seal_record(work, keys[key], key)
+                        rows.add(work.table, row)
+                        for table, extra in work.extra_rows:
+                            rows.add(table, extra)
+                        prepared.extend(entries)
+                        shape = "record" if work.entry_kind is not None else "none"
+                    spans.append((start, len(prepared), shape))
+                for table, columns, values in rows:
+                    plan = self._insert(table, columns, "")
+                    cursor.executemany(
+                        plan.sql, [plan.params([v[c] for c in columns]) for v in values]
+                    )
+                stored = self._append(cursor, prepared) if prepared else []
+                connection.commit()
+            except BaseException as exc:
+                # A failed batch leaves nothing behind; the connection is not trusted again.
+                with contextlib.suppress(Exception):
+                    connection.rollback()
+                self.close()
+                dbapi_error = self.dialect.loaded_dbapi.Error
+                if isinstance(exc, dbapi_error):
+                    # The exceptions SQLAlchemy would raise (IntegrityError ...), as on the
+                    # general path; parameters are kept out of the message.
+                    raise DBAPIError.instance(
+                        None, None, exc, dbapi_error, hide_parameters=True, dialect=self.dialect
+                    ) from exc
+                raise
+        finally:
+            if lock_fd is not None:
+                os.close(lock_fd)  # closing the descriptor releases the lock
+        return _results(spans, stored)
+
+    def _append(self, cursor: Any, prepared: Sequence[_Prepared]) -> list[LogEntryRead]:
+        cursor.execute(self._head_sql)
+        head = cursor.fetchone()
+        seq, prev_hash = (0, GENESIS_HASH) if head is None else (int(head[0]), str(head[1]))
+        moment = _now()
+        entry_at = format_timestamp(moment)
+        params: list[tuple[Any, ...]] = []
+        stored: list[LogEntryRead] = []
+        for item in prepared:
+            seq += 1
+            entry_hash = compute_entry_hash(
+                prev_hash,
+                seq=seq,
+                entry_id=item.entry_id,
+                entry_at=entry_at,
+                kind=item.kind,
+                subject_pseudonym=item.subject_pseudonym,
+                body=item.body,
+            )
+            params.append(
+                (
+                    seq,
+                    item.entry_id,
+                    entry_at,
+                    item.kind,
+                    item.subject_pseudonym,
+                    item.body,
+                    prev_hash,
+                    entry_hash,
+                )
+            )
+            # The values are ours and typed already: no validation pass.
+            stored.append(
+                LogEntryRead.model_construct(
+                    seq=seq,
+                    entry_id=item.entry_id,
+                    entry_at=moment,
+                    kind=item.kind,
+                    subject_pseudonym=item.subject_pseudonym,
+                    body=item.body,
+                    prev_hash=prev_hash,
+                    entry_hash=entry_hash,
+                )
+            )
+            prev_hash = entry_hash
+        plan = self._entry_insert
+        cursor.executemany(plan.sql, [plan.params(p) for p in params])
+        return stored
 
 
 # --- checkpoints ----------------------------------------------------------------------------
@@ -1061,6 +1424,35 @@ _KEYS_AND_RESTRICTIONS_OF = union_all(
         SubjectPreference.__table__.c.restricted_at.is_not(None),
     ),
 )
+
+
+def _resolve_keys(
+    rows: Iterable[Sequence[Any]], wanted: Collection[KeyId], kek: bytes
+) -> tuple[dict[KeyId, bytes], list[KeyId]]:
+    """The wanted keys found among a subject's key rows, and those still missing.
+
+    Raises KeyShredded for a wiped key or an erased subject, ProcessingRestricted for a
+    restricted one (a row of the pseudo-category ``_RESTRICTED``).
+    """
+    stored: dict[KeyId, Any] = {}
+    refused: dict[str, str] = {}
+    for pseudonym, category, epoch, wrapped in rows:
+        if category in (ERASED_MARKER, _RESTRICTED):
+            refused.setdefault(pseudonym, category)
+        else:
+            stored[KeyId(pseudonym, category, int(epoch))] = wrapped
+    found: dict[KeyId, bytes] = {}
+    for key in wanted:
+        if refused.get(key.pseudonym) == ERASED_MARKER:
+            raise KeyShredded(f"the data of {key.pseudonym} was erased")
+        if key.pseudonym in refused:
+            raise ProcessingRestricted(f"processing of {key.pseudonym} is restricted")
+        if key in stored:
+            wrapped = stored[key]
+            if wrapped is None:
+                raise KeyShredded(f"the data key {key} was erased")
+            found[key] = _unwrap(kek, bytes(wrapped), key)
+    return found, sorted(set(wanted) - found.keys())
 
 
 def data_keys_for(

@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+from collections.abc import Callable
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import serialization
@@ -46,6 +47,7 @@ __all__ = [
     "decrypt_field",
     "encrypt_field",
     "field_aad",
+    "field_sealer",
     "load_signing_key",
     "new_data_key",
     "pseudonymise",
@@ -124,7 +126,8 @@ def pseudonymise(key: bytes, subject_ref: str, *, namespace: str) -> str:
     if len(key) < DATA_KEY_BYTES:
         raise KeyMaterialError(f"the pseudonym key must be at least {DATA_KEY_BYTES} bytes")
     message = _PSEUDONYM_LABEL + _length_prefixed(namespace.encode(), subject_ref.encode())
-    return hmac.new(key, message, hashlib.sha256).hexdigest()
+    # hmac.digest: the one-shot C implementation, several times cheaper than hmac.new.
+    return hmac.digest(key, message, "sha256").hex()
 
 
 def new_data_key() -> bytes:
@@ -269,6 +272,32 @@ def encrypt_field(dek: bytes, plaintext: bytes, *, aad: bytes) -> bytes:
     """
     _require_key(dek, name="the data key")
     return _seal(dek, plaintext, aad)
+
+
+def field_sealer(dek: bytes) -> Callable[[bytes, bytes], bytes]:
+    """Return ``seal(plaintext, aad)`` that works as :func:`encrypt_field` under one data key.
+
+    For sealing several fields under one key: the cipher is set up once.
+
+    Parameters
+    ----------
+    dek : bytes
+        The subject's 32-byte data key.
+
+    Returns
+    -------
+    callable
+        ``seal(plaintext, aad) -> nonce || ciphertext || tag``, a fresh random nonce each call.
+    """
+    _require_key(dek, name="the data key")
+    cipher = AESGCM(dek)
+    urandom = os.urandom
+
+    def seal(plaintext: bytes, aad: bytes) -> bytes:
+        nonce = urandom(_NONCE_BYTES)
+        return nonce + cipher.encrypt(nonce, plaintext, aad)
+
+    return seal
 
 
 def decrypt_field(dek: bytes, blob: bytes, *, aad: bytes) -> bytes:

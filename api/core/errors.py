@@ -61,6 +61,7 @@ __all__ = [
     "UnauthorizedError",
     "install_error_handlers",
     "problem_body",
+    "problem_response",
     "problem_responses",
     "request_id_of",
 ]
@@ -325,18 +326,36 @@ def problem_body(
     return body
 
 
-def _response(request: Request, error: ProblemError) -> JSONResponse:
+def problem_response(error: ProblemError, request_id: str) -> JSONResponse:
+    """The problem+json response for an error (what the app's handler answers with).
+
+    Parameters
+    ----------
+    error : ProblemError
+        The error.
+    request_id : str
+        The request's id (``instance``).
+
+    Returns
+    -------
+    JSONResponse
+        Status, headers and ``application/problem+json`` body of the error.
+    """
     body = problem_body(
         status=error.status,
         type_=error.type_,
         title=error.title,
         detail=error.detail,
-        request_id=request_id_of(request.scope),
+        request_id=request_id,
         errors=error.errors,
     )
     return JSONResponse(
         body, status_code=error.status, headers=error.headers, media_type=PROBLEM_MEDIA_TYPE
     )
+
+
+def _response(request: Request, error: ProblemError) -> JSONResponse:
+    return problem_response(error, request_id_of(request.scope))
 
 
 def _field_path(loc: Sequence[int | str]) -> str:

@@ -17,12 +17,17 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
-from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.core.errors import PROBLEM_MEDIA_TYPE, PayloadTooLargeError, problem_body, request_id_of
 
-__all__ = ["DEFAULT_MAX_BODY_BYTES", "BodySizeLimitMiddleware", "install_body_limit"]
+__all__ = [
+    "DEFAULT_MAX_BODY_BYTES",
+    "BodySizeLimitMiddleware",
+    "install_body_limit",
+    "read_body_within",
+    "replay_body",
+]
 
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
 
@@ -48,48 +53,73 @@ class BodySizeLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = _content_length(scope)
-        if declared is not None and declared > self.max_body_bytes:
-            await self._refuse(scope, receive, send)
+        body = await read_body_within(scope, receive, send, self.max_body_bytes)
+        if body is None:
             return
-        chunks: list[bytes] = []
-        total = 0
-        more_body = True
-        while more_body:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return  # the client left; there is no one to answer
-            chunk = message.get("body", b"")
-            total += len(chunk)
-            if total > self.max_body_bytes:
-                await self._refuse(scope, receive, send)
-                return
-            chunks.append(chunk)
-            more_body = bool(message.get("more_body", False))
-        await self.app(scope, _replay(b"".join(chunks), receive), send)
-
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        error = PayloadTooLargeError(
-            f"The request body is larger than the limit of {self.max_body_bytes} bytes."
-        )
-        response = JSONResponse(
-            problem_body(
-                status=error.status,
-                type_=error.type_,
-                title=error.title,
-                detail=error.detail,
-                request_id=request_id_of(scope),
-            ),
-            status_code=error.status,
-            media_type=PROBLEM_MEDIA_TYPE,
-            # The rest of the body is never read; on a kept-alive connection its bytes would be
-            # taken for the next request.
-            headers={"Connection": "close"},
-        )
-        await response(scope, receive, send)
+        await self.app(scope, replay_body(body, receive), send)
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
+async def read_body_within(
+    scope: Scope, receive: Receive, send: Send, max_body_bytes: int
+) -> bytes | None:
+    """Read a request's whole body, or answer 413 as soon as it is over the limit.
+
+    Parameters
+    ----------
+    scope, receive, send
+        The ASGI request.
+    max_body_bytes : int
+        The largest body accepted.
+
+    Returns
+    -------
+    bytes or None
+        The body; None when the request was answered (413) or the client left.
+    """
+    declared = _content_length(scope)
+    if declared is not None and declared > max_body_bytes:
+        await _refuse(scope, receive, send, max_body_bytes)
+        return None
+    chunks: list[bytes] = []
+    total = 0
+    more_body = True
+    while more_body:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None  # the client left; there is no one to answer
+        chunk = message.get("body", b"")
+        total += len(chunk)
+        if total > max_body_bytes:
+            await _refuse(scope, receive, send, max_body_bytes)
+            return None
+        chunks.append(chunk)
+        more_body = bool(message.get("more_body", False))
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+async def _refuse(scope: Scope, receive: Receive, send: Send, max_body_bytes: int) -> None:
+    error = PayloadTooLargeError(
+        f"The request body is larger than the limit of {max_body_bytes} bytes."
+    )
+    response = JSONResponse(
+        problem_body(
+            status=error.status,
+            type_=error.type_,
+            title=error.title,
+            detail=error.detail,
+            request_id=request_id_of(scope),
+        ),
+        status_code=error.status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        # The rest of the body is never read; on a kept-alive connection its bytes would be
+        # taken for the next request.
+        headers={"Connection": "close"},
+    )
+    await response(scope, receive, send)
+
+
+def replay_body(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that hands the app a body already read, then the client's own messages."""
     delivered = False
 
     async def replay() -> Message:
@@ -104,13 +134,14 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
 
 def _content_length(scope: Scope) -> int | None:
-    value = Headers(scope=scope).get("content-length")
-    if value is None:
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        return None  # the server rejects malformed framing; the byte count still applies
+    # ASGI servers hand header names over lower-cased (as starlette.Headers assumes too).
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None  # the server rejects malformed framing; the byte count still applies
+    return None
 
 
 def install_body_limit(app: FastAPI, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:

@@ -324,6 +324,25 @@ class KeyStore:
             return cached
         return await run_in_threadpool(self._load, digest)
 
+    def cached(self, raw_key: str) -> Principal | None:
+        """The principal of a key that authenticated recently, without asking the database.
+
+        For the decision fast path: a None sends the request down the ordinary path, which
+        looks the key up (and caches it when it is good).
+
+        Parameters
+        ----------
+        raw_key : str
+            The key as sent by the client.
+
+        Returns
+        -------
+        Principal or None
+            None when the key is not in the cache (unknown, revoked, expired from the cache).
+        """
+        digest = _digest(raw_key)
+        return None if digest is None else self._cached(digest)
+
     def invalidate(self, key_id: str | None = None) -> None:
         """Forget cached keys, so the next use asks the database.
 

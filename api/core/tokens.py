@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
 import json
 import secrets
@@ -56,7 +55,7 @@ def _unb64(text: str) -> bytes:
 
 
 def _mac(key: bytes, payload: bytes) -> bytes:
-    return hmac.new(key, b"glassbox.subject-token.v1\x00" + payload, hashlib.sha256).digest()
+    return hmac.digest(key, b"glassbox.subject-token.v1\x00" + payload, "sha256")
 
 
 def issue_subject_token(

@@ -10,12 +10,12 @@ from fastapi.responses import Response
 
 from api.context import ContextDep
 from api.core.errors import problem_responses
-from api.core.observability import MetricsDep
+from api.core.observability import Metrics, MetricsDep
 from api.core.security import ApplicationDep
 from api.decisions import service
 from api.decisions.schemas import DecisionCreate, DecisionRead
 
-__all__ = ["router"]
+__all__ = ["observe_decision", "router"]
 
 router = APIRouter(
     prefix="/v1/decisions", tags=["decisions"], responses=problem_responses(401, 403, 422)
@@ -29,6 +29,13 @@ def _json(body: dict[str, Any], *, status_code: int = 200) -> Response:
     # orjson: several times faster than the standard encoder on a decision body, and it writes
     # a NaN as null instead of emitting invalid JSON.
     return Response(orjson.dumps(body), status_code=status_code, media_type="application/json")
+
+
+def observe_decision(metrics: Metrics, result: service.DecisionResult) -> None:
+    """Count a decision and time its parts (also used by :mod:`api.decisions.fast`)."""
+    metrics.decisions.labels(result.model, result.outcome).inc()
+    metrics.decision_seconds.labels(result.model).observe(result.compute_seconds)
+    metrics.log_append_seconds.observe(result.log_seconds)
 
 
 @router.post(
@@ -48,9 +55,7 @@ async def create_decision(
     result = await service.create_decision(
         context, model_name=model_name, request=request, principal=principal
     )
-    metrics.decisions.labels(result.model, result.outcome).inc()
-    metrics.decision_seconds.labels(result.model).observe(result.compute_seconds)
-    metrics.log_append_seconds.observe(result.log_seconds)
+    observe_decision(metrics, result)
     # The body is built from validated values already; skipping a second validation pass keeps
     # the hot path short (the schema still documents it in OpenAPI).
     return _json(result.body, status_code=201)
