@@ -82,6 +82,9 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True) ->
     from api.core.observability import install_observability
     from api.decisions.fast import decision_fast_route
     from api.decisions.router import router as decisions_router
+    from api.reviews.router import audit_router as reviewer_stats_router
+    from api.reviews.router import router as reviews_router
+    from api.reviews.subject_router import router as subject_cases_router
     from api.rights.router import router as rights_router
     from api.rights.subject_router import router as rights_subject_router
     from api.subjects.router import router as subjects_router
@@ -102,4 +105,7 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True) ->
     app.include_router(rights_subject_router)
     app.include_router(rights_router)
     app.include_router(webhooks_router)
+    app.include_router(subject_cases_router)
+    app.include_router(reviews_router)
+    app.include_router(reviewer_stats_router)
     return app

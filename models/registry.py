@@ -239,22 +239,28 @@ def model_versions(name: str, *, tracking_uri: str) -> list[dict[str, Any]]:
         ]
 
 
-def load_model(name: str, *, tracking_uri: str, alias: str = CHAMPION) -> LoadedModel:
-    """Load the version an alias points at, with the spec it was trained under.
+def load_model(
+    name: str, *, tracking_uri: str, alias: str = CHAMPION, version: int | None = None
+) -> LoadedModel:
+    """Load the version an alias points at (or a given version), with its training spec.
 
     Raises
     ------
     RegistryError
-        When the model or alias does not exist.
+        When the model, alias or version does not exist.
     """
     import mlflow
     from mlflow.exceptions import MlflowException
 
     with _tracking(tracking_uri) as client:
         try:
-            mv = client.get_model_version_by_alias(name, alias)
+            if version is None:
+                mv = client.get_model_version_by_alias(name, alias)
+            else:
+                mv = client.get_model_version(name, str(version))
         except MlflowException as exc:
-            raise RegistryError(f"model {name!r} has no version aliased {alias!r}") from exc
+            wanted = f"version {version}" if version is not None else f"version aliased {alias!r}"
+            raise RegistryError(f"model {name!r} has no {wanted}") from exc
         model = mlflow.sklearn.load_model(f"models:/{name}/{mv.version}")
         with tempfile.TemporaryDirectory() as tmp:
             path = mlflow.artifacts.download_artifacts(

@@ -134,6 +134,9 @@ class Policy(_Strict):
     # Whether a person's objection (Art. 21) stops this processing for them: a recommender then
     # answers without their profile; any other model refuses to score them.
     objection_stops: bool = False
+    # Overturning a significant outcome takes a second, different reviewer (four eyes) before
+    # it has effect.
+    second_reviewer_for_overturn: bool = False
 
     @model_validator(mode="after")
     def _check(self) -> Policy:

@@ -178,6 +178,9 @@ class Settings(BaseSettings):
     served_models: list[str] = Field(default_factory=lambda: ["fraud", "churn", "recommendation"])
     # Where people reach the service: notices link the subject page from here.
     public_url: str = Field(default="http://127.0.0.1:8000", min_length=1)
+    # How long a reviewer's claim on a case lasts before it returns to the queue, so a case
+    # abandoned mid-review still meets its Art. 12(3) deadline.
+    review_lease_minutes: int = Field(default=30, gt=0, le=24 * 60)
 
     pseudonym_key: SecretKey
     key_encryption_key: SecretKey

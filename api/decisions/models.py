@@ -51,3 +51,9 @@ class Decision(Base):
     features_ct: Mapped[bytes] = mapped_column(LargeBinary)
     explanation_ct: Mapped[bytes] = mapped_column(LargeBinary)
     notice_ct: Mapped[bytes] = mapped_column(LargeBinary)
+    # A human outcome (Art. 22(3)) is a new row naming the automated one it supersedes, the
+    # review case and the reviewer's key; the automated row is never changed.
+    decided_by: Mapped[str] = mapped_column(String(8), default="model", server_default="model")
+    supersedes_decision_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    case_id: Mapped[str | None] = mapped_column(String(32))
+    reviewer_key_id: Mapped[str | None] = mapped_column(String(64))

@@ -51,8 +51,8 @@ class ServedModel:
         return self.model.named_steps["encode"]
 
 
-def _build(name: str, tracking_uri: str, alias: str) -> ServedModel:
-    loaded = load_model(name, tracking_uri=tracking_uri, alias=alias)
+def _build(name: str, tracking_uri: str, alias: str, version: int | None = None) -> ServedModel:
+    loaded = load_model(name, tracking_uri=tracking_uri, alias=alias, version=version)
     spec = loaded.spec
     if spec.kind == "recommendation":
         modes = {mode: loaded.model.feature_names_for(mode) for mode in (True, False)}
@@ -86,6 +86,9 @@ class ModelRegistry:
         self.tracking_uri = tracking_uri
         self.alias = alias
         self._served: dict[str, ServedModel] = {}
+        # Older versions, loaded on demand for reviewers' re-scores (a contest months later is
+        # re-scored on the version that decided, which may no longer be the champion).
+        self._versions: dict[tuple[str, int], ServedModel] = {}
         self._lock = threading.Lock()
 
     def load_all(self, names: tuple[str, ...]) -> None:
@@ -124,6 +127,28 @@ class ModelRegistry:
             return self._served[name]
         except KeyError:
             raise ModelNotServedError(f"no model {name!r} is served") from None
+
+    def version(self, name: str, version: int) -> ServedModel:
+        """A given version of a model: the served one if it is that version, else loaded once.
+
+        Raises
+        ------
+        ModelNotServedError
+            When the registry has no such version.
+        """
+        served = self._served.get(name)
+        if served is not None and served.version == version:
+            return served
+        with self._lock:
+            cached = self._versions.get((name, version))
+        if cached is not None:
+            return cached
+        try:
+            built = _build(name, self.tracking_uri, self.alias, version=version)
+        except RegistryError as exc:
+            raise ModelNotServedError(f"model {name!r} has no version {version}") from exc
+        with self._lock:
+            return self._versions.setdefault((name, version), built)
 
     def names(self) -> list[str]:
         return sorted(self._served)

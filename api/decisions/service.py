@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from api.audit.errors import ProcessingRestricted
-from api.audit.schemas import EntryKind
+from api.audit.schemas import EntryKind, LogEntryCreate
 from api.audit.service import SealedRecord, data_key_for
 from api.context import AppContext
 from api.core.crypto import (
@@ -45,6 +45,8 @@ from api.decisions.models import Decision
 from api.decisions.runtime import ServedModel
 from api.decisions.schemas import DecisionCreate
 from api.decisions.validation import FeatureProblemsError, validate_features
+from api.reviews.models import CaseOrigin, ReviewCase
+from api.reviews.service import case_opening
 from api.rights.preferences import has_objected
 from explain import Explanation, main_factors
 from models.spec import Band, Label
@@ -66,6 +68,7 @@ _NOT_PERSONALISED = Label(
 )
 _TABLE = Decision.__tablename__
 _DECISION_TABLE = cast(Table, Decision.__table__)
+_CASE_TABLE = cast(Table, ReviewCase.__table__)
 
 
 @dataclass(frozen=True)
@@ -275,6 +278,20 @@ async def create_decision(
         "key_category": spec.retention.category,
         "key_epoch": created_at.year,
     }
+    case_rows: tuple[tuple[Table, dict[str, Any]], ...] = ()
+    case_entries: tuple[LogEntryCreate, ...] = ()
+    if reasons:
+        # Art. 22: a decision that needs a human first is in the review queue from the moment
+        # it is acknowledged -- its case commits with it, or neither does.
+        case_row, case_entry = case_opening(
+            decision_id=decision_id,
+            subject_pseudonym=pseudonym,
+            model_name=served.name,
+            origin=CaseOrigin.POLICY,
+            received_at=created_at,
+            actor="policy",
+        )
+        case_rows, case_entries = ((_CASE_TABLE, case_row),), (case_entry,)
     record = SealedRecord(
         table=_DECISION_TABLE,
         row_id_column="decision_id",
@@ -286,6 +303,8 @@ async def create_decision(
         entry_column="log_entry_id",
         key_category=spec.retention.category,
         key_epoch=created_at.year,
+        extra_rows=case_rows,
+        extra_entries=case_entries,
     )
     submitted = time.perf_counter()
     try:

@@ -11,6 +11,7 @@ from api.decisions.schemas import FactorRead
 
 __all__ = [
     "DataUsedRead",
+    "HumanReviewRead",
     "SubjectDecisionRead",
     "SubjectDecisionSummary",
     "SubjectItemRead",
@@ -51,6 +52,19 @@ class SubjectDecisionSummary(BaseModel):
     outcome: str
     significant: bool
     review_required: bool
+    decided_by: Literal["model", "human"] = "model"
+    supersedes_decision_id: str | None = None
+    case_id: str | None = None
+
+
+class HumanReviewRead(BaseModel):
+    """Why a person replaced the automated outcome: the review's resolution and reasons."""
+
+    case_id: str
+    resolution: str
+    previous_outcome: str
+    rationale: str
+    resolved_at: datetime
 
 
 class SubjectDecisionRead(SubjectDecisionSummary):
@@ -70,3 +84,4 @@ class SubjectDecisionRead(SubjectDecisionSummary):
     items: list[SubjectItemRead] | None
     notice: str
     contest_url: str
+    human_review: HumanReviewRead | None = None

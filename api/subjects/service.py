@@ -37,6 +37,10 @@ def _summary(row: Decision) -> dict[str, Any]:
         "outcome": row.outcome,
         "significant": row.significant,
         "review_required": row.review_required,
+        # A human outcome after a review (Art. 22(3)) names the automated one it replaced.
+        "decided_by": row.decided_by,
+        "supersedes_decision_id": row.supersedes_decision_id,
+        "case_id": row.case_id,
     }
 
 
@@ -195,6 +199,8 @@ def read_decision(
         "items": items,
         "notice": opened.notice["text"],
         "contest_url": opened.notice["contest_url"],
+        # The reviewer's resolution and reasons, sealed with the human decision.
+        "human_review": opened.frozen.get("human"),
     }
 
 

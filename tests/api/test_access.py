@@ -46,6 +46,11 @@ KNOWN_ROUTES = frozenset(
         "/v1/me/export",
         "/v1/me/erasure",
         "/v1/audit/rights-requests",
+        "/v1/me/decisions/{decision_id}/contest",
+        "/v1/me/cases/{case_id}",
+        "/v1/reviews/cases",
+        "/v1/reviews/cases/{case_id}/claim",
+        "/v1/audit/reviewers",
     }
 )
 _SAMPLE_BY_CONVERTOR = {"IntegerConvertor": "1", "FloatConvertor": "1.5"}

@@ -18,6 +18,7 @@ from tests.api.conftest import Service
 _ROLE_BY_PREFIX = {
     "/v1/decisions": "shop",
     "/v1/admin": "admin",
+    "/v1/reviews": "reviewer",
     "/v1/audit": "auditor",
     "/metrics": "auditor",
 }

@@ -1,0 +1,197 @@
+"""Request and response bodies of contests, review cases and reviewer statistics."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+__all__ = [
+    "MAX_TEXT",
+    "CaseRead",
+    "CaseSummaryRead",
+    "ContestCreate",
+    "DecisionUnderReviewRead",
+    "ExtensionCreate",
+    "ProposalRead",
+    "RescoreRead",
+    "ResolutionCreate",
+    "ReviewerCaseRead",
+    "ReviewerStatRead",
+]
+
+# A statement or a rationale: room for a few pages, not for a file dump.
+MAX_TEXT = 5000
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+class ContestCreate(BaseModel):
+    """A person's point of view on a decision (Art. 22(3)) and, if their data was wrong, the
+    corrected values (Art. 16), checked against the deciding model's spec."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "statement": "I was travelling and bought the laptop myself.",
+                    "corrections": {"distance_from_home_km": 12.0},
+                }
+            ]
+        },
+    )
+
+    statement: str = Field(min_length=1, max_length=MAX_TEXT)
+    corrections: dict[str, Any] | None = Field(
+        default=None, description="Feature name → corrected value; only the features given."
+    )
+
+    _statement = field_validator("statement")(_not_blank)
+
+
+class ResolutionCreate(BaseModel):
+    """A reviewer's decision on a case: what happens to the automated outcome, and why."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    resolution: Literal["uphold", "overturn", "amend"]
+    outcome: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="An allowed outcome of the model's policy; uphold keeps the automated one.",
+    )
+    rationale: str = Field(min_length=1, max_length=MAX_TEXT)
+
+    _rationale = field_validator("rationale")(_not_blank)
+
+
+class ExtensionCreate(BaseModel):
+    """Extending a case's deadline once (Art. 12(3)), with the reason the subject is told."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    months: int = Field(ge=1, le=2, description="One or two further calendar months.")
+    reason: str = Field(min_length=1, max_length=1000)
+
+    _reason = field_validator("reason")(_not_blank)
+
+
+class CaseRead(BaseModel):
+    """A case as the person who contested sees it."""
+
+    case_id: str
+    decision_id: str
+    model: str
+    origin: str
+    state: str
+    received_at: datetime
+    due_at: datetime
+    extended_due_at: datetime | None
+    extension_reason: str | None
+    overdue: bool
+    statement: str | None
+    corrections: dict[str, Any] | None
+    awaiting_second_reviewer: bool
+    resolved_at: datetime | None
+    resolution: str | None
+    outcome: str | None
+    previous_outcome: str
+    rationale: str | None = Field(description="The reviewer's reasons, once resolved.")
+    human_decision_id: str | None
+    withdrawn_at: datetime | None
+
+
+class CaseSummaryRead(BaseModel):
+    """A case in the reviewers' queue."""
+
+    case_id: str
+    decision_id: str
+    model: str
+    origin: str
+    state: str
+    received_at: datetime
+    due_at: datetime = Field(description="The due date in force (extended if it was).")
+    overdue: bool
+    assigned_to: str | None
+    lease_expires_at: datetime | None
+    claimable: bool
+    awaiting_second_reviewer: bool
+    resolution: str | None = None
+    outcome: str | None = None
+
+
+class RescoreRead(BaseModel):
+    """The (corrected) inputs scored again on one model version. Shown, never stored as an
+    outcome: the model does not re-decide a case."""
+
+    model_version: int
+    score: float
+    outcome: str
+    corrected: bool
+
+
+class DecisionUnderReviewRead(BaseModel):
+    """Everything about the contested decision a reviewer needs (Art. 22(3): all the data)."""
+
+    decision_id: str
+    created_at: datetime
+    model: str
+    model_version: int
+    policy_version: str
+    outcome: str
+    allowed_outcomes: list[str]
+    score: float
+    significant: bool
+    review_reasons: list[str]
+    legal_basis: str
+    features: dict[str, Any]
+    explanation: dict[str, Any]
+    factors: list[dict[str, Any]]
+    outcome_label: str
+
+
+class ProposalRead(BaseModel):
+    """A resolution proposed by one reviewer, waiting for a second."""
+
+    resolution: str
+    outcome: str
+    proposed_by: str
+    proposed_at: datetime
+    rationale: str
+
+
+class ReviewerCaseRead(CaseSummaryRead):
+    """A case opened for review: the decision, the person's say, re-scores, earlier cases."""
+
+    decision: DecisionUnderReviewRead
+    statement: str | None
+    corrections: dict[str, Any] | None
+    extension_reason: str | None
+    rescore_deciding: RescoreRead | None
+    rescore_champion: RescoreRead | None
+    proposal: ProposalRead | None
+    rationale: str | None
+    human_decision_id: str | None
+    earlier_cases: list[CaseSummaryRead]
+
+
+class ReviewerStatRead(BaseModel):
+    """How one reviewer resolved one model's cases (so rubber-stamping shows)."""
+
+    reviewer_key_id: str
+    reviewer_name: str | None
+    model: str
+    cases_resolved: int
+    agreement_rate: float = Field(description="Share of cases upheld.")
+    overturn_rate: float
+    amend_rate: float
+    median_seconds_to_resolve: float | None = Field(
+        description="From claim to resolution, median over the cases."
+    )

@@ -1,0 +1,233 @@
+"""Contest and review over HTTP, as the application, the person and the reviewers see it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from api.audit.service import read_entries
+from api.core.crypto import pseudonymise
+from tests.api.conftest import Service, assert_problem, bearer
+from tests.api.decisions.support import fraud_rows
+from tests.conftest import TrainedModels
+
+
+def _decide(service: Service, trained: TrainedModels, subject: str, **extra: Any) -> Any:
+    risky, _ = fraud_rows(trained)
+    body = {"subject_ref": subject, "features": risky, "legal_basis": "contract", **extra}
+    response = service.client.post("/v1/decisions/fraud", json=body, headers=service.auth("shop"))
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def _contest(
+    service: Service, decision: Any, body: dict[str, Any], token: str | None = None
+) -> Any:
+    return service.client.post(
+        f"/v1/me/decisions/{decision['id']}/contest",
+        json=body,
+        headers=bearer(token or decision["notice"]["subject_token"]),
+    )
+
+
+def _as(service: Service, who: str, method: str, path: str, **kwargs: Any) -> Any:
+    return service.client.request(method, path, headers=service.auth(who), **kwargs)
+
+
+def test_block_contest_review_overturn_end_to_end(service: Service, trained: TrainedModels) -> None:
+    # The application gets a block; the person reads it in Spanish with their token alone.
+    decision = _decide(
+        service, trained, "customer-e2e", locale="es", callback_url="http://127.0.0.1:9/hook"
+    )
+    assert decision["outcome"] == "block"
+    token = decision["notice"]["subject_token"]
+    me = bearer(token)
+    shown = service.client.get(f"/v1/me/decisions/{decision['id']}", headers=me)
+    assert shown.status_code == 200 and shown.json()["locale"] == "es"
+
+    # They contest with a corrected value.
+    contested = _contest(
+        service,
+        decision,
+        {
+            "statement": "Estaba de viaje; la compra la hice yo.",
+            "corrections": {"distance_from_home_km": 2.0, "country_mismatch": False},
+        },
+    )
+    assert contested.status_code == 201, contested.text
+    case = contested.json()
+    assert case["state"] == "open" and case["origin"] == "contest"
+    assert case["due_at"] > case["received_at"] and not case["overdue"]
+    case_id = case["case_id"]
+
+    # A reviewer finds it in the queue, claims it and sees everything, re-scores included.
+    queue = _as(service, "reviewer", "GET", "/v1/reviews/cases").json()
+    assert case_id in [c["case_id"] for c in queue]
+    claimed = _as(service, "reviewer", "POST", f"/v1/reviews/cases/{case_id}/claim")
+    assert claimed.status_code == 200 and claimed.json()["state"] == "assigned"
+    taken = _as(service, "reviewer2", "POST", f"/v1/reviews/cases/{case_id}/claim")
+    assert_problem(taken, 409, "conflict")
+    view = _as(service, "reviewer", "GET", f"/v1/reviews/cases/{case_id}").json()
+    assert view["statement"].startswith("Estaba de viaje")
+    assert view["corrections"] == {"distance_from_home_km": 2.0, "country_mismatch": False}
+    assert view["decision"]["features"]["distance_from_home_km"] > 2.0
+    assert view["decision"]["explanation"]["values"], "every SHAP value"
+    for rescore in (view["rescore_deciding"], view["rescore_champion"]):
+        assert rescore["corrected"] and rescore["model_version"] == decision["model"]["version"]
+        assert 0.0 <= rescore["score"] <= 1.0
+    assert view["rescore_deciding"]["score"] < decision["score"]
+
+    # Overturning a block takes four eyes (fraud policy): proposed, then approved by another.
+    resolve = {
+        "resolution": "overturn",
+        "outcome": "approve",
+        "rationale": "El cliente estaba de viaje y la tarjeta es suya.",
+    }
+    bad = _as(service, "reviewer2", "POST", f"/v1/reviews/cases/{case_id}/resolve", json=resolve)
+    assert_problem(bad, 403, "forbidden")
+    wrong = {**resolve, "outcome": "refund"}
+    invalid = _as(service, "reviewer", "POST", f"/v1/reviews/cases/{case_id}/resolve", json=wrong)
+    assert assert_problem(invalid, 422)["errors"][0]["field"] == "outcome"
+    blank = {**resolve, "rationale": "   "}
+    invalid = _as(service, "reviewer", "POST", f"/v1/reviews/cases/{case_id}/resolve", json=blank)
+    assert assert_problem(invalid, 422)["errors"][0]["field"] == "rationale"
+    proposed = _as(
+        service, "reviewer", "POST", f"/v1/reviews/cases/{case_id}/resolve", json=resolve
+    )
+    assert proposed.status_code == 200 and proposed.json()["awaiting_second_reviewer"]
+    same = _as(service, "reviewer", "POST", f"/v1/reviews/cases/{case_id}/approve")
+    assert_problem(same, 403)
+    approved = _as(service, "reviewer2", "POST", f"/v1/reviews/cases/{case_id}/approve")
+    assert approved.status_code == 200, approved.text
+    assert approved.json()["state"] == "resolved" and approved.json()["outcome"] == "approve"
+
+    # The person sees the new outcome and the reasons; the old decision stays as it was.
+    mine = service.client.get(f"/v1/me/cases/{case_id}", headers=me).json()
+    assert mine["state"] == "resolved" and mine["outcome"] == "approve"
+    assert mine["previous_outcome"] == "block"
+    assert mine["rationale"] == resolve["rationale"]
+    human_id = mine["human_decision_id"]
+    decisions = service.client.get("/v1/me/decisions", headers=me).json()
+    outcomes = {d["id"]: d["outcome"] for d in decisions}
+    assert outcomes == {decision["id"]: "block", human_id: "approve"}
+    human = service.client.get(f"/v1/me/decisions/{human_id}", headers=me)
+    assert human.status_code == 200 and human.json()["outcome"] == "approve"
+    assert human.json()["decided_by"] == "human"
+    assert human.json()["supersedes_decision_id"] == decision["id"]
+    assert human.json()["human_review"]["rationale"] == resolve["rationale"]
+    assert human.json()["outcome_label"] == "aprobada"
+    assert service.client.get("/v1/me/cases", headers=me).json()[0]["case_id"] == case_id
+    again = _contest(service, decision, {"statement": "once more"})
+    assert_problem(again, 409)
+
+    # The application is told, with ids and outcomes only.
+    hooks = _as(service, "shop", "GET", f"/v1/decisions/{decision['id']}/webhooks").json()
+    (delivery,) = hooks["deliveries"]
+    assert delivery["event"] == "decision.superseded"
+    assert delivery["payload"]["human_decision_id"] == human_id
+    assert (delivery["payload"]["previous_outcome"], delivery["payload"]["outcome"]) == (
+        "block",
+        "approve",
+    )
+    assert "viaje" not in str(delivery["payload"])
+
+    # The log verifies and holds every step, sealed.
+    verified = _as(service, "auditor", "GET", "/v1/audit/verify").json()
+    assert verified["ok"], verified
+    settings = service.settings
+    pseudonym = pseudonymise(
+        settings.pseudonym_key.get_secret_value(),
+        "customer-e2e",
+        namespace=settings.pseudonym_namespace,
+    )
+    with service.context.sessions() as session:
+        entries = read_entries(session, subject_pseudonym=pseudonym, limit=100)
+    steps = [(e.kind, e.body_data().get("transition")) for e in entries]
+    assert steps == [
+        ("decision", None),
+        ("contest", "open"),
+        ("case_transition", "claim"),
+        ("case_transition", "propose"),
+        ("human_outcome", "resolve"),
+    ]
+    assert "viaje" not in "".join(e.body for e in entries)
+
+    stats = _as(service, "auditor", "GET", "/v1/audit/reviewers").json()
+    (stat,) = stats
+    assert stat["reviewer_name"] == "reviewer" and stat["overturn_rate"] == 1.0
+    assert _as(service, "reviewer", "GET", "/v1/audit/reviewers").status_code == 403
+
+
+def test_a_decision_that_needs_a_human_first_is_queued_with_it(
+    service: Service, trained: TrainedModels
+) -> None:
+    decision = _decide(service, trained, "customer-policy", legal_basis="none")
+    assert decision["review_required"]
+    queue = _as(service, "reviewer", "GET", "/v1/reviews/cases").json()
+    (case,) = [c for c in queue if c["decision_id"] == decision["id"]]
+    assert case["origin"] == "policy" and case["state"] == "open"
+    # The person sees that case as theirs, and can add their say only by contesting later.
+    token = decision["notice"]["subject_token"]
+    (mine,) = service.client.get("/v1/me/cases", headers=bearer(token)).json()
+    assert mine["case_id"] == case["case_id"] and mine["statement"] is None
+    assert_problem(_contest(service, decision, {"statement": "me"}), 409)
+    # Escalating it again is refused; escalating another decision opens a case.
+    other = _decide(service, trained, "customer-escalated")
+    path = f"/v1/reviews/decisions/{decision['id']}/escalate"
+    assert_problem(_as(service, "reviewer", "POST", path), 409)
+    escalated = _as(service, "reviewer", "POST", f"/v1/reviews/decisions/{other['id']}/escalate")
+    assert escalated.status_code == 201 and escalated.json()["origin"] == "escalation"
+
+
+def test_contest_input_is_checked_and_named(service: Service, trained: TrainedModels) -> None:
+    decision = _decide(service, trained, "customer-input")
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"statement": ""}, "statement"),
+        ({"statement": "x" * 5001}, "statement"),
+        ({"statement": "ok", "corrections": {"shoe_size": 42}}, "corrections.shoe_size"),
+        ({"statement": "ok", "corrections": {"religion": "x"}}, "corrections.religion"),
+        ({"statement": "ok", "corrections": {"hour": "late"}}, "corrections.hour"),
+        ({"statement": "ok", "extra": 1}, "extra"),
+    ]
+    for body, field in cases:
+        problem = assert_problem(_contest(service, decision, body), 422)
+        assert [e["field"] for e in problem["errors"]] == [field], problem
+    assert (
+        service.client.get(
+            "/v1/me/cases", headers=bearer(decision["notice"]["subject_token"])
+        ).json()
+        == []
+    )
+
+
+def test_another_persons_token_reaches_nothing_of_a_case(
+    service: Service, trained: TrainedModels
+) -> None:
+    mine = _decide(service, trained, "customer-a")
+    theirs = _decide(service, trained, "customer-b")
+    case = _contest(service, mine, {"statement": "not me"}).json()
+    intruder = theirs["notice"]["subject_token"]
+    assert_problem(_contest(service, mine, {"statement": "x"}, token=intruder), 404)
+    headers = bearer(intruder)
+    assert_problem(service.client.get(f"/v1/me/cases/{case['case_id']}", headers=headers), 404)
+    withdraw = service.client.post(f"/v1/me/cases/{case['case_id']}/withdraw", headers=headers)
+    assert_problem(withdraw, 404)
+    assert service.client.get("/v1/me/cases", headers=headers).json() == []
+    # A person's token is no reviewer's key.
+    for method, path in [
+        ("GET", "/v1/reviews/cases"),
+        ("GET", f"/v1/reviews/cases/{case['case_id']}"),
+        ("POST", f"/v1/reviews/cases/{case['case_id']}/claim"),
+    ]:
+        response = service.client.request(
+            method, path, headers=bearer(mine["notice"]["subject_token"])
+        )
+        assert_problem(response, 403)
+    # The owner withdraws; a withdrawn case cannot be claimed or withdrawn again.
+    owner = bearer(mine["notice"]["subject_token"])
+    done = service.client.post(f"/v1/me/cases/{case['case_id']}/withdraw", headers=owner)
+    assert done.status_code == 200 and done.json()["state"] == "withdrawn"
+    assert_problem(
+        service.client.post(f"/v1/me/cases/{case['case_id']}/withdraw", headers=owner), 409
+    )
+    claim = _as(service, "reviewer", "POST", f"/v1/reviews/cases/{case['case_id']}/claim")
+    assert_problem(claim, 409)
