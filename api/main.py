@@ -85,6 +85,8 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True) ->
     from api.reviews.router import audit_router as reviewer_stats_router
     from api.reviews.router import router as reviews_router
     from api.reviews.subject_router import router as subject_cases_router
+    from api.rights.router import router as rights_router
+    from api.rights.subject_router import router as rights_subject_router
     from api.subjects.router import router as subjects_router
     from api.web.router import router as web_router
     from api.webhooks.router import router as webhooks_router
@@ -101,6 +103,8 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True) ->
     app.include_router(admin_router)
     app.include_router(audit_router)
     app.include_router(subjects_router)
+    app.include_router(rights_subject_router)
+    app.include_router(rights_router)
     app.include_router(webhooks_router)
     app.include_router(subject_cases_router)
     app.include_router(reviews_router)

@@ -131,6 +131,9 @@ class Policy(_Strict):
     # Processing purposes, so that an objection (Art. 21) can stop what it covers.
     profiling: bool = False
     purpose: str = Field(min_length=1)
+    # Whether a person's objection (Art. 21) stops this processing for them: a recommender then
+    # answers without their profile; any other model refuses to score them.
+    objection_stops: bool = False
     # Overturning a significant outcome takes a second, different reviewer (four eyes) before
     # it has effect.
     second_reviewer_for_overturn: bool = False
@@ -175,6 +178,9 @@ class Retention(_Strict):
     category: str = Field(min_length=1)
     days: int = Field(gt=0)
     legal_basis: Label
+    # Kept for its whole period even when the person asks for erasure: a legal obligation or
+    # the defence of legal claims overrides it (Art. 17(3)(b) and (e)); ``legal_basis`` says why.
+    erasure_hold: bool = False
 
 
 class Gate(_Strict):
@@ -225,6 +231,8 @@ class ModelSpec(_Strict):
     description: Label
     intended_use: Label
     limitations: Label
+    # The logic involved, in plain words for the person (Art. 13(2)(f), 15(1)(h)).
+    logic: Label | None = None
     features: list[Feature] = Field(min_length=1)
     target: str | None = None
     # Values of the target column that mean the positive class ("Yes", "1", "true" ...).

@@ -28,21 +28,43 @@ import os
 import queue
 import re
 import threading
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import ValidationError
-from sqlalchemy import CursorResult, Dialect, Engine, Table, bindparam, insert, select, text, update
+from sqlalchemy import (
+    CursorResult,
+    Dialect,
+    Engine,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    and_,
+    bindparam,
+    insert,
+    literal,
+    null,
+    or_,
+    select,
+    text,
+    union_all,
+    update,
+)
+from sqlalchemy import (
+    cast as sql_cast,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import BindParameter
 
 from api.audit.chain import GENESIS_HASH, canonical_json, compute_entry_hash, format_timestamp
-from api.audit.errors import CheckpointNotFoundError, WriterClosedError
+from api.audit.errors import CheckpointNotFoundError, ProcessingRestricted, WriterClosedError
 from api.audit.models import Checkpoint, LogEntry, SubjectKey
 from api.audit.schemas import (
     CHECKPOINT_FORMAT,
@@ -73,9 +95,15 @@ from api.core.crypto import (
     wrap_data_key,
 )
 from api.core.database import in_write_transaction, is_postgresql, write_transaction, writing
+from api.rights.models import SubjectPreference
 
 __all__ = [
+    "DATA_KEY_KEY",
+    "ERASED_MARKER",
+    "GENERAL_CATEGORY",
+    "LEGACY_EPOCH",
     "SEALED_KEY",
+    "KeyId",
     "LogWriter",
     "SealedRecord",
     "Unit",
@@ -90,12 +118,16 @@ __all__ = [
     "open_sealed_field",
     "read_entries",
     "seal_entry",
+    "shred_data_keys",
+    "shred_expired_keys",
     "shred_subject_key",
     "verify_checkpoint",
     "verify_log",
 ]
 
 SEALED_KEY = "sealed"
+# Where an entry names the data key that sealed it (category and year).
+DATA_KEY_KEY = "data_key"
 # Key of pg_advisory_xact_lock that serialises appends across workers and hosts ("glassbox").
 _LOG_LOCK_ID = 0x676C617373626F78
 _LOG_TABLE = LogEntry.__tablename__
@@ -113,6 +145,24 @@ _ENTRY_COLUMNS = (
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+# A subject's key when nothing says otherwise, and (with epoch 0) the single key a subject had
+# before keys were split by retention category: its wrap AAD is the old one.
+GENERAL_CATEGORY = "general"
+LEGACY_EPOCH = 0
+# The row of this category marks an erasure request (Art. 17): no new key for that subject.
+ERASED_MARKER = "*"
+# Not a stored category: what the writer's key lookup reports for a restricted subject.
+_RESTRICTED = "!restricted"
+
+
+class KeyId(NamedTuple):
+    """Which data key: a subject's key for one retention category and calendar year."""
+
+    pseudonym: str
+    category: str = GENERAL_CATEGORY
+    epoch: int = LEGACY_EPOCH
 
 
 # --- append ---------------------------------------------------------------------------------
@@ -390,6 +440,11 @@ class SealedRecord:
     ``entry_column``. Sealing inside the write transaction means an erasure committed before
     can never leave new data under a wiped key.
 
+    The data key is the subject's key for ``key_category`` (the deciding model's retention
+    category) and ``key_epoch`` (the record's calendar year; the year it is written when
+    omitted), so that each retention period can be applied by shredding whole keys. A record
+    about a subject who restricted processing (Art. 18) or asked for erasure fails alone.
+
     ``extra_rows`` (rows of other tables, as they are) are inserted in the same transaction
     after the record's row, and ``extra_entries`` are appended after the record's own entry.
     """
@@ -406,6 +461,13 @@ class SealedRecord:
     # inserted after it, and entries appended after its own (the case's opening transition).
     extra_rows: Sequence[tuple[Table, Mapping[str, Any]]] = ()
     extra_entries: Sequence[LogEntryCreate] = ()
+    key_category: str = GENERAL_CATEGORY
+    key_epoch: int | None = None
+
+    def key_id(self, year: int) -> KeyId:
+        """The data key that seals this record (``year`` when it names none)."""
+        epoch = self.key_epoch if self.key_epoch is not None else year
+        return KeyId(self.subject_pseudonym, self.key_category, epoch)
 
 
 _Work = _Prepared | Unit | SealedRecord
@@ -686,8 +748,14 @@ class LogWriter:
         # The general path: units of work get an ORM session in the batch's transaction.
         with Session(self.engine) as session, write_transaction(session):
             records = [work for work, _ in items if isinstance(work, SealedRecord)]
+            year = _now().year
             keys = (
-                data_keys_for(session, {r.subject_pseudonym for r in records}, self._kek or b"")
+                data_keys_for(
+                    session,
+                    {r.key_id(year) for r in records},
+                    self._kek or b"",
+                    refuse_restricted=True,
+                )
                 if records
                 else {}
             )
@@ -700,7 +768,8 @@ class LogWriter:
                     prepared.append(work)
                     shape = "one"
                 elif isinstance(work, SealedRecord):
-                    row, entries = _seal_record(work, keys[work.subject_pseudonym])
+                    key = work.key_id(year)
+                    row, entries = _seal_record(work, keys[key], key)
                     rows.add(work.table, row)
                     for table, extra in work.extra_rows:
                         rows.add(table, extra)
@@ -748,7 +817,9 @@ def _results(spans: Sequence[tuple[int, int, str]], stored: Sequence[LogEntryRea
     return results
 
 
-def _seal_record(record: SealedRecord, dek: bytes) -> tuple[dict[str, Any], list[_Prepared]]:
+def _seal_record(
+    record: SealedRecord, dek: bytes, key: KeyId
+) -> tuple[dict[str, Any], list[_Prepared]]:
     """The record's row with its fields sealed, and its entries ready to chain (own first)."""
     seal = field_sealer(dek)
     row = dict(record.values)
@@ -759,8 +830,10 @@ def _seal_record(record: SealedRecord, dek: bytes) -> tuple[dict[str, Any], list
     entries: list[_Prepared] = []
     if record.entry_kind is not None:
         body = record.entry_body or {}
-        if SEALED_KEY in body:
-            raise ValueError(f"body must not contain {SEALED_KEY!r}: it is where sealed fields go")
+        if SEALED_KEY in body or DATA_KEY_KEY in body:
+            raise ValueError(
+                f"body must not contain {SEALED_KEY!r} or {DATA_KEY_KEY!r}: sealing sets them"
+            )
         entry_id = new_entry_id()
         b64 = base64.b64encode
         sealed = {
@@ -776,7 +849,13 @@ def _seal_record(record: SealedRecord, dek: bytes) -> tuple[dict[str, Any], list
                 entry_id=entry_id,
                 kind=record.entry_kind.value,
                 subject_pseudonym=record.subject_pseudonym,
-                body=canonical_json({**body, SEALED_KEY: sealed}).decode("utf-8"),
+                body=canonical_json(
+                    {
+                        **body,
+                        DATA_KEY_KEY: {"category": key.category, "epoch": key.epoch},
+                        SEALED_KEY: sealed,
+                    }
+                ).decode("utf-8"),
             )
         )
         if record.entry_column:
@@ -870,46 +949,80 @@ class _DirectWriter:
             with contextlib.suppress(Exception):
                 connection.close()
 
-    def _select_keys(self, cursor: Any, pseudonyms: Sequence[str]) -> list[tuple[str, Any]]:
-        if self._keys_sql is not None:
-            cursor.execute(self._keys_sql, (list(pseudonyms),))
+    def _select_keys(
+        self, cursor: Any, pseudonyms: Sequence[str], *, restrictions: bool
+    ) -> list[tuple[str, str, int, Any]]:
+        # Every key row of the subjects (all categories and years, and the erasure marker),
+        # and -- in the same round trip -- whether they restricted processing (Art. 18).
+        if self.postgresql:
+            sql = (
+                "SELECT pseudonym, category, epoch, wrapped_key FROM subject_key "
+                "WHERE pseudonym = ANY(%s)"
+            )
+            params: tuple[Any, ...] = (list(pseudonyms),)
+            if restrictions:
+                sql += (
+                    f" UNION ALL SELECT pseudonym, '{_RESTRICTED}', 0, NULL::bytea "  # noqa: S608
+                    "FROM subject_preference WHERE pseudonym = ANY(%s) "
+                    "AND restricted_at IS NOT NULL"
+                )
+                params = (list(pseudonyms), list(pseudonyms))
         else:
             marks = ", ".join("?" for _ in pseudonyms)  # placeholders only
-            cursor.execute(
-                f"SELECT pseudonym, wrapped_key FROM subject_key WHERE pseudonym IN ({marks})",  # noqa: S608
-                tuple(pseudonyms),
+            sql = (
+                "SELECT pseudonym, category, epoch, wrapped_key FROM subject_key "  # noqa: S608
+                f"WHERE pseudonym IN ({marks})"
             )
+            params = tuple(pseudonyms)
+            if restrictions:
+                sql += (
+                    f" UNION ALL SELECT pseudonym, '{_RESTRICTED}', 0, NULL "  # noqa: S608
+                    f"FROM subject_preference WHERE pseudonym IN ({marks}) "
+                    "AND restricted_at IS NOT NULL"
+                )
+                params = (*pseudonyms, *pseudonyms)
+        cursor.execute(sql, params)
         return list(cursor.fetchall())
 
-    def _data_keys(self, cursor: Any, pseudonyms: set[str], kek: bytes) -> dict[str, bytes]:
-        # As data_keys_for, in driver SQL.
-        keys: dict[str, bytes] = {}
-
-        def take(rows: list[tuple[str, Any]]) -> None:
-            for pseudonym, wrapped in rows:
-                if wrapped is None:
-                    raise KeyShredded(f"the data key of {pseudonym} was erased")
-                keys[pseudonym] = unwrap_data_key(kek, bytes(wrapped), pseudonym=pseudonym)
-
-        take(self._select_keys(cursor, sorted(pseudonyms)))
-        missing = sorted(pseudonyms - keys.keys())
+    def _data_keys(self, cursor: Any, wanted: set[KeyId], kek: bytes) -> dict[KeyId, bytes]:
+        # As data_keys_for(..., refuse_restricted=True), in driver SQL.
+        pseudonyms = sorted({key.pseudonym for key in wanted})
+        rows = self._select_keys(cursor, pseudonyms, restrictions=True)
+        found, missing = _resolve_keys(rows, wanted, kek)
         if missing:
             now = _now()
             plan = self._insert(
                 cast(Table, SubjectKey.__table__),
-                ("pseudonym", "wrapped_key", "created_at"),
-                " ON CONFLICT (pseudonym) DO NOTHING",
+                ("pseudonym", "category", "epoch", "wrapped_key", "created_at"),
+                " ON CONFLICT (pseudonym, category, epoch) DO NOTHING",
             )
             cursor.executemany(
                 plan.sql,
                 [
-                    plan.params((p, wrap_data_key(kek, new_data_key(), pseudonym=p), now))
-                    for p in missing
+                    plan.params(
+                        (
+                            key.pseudonym,
+                            key.category,
+                            key.epoch,
+                            wrap_data_key(
+                                kek,
+                                new_data_key(),
+                                pseudonym=key.pseudonym,
+                                **_wrap_context(key.category, key.epoch),
+                            ),
+                            now,
+                        )
+                    )
+                    for key in missing
                 ],
             )
             # Another worker may have won a race for some of them: use whichever is stored.
-            take(self._select_keys(cursor, missing))
-        return keys
+            again = self._select_keys(
+                cursor, sorted({key.pseudonym for key in missing}), restrictions=False
+            )
+            more, _ = _resolve_keys(again, set(missing), kek)
+            found.update(more)
+        return found
 
     def write(self, items: list[_Item], kek: bytes) -> list[Any]:
         """Write one batch in one transaction; the results as ``LogWriter._write`` gives them."""
@@ -935,8 +1048,9 @@ class _DirectWriter:
                     cursor.execute(self._lock_sql, (_LOG_LOCK_ID,))
                 else:
                     cursor.execute("BEGIN IMMEDIATE")
+                year = _now().year
                 keys = (
-                    self._data_keys(cursor, {r.subject_pseudonym for r in records}, kek)
+                    self._data_keys(cursor, {r.key_id(year) for r in records}, kek)
                     if records
                     else {}
                 )
@@ -949,7 +1063,8 @@ class _DirectWriter:
                         shape = "one"
                     else:
                         assert isinstance(work, SealedRecord)
-                        row, entries = _seal_record(work, keys[work.subject_pseudonym])
+                        key = work.key_id(year)
+                        row, entries = _seal_record(work, keys[key], key)
                         rows.add(work.table, row)
                         for table, extra in work.extra_rows:
                             rows.add(table, extra)
@@ -1193,19 +1308,39 @@ def verify_checkpoint(
 # --- per-subject data keys ------------------------------------------------------------------
 
 
+def _wrap_context(category: str, epoch: int) -> dict[str, Any]:
+    if (category, epoch) == (GENERAL_CATEGORY, LEGACY_EPOCH):
+        return {}
+    return {"category": category, "epoch": epoch}
+
+
+def _unwrap(kek: bytes, wrapped: bytes, key: KeyId) -> bytes:
+    return unwrap_data_key(
+        kek, wrapped, pseudonym=key.pseudonym, **_wrap_context(key.category, key.epoch)
+    )
+
+
 def _insert_subject_key_if_absent(
     session: Session, rows: list[dict[str, Any]] | None = None, **values: Any
 ) -> None:
-    # INSERT ... ON CONFLICT DO NOTHING: concurrent first uses of one subject must not fail.
+    # INSERT ... ON CONFLICT DO NOTHING: concurrent first uses of one key must not fail.
     dialect = postgresql if is_postgresql(session) else sqlite
     statement = dialect.insert(SubjectKey.__table__).on_conflict_do_nothing(
-        index_elements=["pseudonym"]
+        index_elements=["pseudonym", "category", "epoch"]
     )
     session.connection().execute(statement, rows if rows is not None else [values])
 
 
-def data_key_for(session: Session, pseudonym: str, kek: bytes, *, create: bool = True) -> bytes:
-    """Return a subject's data key, creating it on first use.
+def data_key_for(
+    session: Session,
+    pseudonym: str,
+    kek: bytes,
+    *,
+    category: str = GENERAL_CATEGORY,
+    epoch: int | None = None,
+    create: bool = True,
+) -> bytes:
+    """Return one of a subject's data keys, creating it on first use.
 
     A new key is committed before it is returned -- in the caller's unit of work when called
     inside ``write_transaction`` (so it commits with whatever it protects), otherwise in a short
@@ -1220,6 +1355,10 @@ def data_key_for(session: Session, pseudonym: str, kek: bytes, *, create: bool =
         The subject's pseudonym.
     kek : bytes
         The 32-byte key-encryption key.
+    category : str
+        The retention category of what the key seals (a model spec's ``retention.category``).
+    epoch : int, optional
+        The calendar year (UTC) of what it seals; the current year when omitted.
     create : bool
         Create the key if the subject has none (False for read paths).
 
@@ -1231,35 +1370,99 @@ def data_key_for(session: Session, pseudonym: str, kek: bytes, *, create: bool =
     Raises
     ------
     KeyShredded
-        If the subject's key was erased (Art. 17).
+        If the key was erased (Art. 17, or its retention period ended), or -- when it does not
+        exist -- the subject asked for erasure.
     KeyNotFoundError
-        If ``create`` is False and the subject has no key.
+        If ``create`` is False and the subject has no such key.
     """
-    row = session.execute(
-        select(SubjectKey.wrapped_key, SubjectKey.shredded_at).where(
-            SubjectKey.pseudonym == pseudonym
+    key = KeyId(pseudonym, category, _now().year if epoch is None else epoch)
+    table = SubjectKey.__table__.c
+    rows = session.execute(
+        select(table.category, table.epoch, table.wrapped_key).where(
+            table.pseudonym == pseudonym,
+            or_(
+                and_(table.category == key.category, table.epoch == key.epoch),
+                table.category == ERASED_MARKER,
+            ),
         )
-    ).one_or_none()
-    if row is not None:
-        if row.wrapped_key is None:
-            raise KeyShredded(f"the data key of {pseudonym} was erased")
-        return unwrap_data_key(kek, row.wrapped_key, pseudonym=pseudonym)
+    ).all()
+    found = {(row.category, row.epoch): row.wrapped_key for row in rows}
+    if (key.category, key.epoch) in found:
+        wrapped = found[(key.category, key.epoch)]
+        if wrapped is None:
+            raise KeyShredded(f"the data key {key} was erased")
+        return _unwrap(kek, wrapped, key)
+    if found:
+        raise KeyShredded(f"the data of {pseudonym} was erased")
     if not create:
-        raise KeyNotFoundError(f"no data key for {pseudonym}")
+        raise KeyNotFoundError(f"no data key {key}")
     if in_write_transaction(session):
-        return data_keys_for(session, [pseudonym], kek)[pseudonym]
+        return data_keys_for(session, [key], kek)[key]
     with Session(session.get_bind()) as own, write_transaction(own):
-        return data_keys_for(own, [pseudonym], kek)[pseudonym]
+        return data_keys_for(own, [key], kek)[key]
 
 
+_PSEUDONYMS: BindParameter[list[str]] = bindparam("pseudonyms", expanding=True)
 # Built once: constructing an IN clause costs more than running it, once per group commit.
-_KEYS_OF = select(SubjectKey.__table__.c.pseudonym, SubjectKey.__table__.c.wrapped_key).where(
-    SubjectKey.__table__.c.pseudonym.in_(bindparam("pseudonyms", expanding=True))
+_KEYS_OF = select(
+    SubjectKey.__table__.c.pseudonym,
+    SubjectKey.__table__.c.category,
+    SubjectKey.__table__.c.epoch,
+    SubjectKey.__table__.c.wrapped_key,
+).where(SubjectKey.__table__.c.pseudonym.in_(_PSEUDONYMS))
+# The same lookup, also reporting restricted subjects (Art. 18) in the same round trip: the
+# writer refuses their new records without a query of its own per decision.
+_KEYS_AND_RESTRICTIONS_OF = union_all(
+    _KEYS_OF,
+    select(
+        SubjectPreference.__table__.c.pseudonym,
+        literal(_RESTRICTED, String(32)),
+        literal(0, Integer),
+        sql_cast(null(), LargeBinary),
+    ).where(
+        SubjectPreference.__table__.c.pseudonym.in_(_PSEUDONYMS),
+        SubjectPreference.__table__.c.restricted_at.is_not(None),
+    ),
 )
 
 
-def data_keys_for(session: Session, pseudonyms: Collection[str], kek: bytes) -> dict[str, bytes]:
-    """Return the data keys of several subjects, creating the missing ones, in two statements.
+def _resolve_keys(
+    rows: Iterable[Sequence[Any]], wanted: Collection[KeyId], kek: bytes
+) -> tuple[dict[KeyId, bytes], list[KeyId]]:
+    """The wanted keys found among a subject's key rows, and those still missing.
+
+    Raises KeyShredded for a wiped key or an erased subject, ProcessingRestricted for a
+    restricted one (a row of the pseudo-category ``_RESTRICTED``).
+    """
+    stored: dict[KeyId, Any] = {}
+    refused: dict[str, str] = {}
+    for pseudonym, category, epoch, wrapped in rows:
+        if category in (ERASED_MARKER, _RESTRICTED):
+            refused.setdefault(pseudonym, category)
+        else:
+            stored[KeyId(pseudonym, category, int(epoch))] = wrapped
+    found: dict[KeyId, bytes] = {}
+    for key in wanted:
+        if refused.get(key.pseudonym) == ERASED_MARKER:
+            raise KeyShredded(f"the data of {key.pseudonym} was erased")
+        if key.pseudonym in refused:
+            raise ProcessingRestricted(f"processing of {key.pseudonym} is restricted")
+        if key in stored:
+            wrapped = stored[key]
+            if wrapped is None:
+                raise KeyShredded(f"the data key {key} was erased")
+            found[key] = _unwrap(kek, bytes(wrapped), key)
+    return found, sorted(set(wanted) - found.keys())
+
+
+def data_keys_for(
+    session: Session,
+    keys: Collection[KeyId],
+    kek: bytes,
+    *,
+    refuse_restricted: bool = False,
+) -> dict[KeyId, bytes]:
+    """Return several data keys, creating the missing ones, in two statements.
 
     The group-commit writer's path: one lookup for a whole batch instead of one per decision.
     Call it inside ``write_transaction`` so new keys commit with what they protect.
@@ -1268,60 +1471,102 @@ def data_keys_for(session: Session, pseudonyms: Collection[str], kek: bytes) -> 
     ----------
     session : Session
         Inside ``write_transaction``.
-    pseudonyms : collection of str
-        The subjects.
+    keys : collection of KeyId
+        The keys: subject, retention category and year.
     kek : bytes
         The key-encryption key.
+    refuse_restricted : bool
+        Refuse subjects whose processing is restricted (Art. 18): new records about them.
 
     Returns
     -------
-    dict of str to bytes
-        Each subject's 32-byte data key.
+    dict of KeyId to bytes
+        Each 32-byte data key.
 
     Raises
     ------
     KeyShredded
-        If any of the subjects' keys was erased (Art. 17).
+        If any of the keys was erased, or its subject asked for erasure (Art. 17).
+    ProcessingRestricted
+        With ``refuse_restricted``, if any of the subjects restricted processing (Art. 18).
     """
-    wanted = set(pseudonyms)
+    wanted = set(keys)
+    pseudonyms = list({key.pseudonym for key in wanted})
+    lookup = _KEYS_AND_RESTRICTIONS_OF if refuse_restricted else _KEYS_OF
     # Core on the connection: this runs once per group commit, and the ORM's result machinery
     # costs more than the query.
-    rows = session.connection().execute(_KEYS_OF, {"pseudonyms": list(wanted)}).all()
-    keys: dict[str, bytes] = {}
-    for pseudonym, wrapped in rows:
-        if wrapped is None:
-            raise KeyShredded(f"the data key of {pseudonym} was erased")
-        keys[pseudonym] = unwrap_data_key(kek, wrapped, pseudonym=pseudonym)
-    missing = sorted(wanted - keys.keys())
+    rows = session.connection().execute(lookup, {"pseudonyms": pseudonyms}).all()
+    stored: dict[KeyId, bytes | None] = {}
+    refused: dict[str, str] = {}
+    for pseudonym, category, epoch, wrapped in rows:
+        if category in (ERASED_MARKER, _RESTRICTED):
+            refused.setdefault(pseudonym, category)
+        else:
+            stored[KeyId(pseudonym, category, epoch)] = wrapped
+    found: dict[KeyId, bytes] = {}
+    for key in wanted:
+        if refused.get(key.pseudonym) == ERASED_MARKER:
+            raise KeyShredded(f"the data of {key.pseudonym} was erased")
+        if key.pseudonym in refused:
+            raise ProcessingRestricted(f"processing of {key.pseudonym} is restricted")
+        if key in stored:
+            wrapped = stored[key]
+            if wrapped is None:
+                raise KeyShredded(f"the data key {key} was erased")
+            found[key] = _unwrap(kek, wrapped, key)
+    missing = sorted(wanted - found.keys())
     if missing:
         now = _now()
         _insert_subject_key_if_absent(
             session,
             rows=[
                 {
-                    "pseudonym": pseudonym,
-                    "wrapped_key": wrap_data_key(kek, new_data_key(), pseudonym=pseudonym),
+                    "pseudonym": key.pseudonym,
+                    "category": key.category,
+                    "epoch": key.epoch,
+                    "wrapped_key": wrap_data_key(
+                        kek,
+                        new_data_key(),
+                        pseudonym=key.pseudonym,
+                        **_wrap_context(key.category, key.epoch),
+                    ),
                     "created_at": now,
                 }
-                for pseudonym in missing
+                for key in missing
             ],
         )
         # Another worker may have won a race for some of them: use whichever key is stored.
-        for pseudonym, wrapped in (
-            session.connection().execute(_KEYS_OF, {"pseudonyms": missing}).all()
-        ):
+        again = session.connection().execute(
+            _KEYS_OF, {"pseudonyms": list({key.pseudonym for key in missing})}
+        )
+        for pseudonym, category, epoch, wrapped in again.all():
+            key = KeyId(pseudonym, category, epoch)
+            if key not in missing:
+                continue
             if wrapped is None:
-                raise KeyShredded(f"the data key of {pseudonym} was erased")
-            keys[pseudonym] = unwrap_data_key(kek, wrapped, pseudonym=pseudonym)
-    return keys
+                raise KeyShredded(f"the data key {key} was erased")
+            found[key] = _unwrap(kek, wrapped, key)
+    return found
+
+
+def _mark_erased(session: Session, pseudonym: str, now: datetime) -> None:
+    _insert_subject_key_if_absent(
+        session,
+        pseudonym=pseudonym,
+        category=ERASED_MARKER,
+        epoch=LEGACY_EPOCH,
+        wrapped_key=None,
+        created_at=now,
+        shredded_at=now,
+    )
 
 
 def shred_subject_key(session: Session, pseudonym: str) -> bool:
-    """Erase a subject's data key (crypto-shredding, Art. 17).
+    """Erase every data key of a subject (crypto-shredding, Art. 17) and mark them erased.
 
-    Every field sealed under the key becomes unreadable for good; the log's ciphertexts and
-    hashes stay, so the chain still verifies. A subject without a key gets a shredded marker,
-    so no key is created for them later by mistake. On PostgreSQL the old row version is
+    Every field sealed under the keys becomes unreadable for good; the log's ciphertexts and
+    hashes stay, so the chain still verifies. The erasure marker keeps new keys from being
+    created for the subject later by mistake. On PostgreSQL the old row versions are
     physically removed by the next VACUUM of ``subject_key``.
 
     Parameters
@@ -1335,7 +1580,7 @@ def shred_subject_key(session: Session, pseudonym: str) -> bool:
     Returns
     -------
     bool
-        True if a key was wiped now, False if there was none or it was already wiped.
+        True if a key was wiped now, False if there was none or all were already wiped.
     """
     now = _now()
     with writing(session):
@@ -1344,12 +1589,99 @@ def shred_subject_key(session: Session, pseudonym: str) -> bool:
             .where(SubjectKey.pseudonym == pseudonym, SubjectKey.shredded_at.is_(None))
             .values(wrapped_key=None, shredded_at=now)
         )
-        if cast("CursorResult[Any]", wiped).rowcount:
-            return True
-        _insert_subject_key_if_absent(
-            session, pseudonym=pseudonym, wrapped_key=None, created_at=now, shredded_at=now
+        _mark_erased(session, pseudonym, now)
+        return bool(cast("CursorResult[Any]", wiped).rowcount)
+
+
+def shred_data_keys(
+    session: Session,
+    pseudonym: str,
+    keys: Collection[tuple[str, int]],
+    *,
+    mark_erased: bool = False,
+    now: datetime | None = None,
+) -> int:
+    """Erase some of a subject's data keys: those not under a legal hold (Art. 17(3)).
+
+    Parameters
+    ----------
+    session : Session
+        Without an open transaction (committed here), or inside ``write_transaction``.
+    pseudonym : str
+        The subject's pseudonym.
+    keys : collection of (category, epoch)
+        The keys to wipe.
+    mark_erased : bool
+        Also mark the subject as erased: no new key will be created for them.
+    now : datetime, optional
+        The time of the erasure (the current time by default).
+
+    Returns
+    -------
+    int
+        How many keys were wiped now.
+    """
+    when = now or _now()
+    wiped = 0
+    with writing(session):
+        for category, epoch in sorted(set(keys)):
+            result = session.execute(
+                update(SubjectKey)
+                .where(
+                    SubjectKey.pseudonym == pseudonym,
+                    SubjectKey.category == category,
+                    SubjectKey.epoch == epoch,
+                    SubjectKey.shredded_at.is_(None),
+                )
+                .values(wrapped_key=None, shredded_at=when)
+            )
+            wiped += cast("CursorResult[Any]", result).rowcount
+        if mark_erased:
+            _mark_erased(session, pseudonym, when)
+    return wiped
+
+
+def shred_expired_keys(
+    session: Session,
+    *,
+    category: str,
+    through_epoch: int,
+    exclude: Collection[str] = (),
+    now: datetime | None = None,
+) -> int:
+    """Erase every subject's keys of one category up to a year (retention).
+
+    Parameters
+    ----------
+    session : Session
+        Without an open transaction (committed here), or inside ``write_transaction``.
+    category : str
+        The retention category.
+    through_epoch : int
+        The last expired year: keys of this year and before are wiped.
+    exclude : collection of str
+        Pseudonyms under a legal hold (an open case), whose keys are kept.
+    now : datetime, optional
+        The time of the erasure.
+
+    Returns
+    -------
+    int
+        How many keys were wiped.
+    """
+    query = (
+        update(SubjectKey)
+        .where(
+            SubjectKey.category == category,
+            SubjectKey.epoch <= through_epoch,
+            SubjectKey.shredded_at.is_(None),
         )
-        return False
+        .values(wrapped_key=None, shredded_at=now or _now())
+    )
+    if exclude:
+        query = query.where(SubjectKey.pseudonym.not_in(sorted(exclude)))
+    with writing(session):
+        return cast("CursorResult[Any]", session.execute(query)).rowcount
 
 
 # --- sealed personal fields -----------------------------------------------------------------
@@ -1362,11 +1694,13 @@ def seal_entry(
     subject_pseudonym: str,
     body: Mapping[str, Any],
     personal: Mapping[str, bytes],
+    key: tuple[str, int] | None = None,
 ) -> LogEntryCreate:
     """Build an entry whose personal fields are encrypted under the subject's data key.
 
     Each field is sealed with AES-256-GCM bound to ``("log_entry", entry_id, field name)``
-    and stored base64 under ``body["sealed"]``.
+    and stored base64 under ``body["sealed"]``; which of the subject's keys sealed them goes
+    under ``body["data_key"]`` (category and year, not personal).
 
     Parameters
     ----------
@@ -1380,14 +1714,19 @@ def seal_entry(
         Non-personal metadata (model, version, outcome, ...).
     personal : mapping of str to bytes
         Personal fields, serialised (features, explanation, statement, ...).
+    key : (str, int), optional
+        The retention category and year of ``dek``. Without it, readers assume the subject's
+        ``general`` key of the entry's year.
 
     Returns
     -------
     LogEntryCreate
         The entry, ready for :class:`LogWriter` or :func:`append_entries`.
     """
-    if SEALED_KEY in body:
-        raise ValueError(f"body must not contain {SEALED_KEY!r}: it is where sealed fields go")
+    if SEALED_KEY in body or DATA_KEY_KEY in body:
+        raise ValueError(
+            f"body must not contain {SEALED_KEY!r} or {DATA_KEY_KEY!r}: sealing sets them"
+        )
     entry_id = new_entry_id()
     sealed = {
         name: base64.b64encode(
@@ -1395,11 +1734,12 @@ def seal_entry(
         ).decode("ascii")
         for name, value in personal.items()
     }
+    meta = {} if key is None else {DATA_KEY_KEY: {"category": key[0], "epoch": key[1]}}
     return LogEntryCreate(
         entry_id=entry_id,
         kind=kind,
         subject_pseudonym=subject_pseudonym,
-        body={**body, SEALED_KEY: sealed},
+        body={**body, **meta, SEALED_KEY: sealed},
     )
 
 
@@ -1435,10 +1775,30 @@ def open_sealed_field(session: Session, entry: LogEntryRead, field: str, *, kek:
     """
     if entry.subject_pseudonym is None:
         raise KeyNotFoundError("the entry has no subject, so nothing in it is sealed")
-    sealed = json.loads(entry.body).get(SEALED_KEY, {})
+    body = json.loads(entry.body)
+    sealed = body.get(SEALED_KEY, {})
     if field not in sealed:
         raise KeyError(field)
-    dek = data_key_for(session, entry.subject_pseudonym, kek, create=False)
+    named = body.get(DATA_KEY_KEY)
+    if named is not None:
+        dek = data_key_for(
+            session,
+            entry.subject_pseudonym,
+            kek,
+            category=named["category"],
+            epoch=named["epoch"],
+            create=False,
+        )
+    else:
+        try:
+            dek = data_key_for(
+                session, entry.subject_pseudonym, kek, epoch=entry.entry_at.year, create=False
+            )
+        except KeyNotFoundError:
+            # Sealed before keys were split: the subject's single key.
+            dek = data_key_for(
+                session, entry.subject_pseudonym, kek, epoch=LEGACY_EPOCH, create=False
+            )
     return decrypt_field(
         dek,
         base64.b64decode(sealed[field]),

@@ -66,6 +66,7 @@ _TAG_BYTES = 16
 # interchangeable outputs (a pseudonym is never a valid wrap AAD, and so on).
 _PSEUDONYM_LABEL = b"glassbox.pseudonym.v1"
 _WRAP_LABEL = b"glassbox.data-key.v1"
+_WRAP_LABEL_V2 = b"glassbox.data-key.v2"
 _FIELD_LABEL = b"glassbox.field.v1"
 
 
@@ -154,11 +155,23 @@ def _open(key: bytes, blob: bytes, aad: bytes) -> bytes:
         raise DecryptionError("ciphertext does not open with this key and context") from exc
 
 
-def _wrap_aad(pseudonym: str) -> bytes:
-    return _WRAP_LABEL + _length_prefixed(pseudonym.encode())
+def _wrap_aad(pseudonym: str, category: str | None, epoch: int | None) -> bytes:
+    if category is None:
+        # A subject's single key from before keys were split by retention category.
+        return _WRAP_LABEL + _length_prefixed(pseudonym.encode())
+    return _WRAP_LABEL_V2 + _length_prefixed(
+        pseudonym.encode(), category.encode(), str(epoch or 0).encode()
+    )
 
 
-def wrap_data_key(kek: bytes, dek: bytes, *, pseudonym: str) -> bytes:
+def wrap_data_key(
+    kek: bytes,
+    dek: bytes,
+    *,
+    pseudonym: str,
+    category: str | None = None,
+    epoch: int | None = None,
+) -> bytes:
     """Encrypt a subject's data key under the key-encryption key.
 
     Parameters
@@ -170,6 +183,10 @@ def wrap_data_key(kek: bytes, dek: bytes, *, pseudonym: str) -> bytes:
     pseudonym : str
         The subject's pseudonym, bound as associated data so a wrapped key copied to another
         subject's row does not unwrap.
+    category, epoch : str and int, optional
+        The retention category and year the key serves, bound as well: a key of a category
+        kept for ten years copied over one erased after two would not unwrap. Omitted for a
+        subject's single key of before the split.
 
     Returns
     -------
@@ -178,10 +195,17 @@ def wrap_data_key(kek: bytes, dek: bytes, *, pseudonym: str) -> bytes:
     """
     _require_key(kek, name="the key-encryption key")
     _require_key(dek, name="the data key")
-    return _seal(kek, dek, _wrap_aad(pseudonym))
+    return _seal(kek, dek, _wrap_aad(pseudonym, category, epoch))
 
 
-def unwrap_data_key(kek: bytes, wrapped: bytes, *, pseudonym: str) -> bytes:
+def unwrap_data_key(
+    kek: bytes,
+    wrapped: bytes,
+    *,
+    pseudonym: str,
+    category: str | None = None,
+    epoch: int | None = None,
+) -> bytes:
     """Decrypt a wrapped data key.
 
     Parameters
@@ -192,6 +216,8 @@ def unwrap_data_key(kek: bytes, wrapped: bytes, *, pseudonym: str) -> bytes:
         Output of :func:`wrap_data_key`.
     pseudonym : str
         The pseudonym the key was wrapped for.
+    category, epoch : str and int, optional
+        The retention category and year it was wrapped for (see :func:`wrap_data_key`).
 
     Returns
     -------
@@ -201,10 +227,10 @@ def unwrap_data_key(kek: bytes, wrapped: bytes, *, pseudonym: str) -> bytes:
     Raises
     ------
     DecryptionError
-        If the KEK, the pseudonym or the wrapped bytes do not match.
+        If the KEK, the pseudonym, the category, the epoch or the wrapped bytes do not match.
     """
     _require_key(kek, name="the key-encryption key")
-    return _open(kek, wrapped, _wrap_aad(pseudonym))
+    return _open(kek, wrapped, _wrap_aad(pseudonym, category, epoch))
 
 
 def field_aad(table: str, row_id: int | str, field: str) -> bytes:

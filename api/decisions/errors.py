@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from api.core.errors import ConflictError, NotFoundError
+from api.core.errors import PROBLEM_BASE, ConflictError, NotFoundError
 
-__all__ = ["DecisionNotFoundError", "SubjectErasedError"]
+__all__ = [
+    "DecisionNotFoundError",
+    "SubjectErasedError",
+    "SubjectObjectedError",
+    "SubjectRestrictedError",
+]
 
 
 class DecisionNotFoundError(NotFoundError):
@@ -13,3 +18,17 @@ class DecisionNotFoundError(NotFoundError):
 
 class SubjectErasedError(ConflictError):
     """The subject's data key was erased (Art. 17)."""
+
+
+class SubjectRestrictedError(ConflictError):
+    """The subject restricted processing (Art. 18): no new decision about them."""
+
+    type_ = PROBLEM_BASE + "subject-restricted"
+    title = "Processing restricted"
+
+
+class SubjectObjectedError(ConflictError):
+    """The subject objected (Art. 21) to the processing this model does."""
+
+    type_ = PROBLEM_BASE + "subject-objected"
+    title = "Objection to processing"

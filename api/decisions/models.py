@@ -44,6 +44,10 @@ class Decision(Base):
     callback_url: Mapped[str | None] = mapped_column(Text, nullable=True)
     # The log entry recording this decision, when policy logs it (always for significant ones).
     log_entry_id: Mapped[str | None] = mapped_column(String(32), nullable=True, unique=True)
+    # Which of the subject's data keys seals this row: the deciding model's retention category
+    # and the year of the decision (``subject_key``), so each expires on its own schedule.
+    key_category: Mapped[str] = mapped_column(String(32), server_default="general")
+    key_epoch: Mapped[int] = mapped_column(Integer, server_default="0")
     features_ct: Mapped[bytes] = mapped_column(LargeBinary)
     explanation_ct: Mapped[bytes] = mapped_column(LargeBinary)
     notice_ct: Mapped[bytes] = mapped_column(LargeBinary)

@@ -146,6 +146,9 @@ class DecisionRead(BaseModel):
     legal_basis: LegalBasis
     locale: Locale
     personalised: bool | None = None
+    personalisation_note: str | None = Field(
+        default=None, description="Why a recommendation is not personalised (an objection)."
+    )
     factors: list[FactorRead]
     items: list[RecommendedItemRead] | None = None
     notice: NoticeRead

@@ -20,7 +20,9 @@ import numpy as np
 import orjson
 from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
+from api.audit.errors import ProcessingRestricted
 from api.audit.schemas import EntryKind, LogEntryCreate
 from api.audit.service import SealedRecord, data_key_for
 from api.context import AppContext
@@ -34,15 +36,21 @@ from api.core.crypto import (
 from api.core.ids import new_id
 from api.core.security import Principal
 from api.core.tokens import issue_subject_token
-from api.decisions.errors import DecisionNotFoundError, SubjectErasedError
+from api.decisions.errors import (
+    DecisionNotFoundError,
+    SubjectErasedError,
+    SubjectObjectedError,
+    SubjectRestrictedError,
+)
 from api.decisions.models import Decision
 from api.decisions.runtime import ServedModel
 from api.decisions.schemas import DecisionCreate
 from api.decisions.validation import FeatureProblemsError, validate_features
 from api.reviews.models import CaseOrigin, ReviewCase
 from api.reviews.service import case_opening
+from api.rights.preferences import has_objected
 from explain import Explanation, main_factors
-from models.spec import Band
+from models.spec import Band, Label
 
 __all__ = [
     "SUBJECT_TOKEN_TTL",
@@ -55,6 +63,11 @@ __all__ = [
 ]
 
 SUBJECT_TOKEN_TTL = timedelta(days=90)
+# Art. 21: a person who objected to profiling is told why their recommendations are generic.
+_NOT_PERSONALISED = Label(
+    en="Not personalised: you objected to profiling, so no data about you was used.",
+    es="Sin personalizar: se opuso al perfilado, así que no se usó ningún dato suyo.",
+)
 _TABLE = Decision.__tablename__
 _DECISION_TABLE = cast(Table, Decision.__table__)
 _CASE_TABLE = cast(Table, ReviewCase.__table__)
@@ -164,13 +177,32 @@ async def create_decision(
         The features do not fit the model's spec.
     SubjectErasedError
         The subject's data key was erased (Art. 17): nothing new is recorded about them.
+    SubjectRestrictedError
+        The subject restricted processing (Art. 18).
+    SubjectObjectedError
+        The subject objected (Art. 21) to what this model does, and it is not a recommender
+        (which answers without their profile instead).
     """
     started = time.perf_counter()
     served = context.models.get(model_name)
     settings = context.settings
+    pseudonym = pseudonymise(
+        settings.pseudonym_key.get_secret_value(),
+        request.subject_ref,
+        namespace=settings.pseudonym_namespace,
+    )
+    # Only models an objection can stop pay for the look-up: fraud screening never does.
+    objected = served.spec.policy.objection_stops and await run_in_threadpool(
+        has_objected, context, pseudonym
+    )
+    if objected and not served.is_recommender:
+        raise SubjectObjectedError(
+            f"this person objected to profiling (Art. 21 GDPR); the {served.name} model's "
+            f"purpose ({served.spec.policy.purpose}) is stopped for them"
+        )
     personalised: bool | None = None
     if served.is_recommender:
-        personalised = True
+        personalised = not objected
         explanation, data, factors, items = _score_recommender(
             served, request, personalised=personalised
         )
@@ -184,11 +216,6 @@ async def create_decision(
     logged = significant or bool(reasons) or spec.policy.log_all_decisions
     decision_id = new_id()
     created_at = datetime.now(UTC)
-    pseudonym = pseudonymise(
-        settings.pseudonym_key.get_secret_value(),
-        request.subject_ref,
-        namespace=settings.pseudonym_namespace,
-    )
     locale = request.locale
     contest_url = f"{settings.public_url.rstrip('/')}/subject/#decision={decision_id}"
     notice_text = spec.notice.get(locale).format(
@@ -248,6 +275,10 @@ async def create_decision(
         "application_key_id": principal.key_id,
         "subject_pseudonym": pseudonym,
         "callback_url": str(request.callback_url) if request.callback_url else None,
+        # Sealed under the subject's key of this model's retention category and year, so the
+        # retention job and erasure holds can act on exactly these records.
+        "key_category": spec.retention.category,
+        "key_epoch": created_at.year,
     }
     case_rows: tuple[tuple[Table, dict[str, Any]], ...] = ()
     case_entries: tuple[LogEntryCreate, ...] = ()
@@ -272,6 +303,8 @@ async def create_decision(
         entry_kind=EntryKind.DECISION if logged else None,
         entry_body=meta,
         entry_column="log_entry_id",
+        key_category=spec.retention.category,
+        key_epoch=created_at.year,
         extra_rows=case_rows,
         extra_entries=case_entries,
     )
@@ -281,6 +314,11 @@ async def create_decision(
     except KeyShredded as exc:
         raise SubjectErasedError(
             "the data of this person was erased; no new decision is recorded about them"
+        ) from exc
+    except ProcessingRestricted as exc:
+        raise SubjectRestrictedError(
+            "this person restricted the processing of their data (Art. 18 GDPR); no new "
+            "decision is taken about them until they lift it"
         ) from exc
     body = _body(
         row,
@@ -365,6 +403,9 @@ def _body(
         "legal_basis": row["legal_basis"],
         "locale": row["locale"],
         "personalised": row["personalised"],
+        "personalisation_note": (
+            _NOT_PERSONALISED.get(row["locale"]) if row["personalised"] is False else None
+        ),
         "factors": factors,
         "items": (
             None
@@ -451,7 +492,14 @@ def open_decision(session: Session, *, decision_id: str, kek: bytes) -> OpenedDe
     if decision is None:
         raise DecisionNotFoundError(f"no decision {decision_id}")
     try:
-        dek = data_key_for(session, decision.subject_pseudonym, kek, create=False)
+        dek = data_key_for(
+            session,
+            decision.subject_pseudonym,
+            kek,
+            category=decision.key_category,
+            epoch=decision.key_epoch,
+            create=False,
+        )
     except (KeyShredded, KeyNotFoundError) as exc:
         raise SubjectErasedError(
             "the data of this person was erased; the decision's details are gone"

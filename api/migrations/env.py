@@ -9,6 +9,7 @@ import api.audit.models  # registers the decision-log tables on Base.metadata
 import api.core.models  # the API-key table
 import api.decisions.models  # the decision table
 import api.reviews.models  # review cases
+import api.rights.models  # rights requests, objections and restrictions
 import api.subjects.models  # revoked subject tokens
 import api.webhooks.models  # noqa: F401  # the webhook outbox and its attempts
 from api.core.database import Base, create_db_engine

@@ -112,9 +112,19 @@ def _dumps(value: Any) -> bytes:
 # --- sealing --------------------------------------------------------------------------------
 
 
-def _key(session: Session, pseudonym: str, kek: bytes) -> bytes:
+def _key(session: Session, decision: Decision, kek: bytes) -> bytes:
+    # A case's statement, corrections and rationale are sealed under the contested decision's
+    # own key (its model's retention category and year): they live and die with it, and an
+    # erasure or the retention job that shreds the decision shreds them too.
     try:
-        return data_key_for(session, pseudonym, kek, create=False)
+        return data_key_for(
+            session,
+            decision.subject_pseudonym,
+            kek,
+            category=decision.key_category,
+            epoch=decision.key_epoch,
+            create=False,
+        )
     except KeyShredded as exc:
         raise SubjectErasedError(
             "the data of this person was erased; the case can no longer be read or changed"
@@ -145,6 +155,10 @@ def _open_decision(dek: bytes, decision: Decision, field: str) -> Any:
 # --- log entries ----------------------------------------------------------------------------
 
 
+def _key_ref(decision: Decision) -> tuple[str, int]:
+    return decision.key_category, decision.key_epoch
+
+
 def _entry(
     case: ReviewCase,
     *,
@@ -154,6 +168,7 @@ def _entry(
     actor: str,
     at: datetime,
     dek: bytes | None = None,
+    key: tuple[str, int] | None = None,
     personal: Mapping[str, bytes] | None = None,
     **extra: Any,
 ) -> LogEntryCreate:
@@ -173,7 +188,12 @@ def _entry(
     if personal:
         assert dek is not None
         return seal_entry(
-            dek, kind=kind, subject_pseudonym=case.subject_pseudonym, body=body, personal=personal
+            dek,
+            kind=kind,
+            subject_pseudonym=case.subject_pseudonym,
+            body=body,
+            personal=personal,
+            key=key,
         )
     return LogEntryCreate(kind=kind, subject_pseudonym=case.subject_pseudonym, body=body)
 
@@ -365,7 +385,7 @@ def create_contest(
             decision = _decision(session, decision_id)
             assert decision is not None
             _check_open_to_review(session, decision)
-            dek = _key(session, pseudonym, kek)
+            dek = _key(session, decision, kek)
             values, _ = case_opening(
                 decision_id=decision_id,
                 subject_pseudonym=pseudonym,
@@ -395,6 +415,7 @@ def create_contest(
                         actor="subject",
                         at=received_at,
                         dek=dek,
+                        key=_key_ref(decision),
                         personal=personal,
                         due_at=case.due_at,
                         corrected_features=sorted(clean or {}),
@@ -460,7 +481,7 @@ def get_subject_case(session: Session, *, pseudonym: str, case_id: str, kek: byt
             raise CaseNotFoundError(f"no case {case_id}")
         decision = _decision(session, case.decision_id)
         assert decision is not None
-        return _subject_read(case, decision, _key(session, pseudonym, kek), now=_now())
+        return _subject_read(case, decision, _key(session, decision, kek), now=_now())
 
 
 def list_subject_cases(session: Session, *, pseudonym: str, kek: bytes) -> list[CaseRead]:
@@ -474,9 +495,11 @@ def list_subject_cases(session: Session, *, pseudonym: str, kek: bytes) -> list[
         ).all()
         if not rows:
             return []
-        dek = _key(session, pseudonym, kek)
         now = _now()
-        return [_subject_read(case, decision, dek, now=now) for case, decision in rows]
+        return [
+            _subject_read(case, decision, _key(session, decision, kek), now=now)
+            for case, decision in rows
+        ]
 
 
 def withdraw_case(session: Session, *, pseudonym: str, case_id: str, kek: bytes) -> CaseRead:
@@ -841,7 +864,7 @@ def get_case_for_reviewer(
         case = _case(session, case_id)
         decision = _decision(session, case.decision_id)
         assert decision is not None
-        dek = _key(session, case.subject_pseudonym, kek)
+        dek = _key(session, decision, kek)
         features = _open_decision(dek, decision, "features")
         frozen = _open_decision(dek, decision, "explanation")
         corrections = _open_json(dek, case_id, "corrections", case.corrections_ct)
@@ -985,7 +1008,7 @@ def resolve_case(
         if case.proposed_by is not None and case.state in _ACTIVE:
             raise CaseStateError("a resolution is proposed already; it waits for a second reviewer")
         _held_by(case, reviewer, moment)
-        dek = _key(session, case.subject_pseudonym, kek)
+        dek = _key(session, decision, kek)
         sealed_rationale = rationale.strip().encode("utf-8")
         case.rationale_ct = _seal(dek, case_id, "rationale", sealed_rationale)
         if _needs_second_reviewer(spec, decision, verdict):
@@ -1007,6 +1030,7 @@ def resolve_case(
                         actor=reviewer,
                         at=moment,
                         dek=dek,
+                        key=_key_ref(decision),
                         personal={"rationale": sealed_rationale},
                         resolution=verdict.resolution.value,
                         outcome=verdict.outcome,
@@ -1062,7 +1086,7 @@ def approve_resolution(
             raise CaseStateError("no resolution waits for a second reviewer on this case")
         if case.proposed_by == reviewer:
             raise SecondReviewerError("a second reviewer must approve, not the one who proposed")
-        dek = _key(session, case.subject_pseudonym, kek)
+        dek = _key(session, decision, kek)
         rationale = decrypt_field(
             dek, case.rationale_ct or b"", aad=field_aad(_CASE_TABLE, case_id, "rationale")
         )
@@ -1153,6 +1177,7 @@ def _complete(
             "at": now,
         },
         personal={"rationale": rationale},
+        key=_key_ref(decision),
     )
     session.add(
         Decision(
@@ -1180,6 +1205,9 @@ def _complete(
             supersedes_decision_id=decision.decision_id,
             case_id=case.case_id,
             reviewer_key_id=resolved_by,
+            # The human outcome lives and dies with the decision it supersedes.
+            key_category=decision.key_category,
+            key_epoch=decision.key_epoch,
             **{
                 f"{name}_ct": encrypt_field(
                     dek, value, aad=field_aad(_DECISION_TABLE, human_id, name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import Engine, select
@@ -58,11 +59,16 @@ def test_a_data_key_is_created_once_and_stored_only_wrapped(
     with session_factory() as session:
         assert data_key_for(session, ALICE, kek) == first
         assert data_key_for(session, BOB, kek) != first
-        wrapped = session.execute(
-            select(SubjectKey.wrapped_key).where(SubjectKey.pseudonym == ALICE)
-        ).scalar_one()
+        row = session.execute(select(SubjectKey).where(SubjectKey.pseudonym == ALICE)).scalar_one()
+    wrapped = row.wrapped_key
     assert wrapped is not None and first not in wrapped
-    assert unwrap_data_key(kek, wrapped, pseudonym=ALICE) == first
+    # The general key of the current year, wrapped for exactly that subject, category and year.
+    assert (row.category, row.epoch) == ("general", datetime.now(UTC).year)
+    assert (
+        unwrap_data_key(kek, wrapped, pseudonym=ALICE, category="general", epoch=row.epoch) == first
+    )
+    with pytest.raises(DecryptionError):
+        unwrap_data_key(kek, wrapped, pseudonym=ALICE, category="scores", epoch=row.epoch)
 
 
 def test_concurrent_first_uses_agree_on_one_key(engine: Engine, kek: bytes) -> None:
@@ -146,8 +152,12 @@ def test_shredding_makes_the_data_unreadable_and_the_chain_still_verifies(
             data_key_for(session, ALICE, kek)  # and no fresh key appears for them
         assert open_sealed_field(session, bob, "features", kek=kek) == b"bob's features"
         assert verify_log(session).ok
-        row = session.execute(select(SubjectKey).where(SubjectKey.pseudonym == ALICE)).scalar_one()
-        assert row.wrapped_key is None and row.shredded_at is not None
+        rows = session.execute(select(SubjectKey).where(SubjectKey.pseudonym == ALICE)).scalars()
+        # The wiped key, and the erasure marker that keeps new keys from appearing.
+        assert {row.category for row in rows} == {"general", "*"}
+        for row in session.execute(select(SubjectKey)).scalars():
+            if row.pseudonym == ALICE:
+                assert row.wrapped_key is None and row.shredded_at is not None
 
 
 def test_shredding_a_subject_without_a_key_blocks_future_keys(

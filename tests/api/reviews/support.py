@@ -49,12 +49,16 @@ def insert_decision(
         "explanation": json.dumps(frozen).encode(),
         "notice": json.dumps({"text": "notice", "contest_url": "x"}).encode(),
     }
+    created_at = datetime.now(UTC)
     with write_transaction(session):
-        dek = data_key_for(session, pseudonym, kek)
+        # Sealed as the decision service seals: under the model's retention category and year.
+        dek = data_key_for(session, pseudonym, kek, category="fraud_history", epoch=created_at.year)
         session.add(
             Decision(
                 decision_id=decision_id,
-                created_at=datetime.now(UTC),
+                created_at=created_at,
+                key_category="fraud_history",
+                key_epoch=created_at.year,
                 model_name=model_name,
                 model_version=model_version,
                 run_id="run",

@@ -1,0 +1,84 @@
+"""The person's rights, with the token from their notice (``/v1/me``): export, objection,
+restriction and erasure (GDPR Art. 15-21)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+
+from api.context import ContextDep
+from api.core.errors import problem_responses
+from api.rights import service
+from api.rights.schemas import ErasureRead, PreferenceRead, SubjectExport
+from api.subjects.security import SubjectReadDep, SubjectRightsDep
+
+__all__ = ["router"]
+
+router = APIRouter(
+    prefix="/v1/me", tags=["subject", "rights"], responses=problem_responses(401, 403)
+)
+
+
+@router.get("/export", response_model=SubjectExport)
+def export_my_data(
+    subject: SubjectReadDep,
+    context: ContextDep,
+    format: Annotated[  # the query parameter's public name
+        str, Query(pattern="^(json|csv)$", description="json (default) or csv")
+    ] = "json",
+) -> Any:
+    """Everything about me: decisions, their logic and consequences, factors, notices, cases,
+    requests and the data I provided (Art. 15 and 20). ``?format=csv`` for a spreadsheet."""
+    if format == "csv":
+        return _csv(service.export_csv(context, subject=subject))
+    return service.export_subject(context, subject=subject)
+
+
+@router.get("/export.csv", response_class=Response)
+def export_my_data_as_csv(subject: SubjectReadDep, context: ContextDep) -> Response:
+    """My decisions as CSV, one row per decision, with the data I provided (Art. 20)."""
+    return _csv(service.export_csv(context, subject=subject))
+
+
+def _csv(text: str) -> Response:
+    return Response(
+        content=text,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="glassbox-export.csv"'},
+    )
+
+
+@router.post("/objection", response_model=PreferenceRead, status_code=201)
+def object_to_profiling(subject: SubjectRightsDep, context: ContextDep) -> dict[str, Any]:
+    """Object to profiling and marketing (Art. 21): recommendations stop using my profile and
+    churn scoring stops for me."""
+    return service.object_to_profiling(context, subject=subject)
+
+
+@router.delete("/objection", response_model=PreferenceRead)
+def withdraw_my_objection(subject: SubjectRightsDep, context: ContextDep) -> dict[str, Any]:
+    """Withdraw my objection; profiling may resume."""
+    return service.withdraw_objection(context, subject=subject)
+
+
+@router.post("/restriction", response_model=PreferenceRead, status_code=201)
+def restrict_my_processing(subject: SubjectRightsDep, context: ContextDep) -> dict[str, Any]:
+    """Restrict processing (Art. 18): my data is kept, no new decision is taken about me."""
+    return service.restrict_processing(context, subject=subject)
+
+
+@router.delete("/restriction", response_model=PreferenceRead)
+def lift_my_restriction(subject: SubjectRightsDep, context: ContextDep) -> dict[str, Any]:
+    """Lift the restriction; decisions about me may be taken again."""
+    return service.lift_restriction(context, subject=subject)
+
+
+@router.post(
+    "/erasure", response_model=ErasureRead, status_code=201, responses=problem_responses(422)
+)
+def erase_my_data(subject: SubjectRightsDep, context: ContextDep) -> dict[str, Any]:
+    """Erase my data (Art. 17). The answer lists what was erased, and what a legal hold keeps,
+    why and until when."""
+    return service.erase_subject(context, subject=subject)
