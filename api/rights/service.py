@@ -20,7 +20,6 @@ one key per year instead of one per record.
 
 from __future__ import annotations
 
-import calendar
 import csv
 import io
 import json
@@ -48,6 +47,7 @@ from api.decisions.errors import SubjectErasedError
 from api.decisions.models import Decision
 from api.decisions.runtime import ModelNotServedError
 from api.decisions.service import open_decision
+from api.reviews.deadlines import due_date
 from api.rights.models import RequestKind, RequestStatus, RightsRequest, SubjectPreference
 from api.subjects.security import Subject
 from models.spec import Label, ModelKind, ModelSpec, Retention, default_spec_path, load_spec
@@ -56,7 +56,6 @@ __all__ = [
     "CaseHold",
     "RetentionReport",
     "active_cases",
-    "due_date",
     "erase_subject",
     "export_csv",
     "export_subject",
@@ -102,27 +101,6 @@ def _aware(moment: datetime) -> datetime:
 
 
 # --- deadlines and policies -----------------------------------------------------------------
-
-
-def due_date(received_at: datetime) -> datetime:
-    """When the answer to a request is due: one calendar month after receipt (Art. 12(3)).
-
-    The same day of the next month, or that month's last day when it has no such day.
-
-    Parameters
-    ----------
-    received_at : datetime
-        When the request was received.
-
-    Returns
-    -------
-    datetime
-        The due moment.
-    """
-    index = received_at.month
-    year, month = received_at.year + index // 12, index % 12 + 1
-    day = min(received_at.day, calendar.monthrange(year, month)[1])
-    return received_at.replace(year=year, month=month, day=day)
 
 
 def key_expires_at(retention: Retention, epoch: int) -> datetime:
