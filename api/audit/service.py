@@ -94,7 +94,15 @@ from api.core.crypto import (
     verify_signature,
     wrap_data_key,
 )
-from api.core.database import in_write_transaction, is_postgresql, write_transaction, writing
+from api.core.database import (
+    WalCheckpointer,
+    in_write_transaction,
+    is_postgresql,
+    sqlite_file,
+    write_transaction,
+    writer_lock_path,
+    writing,
+)
 from api.rights.models import SubjectPreference
 
 __all__ = [
@@ -422,6 +430,7 @@ class WriterStats:
     entries: int
     failed_batches: int
     failed_entries: int
+    checkpoints: int = 0
 
 
 # A unit of work runs inside the batch's transaction: it may write rows of its own (a decision,
@@ -532,6 +541,8 @@ class LogWriter:
             self._thread = threading.Thread(
                 target=self._run, name="glassbox-log-writer", daemon=True
             )
+            if self._direct is not None and self._direct.checkpointer is not None:
+                self._direct.checkpointer.start()
             self._thread.start()
         return self
 
@@ -575,6 +586,11 @@ class LogWriter:
             entries=self._entries,
             failed_batches=self._failed_batches,
             failed_entries=self._failed_entries,
+            checkpoints=(
+                self._direct.checkpointer.checkpoints
+                if self._direct is not None and self._direct.checkpointer is not None
+                else 0
+            ),
         )
 
     def submit(self, entry: LogEntryCreate) -> Future[LogEntryRead]:
@@ -679,6 +695,8 @@ class LogWriter:
         finally:
             if self._direct is not None:
                 self._direct.close()
+                if self._direct.checkpointer is not None:
+                    self._direct.checkpointer.stop()
 
     def _loop(self) -> None:
         stopping = False
@@ -686,17 +704,33 @@ class LogWriter:
             item = self._queue.get()
             if item is _STOP:
                 return
-            batch = [item]
-            while len(batch) < self.max_batch:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is _STOP:
-                    stopping = True
-                    break
-                batch.append(item)
-            self._commit(batch)
+            # Group commit across processes: wait for the database's writer lock first, then
+            # take everything that queued up meanwhile. A writer that had to wait behind another
+            # worker's commit then commits all its waiting entries at once, instead of queueing
+            # them again behind the next commit.
+            with self._held_writer_lock():
+                batch = [item]
+                while len(batch) < self.max_batch:
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is _STOP:
+                        stopping = True
+                        break
+                    batch.append(item)
+                self._commit(batch)
+
+    @contextlib.contextmanager
+    def _held_writer_lock(self) -> Iterator[None]:
+        if self._direct is None:
+            yield
+            return
+        self._direct.lock()
+        try:
+            yield
+        finally:
+            self._direct.unlock()
 
     def _commit(self, batch: list[_Item]) -> None:
         live = [(work, future) for work, future in batch if future.set_running_or_notify_cancel()]
@@ -745,7 +779,10 @@ class LogWriter:
         return self._write_in_session(items)
 
     def _write_in_session(self, items: list[_Item]) -> list[Any]:
-        # The general path: units of work get an ORM session in the batch's transaction.
+        # The general path: units of work get an ORM session in the batch's transaction. Its
+        # session takes the writer lock itself (api.core.database.write_transaction).
+        if self._direct is not None:
+            self._direct.unlock()
         with Session(self.engine) as session, write_transaction(session):
             records = [work for work, _ in items if isinstance(work, SealedRecord)]
             year = _now().year
@@ -909,13 +946,12 @@ class _DirectWriter:
         self._connection: Any = None
         self._inserts: dict[tuple[Table, tuple[str, ...], str], _Insert] = {}
         self._simple: dict[Table, bool] = {}
-        url = engine.url
-        database = url.database if url.get_backend_name() == "sqlite" else None
-        self._lock_path = (
-            None
-            if not database or database == ":memory:" or database.startswith("file:")
-            else f"{database}-writer.lock"
-        )
+        database = sqlite_file(engine)
+        self._lock_path = None if database is None else writer_lock_path(database)
+        self._lock_fd: int | None = None
+        # Checkpoints of a database file run in a thread of their own, outside the write lock
+        # (api.core.database.WalCheckpointer), not inside this writer's commits.
+        self.checkpointer = None if database is None else WalCheckpointer(engine)
         log = LogEntry.__table__
         keys = ("seq", "entry_id", "entry_at", "kind", "subject_pseudonym", "body")
         self._entry_insert = self._insert(cast(Table, log), (*keys, "prev_hash", "entry_hash"), "")
@@ -943,11 +979,41 @@ class _DirectWriter:
         if not simple:
             raise _NeedsSessionError(table.name)
 
+    def lock(self) -> None:
+        """Take the SQLite file's writer lock (as ``write_transaction`` does); no-op if held."""
+        if self._lock_path is None or self._lock_fd is not None:
+            return
+        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._lock_fd = fd
+
+    def unlock(self) -> None:
+        """Release the writer lock if this writer holds it."""
+        fd, self._lock_fd = self._lock_fd, None
+        if fd is not None:
+            os.close(fd)  # closing the descriptor releases the lock
+
+    def _connect(self) -> Any:
+        connection = self.engine.raw_connection()
+        if self.checkpointer is not None:
+            cursor = connection.cursor()
+            cursor.execute("PRAGMA wal_autocheckpoint = 0")
+            cursor.close()
+        return connection
+
     def close(self) -> None:
         connection, self._connection = self._connection, None
         if connection is not None:
             with contextlib.suppress(Exception):
+                if self.checkpointer is not None:
+                    # The connection goes back to the pool: automatic checkpoints on again.
+                    connection.cursor().execute("PRAGMA wal_autocheckpoint = 1000")
                 connection.close()
+        self.unlock()
 
     def _select_keys(
         self, cursor: Any, pseudonyms: Sequence[str], *, restrictions: bool
@@ -1033,14 +1099,12 @@ class _DirectWriter:
             for table, _ in record.extra_rows:
                 self._check(table)
         rows = _RowGroups()
-        lock_fd = None
-        if self._lock_path is not None:
-            lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        took_lock = self._lock_fd is None
+        if took_lock:
+            self.lock()
         try:
-            if lock_fd is not None:
-                fcntl.flock(lock_fd, fcntl.LOCK_EX)
             if self._connection is None:
-                self._connection = self.engine.raw_connection()
+                self._connection = self._connect()
             connection = self._connection
             try:
                 cursor = connection.cursor()
@@ -1078,6 +1142,8 @@ class _DirectWriter:
                     )
                 stored = self._append(cursor, prepared) if prepared else []
                 connection.commit()
+                if self.checkpointer is not None:
+                    self.checkpointer.written(len(items))
             except BaseException as exc:
                 # A failed batch leaves nothing behind; the connection is not trusted again.
                 with contextlib.suppress(Exception):
@@ -1092,8 +1158,8 @@ class _DirectWriter:
                     ) from exc
                 raise
         finally:
-            if lock_fd is not None:
-                os.close(lock_fd)  # closing the descriptor releases the lock
+            if took_lock:
+                self.unlock()
         return _results(spans, stored)
 
     def _append(self, cursor: Any, prepared: Sequence[_Prepared]) -> list[LogEntryRead]:

@@ -14,7 +14,9 @@ Every transaction that will write therefore starts with ``BEGIN IMMEDIATE`` thro
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,13 +33,16 @@ __all__ = [
     "WRITE_TRANSACTION_OPTION",
     "Base",
     "TransactionStateError",
+    "WalCheckpointer",
     "create_db_engine",
     "create_session_factory",
     "in_write_transaction",
     "is_postgresql",
     "migrate",
     "normalise_url",
+    "sqlite_file",
     "write_transaction",
+    "writer_lock_path",
     "writing",
 ]
 
@@ -46,6 +51,7 @@ _MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 # Several API workers may start at once against one PostgreSQL; only one may run migrations.
 _MIGRATION_LOCK_ID = 0x676C617373626F01
 _SQLITE_BUSY_TIMEOUT_MS = 30_000
+logger = logging.getLogger(__name__)
 
 # Named constraints, so later migrations can alter or drop them on every backend.
 _NAMING_CONVENTION = {
@@ -231,17 +237,141 @@ def _writer_lock(session: Session) -> Iterator[None]:
     PostgreSQL needs nothing of the kind (its advisory lock queues waiters).
     """
     bind = session.get_bind()
-    url = bind.url if isinstance(bind, Engine) else bind.engine.url
-    database = url.database if url.get_backend_name() == "sqlite" else None
-    if not database or database == ":memory:" or database.startswith("file:"):
+    database = sqlite_file(bind if isinstance(bind, Engine) else bind.engine)
+    if database is None:
         yield
         return
-    fd = os.open(f"{database}-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    with _file_lock(writer_lock_path(database)):
+        yield
+
+
+def writer_lock_path(database: str) -> str:
+    """The file every writer of the SQLite database ``database`` locks before it writes."""
+    return f"{database}-writer.lock"
+
+
+@contextmanager
+def _file_lock(path: str) -> Iterator[None]:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the lock
+
+
+def sqlite_file(engine: Engine) -> str | None:
+    """The path of the engine's SQLite database file; None for PostgreSQL and in-memory SQLite.
+
+    Parameters
+    ----------
+    engine : Engine
+        The engine.
+
+    Returns
+    -------
+    str or None
+        The file the database (and its ``-wal`` and ``-writer.lock`` companions) lives in.
+    """
+    url = engine.url
+    database = url.database if url.get_backend_name() == "sqlite" else None
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return database
+
+
+class WalCheckpointer:
+    """Checkpoints a SQLite database's WAL from a thread of its own, outside the write lock.
+
+    By default SQLite checkpoints inside the commit that takes the WAL past 1,000 pages: that
+    commit copies megabytes back into the database file and fsyncs it while it holds the write
+    lock, and every writer of every process waits behind it (tens of milliseconds here, the
+    tail of the decision latency). A writer whose connection turns automatic checkpoints off
+    hands the work to this thread instead. Its checkpoints are PASSIVE: they never take the
+    write lock, so writers keep committing meanwhile. A PASSIVE checkpoint cannot finish while
+    writers append, though, and SQLite reuses the WAL from its start only after one did: so each
+    round ends with a second PASSIVE checkpoint under the writers' file lock, which only has the
+    frames committed during the first one left to copy. The WAL then stays at the size of a
+    round's commits instead of growing without bound.
+
+    Parameters
+    ----------
+    engine : Engine
+        A SQLite engine on a database file (from :func:`create_db_engine`).
+    every : int
+        Committed rows between checkpoints (a decision writes about ten pages).
+    interval : float
+        Seconds after which rows written since the last checkpoint are checkpointed anyway.
+    """
+
+    def __init__(self, engine: Engine, *, every: int = 100, interval: float = 0.5) -> None:
+        database = sqlite_file(engine)
+        if database is None:
+            raise ValueError("only a SQLite database file has a WAL to checkpoint")
+        self.engine = engine
+        self._lock_path = writer_lock_path(database)
+        self.every = every
+        self.interval = interval
+        self.checkpoints = 0
+        self._pending = 0
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> WalCheckpointer:
+        """Start the checkpoint thread.
+
+        Returns
+        -------
+        WalCheckpointer
+            ``self``.
+        """
+        self._thread = threading.Thread(
+            target=self._run, name="glassbox-wal-checkpointer", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def written(self, rows: int) -> None:
+        """Count rows just committed; wake the thread when enough have piled up."""
+        self._pending += rows
+        if self._pending >= self.every:
+            self._wake.set()
+
+    def stop(self) -> None:
+        """Checkpoint what is left, then end the thread."""
+        self._stopping = True
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _run(self) -> None:
+        connection = self.engine.raw_connection()
+        try:
+            while True:
+                self._wake.wait(self.interval)
+                self._wake.clear()
+                if self._pending or self._stopping:
+                    self._pending = 0
+                    self._checkpoint(connection)
+                if self._stopping:
+                    return
+        finally:
+            connection.close()
+
+    def _checkpoint(self, connection: Any) -> None:
+        cursor = connection.cursor()
+        try:
+            cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            cursor.fetchall()
+            with _file_lock(self._lock_path):
+                cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                cursor.fetchall()
+            self.checkpoints += 1
+        except Exception:  # a failed checkpoint loses nothing: the WAL keeps every commit
+            logger.warning("WAL checkpoint failed; the next one retries", exc_info=True)
+        finally:
+            cursor.close()
 
 
 def in_write_transaction(session: Session) -> bool:
