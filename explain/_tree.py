@@ -96,6 +96,81 @@ def _positive_class_base(expected_value: Any) -> float:
     raise UnsupportedModelError(f"expected one or two base values, got {base.size}")
 
 
+class _Kernel:
+    """shap's exact TreeSHAP routine (its C extension), called the way ``shap_values`` calls it.
+
+    ``shap.TreeExplainer.shap_values`` re-checks and re-converts its input and reshapes its
+    output on every call; for one row that is a tenth of the explanation's cost. For the case
+    glassbox serves -- shap's own tree representation, path-dependent perturbation, one raw
+    log-odds output -- this makes the same single call to ``_cext.dense_tree_shap`` on the tree
+    arrays shap built, with the arguments ``shap_values`` would pass. Every other case goes
+    through ``shap_values``; either way the explainer's load-time self-check proves additivity.
+    """
+
+    def __init__(self, explainer: Any, cext: Any, perturbation: int, transform: int) -> None:
+        self._model = explainer.model
+        self._cext = cext
+        self._perturbation = perturbation
+        self._transform = transform
+        model = self._model
+        limit = -1 if model.tree_limit is None else model.tree_limit
+        self._tree_limit = model.values.shape[0] if limit < 0 else limit
+
+    @classmethod
+    def of(cls, explainer: Any) -> _Kernel | None:
+        """The kernel for ``explainer`` (a ``shap.TreeExplainer``), or None if it does not fit."""
+        try:
+            from shap import _cext
+            from shap.explainers._tree import feature_perturbation_codes, output_transform_codes
+        except ImportError:
+            return None
+        model = explainer.model
+        if not (
+            model.model_type == "internal"
+            and explainer.feature_perturbation == "tree_path_dependent"
+            and explainer.data is None
+            and model.num_outputs == 1
+            and model.model_output == "raw"
+            and model.get_transform() == "identity"
+        ):
+            return None
+        return cls(
+            explainer,
+            _cext,
+            feature_perturbation_codes["tree_path_dependent"],
+            output_transform_codes["identity"],
+        )
+
+    def values(self, matrix: NDArray[np.float64]) -> NDArray[np.float64]:
+        """SHAP values of ``matrix``'s rows, shape (n_rows, n_features)."""
+        model = self._model
+        rows = np.ascontiguousarray(matrix, dtype=model.input_dtype)
+        phi = np.zeros((rows.shape[0], rows.shape[1] + 1, 1))
+        self._cext.dense_tree_shap(
+            model.children_left,
+            model.children_right,
+            model.children_default,
+            model.features,
+            model.thresholds,
+            model.threshold_types,
+            model.values,
+            model.node_sample_weight,
+            model.max_depth,
+            rows,
+            np.isnan(rows),
+            None,
+            None,
+            None,
+            self._tree_limit,
+            model.base_offset,
+            phi,
+            self._perturbation,
+            self._transform,
+            False,
+        )
+        return np.asarray(phi[:, :-1, 0], dtype=np.float64)
+
+
 class TreeExplainer:
     """Explains a fitted binary tree ensemble, one encoded row or many at a time.
 
@@ -142,6 +217,7 @@ class TreeExplainer:
             )
         self._estimator = estimator
         self._shap = shap.TreeExplainer(estimator)
+        self._kernel = _Kernel.of(self._shap)
         self.feature_names: tuple[str, ...] = names
         self.version: str = f"treeshap-shap-{shap.__version__}"
         self.base_value: float = _positive_class_base(self._shap.expected_value)
@@ -214,8 +290,11 @@ class TreeExplainer:
             raise InvalidInputError("this model does not accept missing values (NaN)")
         # check_additivity would run a second prediction per call; additivity is proven once at
         # load time (_self_check) and in the tests, and the score below is derived from it.
-        raw = self._shap.shap_values(matrix, check_additivity=False)
-        values = _positive_class_values(raw, matrix.shape[0], self.n_features)
+        if self._kernel is not None:
+            values = self._kernel.values(matrix)
+        else:
+            raw = self._shap.shap_values(matrix, check_additivity=False)
+            values = _positive_class_values(raw, matrix.shape[0], self.n_features)
         margins = self.base_value + values.sum(axis=1)
         return [
             Explanation(
