@@ -1051,20 +1051,21 @@ def run_mlflow(
     script: Path,
     use_wrk: bool,
     quiet_wait: float,
+    workers: int = 1,
 ) -> Json:
     port = free_port()
-    log = home.path / "mlflow-serve.log"
+    log = home.path / f"mlflow-serve-w{workers}.log"
     env = dict(home.env)
     env["MLFLOW_TRACKING_URI"] = home.tracking_uri
     started = time.perf_counter()
     cmd = [_bin("mlflow"), "models", "serve", "-m", "models:/fraud@champion"]
-    cmd += ["--env-manager", "local", "-p", str(port), "--host", HOST]
+    cmd += ["--env-manager", "local", "-p", str(port), "--host", HOST, "--workers", str(workers)]
     server = procs.start(cmd, env=env, log=log)
     try:
         wait_http(f"http://{HOST}:{port}/ping", server, log)
         wait_idle(server.pid, server, log)
         startup = time.perf_counter() - started
-        _say(f"mlflow models serve ready in {startup:.1f} s (pid {server.pid})")
+        _say(f"mlflow models serve --workers {workers} ready in {startup:.1f} s (pid {server.pid})")
         quiet = wait_for_quiet(quiet_wait)
         target = Target(port, "/invocations", home.mlflow_bodies, None)
         warm = closed_loop(
@@ -1102,6 +1103,7 @@ def run_mlflow(
     finally:
         procs.stop(server)
     return {
+        "workers": workers,
         "startup_s": startup,
         "background_cores_busy_before": quiet,
         "memory_after_warmup": memory,
@@ -1689,10 +1691,19 @@ def report(results: Json) -> str:
         f"<= {TARGETS['cpu_over_treeshap']:.0f}x",
         None if cpu_ratio is None else cpu_ratio <= TARGETS["cpu_over_treeshap"],
     )
+    by_workers = results.get("mlflow_by_workers") or {}
+
+    def mlflow_rate_for(g: Json) -> float | None:
+        # Like for like: mlflow models serve with as many workers as this glassbox column.
+        run = by_workers.get(f"workers={g.get('workers')}") or mlflow
+        return (run.get("throughput") or {}).get("throughput_per_s")
+
     row(
-        "glassbox / mlflow serve throughput",
+        "glassbox / mlflow serve throughput (same number of workers)",
         lambda g: _fmt(
-            g["throughput"]["throughput_per_s"] / mlflow_rate if mlflow_rate else None, 2, "x"
+            g["throughput"]["throughput_per_s"] / rate if (rate := mlflow_rate_for(g)) else None,
+            2,
+            "x",
         ),
         f">= {TARGETS['mlflow_ratio']:.0f}x",
         None if ratio is None else ratio >= TARGETS["mlflow_ratio"],
@@ -1709,20 +1720,43 @@ def report(results: Json) -> str:
     row("server start-up s", lambda g: _fmt(g["startup_s"], 1), "", None)
 
     if mlflow:
-        m, s = mlflow["throughput"], mlflow["single_connection"]
+        runs = by_workers or {f"workers={mlflow.get('workers', 1)}": mlflow}
+
+        def mlflow_row(label: str, get: Callable[[Json], str]) -> None:
+            lines.append(f"| {label} | " + " | ".join(get(r) for r in runs.values()) + " |")
+
         lines += [
             "",
-            "| mlflow models serve (fraud@champion, bare predict) | value |",
-            "|---|---|",
-            f"| predictions/s, {CONNECTIONS} connections | {_fmt(m['throughput_per_s'], 0)} |",
-            f"| p50 / p99 ms ({CONNECTIONS} connections) | {_fmt(m['latency_ms']['p50'])} / "
-            f"{_fmt(m['latency_ms']['p99'])} |",
-            f"| 1 connection p50 / p99 ms | {_fmt(s['latency_ms']['p50'])} / "
-            f"{_fmt(s['latency_ms']['p99'])} |",
-            f"| server CPU ms / prediction | {_fmt(m['server_cpu_ms_per_request'], 3)} |",
-            f"| non-2xx + socket errors | {m['non2xx'] + m['socket_errors']} |",
-            f"| RSS after warm-up MiB | {_fmt(mlflow['memory_after_warmup']['rss_mib'], 0)} |",
+            "| mlflow models serve (fraud@champion, bare predict) | " + " | ".join(runs) + " |",
+            "|---|" + "---|" * len(runs),
         ]
+        mlflow_row(
+            f"predictions/s, {CONNECTIONS} connections",
+            lambda r: _fmt(r["throughput"]["throughput_per_s"], 0),
+        )
+        mlflow_row(
+            f"p50 / p99 ms ({CONNECTIONS} connections)",
+            lambda r: (
+                f"{_fmt(r['throughput']['latency_ms']['p50'])} / "
+                f"{_fmt(r['throughput']['latency_ms']['p99'])}"
+            ),
+        )
+        mlflow_row(
+            "1 connection p50 / p99 ms",
+            lambda r: (
+                f"{_fmt(r['single_connection']['latency_ms']['p50'])} / "
+                f"{_fmt(r['single_connection']['latency_ms']['p99'])}"
+            ),
+        )
+        mlflow_row(
+            "server CPU ms / prediction",
+            lambda r: _fmt(r["throughput"]["server_cpu_ms_per_request"], 3),
+        )
+        mlflow_row(
+            "non-2xx + socket errors",
+            lambda r: str(r["throughput"]["non2xx"] + r["throughput"]["socket_errors"]),
+        )
+        mlflow_row("RSS after warm-up MiB", lambda r: _fmt(r["memory_after_warmup"]["rss_mib"], 0))
 
     if micro:
         t, svc = micro["treeshap"], micro["create_decision"]
@@ -1940,14 +1974,22 @@ def main(argv: Sequence[str]) -> int:
                     quiet_wait=ns.quiet_wait,
                 )
             if not ns.no_mlflow:
-                results["mlflow"] = run_mlflow(
-                    home,
-                    procs,
-                    durations=durations,
-                    script=script,
-                    use_wrk=use_wrk,
-                    quiet_wait=ns.quiet_wait,
-                )
+                # The baseline runs with the same worker counts, so that every ratio compares
+                # like with like (a second worker doubles mlflow's CPU-bound predict too).
+                by_workers = {
+                    f"workers={w}": run_mlflow(
+                        home,
+                        procs,
+                        durations=durations,
+                        script=script,
+                        use_wrk=use_wrk,
+                        quiet_wait=ns.quiet_wait,
+                        workers=w,
+                    )
+                    for w in workers
+                }
+                results["mlflow_by_workers"] = by_workers
+                results["mlflow"] = by_workers[f"workers={workers[0]}"]
             _say("RSS per model (fresh process)")
             results["rss_per_model"] = run_child(
                 "_rss", ["--tracking-uri", home.tracking_uri], _child_env(home.env)
