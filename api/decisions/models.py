@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, Float, Integer, LargeBinary, String, Text
+from sqlalchemy import Boolean, DateTime, Float, Index, Integer, LargeBinary, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from api.core.database import Base
@@ -21,10 +21,22 @@ class Decision(Base):
     """One decision about one person by one model version (or, later, by a human)."""
 
     __tablename__ = "decision"
+    # Every index is a page the commit of each decision writes (and a checkpoint copies back):
+    # only those the service reads by. A person's decisions are found by pseudonym; one decision
+    # by id; the human outcome that supersedes an automated one by ``supersedes_decision_id``,
+    # which only human decisions carry, so its index leaves automated rows out.
+    __table_args__ = (
+        Index(
+            "ix_decision_supersedes_decision_id",
+            "supersedes_decision_id",
+            sqlite_where=text("supersedes_decision_id IS NOT NULL"),
+            postgresql_where=text("supersedes_decision_id IS NOT NULL"),
+        ),
+    )
 
     decision_id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
-    model_name: Mapped[str] = mapped_column(String(64), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    model_name: Mapped[str] = mapped_column(String(64))
     model_version: Mapped[int] = mapped_column(Integer)
     run_id: Mapped[str] = mapped_column(String(64))
     policy_version: Mapped[str] = mapped_column(String(64))
@@ -39,7 +51,7 @@ class Decision(Base):
     locale: Mapped[str] = mapped_column(String(8))
     personalised: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     # The application (API key) that asked: only it may read the decision back.
-    application_key_id: Mapped[str] = mapped_column(String(64), index=True)
+    application_key_id: Mapped[str] = mapped_column(String(64))
     subject_pseudonym: Mapped[str] = mapped_column(String(64), index=True)
     callback_url: Mapped[str | None] = mapped_column(Text, nullable=True)
     # The log entry recording this decision, when policy logs it (always for significant ones).
@@ -56,6 +68,6 @@ class Decision(Base):
     # Filled by the database: a Python-side default would push every batch of the group-commit
     # writer off its driver-SQL path.
     decided_by: Mapped[str] = mapped_column(String(8), server_default="model")
-    supersedes_decision_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    supersedes_decision_id: Mapped[str | None] = mapped_column(String(32))
     case_id: Mapped[str | None] = mapped_column(String(32))
     reviewer_key_id: Mapped[str | None] = mapped_column(String(64))
