@@ -1231,6 +1231,19 @@ def micro_main(argv: Sequence[str]) -> None:
     for start in range(0, len(encoded), CONNECTIONS):
         explainer.explain_batch(batch[start : start + CONNECTIONS])
     treeshap["batch8_wall_us_per_row"] = (time.perf_counter() - wall) / len(encoded) * 1e6
+    # For reference: shap's own TreeSHAP routine (its C extension, called directly), which the
+    # explainer's per-leaf tables replace on the served models.
+    from explain._tree import _Kernel
+
+    reference = _Kernel.of(explainer._shap)
+    if reference is not None:
+        rows = [row.reshape(1, -1) for row in encoded]
+        for one in rows[:warm]:
+            reference.values(one)
+        cpu = time.process_time()
+        for one in rows:
+            reference.values(one)
+        treeshap["shap_routine_cpu_us_per_row"] = (time.process_time() - cpu) / len(rows) * 1e6
 
     # 2. The pieces of the hot path, one decision at a time (mirrors api/decisions/service.py
     #    at the level of the functions it calls; the log commit is measured in 3).
@@ -1691,6 +1704,19 @@ def report(results: Json) -> str:
         f"<= {TARGETS['cpu_over_treeshap']:.0f}x",
         None if cpu_ratio is None else cpu_ratio <= TARGETS["cpu_over_treeshap"],
     )
+    shap_routine_us = (micro.get("treeshap") or {}).get("shap_routine_cpu_us_per_row")
+    row(
+        "server CPU / shap's own TreeSHAP routine CPU (reference)",
+        lambda g: _fmt(
+            g["throughput"]["server_cpu_ms_per_request"] * 1000 / shap_routine_us
+            if shap_routine_us
+            else None,
+            1,
+            "x",
+        ),
+        "",
+        None,
+    )
     by_workers = results.get("mlflow_by_workers") or {}
 
     def mlflow_rate_for(g: Json) -> float | None:
@@ -1768,6 +1794,8 @@ def report(results: Json) -> str:
             f"{_fmt(t['cpu_us_per_row'], 0)} / {_fmt(t['wall_us_per_row'], 0)} |",
             f"| TreeSHAP explain_batch of 8: wall us per row | "
             f"{_fmt(t['batch8_wall_us_per_row'], 0)} |",
+            f"| shap's own TreeSHAP routine (reference), one row: CPU us | "
+            f"{_fmt(t.get('shap_routine_cpu_us_per_row'), 0)} |",
         ]
         lines += [
             f"| piece: {label} (us) | {_fmt(us, 0)} |" for label, us in micro["pieces_us"].items()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
+import numba
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
@@ -171,6 +173,222 @@ class _Kernel:
         return np.asarray(phi[:, :-1, 0], dtype=np.float64)
 
 
+# --- exact TreeSHAP by per-leaf tables --------------------------------------------------------
+
+# A leaf with k distinct features on its path has a table of 2^k * k values; beyond these the
+# tables would cost more memory than they save time, and shap's routine explains the model.
+_MAX_PATH_FEATURES = 16
+_MAX_TABLE_VALUES = 8_000_000
+
+
+def _product_game_tables(z: NDArray[np.float64], v: NDArray[np.float64]) -> NDArray[np.float64]:
+    """SHAP values of every leaf path of ``z.shape[1]`` distinct features, for every pattern.
+
+    Path-dependent TreeSHAP sums, over the leaves, the Shapley values of the product game
+    ``f(S) = v * prod(o_j for j in S) * prod(z_j for j not in S)`` on the features of the
+    leaf's path, where ``z_j`` is the fraction of the training data that follows the path's
+    splits on feature ``j`` and ``o_j`` is 1 if the row follows all of them, else 0. The
+    Shapley value of feature ``s`` is ``v * (o_s - z_s) * sum_m w(m) * c_m``, where
+    ``w(m) = m! (k-1-m)! / k!`` and ``c_m`` is the coefficient of ``t^m`` in
+    ``prod_{j != s} (z_j + o_j t)``. As the ``o_j`` are 0 or 1, each leaf has only ``2^k``
+    cases: all are computed here, once per model.
+
+    Parameters
+    ----------
+    z : ndarray of shape (n_leaves, k)
+        Zero fractions of the leaves' distinct path features, in path order.
+    v : ndarray of shape (n_leaves,)
+        Leaf values.
+
+    Returns
+    -------
+    ndarray of shape (n_leaves, 2**k, k)
+        ``[leaf, pattern, j]``: the value of the leaf's ``j``-th feature when bit ``j`` of
+        ``pattern`` is the row's ``o_j``.
+    """
+    n, k = z.shape
+    patterns = ((np.arange(2**k)[:, None] >> np.arange(k)) & 1).astype(np.float64)
+    weights = np.array(
+        [math.factorial(m) * math.factorial(k - 1 - m) / math.factorial(k) for m in range(k)]
+    )
+    tables = np.empty((n, 2**k, k))
+    for s in range(k):
+        coefficients = np.zeros((n, 2**k, k))
+        coefficients[:, :, 0] = 1.0
+        for j in range(k):
+            if j == s:
+                continue
+            shifted = np.zeros_like(coefficients)
+            shifted[:, :, 1:] = coefficients[:, :, :-1]
+            coefficients = z[:, j, None, None] * coefficients + patterns[None, :, j, None] * shifted
+        tables[:, :, s] = (
+            v[:, None] * (patterns[None, :, s] - z[:, s, None]) * (coefficients @ weights)
+        )
+    return tables
+
+
+@numba.njit(cache=True, nogil=True)
+def _table_shap(  # pragma: no cover - compiled; tested through _PathTables.values
+    rows: NDArray[np.float64],
+    node_feature: NDArray[np.intp],
+    node_threshold: NDArray[np.float64],
+    node_default_left: NDArray[np.bool_],
+    leaf_steps: NDArray[np.intp],
+    step_node: NDArray[np.intp],
+    step_left: NDArray[np.bool_],
+    step_bit: NDArray[np.int64],
+    leaf_all: NDArray[np.int64],
+    leaf_slots: NDArray[np.intp],
+    slot_feature: NDArray[np.intp],
+    leaf_table: NDArray[np.intp],
+    table: NDArray[np.float64],
+    out: NDArray[np.float64],
+) -> None:
+    goes_left = np.empty(node_feature.shape[0], dtype=np.bool_)
+    for r in range(rows.shape[0]):
+        for g in range(node_feature.shape[0]):
+            value = rows[r, node_feature[g]]
+            if np.isnan(value):
+                goes_left[g] = node_default_left[g]
+            else:
+                goes_left[g] = value <= node_threshold[g]
+        for leaf in range(leaf_all.shape[0]):
+            missed = 0
+            for step in range(leaf_steps[leaf], leaf_steps[leaf + 1]):
+                if goes_left[step_node[step]] != step_left[step]:
+                    missed |= step_bit[step]
+            first = leaf_slots[leaf]
+            k = leaf_slots[leaf + 1] - first
+            base = leaf_table[leaf] + (leaf_all[leaf] ^ missed) * k
+            for j in range(k):
+                out[r, slot_feature[first + j]] += table[base + j]
+
+
+class _PathTables:
+    """Exact path-dependent TreeSHAP by table look-up (the "Fast TreeSHAP v2" idea).
+
+    TreeSHAP's value for one row is a sum over leaves of a product game on each leaf's path
+    (:func:`_product_game_tables`), which depends on the row only through which of the path's
+    distinct features the row follows. So the tables of every leaf are computed once when the
+    model is loaded (about 2 MB for the fraud model's 200 trees of 15 leaves), and explaining a
+    row is one pass over the split nodes, one over the path steps, and one look-up per leaf and
+    feature: a compiled loop (numba), about a tenth of shap's recursive routine for one row,
+    and without the GIL. The values are the same quantity shap computes, summed in another
+    order: they agree with ``shap_values`` to about 1e-15 (tested), and the explainer's
+    load-time self-check proves they add up to the model's own margin.
+
+    It uses shap's tree arrays (shap decides thresholds, default directions and covers for
+    each model kind) and serves models whose splits are all ``x <= threshold``; anything else
+    goes through shap's routine.
+    """
+
+    def __init__(self, model: Any) -> None:
+        left, right = model.children_left, model.children_right
+        default, features = model.children_default, model.features
+        thresholds, covers, values = model.thresholds, model.node_sample_weight, model.values
+        nodes: dict[tuple[int, int], int] = {}
+        node_feature: list[int] = []
+        node_threshold: list[float] = []
+        node_default_left: list[bool] = []
+        leaf_steps, step_node, step_left, step_bit = [0], [], [], []
+        leaf_all, leaf_slots, slot_feature = [], [0], []
+        groups: dict[int, tuple[list[int], list[list[float]], list[float]]] = {}
+
+        def node_id(tree: int, node: int) -> int:
+            found = nodes.get((tree, node))
+            if found is None:
+                found = nodes[(tree, node)] = len(node_feature)
+                node_feature.append(int(features[tree, node]))
+                node_threshold.append(float(thresholds[tree, node]))
+                node_default_left.append(bool(default[tree, node] == left[tree, node]))
+            return found
+
+        for tree in range(left.shape[0]):
+            stack: list[tuple[int, list[tuple[int, bool, float]]]] = [(0, [])]
+            while stack:
+                node, path = stack.pop()
+                if left[tree, node] >= 0:
+                    cover = float(covers[tree, node])
+                    for child, went_left in ((left[tree, node], True), (right[tree, node], False)):
+                        ratio = float(covers[tree, child]) / cover if cover > 0 else 0.0
+                        stack.append((int(child), [*path, (node, went_left, ratio)]))
+                    continue
+                distinct: list[int] = []
+                zero: list[float] = []
+                for step_at, went_left, ratio in path:
+                    feature = int(features[tree, step_at])
+                    if feature not in distinct:
+                        distinct.append(feature)
+                        zero.append(1.0)
+                    slot = distinct.index(feature)
+                    zero[slot] *= ratio
+                    step_node.append(node_id(tree, step_at))
+                    step_left.append(went_left)
+                    step_bit.append(1 << slot)
+                if not distinct:  # a tree that is one leaf: part of the base value only
+                    continue
+                k = len(distinct)
+                if k > _MAX_PATH_FEATURES:
+                    raise _TooLargeError(f"a path has {k} distinct features")
+                leaf_steps.append(len(step_node))
+                leaf_all.append((1 << k) - 1)
+                slot_feature.extend(distinct)
+                leaf_slots.append(len(slot_feature))
+                leaf_index, zs, vs = groups.setdefault(k, ([], [], []))
+                leaf_index.append(len(leaf_all) - 1)
+                zs.append(zero)
+                vs.append(float(values[tree, node, 0]))
+
+        sizes = np.array([(leaf_slots[i + 1] - leaf_slots[i]) for i in range(len(leaf_all))])
+        sizes = sizes * (1 << sizes)
+        if int(sizes.sum()) > _MAX_TABLE_VALUES:
+            raise _TooLargeError(f"the tables would hold {int(sizes.sum())} values")
+        offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.intp)
+        table = np.empty(int(sizes.sum()))
+        for leaf_index, zs, vs in groups.values():
+            tables = _product_game_tables(np.array(zs), np.array(vs)).reshape(len(leaf_index), -1)
+            for row, leaf in enumerate(leaf_index):
+                table[offsets[leaf] : offsets[leaf] + tables.shape[1]] = tables[row]
+        self._arrays = (
+            np.array(node_feature, dtype=np.intp),
+            np.array(node_threshold, dtype=np.float64),
+            np.array(node_default_left, dtype=np.bool_),
+            np.array(leaf_steps, dtype=np.intp),
+            np.array(step_node, dtype=np.intp),
+            np.array(step_left, dtype=np.bool_),
+            np.array(step_bit, dtype=np.int64),
+            np.array(leaf_all, dtype=np.int64),
+            np.array(leaf_slots, dtype=np.intp),
+            np.array(slot_feature, dtype=np.intp),
+            offsets,
+            table,
+        )
+
+    @classmethod
+    def of(cls, explainer: Any) -> _PathTables | None:
+        """The tables for ``explainer`` (a ``shap.TreeExplainer``), or None if they do not fit."""
+        model = explainer.model
+        if _Kernel.of(explainer) is None or (
+            model.threshold_types is not None and np.any(model.threshold_types != 0)
+        ):
+            return None
+        try:
+            return cls(model)
+        except _TooLargeError:
+            return None
+
+    def values(self, matrix: NDArray[np.float64]) -> NDArray[np.float64]:
+        """SHAP values of ``matrix``'s rows, shape (n_rows, n_features)."""
+        rows = np.ascontiguousarray(matrix, dtype=np.float64)
+        out = np.zeros(rows.shape)
+        _table_shap(rows, *self._arrays, out)
+        return out
+
+
+class _TooLargeError(Exception):
+    """The model's trees would need tables too large to be worth it."""
+
+
 class TreeExplainer:
     """Explains a fitted binary tree ensemble, one encoded row or many at a time.
 
@@ -217,7 +435,7 @@ class TreeExplainer:
             )
         self._estimator = estimator
         self._shap = shap.TreeExplainer(estimator)
-        self._kernel = _Kernel.of(self._shap)
+        self._kernel = _PathTables.of(self._shap) or _Kernel.of(self._shap)
         self.feature_names: tuple[str, ...] = names
         self.version: str = f"treeshap-shap-{shap.__version__}"
         self.base_value: float = _positive_class_base(self._shap.expected_value)

@@ -47,24 +47,46 @@ def test_batch_equals_one_row_at_a_time(fitted: Fitted, hard_rows: NDArray[np.fl
     assert fitted.explainer.explain_batch(rows) == [fitted.explainer.explain(x) for x in rows]
 
 
-def test_values_are_shaps_own_to_the_last_bit(
-    fitted: Fitted, hard_rows: NDArray[np.float64], fraud_spec: ModelSpec
-) -> None:
-    # The explainer calls shap's TreeSHAP routine directly; it must give exactly what
-    # shap.TreeExplainer.shap_values gives, missing values included.
+def _shap_reference(model: object, rows: NDArray[np.float64]) -> NDArray[np.float64]:
     import shap
 
-    reference = np.asarray(
-        shap.TreeExplainer(fitted.model).shap_values(hard_rows, check_additivity=False)
-    )
+    return np.asarray(shap.TreeExplainer(model).shap_values(rows, check_additivity=False))
+
+
+def test_values_are_shaps_own(
+    fitted: Fitted, hard_rows: NDArray[np.float64], fraud_spec: ModelSpec
+) -> None:
+    # The explainer computes path-dependent TreeSHAP from per-leaf tables, not with shap's
+    # routine: the same values, summed in another order, on missing values, unseen codes and
+    # values exactly on the thresholds too.
     explained = np.array([e.values for e in fitted.explainer.explain_batch(hard_rows)])
-    assert_array_equal(explained, reference)
+    assert_allclose(explained, _shap_reference(fitted.model, hard_rows), atol=1e-12, rtol=0)
     X, y = fraud_matrix(600, seed=5)
     X = np.nan_to_num(X, nan=-1.0)
     model = GradientBoostingClassifier(n_estimators=20, max_depth=3, random_state=0).fit(X, y)
     explainer = TreeExplainer(model, fraud_spec.feature_names)
-    reference = np.asarray(shap.TreeExplainer(model).shap_values(X[:50], check_additivity=False))
-    assert_array_equal(np.array([e.values for e in explainer.explain_batch(X[:50])]), reference)
+    explained = np.array([e.values for e in explainer.explain_batch(X[:50])])
+    assert_allclose(explained, _shap_reference(model, X[:50]), atol=1e-12, rtol=0)
+
+
+def test_deep_trees_with_many_features_per_path_match_shap(
+    hard_rows: NDArray[np.float64], fraud_spec: ModelSpec
+) -> None:
+    # Deep, wide trees: paths with up to every feature on them (tables of 2^k cases), the
+    # same feature split on again and again along one path, and leaves of tiny cover.
+    X, y = fraud_matrix(3000, seed=3)
+    model = HistGradientBoostingClassifier(
+        max_iter=30, max_leaf_nodes=120, max_depth=None, min_samples_leaf=2, random_state=1
+    ).fit(X, y)
+    explainer = TreeExplainer(model, fraud_spec.feature_names)
+    explained = np.array([e.values for e in explainer.explain_batch(hard_rows)])
+    assert_allclose(explained, _shap_reference(model, hard_rows), atol=1e-12, rtol=0)
+    assert_allclose(
+        explainer.base_value + explained.sum(axis=1),
+        model.decision_function(hard_rows),
+        atol=1e-9,
+        rtol=0,
+    )
 
 
 def test_score_is_sigmoid_of_margin_and_the_models_probability(
