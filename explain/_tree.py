@@ -230,16 +230,16 @@ def _product_game_tables(z: NDArray[np.float64], v: NDArray[np.float64]) -> NDAr
 @numba.njit(cache=True, nogil=True)
 def _table_shap(  # pragma: no cover - compiled; tested through _PathTables.values
     rows: NDArray[np.float64],
-    node_feature: NDArray[np.intp],
+    node_feature: NDArray[np.int32],
     node_threshold: NDArray[np.float64],
     node_default_left: NDArray[np.bool_],
-    leaf_steps: NDArray[np.intp],
-    step_node: NDArray[np.intp],
+    leaf_steps: NDArray[np.int32],
+    step_node: NDArray[np.int32],
     step_left: NDArray[np.bool_],
-    step_bit: NDArray[np.int64],
-    leaf_all: NDArray[np.int64],
-    leaf_slots: NDArray[np.intp],
-    slot_feature: NDArray[np.intp],
+    step_bit: NDArray[np.int32],
+    leaf_all: NDArray[np.int32],
+    leaf_slots: NDArray[np.int32],
+    slot_feature: NDArray[np.int32],
     leaf_table: NDArray[np.intp],
     table: NDArray[np.float64],
     out: NDArray[np.float64],
@@ -349,17 +349,18 @@ class _PathTables:
             tables = _product_game_tables(np.array(zs), np.array(vs)).reshape(len(leaf_index), -1)
             for row, leaf in enumerate(leaf_index):
                 table[offsets[leaf] : offsets[leaf] + tables.shape[1]] = tables[row]
+        # 32-bit indices (bits: k <= 16): the arrays a row walks stay small in the caches.
         self._arrays = (
-            np.array(node_feature, dtype=np.intp),
+            np.array(node_feature, dtype=np.int32),
             np.array(node_threshold, dtype=np.float64),
             np.array(node_default_left, dtype=np.bool_),
-            np.array(leaf_steps, dtype=np.intp),
-            np.array(step_node, dtype=np.intp),
+            np.array(leaf_steps, dtype=np.int32),
+            np.array(step_node, dtype=np.int32),
             np.array(step_left, dtype=np.bool_),
-            np.array(step_bit, dtype=np.int64),
-            np.array(leaf_all, dtype=np.int64),
-            np.array(leaf_slots, dtype=np.intp),
-            np.array(slot_feature, dtype=np.intp),
+            np.array(step_bit, dtype=np.int32),
+            np.array(leaf_all, dtype=np.int32),
+            np.array(leaf_slots, dtype=np.int32),
+            np.array(slot_feature, dtype=np.int32),
             offsets,
             table,
         )
