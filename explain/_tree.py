@@ -438,7 +438,10 @@ class TreeExplainer:
         self._shap = shap.TreeExplainer(estimator)
         self._kernel = _PathTables.of(self._shap) or _Kernel.of(self._shap)
         self.feature_names: tuple[str, ...] = names
-        self.version: str = f"treeshap-shap-{shap.__version__}"
+        # What computed the values, stored with every decision: the per-leaf tables (built
+        # from shap's tree arrays) or shap's own routine.
+        method = "treeshap-tables" if isinstance(self._kernel, _PathTables) else "treeshap"
+        self.version: str = f"{method}-shap-{shap.__version__}"
         self.base_value: float = _positive_class_base(self._shap.expected_value)
         # scikit-learn's GradientBoostingClassifier refuses NaN; shap would route it somewhere.
         self._allows_missing = bool(get_tags(estimator).input_tags.allow_nan)

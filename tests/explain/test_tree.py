@@ -109,7 +109,7 @@ def test_explanation_carries_row_names_and_version(fitted: Fitted, fraud_spec: M
     x = fitted.X[3]
     explanation = fitted.explainer.explain(x)
     assert explanation.feature_names == tuple(fraud_spec.feature_names)
-    assert explanation.explainer_version.startswith("treeshap-shap-0.51")
+    assert explanation.explainer_version.startswith("treeshap-tables-shap-0.51")
     assert_array_equal(explanation.data, x)
     assert explanation.values.shape == (10,)
 
