@@ -1062,6 +1062,7 @@ class _DirectWriter:
                 ("pseudonym", "category", "epoch", "wrapped_key", "created_at"),
                 " ON CONFLICT (pseudonym, category, epoch) DO NOTHING",
             )
+            fresh = {key: new_data_key() for key in missing}
             cursor.executemany(
                 plan.sql,
                 [
@@ -1072,22 +1073,28 @@ class _DirectWriter:
                             key.epoch,
                             wrap_data_key(
                                 kek,
-                                new_data_key(),
+                                dek,
                                 pseudonym=key.pseudonym,
                                 **_wrap_context(key.category, key.epoch),
                             ),
                             now,
                         )
                     )
-                    for key in missing
+                    for key, dek in fresh.items()
                 ],
             )
-            # Another worker may have won a race for some of them: use whichever is stored.
-            again = self._select_keys(
-                cursor, sorted({key.pseudonym for key in missing}), restrictions=False
-            )
-            more, _ = _resolve_keys(again, set(missing), kek)
-            found.update(more)
+            if self.postgresql:
+                # Sessions create keys too, outside the log's advisory lock: another
+                # transaction may have won the race for some of them. Use whichever is stored.
+                again = self._select_keys(
+                    cursor, sorted({key.pseudonym for key in missing}), restrictions=False
+                )
+                more, _ = _resolve_keys(again, set(missing), kek)
+                found.update(more)
+            else:
+                # BEGIN IMMEDIATE holds the database's only write lock since the look-up above:
+                # nobody else can have stored any of these keys, so ours are the stored ones.
+                found.update(fresh)
         return found
 
     def write(self, items: list[_Item], kek: bytes) -> list[Any]:

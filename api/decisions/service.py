@@ -223,13 +223,6 @@ async def create_decision(
         consequence=band.consequence.get(locale),
         contest_url=contest_url,
     )
-    token, claims = issue_subject_token(
-        settings.token_signing_key.get_secret_value(),
-        pseudonym=pseudonym,
-        decision_id=decision_id,
-        ttl=SUBJECT_TOKEN_TTL,
-        now=created_at,
-    )
     frozen = {
         "explanation": explanation.to_dict(),
         "factors": factors,
@@ -308,18 +301,17 @@ async def create_decision(
         extra_rows=case_rows,
         extra_entries=case_entries,
     )
+    written = context.writer.submit_record(record)
     submitted = time.perf_counter()
-    try:
-        await asyncio.wrap_future(context.writer.submit_record(record))
-    except KeyShredded as exc:
-        raise SubjectErasedError(
-            "the data of this person was erased; no new decision is recorded about them"
-        ) from exc
-    except ProcessingRestricted as exc:
-        raise SubjectRestrictedError(
-            "this person restricted the processing of their data (Art. 18 GDPR); no new "
-            "decision is taken about them until they lift it"
-        ) from exc
+    # What only the response needs is made while the writer commits the record: the subject
+    # token and the body. Nothing of it is sent unless the record is acknowledged.
+    token, claims = issue_subject_token(
+        settings.token_signing_key.get_secret_value(),
+        pseudonym=pseudonym,
+        decision_id=decision_id,
+        ttl=SUBJECT_TOKEN_TTL,
+        now=created_at,
+    )
     body = _body(
         row,
         explanation=explanation,
@@ -335,6 +327,17 @@ async def create_decision(
         },
         logged=logged,
     )
+    try:
+        await asyncio.wrap_future(written)
+    except KeyShredded as exc:
+        raise SubjectErasedError(
+            "the data of this person was erased; no new decision is recorded about them"
+        ) from exc
+    except ProcessingRestricted as exc:
+        raise SubjectRestrictedError(
+            "this person restricted the processing of their data (Art. 18 GDPR); no new "
+            "decision is taken about them until they lift it"
+        ) from exc
     return DecisionResult(
         body=body,
         model=served.name,
