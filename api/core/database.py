@@ -294,6 +294,12 @@ class WalCheckpointer:
     frames committed during the first one left to copy. The WAL then stays at the size of a
     round's commits instead of growing without bound.
 
+    SQLite fsyncs the database file only in a checkpoint that copies the whole WAL: the first
+    pass, which writers overtake, leaves its megabytes of copied pages unsynced, and the locked
+    pass would flush them all while every writer waits (10-18 ms at 1,000 decisions/s). So the
+    thread fsyncs the database file itself between the passes, outside the lock; the locked
+    pass then syncs only the few pages it copied (2-4 ms).
+
     Parameters
     ----------
     engine : Engine
@@ -313,6 +319,7 @@ class WalCheckpointer:
         if database is None:
             raise ValueError("only a SQLite database file has a WAL to checkpoint")
         self.engine = engine
+        self._database = database
         self._lock_path = writer_lock_path(database)
         self.every = every
         self.interval = interval
@@ -368,6 +375,7 @@ class WalCheckpointer:
         try:
             cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
             cursor.fetchall()
+            self._sync_database()
             with _file_lock(self._lock_path):
                 cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
                 cursor.fetchall()
@@ -376,6 +384,13 @@ class WalCheckpointer:
             logger.warning("WAL checkpoint failed; the next one retries", exc_info=True)
         finally:
             cursor.close()
+
+    def _sync_database(self) -> None:
+        fd = os.open(self._database, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def in_write_transaction(session: Session) -> bool:
