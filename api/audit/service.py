@@ -950,8 +950,9 @@ class _DirectWriter:
         self._lock_path = None if database is None else writer_lock_path(database)
         self._lock_fd: int | None = None
         # Checkpoints of a database file run in a thread of their own, outside the write lock
-        # (api.core.database.WalCheckpointer), not inside this writer's commits.
-        self.checkpointer = None if database is None else WalCheckpointer(engine)
+        # (api.core.database.WalCheckpointer), not inside this writer's commits; the writer
+        # only finishes each round, after a commit, with the few pages committed meanwhile.
+        self.checkpointer = None if database is None else WalCheckpointer(engine, handoff=True)
         log = LogEntry.__table__
         keys = ("seq", "entry_id", "entry_at", "kind", "subject_pseudonym", "body")
         self._entry_insert = self._insert(cast(Table, log), (*keys, "prev_hash", "entry_hash"), "")
@@ -1083,17 +1084,18 @@ class _DirectWriter:
                     for key, dek in fresh.items()
                 ],
             )
-            if self.postgresql:
-                # Sessions create keys too, outside the log's advisory lock: another
-                # transaction may have won the race for some of them. Use whichever is stored.
+            # On SQLite, BEGIN IMMEDIATE holds the database's only write lock since the look-up
+            # above: nobody else can have stored any of these keys, so ours are the stored ones
+            # (every row inserted says so). On PostgreSQL sessions create keys too, outside the
+            # log's advisory lock, and another transaction may have won the race for some of
+            # them: use whichever is stored.
+            if self.postgresql or cursor.rowcount != len(fresh):
                 again = self._select_keys(
                     cursor, sorted({key.pseudonym for key in missing}), restrictions=False
                 )
                 more, _ = _resolve_keys(again, set(missing), kek)
                 found.update(more)
             else:
-                # BEGIN IMMEDIATE holds the database's only write lock since the look-up above:
-                # nobody else can have stored any of these keys, so ours are the stored ones.
                 found.update(fresh)
         return found
 
@@ -1164,6 +1166,9 @@ class _DirectWriter:
                         None, None, exc, dbapi_error, hide_parameters=True, dialect=self.dialect
                     ) from exc
                 raise
+            if self.checkpointer is not None and self.checkpointer.finish_due:
+                # Committed, still holding the lock: finish the checkpoint thread's round.
+                self.checkpointer.finish(connection)
         finally:
             if took_lock:
                 self.unlock()

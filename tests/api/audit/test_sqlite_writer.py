@@ -5,6 +5,8 @@ from __future__ import annotations
 import fcntl
 import os
 import sqlite3
+import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -78,3 +80,21 @@ def test_the_wal_is_checkpointed_by_its_own_thread_and_stays_bounded(engine: Eng
         raw = connection.connection.dbapi_connection
         assert isinstance(raw, sqlite3.Connection)
         assert raw.execute("PRAGMA wal_autocheckpoint").fetchone() == (1000,)
+
+
+def _nice(thread_name: str) -> int:
+    (thread,) = [t for t in threading.enumerate() if t.name == thread_name]
+    stat = Path(f"/proc/self/task/{thread.native_id}/stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[16])  # field 19 of proc_pid_stat(5): nice
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="per-thread nice values are Linux's")
+def test_the_checkpoint_thread_yields_the_cores_to_requests_and_the_writer_does_not(
+    engine: Engine,
+) -> None:
+    _database_file(engine)
+    with LogWriter(engine) as writer:
+        writer.submit(make_entry(0)).result(timeout=60)
+        # The checkpoint's copy of thousands of pages runs behind requests; the writer, which
+        # holds the database's write lock while it runs, keeps the normal priority.
+        assert _nice("glassbox-wal-checkpointer") > _nice("glassbox-log-writer")
