@@ -952,7 +952,7 @@ class _DirectWriter:
         # Checkpoints of a database file run in a thread of their own, outside the write lock
         # (api.core.database.WalCheckpointer), not inside this writer's commits; the writer
         # only finishes each round, after a commit, with the few pages committed meanwhile.
-        self.checkpointer = None if database is None else WalCheckpointer(engine, handoff=True)
+        self.checkpointer = None if database is None else WalCheckpointer(engine)
         log = LogEntry.__table__
         keys = ("seq", "entry_id", "entry_at", "kind", "subject_pseudonym", "body")
         self._entry_insert = self._insert(cast(Table, log), (*keys, "prev_hash", "entry_hash"), "")

@@ -52,7 +52,7 @@ _MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 # Several API workers may start at once against one PostgreSQL; only one may run migrations.
 _MIGRATION_LOCK_ID = 0x676C617373626F01
 _SQLITE_BUSY_TIMEOUT_MS = 30_000
-# The WAL checkpoint thread's nice value when writers finish its rounds (WalCheckpointer).
+# The WAL checkpoint thread's nice value (WalCheckpointer): it yields the cores to requests.
 _BACKGROUND_NICE = 10
 logger = logging.getLogger(__name__)
 
@@ -293,21 +293,20 @@ class WalCheckpointer:
     hands the work to this thread instead. Its checkpoints are PASSIVE: they never take the
     write lock, so writers keep committing meanwhile. A PASSIVE checkpoint cannot finish while
     writers append, though, and SQLite reuses the WAL from its start only after one did: so each
-    round ends with a second PASSIVE checkpoint under the writers' file lock, which only has the
+    round ends with a second PASSIVE checkpoint under the writers' lock, which only has the
     frames committed during the first one left to copy. The WAL then stays at the size of a
-    round's commits instead of growing without bound.
+    round's commits instead of growing without bound. That second pass is the writer's: the
+    thread marks the round ``finish_due`` and the writer calls :meth:`finish` after its next
+    commit, under the lock it holds anyway (only the last round, on :meth:`stop`, is finished by
+    the thread itself). The thread never holds the writers' lock while they write, so it runs at
+    a lower CPU priority: its first pass copies thousands of pages (several milliseconds of a
+    core) and should yield the cores to requests, not delay them.
 
     SQLite fsyncs the database file only in a checkpoint that copies the whole WAL: the first
     pass, which writers overtake, leaves its megabytes of copied pages unsynced, and the locked
     pass would flush them all while every writer waits (10-18 ms at 1,000 decisions/s). So the
     thread fsyncs the database file itself between the passes, outside the lock; the locked
     pass then syncs only the few pages it copied (2-4 ms).
-
-    With ``handoff`` the locked pass is the writer's: the thread marks the round ``finish_due``
-    and the writer calls :meth:`finish` after its next commit, under the lock it holds anyway.
-    The thread itself then never holds the writers' lock (except for the last round, on
-    :meth:`stop`), so it runs at a lower CPU priority: its first pass copies thousands of pages
-    (several milliseconds of a core) and should yield the core to requests, not delay them.
 
     Parameters
     ----------
@@ -321,13 +320,9 @@ class WalCheckpointer:
         single decisions was 13-15 ms, at 1,000 it was 7-9 ms (bench/, one worker).
     interval : float
         Seconds after which rows written since the last checkpoint are checkpointed anyway.
-    handoff : bool
-        Leave each round's locked pass to the writer (see :meth:`finish`).
     """
 
-    def __init__(
-        self, engine: Engine, *, every: int = 500, interval: float = 2.0, handoff: bool = False
-    ) -> None:
+    def __init__(self, engine: Engine, *, every: int = 500, interval: float = 2.0) -> None:
         database = sqlite_file(engine)
         if database is None:
             raise ValueError("only a SQLite database file has a WAL to checkpoint")
@@ -336,7 +331,6 @@ class WalCheckpointer:
         self._lock_path = writer_lock_path(database)
         self.every = every
         self.interval = interval
-        self.handoff = handoff
         self.checkpoints = 0
         # Set by the thread when a round's first pass is done and the writer should finish it.
         self.finish_due = False
@@ -357,7 +351,7 @@ class WalCheckpointer:
             target=self._run, name="glassbox-wal-checkpointer", daemon=True
         )
         self._thread.start()
-        if self.handoff and self._thread.native_id is not None:
+        if self._thread.native_id is not None:
             _lower_thread_priority(self._thread.native_id)
         return self
 
@@ -387,15 +381,9 @@ class WalCheckpointer:
             The writer's connection to the database, outside a transaction.
         """
         self.finish_due = False
-        cursor = connection.cursor()
-        try:
-            cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
-            cursor.fetchall()
+        with _attempt(connection) as cursor:
+            _passive_checkpoint(cursor)
             self.checkpoints += 1
-        except Exception:
-            logger.warning("WAL checkpoint failed; the next one retries", exc_info=True)
-        finally:
-            cursor.close()
 
     def _run(self) -> None:
         connection = self.engine.raw_connection()
@@ -412,22 +400,15 @@ class WalCheckpointer:
             connection.close()
 
     def _checkpoint(self, connection: Any) -> None:
-        cursor = connection.cursor()
-        try:
-            cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
-            cursor.fetchall()
+        with _attempt(connection) as cursor:
+            _passive_checkpoint(cursor)
             self._sync_database()
-            if self.handoff and not self._stopping:
-                self.finish_due = True
+            if not self._stopping:
+                self.finish_due = True  # the writer finishes the round (finish)
                 return
             with _file_lock(self._lock_path):
-                cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
-                cursor.fetchall()
+                _passive_checkpoint(cursor)
             self.checkpoints += 1
-        except Exception:  # a failed checkpoint loses nothing: the WAL keeps every commit
-            logger.warning("WAL checkpoint failed; the next one retries", exc_info=True)
-        finally:
-            cursor.close()
 
     def _sync_database(self) -> None:
         fd = os.open(self._database, os.O_RDONLY)
@@ -435,6 +416,22 @@ class WalCheckpointer:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+@contextmanager
+def _attempt(connection: Any) -> Iterator[Any]:
+    cursor = connection.cursor()
+    try:
+        yield cursor
+    except Exception:  # a failed checkpoint loses nothing: the WAL keeps every commit
+        logger.warning("WAL checkpoint failed; the next one retries", exc_info=True)
+    finally:
+        cursor.close()
+
+
+def _passive_checkpoint(cursor: Any) -> None:
+    cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    cursor.fetchall()
 
 
 def _lower_thread_priority(native_id: int) -> None:
