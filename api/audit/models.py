@@ -56,10 +56,11 @@ class LogEntry(Base):
     # Indexed for Art. 15 access requests: every entry about one person.
     subject_pseudonym: Mapped[str | None] = mapped_column(String(64), index=True)
     body: Mapped[str] = mapped_column(Text)
-    # UNIQUE: two writers that read the same head cannot both append after it, so the chain
-    # cannot fork even if the application-level lock were bypassed.
-    prev_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    entry_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # Not indexed: hashes are random, so an index on one writes a random page per entry, and
+    # nothing is looked up by hash. The chain cannot fork all the same: an entry's seq is its
+    # head's plus one, so two writers that read the same head collide on the primary key.
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    entry_hash: Mapped[str] = mapped_column(String(64))
 
 
 class SubjectKey(Base):

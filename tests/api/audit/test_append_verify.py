@@ -90,14 +90,31 @@ def test_entries_join_the_callers_write_transaction(
         assert verify_log(session).size == 2
 
 
-def test_unique_prev_hash_makes_a_fork_impossible(
+def test_a_second_entry_after_the_same_head_is_refused(
     session_factory: sessionmaker[Session], raw_log: RawLog
 ) -> None:
+    # Two writers that read the same head both compute its seq plus one: the primary key lets
+    # only one of them in, so the chain cannot fork.
+    with session_factory() as session:
+        append_entries(session, [make_entry(n) for n in range(2)])
+    rival = {**raw_log.rows()[1], "entry_id": "f" * 32, "body": "{}", "entry_hash": "e" * 64}
+    with pytest.raises(IntegrityError):
+        raw_log.insert(rival)
+
+
+def test_an_entry_claiming_an_older_head_is_named_by_verification(
+    session_factory: sessionmaker[Session], raw_log: RawLog
+) -> None:
+    # Past the writers' lock and the key, a forger can add an entry that claims to follow
+    # entry 1 under a new seq: the link from entry 2 does not lead to it.
     with session_factory() as session:
         append_entries(session, [make_entry(n) for n in range(2)])
     forged = {**raw_log.rows()[1], "seq": 3, "entry_id": "f" * 32, "entry_hash": "e" * 64}
-    with pytest.raises(IntegrityError):
-        raw_log.insert(forged)  # a second entry after entry 1
+    raw_log.insert(forged)
+    with session_factory() as session:
+        result = verify_log(session)
+    assert not result.ok
+    assert result.first_bad_seq == 3
 
 
 entry_batches = st.lists(

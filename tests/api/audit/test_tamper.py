@@ -116,8 +116,7 @@ def test_swapped_entries_are_named_at_the_first_of_the_two(
 def test_an_inserted_entry_is_named(session_factory: sessionmaker[Session], log: RawLog) -> None:
     rows = log.rows()
     log.shift_up(10)
-    # A forged entry claiming to follow entry 9 -- but entry 9's hash is taken by the real
-    # entry 10's prev_hash (UNIQUE), so the forger has to make one up.
+    # A forged entry at seq 10 that does not follow entry 9: a made-up prev_hash.
     forged = {
         **rows[9],
         "seq": 10,

@@ -149,3 +149,46 @@ def test_writing_refuses_a_read_transaction_on_sqlite(engine: Engine) -> None:
         else:
             with writing(session):
                 pass
+
+
+def test_a_log_written_before_the_hash_indexes_went_survives_their_removal(
+    database_url: str,
+) -> None:
+    # 0009 rebuilds log_entry on SQLite: the entries, their chain and the append-only guard
+    # must all come through.
+    from alembic import command
+
+    from api.audit.service import append_entries, verify_log
+    from api.core.database import _alembic_config, create_session_factory
+    from tests.api._support import make_entry
+
+    engine = create_db_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            config = _alembic_config()
+            config.attributes["connection"] = connection
+            command.upgrade(config, "0008")
+        with create_session_factory(engine)() as session:
+            append_entries(session, [make_entry(n) for n in range(5)])
+            before = verify_log(session)
+        migrate(engine)
+        with create_session_factory(engine)() as session:
+            after = verify_log(session)
+        assert before.ok and after == before
+        assert after.size == 5
+        for statement in ("UPDATE log_entry SET kind = 'x'", "DELETE FROM log_entry"):
+            with pytest.raises(Exception, match="append-only"), engine.begin() as connection:
+                connection.execute(text(statement))
+        with engine.connect() as connection:
+            indexed = {
+                column
+                for index in inspect(connection).get_indexes("log_entry")
+                for column in index["column_names"]
+            } | {
+                column
+                for unique in inspect(connection).get_unique_constraints("log_entry")
+                for column in unique["column_names"]
+            }
+        assert indexed == {"entry_id", "subject_pseudonym"}
+    finally:
+        engine.dispose()
