@@ -75,6 +75,9 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True) ->
         version="1",
         summary="Scored, explained, recorded and contestable automated decisions (GDPR Art. 22).",
         lifespan=lifespan,
+        # No OpenTelemetry: metrics are Prometheus (/metrics) and logs are JSON lines. Left on,
+        # FastAPI would look up the global OpenTelemetry providers on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     from api.admin.router import router as admin_router
     from api.audit.router import router as audit_router

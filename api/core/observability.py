@@ -142,6 +142,47 @@ class Metrics:
             registry=self.registry,
         )
 
+        # ``labels()`` checks and converts its values and takes a lock on every call; the hot
+        # path asks for the same few children over and over, so they are kept here.
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
+
+    def _child(self, metric: Counter | Histogram, *values: str) -> Any:
+        key = (id(metric), values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*values)
+        return child
+
+    def count_decision(self, model: str, outcome: str, seconds: float, log_seconds: float) -> None:
+        """Count one automated decision and record its compute and log-append times.
+
+        Parameters
+        ----------
+        model, outcome : str
+            The deciding model's name and the outcome.
+        seconds : float
+            Scoring and explaining it.
+        log_seconds : float
+            From submitting its record to the durable commit.
+        """
+        self._child(self.decisions, model, outcome).inc()
+        self._child(self.decision_seconds, model).observe(seconds)
+        self.log_append_seconds.observe(log_seconds)
+
+    def count_request(self, route: str, method: str, status: int) -> None:
+        """Count one answered HTTP request.
+
+        Parameters
+        ----------
+        route : str
+            The route template (never the raw path: it may carry identifiers).
+        method : str
+            The HTTP method, or ``OTHER``.
+        status : int
+            The response status.
+        """
+        self._child(self.http_requests, route, method, str(status)).inc()
+
     def render(self) -> bytes:
         """Return the metrics in the Prometheus text format.
 
@@ -416,7 +457,7 @@ class AccessLogMiddleware:
             method = method if method in _METHODS else "OTHER"
             if route is None:
                 route = self._templates(scope)
-            self.metrics.http_requests.labels(route, method, str(status)).inc()
+            self.metrics.count_request(route, method, status)
             _access_log.info(
                 "request",
                 extra={

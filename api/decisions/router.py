@@ -33,9 +33,7 @@ def _json(body: dict[str, Any], *, status_code: int = 200) -> Response:
 
 def observe_decision(metrics: Metrics, result: service.DecisionResult) -> None:
     """Count a decision and time its parts (also used by :mod:`api.decisions.fast`)."""
-    metrics.decisions.labels(result.model, result.outcome).inc()
-    metrics.decision_seconds.labels(result.model).observe(result.compute_seconds)
-    metrics.log_append_seconds.observe(result.log_seconds)
+    metrics.count_decision(result.model, result.outcome, result.compute_seconds, result.log_seconds)
 
 
 @router.post(
