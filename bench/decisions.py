@@ -1186,8 +1186,6 @@ def micro_main(argv: Sequence[str]) -> None:
     from api.audit.service import seal_entry
     from api.context import AppContext
     from api.core.crypto import (
-        encrypt_field,
-        field_aad,
         new_data_key,
         pseudonymise,
         unwrap_data_key,
@@ -1293,8 +1291,7 @@ def micro_main(argv: Sequence[str]) -> None:
             "notice": json.dumps({"text": notice, "contest_url": contest_url}).encode(),
         }
         dek = unwrap_data_key(kek, wrapped[pseudonym], pseudonym=pseudonym)
-        for name, plaintext in sealed.items():
-            encrypt_field(dek, plaintext, aad=field_aad("decision", decision_id, name))
+        # A logged decision's fields are sealed once, in its entry (fraud logs every decision).
         entry = seal_entry(
             dek,
             kind=EntryKind.DECISION,
@@ -1456,7 +1453,7 @@ PIECES = (
     "TreeSHAP explain",
     "main factors",
     "outcome, pseudonym, notice, token",
-    "seal (unwrap DEK, 6x AES-GCM, entry)",
+    "seal (unwrap DEK, 3x AES-GCM, entry)",
     "response body + JSON",
 )
 

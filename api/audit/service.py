@@ -110,6 +110,7 @@ __all__ = [
     "ERASED_MARKER",
     "GENERAL_CATEGORY",
     "LEGACY_EPOCH",
+    "SEALED_IN_ENTRY",
     "SEALED_KEY",
     "KeyId",
     "LogWriter",
@@ -123,6 +124,7 @@ __all__ = [
     "export_checkpoint",
     "get_entry",
     "log_head",
+    "open_entry_field",
     "open_sealed_field",
     "read_entries",
     "seal_entry",
@@ -134,6 +136,8 @@ __all__ = [
 ]
 
 SEALED_KEY = "sealed"
+# What a logged SealedRecord's row holds in its ``<field>_ct`` columns: the fields are in its entry.
+SEALED_IN_ENTRY = b""
 # Where an entry names the data key that sealed it (category and year).
 DATA_KEY_KEY = "data_key"
 # Key of pg_advisory_xact_lock that serialises appends across workers and hosts ("glassbox").
@@ -444,10 +448,12 @@ class SealedRecord:
 
     The writer fetches the data keys of a whole batch in one statement, seals each field with
     AES-256-GCM bound to ``(table, row id, field)`` into the column ``<field>_ct``, inserts the
-    rows of a batch together, and -- when ``entry_kind`` is set -- appends a log entry that
-    carries ``entry_body`` and the same fields sealed for the log, linking it from
-    ``entry_column``. Sealing inside the write transaction means an erasure committed before
-    can never leave new data under a wiped key.
+    rows of a batch together. When ``entry_kind`` is set it appends a log entry that carries
+    ``entry_body`` and the fields sealed for the log, links it from ``entry_column``, and leaves
+    :data:`SEALED_IN_ENTRY` in the row's ``<field>_ct`` columns: the fields are sealed and
+    stored once, where the hash chain covers them (readers use :func:`open_entry_field`).
+    Sealing inside the write transaction means an erasure committed before can never leave new
+    data under a wiped key.
 
     The data key is the subject's key for ``key_category`` (the deciding model's retention
     category) and ``key_epoch`` (the record's calendar year; the year it is written when
@@ -863,7 +869,12 @@ def _seal_record(
     row_id = str(row[record.row_id_column])
     table = record.table.name
     for name, plaintext in record.personal.items():
-        row[f"{name}_ct"] = seal(plaintext, field_aad(table, row_id, name))
+        # A logged record's fields are sealed once, in its entry (see SealedRecord).
+        row[f"{name}_ct"] = (
+            SEALED_IN_ENTRY
+            if record.entry_kind is not None
+            else seal(plaintext, field_aad(table, row_id, name))
+        )
     entries: list[_Prepared] = []
     if record.entry_kind is not None:
         body = record.entry_body or {}
@@ -1821,6 +1832,38 @@ def seal_entry(
     )
 
 
+def open_entry_field(dek: bytes, entry_id: str, body: str, field: str) -> bytes:
+    """Decrypt one personal field of a stored entry with the data key that sealed it.
+
+    Parameters
+    ----------
+    dek : bytes
+        The subject's data key named by the entry's ``data_key`` (:func:`data_key_for`).
+    entry_id : str
+        The entry's id (the field is bound to it).
+    body : str
+        The entry's stored body.
+    field : str
+        The field's name.
+
+    Returns
+    -------
+    bytes
+        The plaintext.
+
+    Raises
+    ------
+    KeyError
+        If the entry has no such sealed field.
+    api.core.crypto.DecryptionError
+        If the ciphertext was altered or moved from another entry or field.
+    """
+    sealed = json.loads(body).get(SEALED_KEY, {})
+    return decrypt_field(
+        dek, base64.b64decode(sealed[field]), aad=field_aad(_LOG_TABLE, entry_id, field)
+    )
+
+
 def open_sealed_field(session: Session, entry: LogEntryRead, field: str, *, kek: bytes) -> bytes:
     """Decrypt one personal field of a stored entry.
 
@@ -1877,8 +1920,4 @@ def open_sealed_field(session: Session, entry: LogEntryRead, field: str, *, kek:
             dek = data_key_for(
                 session, entry.subject_pseudonym, kek, epoch=LEGACY_EPOCH, create=False
             )
-    return decrypt_field(
-        dek,
-        base64.b64decode(sealed[field]),
-        aad=field_aad(_LOG_TABLE, entry.entry_id, field),
-    )
+    return open_entry_field(dek, entry.entry_id, entry.body, field)

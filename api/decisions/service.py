@@ -29,8 +29,6 @@ from api.context import AppContext
 from api.core.crypto import (
     KeyNotFoundError,
     KeyShredded,
-    decrypt_field,
-    field_aad,
     pseudonymise,
 )
 from api.core.ids import new_id
@@ -45,6 +43,7 @@ from api.decisions.errors import (
 from api.decisions.models import Decision
 from api.decisions.runtime import ServedModel
 from api.decisions.schemas import DecisionCreate
+from api.decisions.sealed import open_decision_fields
 from api.decisions.validation import FeatureProblemsError, validate_features
 from api.reviews.models import CaseOrigin, ReviewCase
 from api.reviews.service import case_opening
@@ -508,17 +507,12 @@ def open_decision(session: Session, *, decision_id: str, kek: bytes) -> OpenedDe
             "the data of this person was erased; the decision's details are gone"
         ) from exc
 
-    def opened(field: str, blob: bytes) -> dict[str, Any]:
-        value: dict[str, Any] = json.loads(
-            decrypt_field(dek, blob, aad=field_aad(_TABLE, decision_id, field))
-        )
-        return value
-
+    opened = open_decision_fields(session, dek, decision, ("features", "explanation", "notice"))
     return OpenedDecision(
         row=decision,
-        features=opened("features", decision.features_ct),
-        frozen=opened("explanation", decision.explanation_ct),
-        notice=opened("notice", decision.notice_ct),
+        features=opened["features"],
+        frozen=opened["explanation"],
+        notice=opened["notice"],
     )
 
 

@@ -34,6 +34,7 @@ from api.core.models import ApiKey
 from api.decisions.errors import DecisionNotFoundError, SubjectErasedError
 from api.decisions.models import Decision
 from api.decisions.runtime import ModelNotServedError, ModelRegistry, ServedModel
+from api.decisions.sealed import open_decision_fields
 from api.decisions.validation import FeatureProblemsError, validate_features
 from api.reviews import deadlines
 from api.reviews.errors import (
@@ -144,12 +145,6 @@ def _open_text(dek: bytes, case_id: str, field: str, blob: bytes | None) -> str 
 def _open_json(dek: bytes, case_id: str, field: str, blob: bytes | None) -> Any:
     text = _open_text(dek, case_id, field, blob)
     return None if text is None else json.loads(text)
-
-
-def _open_decision(dek: bytes, decision: Decision, field: str) -> Any:
-    blob = getattr(decision, f"{field}_ct")
-    aad = field_aad(_DECISION_TABLE, decision.decision_id, field)
-    return json.loads(decrypt_field(dek, blob, aad=aad))
 
 
 # --- log entries ----------------------------------------------------------------------------
@@ -865,8 +860,8 @@ def get_case_for_reviewer(
         decision = _decision(session, case.decision_id)
         assert decision is not None
         dek = _key(session, decision, kek)
-        features = _open_decision(dek, decision, "features")
-        frozen = _open_decision(dek, decision, "explanation")
+        opened = open_decision_fields(session, dek, decision, ("features", "explanation"))
+        features, frozen = opened["features"], opened["explanation"]
         corrections = _open_json(dek, case_id, "corrections", case.corrections_ct)
         statement = _open_text(dek, case_id, "statement", case.statement_ct)
         rationale = _open_text(dek, case_id, "rationale", case.rationale_ct)
@@ -1122,8 +1117,8 @@ def _complete(
     now: datetime,
 ) -> None:
     """Write the human decision, resolve the case and log it, in the caller's transaction."""
-    features = _open_decision(dek, decision, "features")
-    frozen = _open_decision(dek, decision, "explanation")
+    opened = open_decision_fields(session, dek, decision, ("features", "explanation"))
+    features, frozen = opened["features"], opened["explanation"]
     corrections = _open_json(dek, case.case_id, "corrections", case.corrections_ct)
     if corrections and isinstance(features, dict):
         features = {**features, **corrections}

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from api.audit.service import read_entries, verify_log
 from api.core.tokens import read_subject_token
+from api.decisions.models import Decision
 from api.decisions.service import open_decision
 from tests.api.conftest import Service
 from tests.api.decisions.support import fraud_rows, learner_history
@@ -239,6 +240,45 @@ def test_log_holds_the_decision_sealed_and_the_chain_verifies(
         path = Path(settings.database_url.removeprefix("sqlite:///"))
         for file in path.parent.glob(path.name + "*"):
             assert marker.encode() not in file.read_bytes()
+
+
+def test_a_logged_decision_is_sealed_once_in_its_entry_and_reads_back_whole(
+    service: Service, trained: TrainedModels
+) -> None:
+    risky, _ = fraud_rows(trained)
+    fraud = _decide(
+        service, "fraud", {"subject_ref": "c-7", "features": risky, "legal_basis": "contract"}
+    ).json()
+    reco = _decide(
+        service,
+        "recommendation",
+        {
+            "subject_ref": "learner-7",
+            "history": learner_history(trained),
+            "legal_basis": "none",
+            "max_items": 3,
+        },
+    ).json()
+    context = service.client.app.state.context  # type: ignore[attr-defined]
+    kek = context.settings.key_encryption_key.get_secret_value()
+    with Session(context.engine) as session:
+        logged = session.get(Decision, fraud["id"])
+        unlogged = session.get(Decision, reco["id"])
+        assert logged is not None and unlogged is not None
+        # fraud logs every decision: its fields are in the entry only, where the chain covers them
+        assert logged.log_entry_id is not None
+        assert (logged.features_ct, logged.explanation_ct, logged.notice_ct) == (b"", b"", b"")
+        # an ordinary recommendation is not logged: its row keeps its own sealed fields
+        assert unlogged.log_entry_id is None
+        assert all(len(ct) > 28 for ct in (unlogged.features_ct, unlogged.notice_ct))
+        opened = open_decision(session, decision_id=fraud["id"], kek=kek)
+        opened_reco = open_decision(session, decision_id=reco["id"], kek=kek)
+    assert set(opened.features) == set(risky)
+    assert opened.frozen["explanation"]["margin"] == pytest.approx(fraud["margin"], abs=1e-12)
+    assert opened.notice["contest_url"] == fraud["notice"]["contest_url"]
+    assert [i["item_id"] for i in opened_reco.frozen["items"]] == [
+        i["item_id"] for i in reco["items"]
+    ]
 
 
 def test_reload_serves_a_moved_alias_without_restart(

@@ -1,0 +1,69 @@
+"""A decision's sealed fields (features, frozen explanation, notice), opened.
+
+A logged decision's fields are sealed once, in its log entry, where the hash chain covers them;
+its row holds :data:`api.audit.service.SEALED_IN_ENTRY` instead. A decision that policy does not
+log -- and any decision written before fields were sealed once -- carries them in its row.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.audit.models import LogEntry
+from api.audit.service import SEALED_IN_ENTRY, open_entry_field
+from api.core.crypto import decrypt_field, field_aad
+from api.decisions.models import Decision
+
+__all__ = ["open_decision_fields"]
+
+_TABLE = Decision.__tablename__
+
+
+def open_decision_fields(
+    session: Session, dek: bytes, decision: Decision, fields: tuple[str, ...]
+) -> dict[str, Any]:
+    """Decrypt and parse some of a decision's sealed fields.
+
+    Parameters
+    ----------
+    session : Session
+        The session (the log entry is read from it when the fields are there).
+    dek : bytes
+        The subject's data key that sealed the decision (its ``key_category`` and ``key_epoch``).
+    decision : Decision
+        The decision's row.
+    fields : tuple of str
+        Field names: ``features``, ``explanation``, ``notice``.
+
+    Returns
+    -------
+    dict
+        Each field's JSON value.
+
+    Raises
+    ------
+    api.core.crypto.DecryptionError
+        If a ciphertext was altered or moved from another row, entry or field.
+    LookupError
+        If the row leaves its fields to a log entry that is not there.
+    """
+    opened: dict[str, Any] = {}
+    body: str | None = None
+    for field in fields:
+        blob: bytes = getattr(decision, f"{field}_ct")
+        if blob != SEALED_IN_ENTRY:
+            plaintext = decrypt_field(dek, blob, aad=field_aad(_TABLE, decision.decision_id, field))
+        else:
+            if body is None:
+                body = session.execute(
+                    select(LogEntry.body).where(LogEntry.entry_id == decision.log_entry_id)
+                ).scalar_one_or_none()
+                if body is None:
+                    raise LookupError(f"decision {decision.decision_id}: its log entry is missing")
+            plaintext = open_entry_field(dek, str(decision.log_entry_id), body, field)
+        opened[field] = json.loads(plaintext)
+    return opened
