@@ -1832,17 +1832,15 @@ def seal_entry(
     )
 
 
-def open_entry_field(dek: bytes, entry_id: str, body: str, field: str) -> bytes:
+def open_entry_field(dek: bytes, entry: LogEntryRead, field: str) -> bytes:
     """Decrypt one personal field of a stored entry with the data key that sealed it.
 
     Parameters
     ----------
     dek : bytes
         The subject's data key named by the entry's ``data_key`` (:func:`data_key_for`).
-    entry_id : str
-        The entry's id (the field is bound to it).
-    body : str
-        The entry's stored body.
+    entry : LogEntryRead
+        The stored entry.
     field : str
         The field's name.
 
@@ -1858,7 +1856,10 @@ def open_entry_field(dek: bytes, entry_id: str, body: str, field: str) -> bytes:
     api.core.crypto.DecryptionError
         If the ciphertext was altered or moved from another entry or field.
     """
-    sealed = json.loads(body).get(SEALED_KEY, {})
+    return _open_sealed(dek, entry.entry_id, json.loads(entry.body).get(SEALED_KEY, {}), field)
+
+
+def _open_sealed(dek: bytes, entry_id: str, sealed: Mapping[str, str], field: str) -> bytes:
     return decrypt_field(
         dek, base64.b64decode(sealed[field]), aad=field_aad(_LOG_TABLE, entry_id, field)
     )
@@ -1920,4 +1921,4 @@ def open_sealed_field(session: Session, entry: LogEntryRead, field: str, *, kek:
             dek = data_key_for(
                 session, entry.subject_pseudonym, kek, epoch=LEGACY_EPOCH, create=False
             )
-    return open_entry_field(dek, entry.entry_id, entry.body, field)
+    return _open_sealed(dek, entry.entry_id, sealed, field)

@@ -10,11 +10,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.audit.models import LogEntry
-from api.audit.service import SEALED_IN_ENTRY, open_entry_field
+from api.audit.schemas import LogEntryRead
+from api.audit.service import SEALED_IN_ENTRY, get_entry, open_entry_field
 from api.core.crypto import decrypt_field, field_aad
 from api.decisions.models import Decision
 
@@ -52,18 +51,16 @@ def open_decision_fields(
         If the row leaves its fields to a log entry that is not there.
     """
     opened: dict[str, Any] = {}
-    body: str | None = None
+    entry: LogEntryRead | None = None
     for field in fields:
         blob: bytes = getattr(decision, f"{field}_ct")
         if blob != SEALED_IN_ENTRY:
             plaintext = decrypt_field(dek, blob, aad=field_aad(_TABLE, decision.decision_id, field))
         else:
-            if body is None:
-                body = session.execute(
-                    select(LogEntry.body).where(LogEntry.entry_id == decision.log_entry_id)
-                ).scalar_one_or_none()
-                if body is None:
+            if entry is None:
+                entry = get_entry(session, str(decision.log_entry_id))
+                if entry is None:
                     raise LookupError(f"decision {decision.decision_id}: its log entry is missing")
-            plaintext = open_entry_field(dek, str(decision.log_entry_id), body, field)
+            plaintext = open_entry_field(dek, entry, field)
         opened[field] = json.loads(plaintext)
     return opened

@@ -67,7 +67,6 @@ _NOT_PERSONALISED = Label(
     en="Not personalised: you objected to profiling, so no data about you was used.",
     es="Sin personalizar: se opuso al perfilado, así que no se usó ningún dato suyo.",
 )
-_TABLE = Decision.__tablename__
 _DECISION_TABLE = cast(Table, Decision.__table__)
 _CASE_TABLE = cast(Table, ReviewCase.__table__)
 
