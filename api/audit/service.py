@@ -78,6 +78,7 @@ from api.audit.schemas import (
     new_entry_id,
 )
 from api.core.crypto import (
+    DecryptionError,
     InvalidSignatureError,
     KeyNotFoundError,
     KeyShredded,
@@ -1856,13 +1857,19 @@ def open_entry_field(dek: bytes, entry: LogEntryRead, field: str) -> bytes:
     api.core.crypto.DecryptionError
         If the ciphertext was altered or moved from another entry or field.
     """
-    return _open_sealed(dek, entry.entry_id, json.loads(entry.body).get(SEALED_KEY, {}), field)
+    try:
+        body = json.loads(entry.body)
+    except ValueError as exc:
+        raise DecryptionError(f"entry {entry.entry_id}: its body is not JSON") from exc
+    return _open_sealed(dek, entry.entry_id, body.get(SEALED_KEY, {}), field)
 
 
 def _open_sealed(dek: bytes, entry_id: str, sealed: Mapping[str, str], field: str) -> bytes:
-    return decrypt_field(
-        dek, base64.b64decode(sealed[field]), aad=field_aad(_LOG_TABLE, entry_id, field)
-    )
+    try:
+        blob = base64.b64decode(sealed[field], validate=True)
+    except (ValueError, TypeError) as exc:
+        raise DecryptionError(f"entry {entry_id}: sealed {field!r} is not base64") from exc
+    return decrypt_field(dek, blob, aad=field_aad(_LOG_TABLE, entry_id, field))
 
 
 def open_sealed_field(session: Session, entry: LogEntryRead, field: str, *, kek: bytes) -> bytes:

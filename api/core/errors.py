@@ -20,7 +20,12 @@ Exceptions::
     ├── GoneError                 410 the data was erased (Art. 17) or has expired
     ├── PayloadTooLargeError      413 the body is over the size limit
     ├── InvalidRequestError       422 well-formed input with wrong values; field errors
+    ├── StoredDataError           500 sealed data in storage does not open (altered, moved)
     └── ServiceUnavailableError   503 a model or the log writer is not ready
+
+A :class:`~api.core.crypto.DecryptionError` that reaches the handlers -- a sealed field that no
+longer opens because someone changed the stored bytes -- is answered as a
+:class:`StoredDataError`, and logged as an integrity alarm.
 
 A ``detail`` must never echo request values: they may be personal data (an amount, a name, a
 statement), and problem bodies end up in client logs and support tickets. Say *which field* is
@@ -42,6 +47,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.core.crypto import DecryptionError
+
 __all__ = [
     "PROBLEM_BASE",
     "PROBLEM_MEDIA_TYPE",
@@ -58,6 +65,7 @@ __all__ = [
     "Problem",
     "ProblemError",
     "ServiceUnavailableError",
+    "StoredDataError",
     "UnauthorizedError",
     "install_error_handlers",
     "problem_body",
@@ -73,6 +81,7 @@ PROBLEM_BASE: Final = "https://glassbox.dev/problems/"
 REQUEST_ID_SCOPE_KEY: Final = "glassbox.request_id"
 
 _log = logging.getLogger("glassbox.errors")
+_integrity_log = logging.getLogger("glassbox.integrity")
 
 
 class FieldProblem(BaseModel):
@@ -208,6 +217,19 @@ class InvalidRequestError(ProblemError):
     status = 422
     type_ = PROBLEM_BASE + "invalid-request"
     title = "Invalid request"
+
+
+class StoredDataError(ProblemError):
+    """500: stored data failed its integrity check (a sealed field does not open).
+
+    Not a bug and not the caller's fault: the bytes in the database are not the ones glassbox
+    wrote (or were moved between rows). The data is not shown, and the log entry it came from,
+    if any, is what ``GET /v1/audit/verify`` names.
+    """
+
+    status = 500
+    type_ = PROBLEM_BASE + "stored-data-integrity"
+    title = "Stored data failed its integrity check"
 
 
 class ServiceUnavailableError(ProblemError):
@@ -415,6 +437,19 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _stored_data_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DecryptionError)
+    request_id = request_id_of(request.scope)
+    # An alarm for the operator, without the record's id: the request id and the route
+    # template in the access log lead to it, and ids in paths are personal data's company.
+    _integrity_log.error("sealed data failed its integrity check", extra={"error_id": request_id})
+    detail = (
+        "This record's sealed data does not open: it was altered in storage, so it is not "
+        f"shown. The incident was logged with id {request_id}."
+    )
+    return problem_response(StoredDataError(detail), request_id)
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     # The safety net: reached only by bugs. The id ties the client's report to the traceback
     # in the log; the client learns nothing about the failure itself.
@@ -446,6 +481,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ProblemError, _problem_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(DecryptionError, _stored_data_error)
     # Registered for Exception, Starlette runs it in ServerErrorMiddleware (outermost), which
     # re-raises afterwards so the server and the test client still see the bug.
     app.add_exception_handler(Exception, _unexpected_error)

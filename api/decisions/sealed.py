@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from api.audit.schemas import LogEntryRead
 from api.audit.service import SEALED_IN_ENTRY, get_entry, open_entry_field
-from api.core.crypto import decrypt_field, field_aad
+from api.core.crypto import DecryptionError, decrypt_field, field_aad
 from api.decisions.models import Decision
 
 __all__ = ["open_decision_fields"]
@@ -46,9 +46,9 @@ def open_decision_fields(
     Raises
     ------
     api.core.crypto.DecryptionError
-        If a ciphertext was altered or moved from another row, entry or field.
-    LookupError
-        If the row leaves its fields to a log entry that is not there.
+        If the stored data does not open as what was sealed: a ciphertext altered or moved from
+        another row, entry or field, an entry that is gone or has lost the field, a field that
+        no longer parses. (The app answers it as a stored-data integrity problem.)
     """
     opened: dict[str, Any] = {}
     entry: LogEntryRead | None = None
@@ -60,7 +60,19 @@ def open_decision_fields(
             if entry is None:
                 entry = get_entry(session, str(decision.log_entry_id))
                 if entry is None:
-                    raise LookupError(f"decision {decision.decision_id}: its log entry is missing")
-            plaintext = open_entry_field(dek, entry, field)
-        opened[field] = json.loads(plaintext)
+                    raise DecryptionError(
+                        f"decision {decision.decision_id}: its log entry is missing"
+                    )
+            try:
+                plaintext = open_entry_field(dek, entry, field)
+            except KeyError as exc:
+                raise DecryptionError(
+                    f"decision {decision.decision_id}: its log entry has no {field!r}"
+                ) from exc
+        try:
+            opened[field] = json.loads(plaintext)
+        except ValueError as exc:
+            raise DecryptionError(
+                f"decision {decision.decision_id}: {field!r} is not JSON"
+            ) from exc
     return opened

@@ -135,6 +135,18 @@ def test_a_sealed_field_moved_to_another_entry_or_field_does_not_open(
             open_sealed_field(session, moved_field, "statement", kek=kek)
 
 
+def test_a_sealed_field_that_is_no_longer_base64_is_a_decryption_error(
+    session_factory: sessionmaker[Session], kek: bytes
+) -> None:
+    stored = _decision(session_factory, kek, ALICE, FEATURES)
+    sealed = stored.body_data()["sealed"]
+    mangled = stored.model_copy(
+        update={"body": json.dumps({"sealed": {"features": "!" + sealed["features"][1:]}})}
+    )
+    with session_factory() as session, pytest.raises(DecryptionError):
+        open_sealed_field(session, mangled, "features", kek=kek)
+
+
 def test_shredding_makes_the_data_unreadable_and_the_chain_still_verifies(
     session_factory: sessionmaker[Session], kek: bytes, engine: Engine
 ) -> None:

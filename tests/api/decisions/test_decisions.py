@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -9,13 +10,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from api.audit.service import read_entries, verify_log
 from api.core.tokens import read_subject_token
 from api.decisions.models import Decision
 from api.decisions.service import open_decision
-from tests.api.conftest import Service
+from tests.api._support import RawLog
+from tests.api.conftest import Service, bearer
 from tests.api.decisions.support import fraud_rows, learner_history
 from tests.conftest import TrainedModels
 
@@ -279,6 +282,75 @@ def test_a_logged_decision_is_sealed_once_in_its_entry_and_reads_back_whole(
     assert [i["item_id"] for i in opened_reco.frozen["items"]] == [
         i["item_id"] for i in reco["items"]
     ]
+
+
+def _flip_base64(value: str) -> str:
+    # One character of the ciphertext changed, the text still valid base64 of the same length.
+    middle = len(value) // 2
+    return value[:middle] + ("A" if value[middle] != "A" else "B") + value[middle + 1 :]
+
+
+def _assert_integrity_problem(response: Any, *secrets: str) -> None:
+    assert response.status_code == 500, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["type"].endswith("/stored-data-integrity")
+    assert problem["instance"].endswith(response.headers["x-request-id"])
+    # Nothing of the record is shown, not even the parts that still open.
+    assert not any(secret in response.text for secret in secrets)
+
+
+def test_a_decision_whose_sealed_data_was_altered_is_refused_as_an_integrity_problem(
+    service: Service, trained: TrainedModels
+) -> None:
+    risky, _ = fraud_rows(trained)
+    logged = _decide(
+        service, "fraud", {"subject_ref": "c-44", "features": risky, "legal_basis": "contract"}
+    ).json()
+    unlogged = _decide(
+        service,
+        "recommendation",
+        {
+            "subject_ref": "learner-44",
+            "history": learner_history(trained),
+            "legal_basis": "none",
+            "max_items": 3,
+        },
+    ).json()
+    engine = service.client.app.state.context.engine  # type: ignore[attr-defined]
+    raw = RawLog(engine)
+    entry = next(row for row in raw.rows() if logged["id"] in row["body"])
+    body = json.loads(entry["body"])
+    body["sealed"]["features"] = _flip_base64(body["sealed"]["features"])
+    raw.drop_guards()
+    raw.set(entry["seq"], "body", json.dumps(body))
+    with engine.begin() as connection:
+        (blob,) = connection.execute(
+            text("SELECT features_ct FROM decision WHERE decision_id = :id"),
+            {"id": unlogged["id"]},
+        ).one()
+        connection.execute(
+            text("UPDATE decision SET features_ct = :blob WHERE decision_id = :id"),
+            {"blob": blob[:20] + bytes([blob[20] ^ 1]) + blob[21:], "id": unlogged["id"]},
+        )
+
+    secret = str(risky["amount"])
+    for path, headers in (
+        (f"/v1/decisions/{logged['id']}", service.auth("shop")),
+        (f"/v1/me/decisions/{logged['id']}", bearer(logged["notice"]["subject_token"])),
+        ("/v1/me/export", bearer(logged["notice"]["subject_token"])),
+        (f"/v1/decisions/{unlogged['id']}", service.auth("shop")),
+    ):
+        _assert_integrity_problem(service.client.get(path, headers=headers), secret)
+    # The auditor's check names the altered entry; the untouched decisions still read back.
+    verified = service.client.get("/v1/audit/verify", headers=service.auth("auditor")).json()
+    assert (verified["ok"], verified["first_bad_seq"]) == (False, entry["seq"])
+    other = _decide(
+        service, "fraud", {"subject_ref": "c-45", "features": risky, "legal_basis": "contract"}
+    ).json()
+    assert service.client.get(
+        f"/v1/decisions/{other['id']}", headers=service.auth("shop")
+    ).is_success
 
 
 def test_reload_serves_a_moved_alias_without_restart(
