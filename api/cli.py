@@ -720,7 +720,7 @@ def _run_server(*, host: str, port: int, workers: int) -> None:
 
     configure_logging("INFO")
     uvicorn.run(
-        "api.main:create_app",
+        "api.main:create_served_app",
         factory=True,
         host=host,
         port=port,

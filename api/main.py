@@ -17,7 +17,7 @@ from api.context import AppContext
 from api.core.database import create_db_engine, create_session_factory, migrate
 from api.core.settings import Settings, get_settings
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "create_served_app"]
 
 
 def create_app(settings: Settings | None = None, *, load_models: bool = True) -> FastAPI:
@@ -114,3 +114,22 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True) ->
     app.include_router(reviewer_stats_router)
     app.include_router(web_router)
     return app
+
+
+def create_served_app() -> FastAPI:
+    """The application as ``glassbox serve`` runs it, in each worker process.
+
+    uvicorn starts every worker of ``--workers N`` as a fresh interpreter that only calls this
+    factory, so the JSON logs are set up here: without it a worker would log nothing at INFO
+    (no access lines) and its errors would go through logging's last-resort handler, messages
+    and all.
+
+    Returns
+    -------
+    FastAPI
+        :func:`create_app` with the settings from the environment.
+    """
+    from api.core.observability import configure_logging
+
+    configure_logging("INFO")
+    return create_app()
