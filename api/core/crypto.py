@@ -26,9 +26,10 @@ Exceptions::
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
-import os
+import ssl
 from collections.abc import Callable
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
@@ -48,11 +49,13 @@ __all__ = [
     "encrypt_field",
     "field_aad",
     "field_sealer",
+    "hmac_sha256",
     "load_signing_key",
     "new_data_key",
     "pseudonymise",
     "public_key_bytes",
     "public_key_id",
+    "random_bytes",
     "sign",
     "unwrap_data_key",
     "verify_signature",
@@ -99,6 +102,58 @@ def _length_prefixed(*parts: bytes) -> bytes:
     return b"".join(len(part).to_bytes(4, "big") + part for part in parts)
 
 
+def random_bytes(n: int) -> bytes:
+    """``n`` cryptographically strong random bytes, without letting go of the GIL.
+
+    OpenSSL's DRBG (NIST SP 800-90A), seeded from the operating system and reseeded in a forked
+    child. ``os.urandom`` releases the GIL around its system call, and on the event loop every
+    release is a hand-over: the log writer thread, which is always waiting for the GIL under
+    load, takes it, and the loop waits for it back. Nonces and identifiers are needed several
+    times per decision, so they come from here.
+
+    Parameters
+    ----------
+    n : int
+        How many bytes.
+
+    Returns
+    -------
+    bytes
+        The random bytes.
+    """
+    return ssl.RAND_bytes(n)
+
+
+@functools.lru_cache(maxsize=16)
+def _keyed_sha256(key: bytes) -> hmac.HMAC:
+    return hmac.new(key, digestmod=hashlib.sha256)
+
+
+def hmac_sha256(key: bytes, message: bytes) -> bytes:
+    """HMAC-SHA256 of ``message`` under ``key``.
+
+    The same value as ``hmac.digest(key, message, "sha256")``, from a copy of an HMAC already
+    keyed with ``key`` (kept per key). The one-shot ``hmac.digest`` releases the GIL around its
+    C call, which on the event loop costs a hand-over to the log writer thread (see
+    :func:`random_bytes`); updating a short message does not.
+
+    Parameters
+    ----------
+    key : bytes
+        The key.
+    message : bytes
+        The message.
+
+    Returns
+    -------
+    bytes
+        The 32-byte MAC.
+    """
+    mac = _keyed_sha256(key).copy()
+    mac.update(message)
+    return mac.digest()
+
+
 def _require_key(key: bytes, *, name: str) -> None:
     if not isinstance(key, bytes) or len(key) != DATA_KEY_BYTES:
         raise KeyMaterialError(f"{name} must be {DATA_KEY_BYTES} bytes")
@@ -126,8 +181,7 @@ def pseudonymise(key: bytes, subject_ref: str, *, namespace: str) -> str:
     if len(key) < DATA_KEY_BYTES:
         raise KeyMaterialError(f"the pseudonym key must be at least {DATA_KEY_BYTES} bytes")
     message = _PSEUDONYM_LABEL + _length_prefixed(namespace.encode(), subject_ref.encode())
-    # hmac.digest: the one-shot C implementation, several times cheaper than hmac.new.
-    return hmac.digest(key, message, "sha256").hex()
+    return hmac_sha256(key, message).hex()
 
 
 def new_data_key() -> bytes:
@@ -142,7 +196,7 @@ def new_data_key() -> bytes:
 
 
 def _seal(key: bytes, plaintext: bytes, aad: bytes) -> bytes:
-    nonce = os.urandom(_NONCE_BYTES)
+    nonce = random_bytes(_NONCE_BYTES)
     return nonce + AESGCM(key).encrypt(nonce, plaintext, aad)
 
 
@@ -291,10 +345,9 @@ def field_sealer(dek: bytes) -> Callable[[bytes, bytes], bytes]:
     """
     _require_key(dek, name="the data key")
     cipher = AESGCM(dek)
-    urandom = os.urandom
 
     def seal(plaintext: bytes, aad: bytes) -> bytes:
-        nonce = urandom(_NONCE_BYTES)
+        nonce = random_bytes(_NONCE_BYTES)
         return nonce + cipher.encrypt(nonce, plaintext, aad)
 
     return seal

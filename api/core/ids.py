@@ -8,8 +8,9 @@ unguessable, and unlike a sequence they do not reveal how many decisions were ta
 
 from __future__ import annotations
 
-import os
 import time
+
+from api.core.crypto import random_bytes
 
 __all__ = ["new_id"]
 
@@ -17,7 +18,7 @@ __all__ = ["new_id"]
 def new_id() -> str:
     """A new identifier: 48 bits of Unix milliseconds, version 7, variant, 74 random bits."""
     milliseconds = time.time_ns() // 1_000_000
-    random = int.from_bytes(os.urandom(10), "big")
+    random = int.from_bytes(random_bytes(10), "big")
     value = (milliseconds & (2**48 - 1)) << 80
     value |= 0x7 << 76  # version 7
     value |= (random >> 68) << 64  # 12 random bits

@@ -4,7 +4,8 @@
   process-global default), so several apps can live in one process -- the test suite builds
   many. Labels are bounded and impersonal: model names, outcomes, route *templates*, methods
   and status codes; never a subject, a path with identifiers in it, or a value.
-* :func:`configure_logging` makes the standard :mod:`logging` emit one JSON object per line.
+* :func:`configure_logging` makes the standard :mod:`logging` emit one JSON object per line,
+  written to stderr off the event loop (:class:`LineWriter`).
 * :class:`AccessLogMiddleware` gives every request an id (``X-Request-ID``) and logs one line per
   request with the route template (``/v1/decisions/{decision_id}``), method, status and
   duration -- never the concrete path, the query string, headers or the body, which is where
@@ -18,15 +19,18 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sys
+import threading
 import time
 import traceback
-import uuid
+import weakref
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, TextIO
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.routing import iter_route_contexts
@@ -34,6 +38,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client import generate_latest as _generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.core.crypto import random_bytes
 from api.core.errors import REQUEST_ID_SCOPE_KEY, ProblemError, problem_response
 from api.core.limits import read_body_within, replay_body
 from api.core.security import AuditorOrAdminDep
@@ -44,6 +49,7 @@ __all__ = [
     "AccessLogMiddleware",
     "FastRoute",
     "JsonFormatter",
+    "LineWriter",
     "Metrics",
     "MetricsDep",
     "configure_logging",
@@ -269,6 +275,104 @@ def _describe(exc: BaseException) -> dict[str, Any]:
     return described
 
 
+class LineWriter(logging.Handler):
+    """Format each record on the thread that logs it; write the lines from a thread of its own.
+
+    A write to stderr releases the GIL, and on the event loop every release is a hand-over:
+    the decision log's writer thread, which always waits for the GIL under load, takes it, and
+    the loop waits to get it back -- once per request for the access line alone. Here the
+    line is made at once (its values are those of the moment it was logged) and queued; a
+    thread writes what has queued every ``interval`` seconds, in one write. A record at
+    WARNING or above is written at once, after every line queued before it, and closing the
+    handler (``logging.shutdown`` at exit does) writes what is left.
+
+    Parameters
+    ----------
+    stream : TextIO
+        Where the lines go (stderr).
+    interval : float
+        Seconds between two writes of the queued lines.
+    """
+
+    def __init__(self, stream: TextIO, *, interval: float = 0.05) -> None:
+        super().__init__()
+        self.stream = stream
+        self.interval = interval
+        self._pending: deque[str] = deque()
+        self._write_lock = threading.Lock()
+        self._closed = threading.Event()
+        self._thread = self._start()
+        _line_writers.add(self)
+
+    def _start(self) -> threading.Thread:
+        thread = threading.Thread(target=self._write_forever, name="glassbox-log-lines")
+        thread.daemon = True
+        thread.start()
+        return thread
+
+    def _write_forever(self) -> None:
+        while not self._closed.wait(self.interval):
+            self.flush()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Queue the record's line (write it, and what is queued, at WARNING and above).
+
+        Parameters
+        ----------
+        record : logging.LogRecord
+            The record.
+        """
+        try:
+            line = self.format(record)
+        except Exception:  # logging's contract: report, never raise
+            self.handleError(record)
+            return
+        self._pending.append(line)
+        if record.levelno >= logging.WARNING:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write every queued line now, in order."""
+        with self._write_lock:
+            lines: list[str] = []
+            pending = self._pending
+            while pending:
+                lines.append(pending.popleft())
+            if not lines:
+                return
+            try:
+                self.stream.write("\n".join(lines) + "\n")
+                self.stream.flush()
+            except (OSError, ValueError):
+                pass  # stderr is gone (closed pipe): there is nowhere left to log to
+
+    def close(self) -> None:
+        """Stop the thread and write what is left."""
+        self._closed.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+        self.flush()
+        super().close()
+
+    def _after_fork(self) -> None:
+        # Only the forking thread exists in the child: the writing thread starts anew there.
+        self._write_lock = threading.Lock()
+        self._pending.clear()  # the parent's lines: the parent writes them
+        if not self._closed.is_set():
+            self._thread = self._start()
+
+
+_line_writers: weakref.WeakSet[LineWriter] = weakref.WeakSet()
+
+
+def _restart_line_writers() -> None:
+    for writer in list(_line_writers):
+        writer._after_fork()
+
+
+os.register_at_fork(after_in_child=_restart_line_writers)
+
+
 def configure_logging(level: int | str = "INFO") -> None:
     """Send the root logger's records to stderr as JSON lines.
 
@@ -285,7 +389,8 @@ def configure_logging(level: int | str = "INFO") -> None:
     for handler in list(root.handlers):
         if getattr(handler, "_glassbox", False):
             root.removeHandler(handler)
-    handler = logging.StreamHandler(sys.stderr)
+            handler.close()
+    handler = LineWriter(sys.stderr)
     handler.setFormatter(JsonFormatter())
     handler._glassbox = True  # type: ignore[attr-defined]  # marks the handler we own
     root.addHandler(handler)
@@ -402,7 +507,7 @@ class AccessLogMiddleware:
             await self.app(scope, receive, send)
             return
         # Always our own id: a caller-supplied one could carry anything into the logs.
-        request_id = uuid.uuid4().hex
+        request_id = random_bytes(16).hex()
         scope[REQUEST_ID_SCOPE_KEY] = request_id
         started = time.perf_counter()
         status = 500  # what the client gets if the app raises before answering

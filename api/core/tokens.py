@@ -12,9 +12,10 @@ import base64
 import binascii
 import hmac
 import json
-import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+
+from api.core.crypto import hmac_sha256, random_bytes
 
 __all__ = [
     "DEFAULT_SCOPES",
@@ -55,7 +56,7 @@ def _unb64(text: str) -> bytes:
 
 
 def _mac(key: bytes, payload: bytes) -> bytes:
-    return hmac.digest(key, b"glassbox.subject-token.v1\x00" + payload, "sha256")
+    return hmac_sha256(key, b"glassbox.subject-token.v1\x00" + payload)
 
 
 def issue_subject_token(
@@ -92,7 +93,7 @@ def issue_subject_token(
         scopes=tuple(scopes),
         issued_at=issued,
         expires_at=issued + ttl,
-        token_id=secrets.token_hex(16),
+        token_id=random_bytes(16).hex(),
     )
     payload = json.dumps(
         {

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import sys
+import threading
 from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from api.core.observability import JsonFormatter, Metrics, configure_logging
+from api.core.observability import JsonFormatter, LineWriter, Metrics, configure_logging
 from api.core.security import Role
 from tests.api.conftest import assert_problem, bearer
 
@@ -173,3 +175,68 @@ def test_configure_logging_installs_one_json_handler(root_logger: logging.Logger
     assert isinstance(ours[0].formatter, JsonFormatter)
     assert root_logger.level == logging.INFO
     assert logging.getLogger("httpx").level == logging.WARNING
+
+
+def _record(message: str, level: int = logging.INFO, **extra: object) -> logging.LogRecord:
+    record = logging.makeLogRecord({"name": "glassbox.test", "levelno": level, "msg": message})
+    record.levelname = logging.getLevelName(level)
+    record.__dict__.update(extra)
+    return record
+
+
+def test_queued_lines_are_written_in_order_with_the_values_they_had_when_logged() -> None:
+    stream = io.StringIO()
+    writer = LineWriter(stream, interval=3600)  # only flush() and close() write here
+    writer.setFormatter(JsonFormatter())
+    try:
+        state = {"status": 201}
+        writer.handle(_record("first", status=state["status"]))
+        state["status"] = 500
+        writer.handle(_record("second"))
+        assert stream.getvalue() == ""  # queued, not written on the logging thread
+        writer.flush()
+        lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+        assert [(line["message"], line.get("status")) for line in lines] == [
+            ("first", 201),
+            ("second", None),
+        ]
+    finally:
+        writer.close()
+
+
+def test_a_warning_is_written_at_once_after_what_was_queued_and_close_writes_the_rest() -> None:
+    stream = io.StringIO()
+    writer = LineWriter(stream, interval=3600)
+    writer.setFormatter(JsonFormatter())
+    writer.handle(_record("queued"))
+    writer.handle(_record("trouble", logging.WARNING))
+    assert [json.loads(line)["message"] for line in stream.getvalue().splitlines()] == [
+        "queued",
+        "trouble",
+    ]
+    writer.handle(_record("last"))
+    writer.close()
+    assert stream.getvalue().splitlines()[-1].startswith('{"ts"')
+    assert json.loads(stream.getvalue().splitlines()[-1])["message"] == "last"
+
+
+class _SignallingStream(io.StringIO):
+    def __init__(self) -> None:
+        super().__init__()
+        self.flushed = threading.Event()
+
+    def flush(self) -> None:
+        super().flush()
+        self.flushed.set()
+
+
+def test_the_writing_thread_writes_queued_lines_without_being_asked() -> None:
+    stream = _SignallingStream()
+    writer = LineWriter(stream, interval=0.01)
+    writer.setFormatter(JsonFormatter())
+    try:
+        writer.handle(_record("in the background"))
+        assert stream.flushed.wait(timeout=10)
+        assert json.loads(stream.getvalue())["message"] == "in the background"
+    finally:
+        writer.close()
