@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final, TextIO
 
+import orjson
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.routing import iter_route_contexts
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
@@ -259,7 +260,10 @@ class JsonFormatter(logging.Formatter):
                 payload[key] = value
         if record.exc_info and record.exc_info[1] is not None:
             payload["error"] = _describe(record.exc_info[1])
-        return json.dumps(payload, default=str, ensure_ascii=False)
+        try:
+            return orjson.dumps(payload, default=str).decode("utf-8")
+        except orjson.JSONEncodeError:  # what orjson refuses (an int over 64 bits ...)
+            return json.dumps(payload, default=str, ensure_ascii=False)
 
 
 def _describe(exc: BaseException) -> dict[str, Any]:

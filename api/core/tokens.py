@@ -15,6 +15,8 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import orjson
+
 from api.core.crypto import hmac_sha256, random_bytes
 
 __all__ = [
@@ -95,7 +97,7 @@ def issue_subject_token(
         expires_at=issued + ttl,
         token_id=random_bytes(16).hex(),
     )
-    payload = json.dumps(
+    payload = orjson.dumps(
         {
             "v": TOKEN_VERSION,
             "sub": claims.pseudonym,
@@ -105,9 +107,8 @@ def issue_subject_token(
             "exp": int(claims.expires_at.timestamp()),
             "jti": claims.token_id,
         },
-        separators=(",", ":"),
-        sort_keys=True,
-    ).encode("utf-8")
+        option=orjson.OPT_SORT_KEYS,
+    )
     return f"{_b64(payload)}.{_b64(_mac(key, payload))}", claims
 
 
