@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from api.core.database import create_db_engine, migrate
 from api.core.security import Role, create_api_key
-from tests.api.decisions.support import transactions
+from tests.api.decisions.support import transactions, wait_until_serving
 from tests.api.decisions.test_crash_durability import _environment, _free_port
 from tests.conftest import TrainedModels
 
@@ -30,15 +29,8 @@ def _serve(env: dict[str, str], port: int, log: Path, home: Path) -> subprocess.
         process = subprocess.Popen(
             command, env=env, stdout=sink, stderr=sink, start_new_session=True
         )
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"glassbox serve exited: {log.read_text()[-2000:]}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=1).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            time.sleep(0.2)
+    if wait_until_serving(process, port, log, seconds=180):
+        return process
     os.killpg(process.pid, signal.SIGKILL)
     raise AssertionError("glassbox serve did not start in time")
 

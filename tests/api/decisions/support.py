@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import time
+from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pandas as pd
 
 from tests.conftest import TrainedModels
 
-__all__ = ["fraud_rows", "learner_history", "transactions"]
+__all__ = ["fraud_rows", "learner_history", "transactions", "wait_until_serving"]
 
 
 def transactions(trained: TrainedModels, n: int = 5000) -> list[dict[str, Any]]:
@@ -53,3 +57,23 @@ def learner_history(trained: TrainedModels) -> list[dict[str, Any]]:
         {"item_id": r.item_id, "event": r.event}
         for r in interactions[interactions["user_id"] == user].itertuples()
     ]
+
+
+def wait_until_serving(
+    process: subprocess.Popen[bytes], port: int, log: Path, *, seconds: float = 120
+) -> bool:
+    """Poll a server process's ``/openapi.json`` on loopback until it answers.
+
+    Returns False when ``seconds`` pass first (the caller stops the process); raises
+    AssertionError with the end of ``log`` if the process exits.
+    """
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"the server exited: {log.read_text()[-2000:]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=1).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    return False

@@ -30,7 +30,7 @@ from api.core.database import create_db_engine, migrate
 from api.core.security import Role, create_api_key
 from api.core.settings import SECRET_NAMES
 from api.decisions.models import Decision
-from tests.api.decisions.support import transactions
+from tests.api.decisions.support import transactions, wait_until_serving
 from tests.conftest import TrainedModels
 
 ROUNDS = 3
@@ -70,15 +70,8 @@ def _start(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]
     ]
     with log.open("ab") as sink:
         process = subprocess.Popen(command, env=env, stdout=sink, stderr=sink)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"the server exited: {log.read_text()[-2000:]}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=1).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            time.sleep(0.1)
+    if wait_until_serving(process, port, log):
+        return process
     process.kill()
     raise AssertionError("the server did not start in time")
 
