@@ -440,8 +440,8 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 async def _stored_data_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DecryptionError)
     request_id = request_id_of(request.scope)
-    # An alarm for the operator, without the record's id: the request id and the route
-    # template in the access log lead to it, and ids in paths are personal data's company.
+    # An alarm for the operator, without the record's id (ids link to a person, so the logs
+    # keep none): the request id and the access line's route template lead to the record.
     _integrity_log.error("sealed data failed its integrity check", extra={"error_id": request_id})
     detail = (
         "This record's sealed data does not open: it was altered in storage, so it is not "
