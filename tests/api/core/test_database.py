@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from api.core.database import (
     TransactionStateError,
+    WalCheckpointer,
     create_db_engine,
     in_write_transaction,
     migrate,
@@ -72,6 +76,52 @@ def test_sqlite_connections_are_durable_and_strict(tmp_path: Path) -> None:
             "foreign_keys": 1,
             "busy_timeout": 30_000,
         }
+    finally:
+        engine.dispose()
+
+
+def test_the_wal_checkpointer_keeps_sqlite_s_locks_so_other_processes_leave_the_wal_alone(
+    tmp_path: Path,
+) -> None:
+    # Closing a descriptor of the database file drops every POSIX lock the process holds on it;
+    # another process closing its last connection would then delete the WAL under our feet.
+    path = tmp_path / "x.db"
+    engine = create_db_engine(f"sqlite:///{path}")
+    checkpointer = WalCheckpointer(engine, every=1, interval=0.05)
+    try:
+        with engine.connect() as connection:
+            connection.exec_driver_sql("CREATE TABLE t (n INTEGER)")
+            connection.exec_driver_sql("INSERT INTO t VALUES (1)")
+            connection.commit()
+            checkpointer.start()
+            checkpointer.written(1)
+            deadline = time.monotonic() + 60
+            while not checkpointer.finish_due:  # the unlocked passes, each with its fsync, ran
+                assert time.monotonic() < deadline, "the checkpoint thread never ran"
+                time.sleep(0.01)
+            assert checkpointer._descriptor is not None, "the database file was not synced"
+            reader = "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
+            reader += "c.execute('SELECT count(*) FROM t').fetchall(); c.close()"
+            subprocess.run([sys.executable, "-c", reader, str(path)], check=True, timeout=60)
+            assert Path(f"{path}-wal").exists(), "another process deleted our live WAL"
+            connection.exec_driver_sql("INSERT INTO t VALUES (2)")
+            connection.commit()
+        checkpointer.stop()
+    finally:
+        engine.dispose()
+    with sqlite3.connect(path) as check:
+        assert check.execute("SELECT count(*) FROM t").fetchone() == (2,)
+
+
+def test_a_new_sqlite_database_and_its_wal_are_private_to_their_owner(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "glassbox.db"
+    migrate(f"sqlite:///{path}")
+    engine = create_db_engine(f"sqlite:///{path}")
+    try:
+        with engine.connect() as connection:
+            connection.exec_driver_sql("SELECT count(*) FROM log_entry").scalar()
+            for file in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+                assert file.stat().st_mode & 0o777 == 0o600, file.name
     finally:
         engine.dispose()
 
