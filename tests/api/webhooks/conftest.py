@@ -1,4 +1,5 @@
-"""A real HTTP receiver on loopback, and a dispatcher on the test's database."""
+"""A real HTTP receiver on loopback, an application an admin allowed to receive there, and a
+dispatcher on the test's database."""
 
 from __future__ import annotations
 
@@ -14,7 +15,13 @@ import pytest
 from sqlalchemy import Engine
 
 from api.core.database import create_session_factory, write_transaction
-from api.webhooks.service import RetryPolicy, WebhookDispatcher, enqueue_webhook
+from api.core.security import Role, create_api_key
+from api.webhooks.service import (
+    RetryPolicy,
+    WebhookDispatcher,
+    allow_private_callbacks,
+    enqueue_webhook,
+)
 
 KEY = os.urandom(32)
 DECISION_ID = "0190aaaa00007000800000000000beef"
@@ -99,6 +106,21 @@ def receiver() -> Iterator[Receiver]:
         server.server_close()
 
 
+def local_application(engine: Engine, *, allowed: bool = True) -> str:
+    """A new application key, allowed private callbacks (as an admin does it) unless not."""
+    with create_session_factory(engine)() as session:
+        _, principal = create_api_key(session, name="shop", role=Role.APPLICATION)
+        if allowed:
+            allow_private_callbacks(session, key_id=principal.key_id)
+    return principal.key_id
+
+
+@pytest.fixture
+def application(engine: Engine) -> str:
+    """The key id of an application whose receiver is on loopback, and an admin allowed it."""
+    return local_application(engine)
+
+
 def make_dispatcher(engine: Engine, **kwargs: Any) -> WebhookDispatcher:
     options: dict[str, Any] = {
         "signing_key": KEY,
@@ -117,10 +139,10 @@ def dispatcher(engine: Engine) -> Iterator[WebhookDispatcher]:
         made.stop()
 
 
-def enqueue(engine: Engine, url: str, **overrides: Any) -> str:
+def enqueue(engine: Engine, url: str, application_key_id: str, **overrides: Any) -> str:
     """Enqueue one webhook in a committed write transaction; return its delivery id."""
     arguments: dict[str, Any] = {
-        "application_key_id": "app-key-1",
+        "application_key_id": application_key_id,
         "callback_url": url,
         "event": "decision.superseded",
         "payload": PAYLOAD,

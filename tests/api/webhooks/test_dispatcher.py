@@ -57,10 +57,10 @@ def _same_moment(stored: datetime | None, expected: datetime) -> bool:
 
 
 def test_a_receiver_failing_twice_gets_the_webhook_on_the_third_attempt(
-    engine: Engine, dispatcher: WebhookDispatcher, receiver: Receiver
+    engine: Engine, dispatcher: WebhookDispatcher, receiver: Receiver, application: str
 ) -> None:
     receiver.statuses[:] = [500, 500, 200]
-    delivery_id = enqueue(engine, receiver.url)
+    delivery_id = enqueue(engine, receiver.url, application)
     t0 = utcnow() + timedelta(seconds=1)
     schedule = [t0, t0 + timedelta(seconds=10), t0 + timedelta(seconds=40)]
 
@@ -98,7 +98,7 @@ def test_a_receiver_failing_twice_gets_the_webhook_on_the_third_attempt(
     attempts = _attempts(engine, delivery_id)
     assert [a.number for a in attempts] == [1, 2, 3]
     assert [a.status_code for a in attempts] == [500, 500, 200]
-    assert [a.error for a in attempts] == [None, None, None]
+    assert [a.error for a in attempts] == ["HTTP 500", "HTTP 500", None]
     assert all(_same_moment(a.attempted_at, m) for a, m in zip(attempts, schedule, strict=True))
     assert all(a.duration_ms >= 0 for a in attempts)
 
@@ -110,10 +110,12 @@ def _closed_port() -> int:
     return port  # nothing listens there once the probe is closed
 
 
-def test_a_refused_connection_is_recorded_retried_and_finally_failed(engine: Engine) -> None:
+def test_a_refused_connection_is_recorded_retried_and_finally_failed(
+    engine: Engine, application: str
+) -> None:
     dispatcher = make_dispatcher(engine, retry=RetryPolicy(delays_seconds=(10,), max_attempts=3))
     try:
-        delivery_id = enqueue(engine, f"http://127.0.0.1:{_closed_port()}/hook")
+        delivery_id = enqueue(engine, f"http://127.0.0.1:{_closed_port()}/hook", application)
         t0 = utcnow() + timedelta(seconds=1)
         assert dispatcher.run_once(now=t0) == 1
         delivery = _delivery(engine, delivery_id)
@@ -131,9 +133,9 @@ def test_a_refused_connection_is_recorded_retried_and_finally_failed(engine: Eng
     assert delivery.delivered_at is None
     attempts = _attempts(engine, delivery_id)
     assert [(a.number, a.status_code, a.error) for a in attempts] == [
-        (1, None, "ConnectError"),
-        (2, None, "ConnectError"),
-        (3, None, "ConnectError"),
+        (1, None, "connection failed"),
+        (2, None, "connection failed"),
+        (3, None, "connection failed"),
     ]
 
 
@@ -147,17 +149,17 @@ def silent_server() -> Iterator[str]:
 
 
 def test_a_receiver_that_never_answers_times_out_and_is_retried(
-    engine: Engine, silent_server: str
+    engine: Engine, silent_server: str, application: str
 ) -> None:
     dispatcher = make_dispatcher(engine, timeout_seconds=0.3)
     try:
-        delivery_id = enqueue(engine, silent_server)
+        delivery_id = enqueue(engine, silent_server, application)
         t0 = utcnow() + timedelta(seconds=1)
         assert dispatcher.run_once(now=t0) == 1
     finally:
         dispatcher.stop()
     (attempt,) = _attempts(engine, delivery_id)
-    assert attempt.status_code is None and attempt.error == "ReadTimeout"
+    assert attempt.status_code is None and attempt.error == "timeout"
     assert 250 <= attempt.duration_ms < 2000
     delivery = _delivery(engine, delivery_id)
     assert delivery.state == "pending"
@@ -165,14 +167,14 @@ def test_a_receiver_that_never_answers_times_out_and_is_retried(
 
 
 def test_redirects_are_not_followed(
-    engine: Engine, dispatcher: WebhookDispatcher, receiver: Receiver
+    engine: Engine, dispatcher: WebhookDispatcher, receiver: Receiver, application: str
 ) -> None:
     receiver.statuses[:] = [307]
-    delivery_id = enqueue(engine, receiver.url)
+    delivery_id = enqueue(engine, receiver.url, application)
     assert dispatcher.run_once(now=utcnow() + timedelta(seconds=1)) == 1
     assert [request.path for request in receiver.requests] == ["/hooks/glassbox?token=app-secret"]
     ((attempt),) = _attempts(engine, delivery_id)
-    assert attempt.status_code == 307
+    assert attempt.status_code == 307 and attempt.error == "HTTP 307"
     assert _delivery(engine, delivery_id).state == "pending"
 
 
@@ -181,10 +183,11 @@ def test_the_url_query_and_the_payload_never_reach_the_logs(
     dispatcher: WebhookDispatcher,
     receiver: Receiver,
     caplog: pytest.LogCaptureFixture,
+    application: str,
 ) -> None:
     receiver.statuses[:] = [500]
     caplog.set_level("DEBUG")
-    enqueue(engine, receiver.url)
+    enqueue(engine, receiver.url, application)
     dispatcher.run_once(now=utcnow() + timedelta(seconds=1))
     # httpx's own INFO line names the full URL; configure_logging holds httpx at WARNING (and
     # api.core's observability tests check that), so only the service's records are ours to judge.
@@ -196,9 +199,9 @@ def test_the_url_query_and_the_payload_never_reach_the_logs(
 
 
 def test_dispatchers_racing_on_one_database_never_send_an_attempt_twice(
-    database_url: str, engine: Engine, receiver: Receiver
+    database_url: str, engine: Engine, receiver: Receiver, application: str
 ) -> None:
-    ids = {enqueue(engine, receiver.url) for _ in range(24)}
+    ids = {enqueue(engine, receiver.url, application) for _ in range(24)}
     t0 = utcnow() + timedelta(seconds=1)
     # Two engines, as two API workers (or hosts) would have.
     engines = [create_db_engine(database_url) for _ in range(2)]
@@ -240,9 +243,9 @@ def test_dispatchers_racing_on_one_database_never_send_an_attempt_twice(
 
 
 def test_a_claim_abandoned_mid_attempt_is_taken_over_after_its_lease(
-    engine: Engine, dispatcher: WebhookDispatcher, receiver: Receiver
+    engine: Engine, dispatcher: WebhookDispatcher, receiver: Receiver, application: str
 ) -> None:
-    delivery_id = enqueue(engine, receiver.url)
+    delivery_id = enqueue(engine, receiver.url, application)
     t0 = utcnow() + timedelta(seconds=1)
     crashed = make_dispatcher(engine)
     # A dispatcher claims the delivery and dies before sending (or before recording).
@@ -334,13 +337,13 @@ def test_enqueue_refuses_what_cannot_be_sent(engine: Engine, field: str, value: 
 
 
 def test_a_started_dispatcher_sends_as_soon_as_the_enqueue_commits(
-    engine: Engine, receiver: Receiver
+    engine: Engine, receiver: Receiver, application: str
 ) -> None:
     # A poll far in the future: only the wake-up on commit can explain a prompt delivery.
     dispatcher = make_dispatcher(engine, poll_seconds=3600).start()
     try:
         assert dispatcher.running
-        delivery_id = enqueue(engine, receiver.url)
+        delivery_id = enqueue(engine, receiver.url, application)
         assert receiver.wait_for(1, timeout=10)
     finally:
         dispatcher.stop(timeout=10)
@@ -379,5 +382,5 @@ def test_the_migration_builds_the_tables_the_models_describe(engine: Engine) -> 
     with engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         differences = compare_metadata(context, Base.metadata)
-    ours = [d for d in differences if "webhook_" in repr(d)]
+    ours = [d for d in differences if "webhook_" in repr(d) or "private_callbacks" in repr(d)]
     assert ours == []
