@@ -4,12 +4,15 @@ dispatcher on the test's database."""
 from __future__ import annotations
 
 import os
+import ssl
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import Engine
@@ -60,6 +63,10 @@ class Receiver:
             self.arrived.notify_all()
         return status
 
+    @property
+    def port(self) -> int:
+        return int(urlsplit(self.url).port or 0)
+
     def wait_for(self, count: int, timeout: float = 10.0) -> bool:
         with self.arrived:
             return self.arrived.wait_for(lambda: len(self.requests) >= count, timeout)
@@ -87,14 +94,17 @@ def _handler(receiver_of: dict[str, Receiver]) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    """A threaded ``http.server`` on 127.0.0.1, on a port of its own."""
+@contextmanager
+def serving(tls: ssl.SSLContext | None = None) -> Iterator[Receiver]:
+    """A threaded ``http.server`` on 127.0.0.1, on a port of its own; https with ``tls``."""
     holder: dict[str, Receiver] = {}
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(holder))
     server.daemon_threads = True
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     host, port = server.server_address[:2]
-    holder["it"] = Receiver(url=f"http://{host!s}:{port}/hooks/glassbox?token=app-secret")
+    scheme = "http" if tls is None else "https"
+    holder["it"] = Receiver(url=f"{scheme}://{host!s}:{port}/hooks/glassbox?token=app-secret")
     thread = threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
     )
@@ -104,6 +114,13 @@ def receiver() -> Iterator[Receiver]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A receiver on loopback (:func:`serving`)."""
+    with serving() as made:
+        yield made
 
 
 def local_application(engine: Engine, *, allowed: bool = True) -> str:
