@@ -438,9 +438,7 @@ def revoke_key(
 @keys_app.command("allow-private-callbacks")
 def allow_private_callbacks_command(
     key_id: Annotated[str, typer.Argument(help="The application's key id.")],
-    withdraw: Annotated[
-        bool, typer.Option("--withdraw", help="Take the allowance back.")
-    ] = False,
+    withdraw: Annotated[bool, typer.Option("--withdraw", help="Take the allowance back.")] = False,
     home: HomeOption = Path(".glassbox"),
 ) -> None:
     """Let an application's webhooks reach loopback and private addresses (or stop them)."""

@@ -519,12 +519,12 @@ def test_https_to_the_checked_address_presents_and_verifies_the_name(
     cert_file, key_file = _certificate(served_name, tmp_path)
     tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     tls.load_cert_chain(cert_file, key_file)
-    presented: list[str | None] = []
+    presented: list[str] = []
 
-    def remember(_socket: ssl.SSLObject, name: str | None, _context: ssl.SSLContext) -> None:
+    def remember(_socket: ssl.SSLObject, name: str, _context: ssl.SSLContext) -> None:
         presented.append(name)
 
-    tls.sni_callback = remember  # type: ignore[assignment]  # typeshed wants SSLSocket
+    tls.sni_callback = remember
     trusted = ssl.create_default_context(cafile=str(cert_file))
     dispatcher = make_dispatcher(
         engine,
