@@ -69,6 +69,7 @@ from api.core.security import Principal, Role
 from api.decisions.errors import DecisionNotFoundError
 from api.decisions.models import Decision
 from api.webhooks.destinations import (
+    DestinationError,
     DestinationRefusedError,
     NameNotResolvedError,
     Reach,
@@ -174,7 +175,7 @@ class RetryPolicy:
         return timedelta(seconds=self.delays_seconds[index])
 
 
-def _check_callback_url(url: str) -> None:
+def _require_http_url(url: str) -> None:
     parts = urlsplit(url)
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         # Validated at decision time already; a scheme like file: must never reach httpx.
@@ -321,7 +322,7 @@ def enqueue_webhook(
         raise TransactionStateError(
             "enqueue_webhook joins the caller's transaction; call it inside write_transaction()"
         )
-    _check_callback_url(callback_url)
+    _require_http_url(callback_url)
     if not _EVENT_PATTERN.fullmatch(event):
         raise ValueError("event must be lower case letters, digits, dots or underscores")
     body = canonical_json(dict(payload)).decode("utf-8")
@@ -692,15 +693,17 @@ class WebhookDispatcher:
             EVENT_HEADER: claim.event,
             _ATTEMPT_HEADER: str(claim.number),
         }
+        # Read on every attempt: an admin may have given or withdrawn it since the last one. A
+        # database failure here is the dispatcher's, not the receiver's: the claim's lease runs
+        # out and the attempt is made again.
+        allow_private = _private_callbacks_allowed(self._sessions, claim.application_key_id)
         status_code: int | None = None
         error: str | None = None
         started = time.perf_counter()
         try:
-            # Judged on every attempt: the allowance may have been withdrawn, the name moved.
+            # Judged on every attempt too, after resolution: the name may point elsewhere now.
             target = resolve_destination(
-                claim.callback_url,
-                allow_private=_private_callbacks_allowed(self._sessions, claim.application_key_id),
-                resolver=self._resolver,
+                claim.callback_url, allow_private=allow_private, resolver=self._resolver
             )
             # Streamed and never read: the answer's status is all we need, and a large or
             # endless body from a misbehaving endpoint cannot tie the dispatcher up.
@@ -716,7 +719,7 @@ class WebhookDispatcher:
                 error = f"HTTP {status_code}"
         except Exception as exc:
             error = _coarse_error(exc)
-            if not isinstance(exc, httpx.HTTPError | httpx.InvalidURL | DestinationRefusedError):
+            if not isinstance(exc, httpx.HTTPError | httpx.InvalidURL | DestinationError):
                 _log.warning(
                     "unexpected webhook failure",
                     # The class only: messages quote the URL, query string included.
@@ -759,15 +762,11 @@ class WebhookDispatcher:
                 )
             )
             self._release(session, claim, values)
-        result: AttemptResult = (
-            "delivered"
-            if delivered
-            else "rejected"
-            if status_code is not None
-            else "refused"
-            if error == REFUSED
-            else "error"
-        )
+        result: AttemptResult = "delivered"
+        if not delivered:
+            result = "rejected" if status_code is not None else "error"
+            if error == REFUSED:
+                result = "refused"
         if self._metrics is not None:
             self._metrics.webhook_attempts.labels(result).inc()
         _log.info(

@@ -133,7 +133,7 @@ def _enqueue_one(context: AppContext, owner: Principal, callback_url: str) -> st
 
 
 def test_attempts_read_refused_or_failed_with_a_coarse_reason_never_the_os_error(
-    client: TestClient, context: AppContext
+    client: TestClient, context: AppContext, api_keys: dict[Role, str]
 ) -> None:
     with context.sessions() as session:
         shop_key, shop = create_api_key(session, name="shop", role=Role.APPLICATION)
@@ -160,3 +160,6 @@ def test_attempts_read_refused_or_failed_with_a_coarse_reason_never_the_os_error
     shown = str(failed_attempt).lower()
     for os_words in ("refused", "errno", "connecterror", "route", "reset", "unreachable"):
         assert os_words not in shown
+    metrics = client.get("/metrics", headers=bearer(api_keys[Role.AUDITOR])).text
+    assert 'glassbox_webhook_attempts_total{result="refused"} 1.0' in metrics
+    assert 'glassbox_webhook_attempts_total{result="error"} 1.0' in metrics
