@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, DateTime, String
+from sqlalchemy import Boolean, CheckConstraint, DateTime, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from api.core.database import Base
@@ -35,3 +35,6 @@ class ApiKey(Base):
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # An application's webhooks may reach private and loopback addresses only when an admin
+    # said so (api.webhooks.destinations); every other key's callbacks must be public.
+    allow_private_callbacks: Mapped[bool] = mapped_column(Boolean, server_default=false())

@@ -111,8 +111,8 @@ class Metrics:
     http_requests : Counter
         ``glassbox_http_requests_total{route, method, status}``.
     webhook_attempts : Counter
-        ``glassbox_webhook_attempts_total{result}``: delivered, rejected (a non-2xx answer) or
-        error (no answer: refused, timed out).
+        ``glassbox_webhook_attempts_total{result}``: delivered, rejected (a non-2xx answer),
+        refused (a destination not allowed) or error (no answer: no connection, timed out).
     """
 
     def __init__(self) -> None:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, UrlConstraints
 
 __all__ = [
     "DecisionCreate",
@@ -79,8 +79,11 @@ class DecisionCreate(BaseModel):
     )
     max_items: int = Field(default=10, ge=1, le=50, description="Recommendation only.")
     legal_basis: LegalBasis
-    callback_url: AnyHttpUrl | None = Field(
-        default=None, description="Where glassbox tells the application of a human outcome."
+    callback_url: Annotated[AnyHttpUrl, UrlConstraints(max_length=2048)] | None = Field(
+        default=None,
+        description="Where glassbox tells the application of a human outcome: an https URL "
+        "(http too in demo mode) of a public host; loopback, private and local hosts only for "
+        "an application an admin allowed them (api.webhooks.destinations).",
     )
     locale: Locale = "en"
 

@@ -48,6 +48,7 @@ from api.decisions.validation import FeatureProblemsError, validate_features
 from api.reviews.models import CaseOrigin, ReviewCase
 from api.reviews.service import case_opening
 from api.rights.preferences import has_objected
+from api.webhooks.service import check_callback_url
 from explain import Explanation, main_factors
 from models.spec import Band, Label
 
@@ -169,6 +170,9 @@ async def create_decision(
 
     Raises
     ------
+    api.core.errors.InvalidRequestError
+        The callback URL is not one webhooks may go to (:func:`api.webhooks.service.
+        check_callback_url`).
     api.decisions.runtime.ModelNotServedError
         No such model is served.
     api.decisions.validation.FeatureProblemsError
@@ -182,6 +186,8 @@ async def create_decision(
         (which answers without their profile instead).
     """
     started = time.perf_counter()
+    if request.callback_url is not None:
+        await check_callback_url(context, url=str(request.callback_url), principal=principal)
     served = context.models.get(model_name)
     settings = context.settings
     pseudonym = pseudonymise(

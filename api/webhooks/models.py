@@ -3,7 +3,7 @@
 ``webhook_delivery`` is the outbox. A row is inserted in the same transaction as the human
 outcome that causes it, so an outcome is never committed without its notification, nor a
 notification sent for an outcome that was rolled back. ``webhook_attempt`` is the record of every
-attempt (when, the HTTP status or the class of network error, how long), which the application
+attempt (when, the HTTP status or a coarse reason it failed, how long), which the application
 can read back to see why it was or was not told.
 
 Payloads carry identifiers, models, outcomes and timestamps only -- no personal data -- so they
@@ -79,7 +79,8 @@ class WebhookAttempt(Base):
     number: Mapped[int] = mapped_column(Integer)
     attempted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     status_code: Mapped[int | None] = mapped_column(Integer)
-    # The class of the network failure ("ConnectError", "ReadTimeout"), never its message:
-    # messages quote the URL, query string included.
+    # Why it was not delivered, in a few words ("connection failed", "timeout", "HTTP 503",
+    # "destination not allowed"), never an exception's message: messages quote the URL, query
+    # string included, and the OS's words would make the record a port scanner's oracle.
     error: Mapped[str | None] = mapped_column(String(64))
     duration_ms: Mapped[float] = mapped_column(Float)

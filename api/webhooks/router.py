@@ -26,7 +26,7 @@ def list_decision_webhooks(
     decision_id: DecisionId, principal: ApplicationDep, context: ContextDep
 ) -> DecisionWebhooksRead:
     """Every webhook sent to this application about one of its decisions, with each delivery
-    attempt (time, HTTP status or network error, duration); another application's decision is
+    attempt (time, result, HTTP status or coarse error, duration); another application's decision is
     a 404."""
     with context.sessions() as session:
         return service.list_decision_webhooks(

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, computed_field
 
-__all__ = ["DecisionWebhooksRead", "WebhookAttemptRead", "WebhookDeliveryRead"]
+__all__ = ["REFUSED", "DecisionWebhooksRead", "WebhookAttemptRead", "WebhookDeliveryRead"]
+
+# The error of an attempt that was not made: the URL, or an address its name resolves to, is not
+# a destination this application's webhooks may go to.
+REFUSED: Final = "destination not allowed"
 
 
 def _as_utc(value: datetime | None) -> datetime | None:
@@ -30,9 +34,20 @@ class WebhookAttemptRead(BaseModel):
     attempted_at: _Moment
     status_code: int | None = Field(description="The HTTP status answered, if any.")
     error: str | None = Field(
-        description="The class of network failure (ConnectError, ReadTimeout ...), if any."
+        description="Why it was not delivered, coarsely: 'destination not allowed', 'name not "
+        "resolved', 'connection failed', 'timeout' or 'HTTP <status>'."
     )
     duration_ms: float
+
+    @computed_field(  # type: ignore[prop-decorator]  # pydantic's documented form
+        description="delivered (a 2xx answer); refused (not sent: the destination is not "
+        "allowed); failed (sent, without a 2xx answer)."
+    )
+    @property
+    def result(self) -> Literal["delivered", "refused", "failed"]:
+        if self.status_code is not None and 200 <= self.status_code < 300:
+            return "delivered"
+        return "refused" if self.error == REFUSED else "failed"
 
 
 class WebhookDeliveryRead(BaseModel):

@@ -22,6 +22,13 @@ The body is canonical JSON::
 
     {"created_at": "...", "data": {...payload...}, "delivery_id": "...", "event": "..."}
 
+Destinations are judged by :mod:`api.webhooks.destinations`: :func:`check_callback_url` when a
+decision is taken, and the dispatcher again before each attempt, on the addresses the name
+resolves to then; the attempt connects to the address it judged. What an attempt records is
+coarse on purpose -- ``destination not allowed``, ``name not resolved``, ``connection failed``,
+``timeout`` or ``HTTP <status>`` -- so that the record is no port scanner's oracle: "connection
+refused", "no route to host" and a connect timeout all read ``connection failed``.
+
 Nothing personal travels or is stored here: payloads hold ids, models, outcomes and times. The
 callback URL's query string can hold an application's own token, so it is never logged, and
 neither is the payload.
@@ -44,7 +51,8 @@ from urllib.parse import urlsplit
 import httpx
 from sqlalchemy import and_, event, select, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
 from api.audit.chain import canonical_json, format_timestamp
 from api.core.database import (
@@ -54,14 +62,33 @@ from api.core.database import (
     write_transaction,
     writing,
 )
+from api.core.errors import InvalidRequestError, NotFoundError
 from api.core.ids import new_id
+from api.core.models import ApiKey
+from api.core.security import Principal, Role
 from api.decisions.errors import DecisionNotFoundError
 from api.decisions.models import Decision
+from api.webhooks.destinations import (
+    DestinationError,
+    DestinationRefusedError,
+    NameNotResolvedError,
+    Reach,
+    Resolver,
+    callback_url_reach,
+    resolve_destination,
+    system_resolver,
+)
 from api.webhooks.models import WebhookAttempt, WebhookDelivery
-from api.webhooks.schemas import DecisionWebhooksRead, WebhookAttemptRead, WebhookDeliveryRead
+from api.webhooks.schemas import (
+    REFUSED,
+    DecisionWebhooksRead,
+    WebhookAttemptRead,
+    WebhookDeliveryRead,
+)
 from api.webhooks.signing import SIGNATURE_HEADER, sign_webhook, verify_webhook_signature
 
 if TYPE_CHECKING:
+    from api.context import AppContext
     from api.core.observability import Metrics
 
 __all__ = [
@@ -71,6 +98,8 @@ __all__ = [
     "AttemptResult",
     "RetryPolicy",
     "WebhookDispatcher",
+    "allow_private_callbacks",
+    "check_callback_url",
     "enqueue_webhook",
     "list_decision_webhooks",
     "sign_webhook",
@@ -85,7 +114,7 @@ _EVENT_PATTERN: Final = re.compile(r"^[a-z][a-z0-9_.]{0,63}$")
 _WAKE_KEY: Final = "glassbox.webhooks.enqueued"
 _OPEN_STATES: Final = ("pending", "delivering")
 
-AttemptResult = Literal["delivered", "rejected", "error"]
+AttemptResult = Literal["delivered", "rejected", "refused", "error"]
 
 _log = logging.getLogger("glassbox.webhooks")
 # Dispatchers running in this process, woken when a transaction that enqueued a webhook commits.
@@ -146,11 +175,104 @@ class RetryPolicy:
         return timedelta(seconds=self.delays_seconds[index])
 
 
-def _check_callback_url(url: str) -> None:
+def _require_http_url(url: str) -> None:
     parts = urlsplit(url)
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         # Validated at decision time already; a scheme like file: must never reach httpx.
         raise ValueError("callback_url must be an absolute http(s) URL")
+
+
+async def check_callback_url(context: AppContext, *, url: str, principal: Principal) -> None:
+    """Refuse a decision's callback URL that webhooks may not go to, before anything is scored.
+
+    No DNS here, on the decision hot path: the URL's scheme is checked, and its host if it is an
+    address literal or an obviously local name (:func:`~api.webhooks.destinations.
+    callback_url_reach`); names are judged by the addresses they resolve to when each webhook
+    is sent. The database is asked about the application's allowance only for a private host.
+
+    Parameters
+    ----------
+    context : AppContext
+        The running service (its settings say whether this is demo mode, where http is allowed).
+    url : str
+        The ``callback_url`` as parsed by the decision schema.
+    principal : Principal
+        The application asking for the decision.
+
+    Raises
+    ------
+    InvalidRequestError
+        Naming ``callback_url``: not https outside demo mode, or a destination this application
+        may not use. The URL itself is never echoed (its query may hold the application's token).
+    """
+    try:
+        reach = callback_url_reach(url, https_only=not context.settings.demo_mode)
+    except DestinationRefusedError as refusal:
+        raise _callback_url_refused(str(refusal)) from None
+    if reach is Reach.PRIVATE and not await run_in_threadpool(
+        _private_callbacks_allowed, context.sessions, principal.key_id
+    ):
+        raise _callback_url_refused(
+            "must not name a loopback or private address or a local name (an admin can allow "
+            "this application private callbacks)"
+        )
+
+
+def _callback_url_refused(message: str) -> InvalidRequestError:
+    return InvalidRequestError(
+        "The callback URL is not allowed.", errors=[{"field": "callback_url", "message": message}]
+    )
+
+
+def _private_callbacks_allowed(sessions: sessionmaker[Session], key_id: str) -> bool:
+    with sessions() as session:
+        allowed = session.scalar(
+            select(ApiKey.allow_private_callbacks).where(ApiKey.key_id == key_id)
+        )
+    return bool(allowed)
+
+
+def allow_private_callbacks(session: Session, *, key_id: str, allowed: bool = True) -> bool:
+    """Let an application's webhooks reach private and loopback addresses, or stop them.
+
+    For an application whose receiver lives on the organisation's own network. Cloud metadata,
+    link-local, multicast and reserved addresses stay refused; https is still required outside
+    demo mode. Takes effect for the next decision and the next attempt of every webhook.
+
+    Parameters
+    ----------
+    session : Session
+        Without an open transaction (committed here), or inside ``write_transaction``.
+    key_id : str
+        The application's API key id.
+    allowed : bool
+        True to allow, False to withdraw the allowance.
+
+    Returns
+    -------
+    bool
+        Whether the key was allowed private callbacks before.
+
+    Raises
+    ------
+    NotFoundError
+        If there is no key with that id.
+    InvalidRequestError
+        If the key is not an application's (only applications give callback URLs).
+    """
+    with writing(session):
+        row = session.get(ApiKey, key_id)
+        if row is None:
+            raise NotFoundError("No API key has this id.")
+        if row.role != Role.APPLICATION:
+            raise InvalidRequestError(
+                "Only an application's key gives callback URLs.",
+                errors=[{"field": "key_id", "message": "must be an application's key"}],
+            )
+        before = bool(row.allow_private_callbacks)
+        row.allow_private_callbacks = allowed
+        session.flush()
+    return before
 
 
 def enqueue_webhook(
@@ -200,7 +322,7 @@ def enqueue_webhook(
         raise TransactionStateError(
             "enqueue_webhook joins the caller's transaction; call it inside write_transaction()"
         )
-    _check_callback_url(callback_url)
+    _require_http_url(callback_url)
     if not _EVENT_PATTERN.fullmatch(event):
         raise ValueError("event must be lower case letters, digits, dots or underscores")
     body = canonical_json(dict(payload)).decode("utf-8")
@@ -317,6 +439,7 @@ class _Claim:
     lease: str
     number: int
     event: str
+    application_key_id: str
     callback_url: str
     payload: str
     created_at: datetime
@@ -342,8 +465,13 @@ class WebhookDispatcher:
     client_factory : callable, optional
         Builds the :class:`httpx.Client` used for every POST. The default does not follow
         redirects (a 3xx is a failed attempt: the URL was validated, its redirect target was
-        not), times out after ``timeout_seconds`` and ignores proxy and ``.netrc`` settings of
-        the environment, whose credentials must never reach an application's endpoint.
+        not), times out after ``timeout_seconds``, ignores proxy and ``.netrc`` settings of
+        the environment, whose credentials must never reach an application's endpoint, and
+        keeps no connection open: connections are made to addresses, and one verified for one
+        name must not carry another name's webhook.
+    resolver : callable, optional
+        ``(host, port) -> addresses``, asked once per attempt; the operating system's by
+        default (:func:`~api.webhooks.destinations.system_resolver`).
     timeout_seconds : float
         Connect, write and read timeout of the default client.
     lease_seconds : float
@@ -365,6 +493,7 @@ class WebhookDispatcher:
         retry: RetryPolicy | None = None,
         clock: Callable[[], datetime] = _utcnow,
         client_factory: Callable[[], httpx.Client] | None = None,
+        resolver: Resolver = system_resolver,
         timeout_seconds: float = 5.0,
         lease_seconds: float = 60.0,
         poll_seconds: float = 2.0,
@@ -384,6 +513,7 @@ class WebhookDispatcher:
         self.max_per_run = max_per_run
         self._signing_key = signing_key
         self._client_factory = client_factory or self._default_client
+        self._resolver = resolver
         self._metrics = metrics
         self._sessions = create_session_factory(engine)
         self._postgresql = is_postgresql(engine)
@@ -523,6 +653,7 @@ class WebhookDispatcher:
                 row.delivery_id,
                 row.attempts,
                 row.event,
+                row.application_key_id,
                 row.callback_url,
                 row.payload,
                 row.created_at,
@@ -538,6 +669,7 @@ class WebhookDispatcher:
             lease=lease,
             number=found.attempts,
             event=found.event,
+            application_key_id=found.application_key_id,
             callback_url=found.callback_url,
             payload=found.payload,
             created_at=_as_utc(found.created_at),
@@ -561,23 +693,37 @@ class WebhookDispatcher:
             EVENT_HEADER: claim.event,
             _ATTEMPT_HEADER: str(claim.number),
         }
+        # Read on every attempt: an admin may have given or withdrawn it since the last one. A
+        # database failure here is the dispatcher's, not the receiver's: the claim's lease runs
+        # out and the attempt is made again.
+        allow_private = _private_callbacks_allowed(self._sessions, claim.application_key_id)
         status_code: int | None = None
         error: str | None = None
         started = time.perf_counter()
         try:
+            # Judged on every attempt too, after resolution: the name may point elsewhere now.
+            target = resolve_destination(
+                claim.callback_url, allow_private=allow_private, resolver=self._resolver
+            )
             # Streamed and never read: the answer's status is all we need, and a large or
             # endless body from a misbehaving endpoint cannot tie the dispatcher up.
             with self._http().stream(
-                "POST", claim.callback_url, content=body, headers=headers
+                "POST",
+                target.url,
+                content=body,
+                headers={**headers, **target.headers},
+                extensions=dict(target.extensions),
             ) as response:
                 status_code = response.status_code
+            if not 200 <= status_code < 300:
+                error = f"HTTP {status_code}"
         except Exception as exc:
-            # The class only: httpx's messages quote the URL, query string included.
-            error = type(exc).__name__[:64]
-            if not isinstance(exc, httpx.HTTPError | httpx.InvalidURL):
+            error = _coarse_error(exc)
+            if not isinstance(exc, httpx.HTTPError | httpx.InvalidURL | DestinationError):
                 _log.warning(
                     "unexpected webhook failure",
-                    extra={"delivery_id": claim.delivery_id, "error": error},
+                    # The class only: messages quote the URL, query string included.
+                    extra={"delivery_id": claim.delivery_id, "error": type(exc).__name__},
                 )
         duration_ms = round((time.perf_counter() - started) * 1000, 3)
         self._finish(claim, moment, status_code=status_code, error=error, duration_ms=duration_ms)
@@ -616,9 +762,11 @@ class WebhookDispatcher:
                 )
             )
             self._release(session, claim, values)
-        result: AttemptResult = (
-            "delivered" if delivered else ("rejected" if status_code is not None else "error")
-        )
+        result: AttemptResult = "delivered"
+        if not delivered:
+            result = "rejected" if status_code is not None else "error"
+            if error == REFUSED:
+                result = "refused"
         if self._metrics is not None:
             self._metrics.webhook_attempts.labels(result).inc()
         _log.info(
@@ -664,5 +812,19 @@ class WebhookDispatcher:
             timeout=self.timeout_seconds,
             follow_redirects=False,
             trust_env=False,
+            limits=httpx.Limits(max_keepalive_connections=0),
             headers={"User-Agent": _USER_AGENT},
         )
+
+
+def _coarse_error(exc: Exception) -> str:
+    """What an attempt that got no answer records: never the OS's words, which tell "connection
+    refused" from "no route to host" from a silently dropped connection, port by port."""
+    if isinstance(exc, DestinationRefusedError):
+        return REFUSED
+    if isinstance(exc, NameNotResolvedError):
+        return "name not resolved"
+    if isinstance(exc, httpx.ReadTimeout | httpx.WriteTimeout):
+        # Connected, then no answer in time; a connect timeout is a failed connection.
+        return "timeout"
+    return "connection failed"

@@ -9,6 +9,12 @@ the person sees the new outcome and the reasons.
     .venv/bin/python docs/examples/contest_walkthrough.py --base http://127.0.0.1:8000 \\
         --application gbx_application_... --reviewer gbx_reviewer_... --second-reviewer gbx_...
 
+The receiver is on loopback and speaks plain http: that takes the demo (``glassbox demo``, where
+http callbacks are allowed) and an admin's allowance for the application's key, which webhooks
+otherwise never reach loopback with::
+
+    glassbox keys allow-private-callbacks <the application's key id, from glassbox keys list>
+
 Afterwards ``glassbox verify-log`` checks the chain and ``glassbox log`` lists every step.
 """
 

@@ -15,7 +15,8 @@ from typer.testing import CliRunner
 
 from api.audit.service import append_entries
 from api.cli import app
-from api.core.security import KeyStore, hash_api_key
+from api.core.models import ApiKey
+from api.core.security import KeyStore, Role, create_api_key, hash_api_key
 from api.core.settings import SECRET_NAMES, get_settings
 from tests.api._support import RawLog, make_entry
 from tests.api.conftest import secret_env
@@ -78,6 +79,31 @@ def test_keys_refuse_bad_input_with_exit_code_2(service_env: dict[str, str]) -> 
     code, output = _invoke("keys", "create", "--role", "root", "--name", "x")
     assert code == 2 and "role" in output
     code, output = _invoke("keys", "revoke", "0123456789abcdef")
+    assert code == 2 and "0123456789abcdef" in output
+
+
+def test_keys_allow_private_callbacks_and_withdraw(
+    service_env: dict[str, str], session_factory: sessionmaker[Session]
+) -> None:
+    def allowed(key_id: str) -> bool:
+        with session_factory() as session:
+            row = session.get(ApiKey, key_id)
+            assert row is not None
+            return row.allow_private_callbacks
+
+    with session_factory() as session:
+        _, shop = create_api_key(session, name="shop", role=Role.APPLICATION)
+        _, ana = create_api_key(session, name="Ana", role=Role.REVIEWER)
+    assert not allowed(shop.key_id)  # nobody's by default
+    code, output = _invoke("keys", "allow-private-callbacks", shop.key_id)
+    assert code == 0 and shop.key_id in output, output
+    assert allowed(shop.key_id)
+    code, output = _invoke("keys", "allow-private-callbacks", shop.key_id, "--withdraw")
+    assert code == 0 and "no longer" in output, output
+    assert not allowed(shop.key_id)
+    code, output = _invoke("keys", "allow-private-callbacks", ana.key_id)
+    assert code == 2 and "application" in output
+    code, output = _invoke("keys", "allow-private-callbacks", "0123456789abcdef")
     assert code == 2 and "0123456789abcdef" in output
 
 

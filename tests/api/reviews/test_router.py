@@ -36,7 +36,7 @@ def _as(service: Service, who: str, method: str, path: str, **kwargs: Any) -> An
 def test_block_contest_review_overturn_end_to_end(service: Service, trained: TrainedModels) -> None:
     # The application gets a block; the person reads it in Spanish with their token alone.
     decision = _decide(
-        service, trained, "customer-e2e", locale="es", callback_url="http://127.0.0.1:9/hook"
+        service, trained, "customer-e2e", locale="es", callback_url="https://shop.example/hook"
     )
     assert decision["outcome"] == "block"
     token = decision["notice"]["subject_token"]

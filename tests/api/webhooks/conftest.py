@@ -1,20 +1,30 @@
-"""A real HTTP receiver on loopback, and a dispatcher on the test's database."""
+"""A real HTTP receiver on loopback, an application an admin allowed to receive there, and a
+dispatcher on the test's database."""
 
 from __future__ import annotations
 
 import os
+import ssl
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import Engine
 
 from api.core.database import create_session_factory, write_transaction
-from api.webhooks.service import RetryPolicy, WebhookDispatcher, enqueue_webhook
+from api.core.security import Role, create_api_key
+from api.webhooks.service import (
+    RetryPolicy,
+    WebhookDispatcher,
+    allow_private_callbacks,
+    enqueue_webhook,
+)
 
 KEY = os.urandom(32)
 DECISION_ID = "0190aaaa00007000800000000000beef"
@@ -53,6 +63,10 @@ class Receiver:
             self.arrived.notify_all()
         return status
 
+    @property
+    def port(self) -> int:
+        return int(urlsplit(self.url).port or 0)
+
     def wait_for(self, count: int, timeout: float = 10.0) -> bool:
         with self.arrived:
             return self.arrived.wait_for(lambda: len(self.requests) >= count, timeout)
@@ -80,14 +94,17 @@ def _handler(receiver_of: dict[str, Receiver]) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    """A threaded ``http.server`` on 127.0.0.1, on a port of its own."""
+@contextmanager
+def serving(tls: ssl.SSLContext | None = None) -> Iterator[Receiver]:
+    """A threaded ``http.server`` on 127.0.0.1, on a port of its own; https with ``tls``."""
     holder: dict[str, Receiver] = {}
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(holder))
     server.daemon_threads = True
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     host, port = server.server_address[:2]
-    holder["it"] = Receiver(url=f"http://{host!s}:{port}/hooks/glassbox?token=app-secret")
+    scheme = "http" if tls is None else "https"
+    holder["it"] = Receiver(url=f"{scheme}://{host!s}:{port}/hooks/glassbox?token=app-secret")
     thread = threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
     )
@@ -97,6 +114,28 @@ def receiver() -> Iterator[Receiver]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A receiver on loopback (:func:`serving`)."""
+    with serving() as made:
+        yield made
+
+
+def local_application(engine: Engine, *, allowed: bool = True) -> str:
+    """A new application key, allowed private callbacks (as an admin does it) unless not."""
+    with create_session_factory(engine)() as session:
+        _, principal = create_api_key(session, name="shop", role=Role.APPLICATION)
+        if allowed:
+            allow_private_callbacks(session, key_id=principal.key_id)
+    return principal.key_id
+
+
+@pytest.fixture
+def application(engine: Engine) -> str:
+    """The key id of an application whose receiver is on loopback, and an admin allowed it."""
+    return local_application(engine)
 
 
 def make_dispatcher(engine: Engine, **kwargs: Any) -> WebhookDispatcher:
@@ -117,10 +156,10 @@ def dispatcher(engine: Engine) -> Iterator[WebhookDispatcher]:
         made.stop()
 
 
-def enqueue(engine: Engine, url: str, **overrides: Any) -> str:
+def enqueue(engine: Engine, url: str, application_key_id: str, **overrides: Any) -> str:
     """Enqueue one webhook in a committed write transaction; return its delivery id."""
     arguments: dict[str, Any] = {
-        "application_key_id": "app-key-1",
+        "application_key_id": application_key_id,
         "callback_url": url,
         "event": "decision.superseded",
         "payload": PAYLOAD,

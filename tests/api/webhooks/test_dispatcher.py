@@ -8,12 +8,19 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
@@ -24,13 +31,23 @@ from api.core.database import (
     write_transaction,
 )
 from api.webhooks.models import WebhookAttempt, WebhookDelivery
+from api.webhooks.schemas import WebhookAttemptRead
 from api.webhooks.service import (
     RetryPolicy,
     WebhookDispatcher,
     enqueue_webhook,
     verify_webhook_signature,
 )
-from tests.api.webhooks.conftest import KEY, PAYLOAD, Receiver, enqueue, make_dispatcher, utcnow
+from tests.api.webhooks.conftest import (
+    KEY,
+    PAYLOAD,
+    Receiver,
+    enqueue,
+    local_application,
+    make_dispatcher,
+    serving,
+    utcnow,
+)
 
 
 def _delivery(engine: Engine, delivery_id: str) -> WebhookDelivery:
@@ -57,10 +74,10 @@ def _same_moment(stored: datetime | None, expected: datetime) -> bool:
 
 
 def test_a_receiver_failing_twice_gets_the_webhook_on_the_third_attempt(
-    engine: Engine, dispatcher: WebhookDispatcher, receiver: Receiver
+    engine: Engine, dispatcher: WebhookDispatcher, receiver: Receiver, application: str
 ) -> None:
     receiver.statuses[:] = [500, 500, 200]
-    delivery_id = enqueue(engine, receiver.url)
+    delivery_id = enqueue(engine, receiver.url, application)
     t0 = utcnow() + timedelta(seconds=1)
     schedule = [t0, t0 + timedelta(seconds=10), t0 + timedelta(seconds=40)]
 
@@ -98,7 +115,7 @@ def test_a_receiver_failing_twice_gets_the_webhook_on_the_third_attempt(
     attempts = _attempts(engine, delivery_id)
     assert [a.number for a in attempts] == [1, 2, 3]
     assert [a.status_code for a in attempts] == [500, 500, 200]
-    assert [a.error for a in attempts] == [None, None, None]
+    assert [a.error for a in attempts] == ["HTTP 500", "HTTP 500", None]
     assert all(_same_moment(a.attempted_at, m) for a, m in zip(attempts, schedule, strict=True))
     assert all(a.duration_ms >= 0 for a in attempts)
 
@@ -110,10 +127,12 @@ def _closed_port() -> int:
     return port  # nothing listens there once the probe is closed
 
 
-def test_a_refused_connection_is_recorded_retried_and_finally_failed(engine: Engine) -> None:
+def test_a_refused_connection_is_recorded_retried_and_finally_failed(
+    engine: Engine, application: str
+) -> None:
     dispatcher = make_dispatcher(engine, retry=RetryPolicy(delays_seconds=(10,), max_attempts=3))
     try:
-        delivery_id = enqueue(engine, f"http://127.0.0.1:{_closed_port()}/hook")
+        delivery_id = enqueue(engine, f"http://127.0.0.1:{_closed_port()}/hook", application)
         t0 = utcnow() + timedelta(seconds=1)
         assert dispatcher.run_once(now=t0) == 1
         delivery = _delivery(engine, delivery_id)
@@ -131,9 +150,9 @@ def test_a_refused_connection_is_recorded_retried_and_finally_failed(engine: Eng
     assert delivery.delivered_at is None
     attempts = _attempts(engine, delivery_id)
     assert [(a.number, a.status_code, a.error) for a in attempts] == [
-        (1, None, "ConnectError"),
-        (2, None, "ConnectError"),
-        (3, None, "ConnectError"),
+        (1, None, "connection failed"),
+        (2, None, "connection failed"),
+        (3, None, "connection failed"),
     ]
 
 
@@ -147,17 +166,17 @@ def silent_server() -> Iterator[str]:
 
 
 def test_a_receiver_that_never_answers_times_out_and_is_retried(
-    engine: Engine, silent_server: str
+    engine: Engine, silent_server: str, application: str
 ) -> None:
     dispatcher = make_dispatcher(engine, timeout_seconds=0.3)
     try:
-        delivery_id = enqueue(engine, silent_server)
+        delivery_id = enqueue(engine, silent_server, application)
         t0 = utcnow() + timedelta(seconds=1)
         assert dispatcher.run_once(now=t0) == 1
     finally:
         dispatcher.stop()
     (attempt,) = _attempts(engine, delivery_id)
-    assert attempt.status_code is None and attempt.error == "ReadTimeout"
+    assert attempt.status_code is None and attempt.error == "timeout"
     assert 250 <= attempt.duration_ms < 2000
     delivery = _delivery(engine, delivery_id)
     assert delivery.state == "pending"
@@ -165,14 +184,14 @@ def test_a_receiver_that_never_answers_times_out_and_is_retried(
 
 
 def test_redirects_are_not_followed(
-    engine: Engine, dispatcher: WebhookDispatcher, receiver: Receiver
+    engine: Engine, dispatcher: WebhookDispatcher, receiver: Receiver, application: str
 ) -> None:
     receiver.statuses[:] = [307]
-    delivery_id = enqueue(engine, receiver.url)
+    delivery_id = enqueue(engine, receiver.url, application)
     assert dispatcher.run_once(now=utcnow() + timedelta(seconds=1)) == 1
     assert [request.path for request in receiver.requests] == ["/hooks/glassbox?token=app-secret"]
     ((attempt),) = _attempts(engine, delivery_id)
-    assert attempt.status_code == 307
+    assert attempt.status_code == 307 and attempt.error == "HTTP 307"
     assert _delivery(engine, delivery_id).state == "pending"
 
 
@@ -181,10 +200,11 @@ def test_the_url_query_and_the_payload_never_reach_the_logs(
     dispatcher: WebhookDispatcher,
     receiver: Receiver,
     caplog: pytest.LogCaptureFixture,
+    application: str,
 ) -> None:
     receiver.statuses[:] = [500]
     caplog.set_level("DEBUG")
-    enqueue(engine, receiver.url)
+    enqueue(engine, receiver.url, application)
     dispatcher.run_once(now=utcnow() + timedelta(seconds=1))
     # httpx's own INFO line names the full URL; configure_logging holds httpx at WARNING (and
     # api.core's observability tests check that), so only the service's records are ours to judge.
@@ -196,9 +216,9 @@ def test_the_url_query_and_the_payload_never_reach_the_logs(
 
 
 def test_dispatchers_racing_on_one_database_never_send_an_attempt_twice(
-    database_url: str, engine: Engine, receiver: Receiver
+    database_url: str, engine: Engine, receiver: Receiver, application: str
 ) -> None:
-    ids = {enqueue(engine, receiver.url) for _ in range(24)}
+    ids = {enqueue(engine, receiver.url, application) for _ in range(24)}
     t0 = utcnow() + timedelta(seconds=1)
     # Two engines, as two API workers (or hosts) would have.
     engines = [create_db_engine(database_url) for _ in range(2)]
@@ -240,9 +260,9 @@ def test_dispatchers_racing_on_one_database_never_send_an_attempt_twice(
 
 
 def test_a_claim_abandoned_mid_attempt_is_taken_over_after_its_lease(
-    engine: Engine, dispatcher: WebhookDispatcher, receiver: Receiver
+    engine: Engine, dispatcher: WebhookDispatcher, receiver: Receiver, application: str
 ) -> None:
-    delivery_id = enqueue(engine, receiver.url)
+    delivery_id = enqueue(engine, receiver.url, application)
     t0 = utcnow() + timedelta(seconds=1)
     crashed = make_dispatcher(engine)
     # A dispatcher claims the delivery and dies before sending (or before recording).
@@ -334,13 +354,13 @@ def test_enqueue_refuses_what_cannot_be_sent(engine: Engine, field: str, value: 
 
 
 def test_a_started_dispatcher_sends_as_soon_as_the_enqueue_commits(
-    engine: Engine, receiver: Receiver
+    engine: Engine, receiver: Receiver, application: str
 ) -> None:
     # A poll far in the future: only the wake-up on commit can explain a prompt delivery.
     dispatcher = make_dispatcher(engine, poll_seconds=3600).start()
     try:
         assert dispatcher.running
-        delivery_id = enqueue(engine, receiver.url)
+        delivery_id = enqueue(engine, receiver.url, application)
         assert receiver.wait_for(1, timeout=10)
     finally:
         dispatcher.stop(timeout=10)
@@ -379,5 +399,150 @@ def test_the_migration_builds_the_tables_the_models_describe(engine: Engine) -> 
     with engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         differences = compare_metadata(context, Base.metadata)
-    ours = [d for d in differences if "webhook_" in repr(d)]
+    ours = [d for d in differences if "webhook_" in repr(d) or "private_callbacks" in repr(d)]
     assert ours == []
+
+
+# --- where a webhook may go, judged again when it is sent -----------------------------------
+
+
+class Resolver:
+    """DNS as the test wants it: names resolve to the given addresses; every lookup counted."""
+
+    def __init__(self, **answers: list[str]) -> None:
+        self.answers = {name.replace("_", "."): found for name, found in answers.items()}
+        self.lookups: list[tuple[str, int]] = []
+
+    def __call__(self, host: str, port: int) -> list[str]:
+        self.lookups.append((host, port))
+        if host not in self.answers:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return self.answers[host]
+
+
+@pytest.mark.parametrize(
+    ("answer", "allowed"),
+    [
+        (["127.0.0.1"], False),  # public when the decision was taken, loopback now: rebinding
+        (["::1"], False),
+        (["::ffff:10.0.0.7"], False),
+        (["93.184.215.14", "127.0.0.1"], False),  # one private answer is enough
+        (["169.254.169.254"], True),  # a metadata service, whatever the allowance
+    ],
+)
+def test_a_name_resolving_to_a_refused_address_is_refused_when_sent(
+    engine: Engine, receiver: Receiver, answer: list[str], allowed: bool
+) -> None:
+    application = local_application(engine, allowed=allowed)
+    resolver = Resolver(hooks_shop_example=answer)
+    dispatcher = make_dispatcher(engine, resolver=resolver)
+    port = receiver.port
+    try:
+        delivery_id = enqueue(engine, f"http://hooks.shop.example:{port}/hook", application)
+        assert dispatcher.run_once(now=utcnow() + timedelta(seconds=1)) == 1
+    finally:
+        dispatcher.stop()
+    assert receiver.requests == []
+    assert resolver.lookups == [("hooks.shop.example", port)]  # once, then no other
+    (attempt,) = _attempts(engine, delivery_id)
+    assert (attempt.status_code, attempt.error) == (None, "destination not allowed")
+    assert WebhookAttemptRead.model_validate(attempt).result == "refused"
+
+
+def test_a_webhook_goes_to_the_address_that_was_checked_with_the_name_as_host(
+    engine: Engine, receiver: Receiver, application: str
+) -> None:
+    # The system's resolver knows no hooks.shop.example: only the checked answer leads here.
+    resolver = Resolver(hooks_shop_example=["127.0.0.1"])
+    dispatcher = make_dispatcher(engine, resolver=resolver)
+    port = receiver.port
+    try:
+        delivery_id = enqueue(engine, f"http://hooks.shop.example:{port}/h?token=t", application)
+        assert dispatcher.run_once(now=utcnow() + timedelta(seconds=1)) == 1
+    finally:
+        dispatcher.stop()
+    (request,) = receiver.requests
+    assert request.headers["host"] == f"hooks.shop.example:{port}"
+    assert request.path == "/h?token=t"
+    assert len(resolver.lookups) == 1
+    assert _delivery(engine, delivery_id).state == "delivered"
+
+
+def test_a_name_that_does_not_resolve_is_recorded_as_such(engine: Engine, application: str) -> None:
+    dispatcher = make_dispatcher(engine, resolver=Resolver())
+    try:
+        delivery_id = enqueue(engine, "https://gone.shop.example/hook", application)
+        assert dispatcher.run_once(now=utcnow() + timedelta(seconds=1)) == 1
+    finally:
+        dispatcher.stop()
+    (attempt,) = _attempts(engine, delivery_id)
+    assert (attempt.status_code, attempt.error) == (None, "name not resolved")
+    assert WebhookAttemptRead.model_validate(attempt).result == "failed"
+    assert _delivery(engine, delivery_id).state == "pending"  # retried: DNS may come back
+
+
+def _certificate(name: str, directory: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for ``name`` and its key, as PEM files."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = utcnow()
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = directory / f"{name}.crt", directory / f"{name}.key"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+@pytest.mark.parametrize(
+    ("served_name", "delivered"), [("hooks.shop.example", True), ("other.example", False)]
+)
+def test_https_to_the_checked_address_presents_and_verifies_the_name(
+    engine: Engine, application: str, tmp_path: Path, served_name: str, delivered: bool
+) -> None:
+    cert_file, key_file = _certificate(served_name, tmp_path)
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(cert_file, key_file)
+    presented: list[str] = []
+
+    def remember(_socket: ssl.SSLObject, name: str, _context: ssl.SSLContext) -> None:
+        presented.append(name)
+
+    tls.sni_callback = remember
+    trusted = ssl.create_default_context(cafile=str(cert_file))
+    dispatcher = make_dispatcher(
+        engine,
+        resolver=Resolver(hooks_shop_example=["127.0.0.1"]),
+        client_factory=lambda: httpx.Client(verify=trusted, trust_env=False, timeout=2.0),
+    )
+    with serving(tls) as receiver:
+        try:
+            url = f"https://hooks.shop.example:{receiver.port}/hook"
+            delivery_id = enqueue(engine, url, application)
+            assert dispatcher.run_once(now=utcnow() + timedelta(seconds=1)) == 1
+        finally:
+            dispatcher.stop()
+    assert presented == ["hooks.shop.example"]  # SNI carries the name, not the address
+    (attempt,) = _attempts(engine, delivery_id)
+    if delivered:
+        assert attempt.status_code == 200
+        assert receiver.requests[0].headers["host"] == f"hooks.shop.example:{receiver.port}"
+    else:  # a certificate for another name is refused, though the address is the same
+        assert (attempt.status_code, attempt.error) == (None, "connection failed")
+        assert receiver.requests == []

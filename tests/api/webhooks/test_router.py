@@ -3,6 +3,7 @@ else learns the decision exists. The running app's own dispatcher does the sendi
 
 from __future__ import annotations
 
+import socket
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -14,7 +15,7 @@ from api.core.database import write_transaction
 from api.core.ids import new_id
 from api.core.security import Principal, Role, create_api_key
 from api.decisions.models import Decision
-from api.webhooks.service import enqueue_webhook, verify_webhook_signature
+from api.webhooks.service import allow_private_callbacks, enqueue_webhook, verify_webhook_signature
 from tests.api.conftest import assert_problem, bearer
 from tests.api.webhooks.conftest import Receiver
 
@@ -52,14 +53,14 @@ def _decision(context: AppContext, owner: Principal, callback_url: str) -> str:
     return decision_id
 
 
-def _read_until_final(client: TestClient, url: str, key: str) -> dict[str, Any]:
+def _read_after_first_attempt(client: TestClient, url: str, key: str) -> dict[str, Any]:
     # The receiver has answered; the dispatcher records the attempt a moment later.
     for _ in range(200):
         body: dict[str, Any] = client.get(url, headers=bearer(key)).json()
-        if body["deliveries"] and body["deliveries"][0]["state"] in {"delivered", "failed"}:
+        if body["deliveries"] and body["deliveries"][0]["attempts"]:
             return body
         time.sleep(0.05)
-    raise AssertionError(f"the delivery never finished: {body}")
+    raise AssertionError(f"the delivery was never attempted: {body}")
 
 
 def test_the_application_that_asked_reads_its_webhooks_and_no_one_else_can(
@@ -68,6 +69,8 @@ def test_the_application_that_asked_reads_its_webhooks_and_no_one_else_can(
     with context.sessions() as session:
         shop_key, shop = create_api_key(session, name="shop", role=Role.APPLICATION)
         crm_key, _ = create_api_key(session, name="crm", role=Role.APPLICATION)
+        # The receiver is on loopback: an admin allowed the shop that.
+        allow_private_callbacks(session, key_id=shop.key_id)
     decision_id = _decision(context, shop, receiver.url)
     url = f"/v1/decisions/{decision_id}/webhooks"
     assert client.get(url, headers=bearer(shop_key)).json() == {
@@ -93,7 +96,7 @@ def test_the_application_that_asked_reads_its_webhooks_and_no_one_else_can(
         key, request.body, request.headers["glassbox-signature"], now=datetime.now(UTC)
     )
 
-    body = _read_until_final(client, url, shop_key)
+    body = _read_after_first_attempt(client, url, shop_key)
     (delivery,) = body["deliveries"]
     assert delivery["delivery_id"] == delivery_id
     assert delivery["state"] == "delivered" and delivery["event"] == "decision.superseded"
@@ -101,6 +104,7 @@ def test_the_application_that_asked_reads_its_webhooks_and_no_one_else_can(
     assert delivery["delivered_at"] is not None and delivery["next_attempt_at"] is None
     (attempt,) = delivery["attempts"]
     assert attempt["number"] == 1 and attempt["status_code"] == 200 and attempt["error"] is None
+    assert attempt["result"] == "delivered"
     assert "callback_url" not in delivery  # its query string may hold the application's token
 
     # Another application, or an unknown id: the same 404, so ids cannot be probed.
@@ -113,3 +117,49 @@ def test_the_application_that_asked_reads_its_webhooks_and_no_one_else_can(
 
     metrics = client.get("/metrics", headers=bearer(api_keys[Role.AUDITOR])).text
     assert 'glassbox_webhook_attempts_total{result="delivered"} 1.0' in metrics
+
+
+def _enqueue_one(context: AppContext, owner: Principal, callback_url: str) -> str:
+    decision_id = _decision(context, owner, callback_url)
+    with context.sessions() as session, write_transaction(session):
+        enqueue_webhook(
+            session,
+            application_key_id=owner.key_id,
+            callback_url=callback_url,
+            event="decision.superseded",
+            payload={"decision_id": decision_id},
+        )
+    return decision_id
+
+
+def test_attempts_read_refused_or_failed_with_a_coarse_reason_never_the_os_error(
+    client: TestClient, context: AppContext, api_keys: dict[Role, str]
+) -> None:
+    with context.sessions() as session:
+        shop_key, shop = create_api_key(session, name="shop", role=Role.APPLICATION)
+        lab_key, lab = create_api_key(session, name="lab", role=Role.APPLICATION)
+        allow_private_callbacks(session, key_id=lab.key_id)
+    # Stored before the rule, or an address since resolved locally: PostgreSQL's port.
+    refused = _enqueue_one(context, shop, "http://127.0.0.1:5432/")
+    with socket.socket() as probe:  # a port nothing listens on once the probe is closed
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    failed = _enqueue_one(context, lab, f"http://127.0.0.1:{closed}/hook")
+
+    (refused_attempt,) = _read_after_first_attempt(
+        client, f"/v1/decisions/{refused}/webhooks", shop_key
+    )["deliveries"][0]["attempts"]
+    assert refused_attempt["result"] == "refused"
+    assert refused_attempt["error"] == "destination not allowed"
+    assert refused_attempt["status_code"] is None
+    (failed_attempt,) = _read_after_first_attempt(
+        client, f"/v1/decisions/{failed}/webhooks", lab_key
+    )["deliveries"][0]["attempts"]
+    assert failed_attempt["result"] == "failed"
+    assert failed_attempt["error"] == "connection failed"
+    shown = str(failed_attempt).lower()
+    for os_words in ("refused", "errno", "connecterror", "route", "reset", "unreachable"):
+        assert os_words not in shown
+    metrics = client.get("/metrics", headers=bearer(api_keys[Role.AUDITOR])).text
+    assert 'glassbox_webhook_attempts_total{result="refused"} 1.0' in metrics
+    assert 'glassbox_webhook_attempts_total{result="error"} 1.0' in metrics
