@@ -194,11 +194,14 @@ def _reads(session: Session, names: Sequence[str] | None = None) -> list[Applica
     active = (
         select(func.count())
         .where(ApiKey.application == Application.name, ApiKey.revoked_at.is_(None))
+        .correlate(Application)
         .scalar_subquery()
     )
-    keys_of_app = select(ApiKey.key_id).where(ApiKey.application == Application.name)
+    keys_of_app = (
+        select(ApiKey.key_id).where(ApiKey.application == Application.name).correlate(Application)
+    )
     # A decision is where a person first gets a pseudonym: none means nobody to split.
-    decided = exists().where(Decision.application_key_id.in_(keys_of_app))
+    decided = exists().where(Decision.application_key_id.in_(keys_of_app)).correlate(Application)
     query = select(Application, active, decided).order_by(Application.name)
     if names is not None:
         query = query.where(Application.name.in_(names))
