@@ -10,12 +10,8 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
 from api.context import ContextDep
-from api.core.applications import (
-    APPLICATION_NAME_PATTERN,
-    ApplicationRead,
-    list_applications,
-    set_pseudonym_scope,
-)
+from api.core import applications
+from api.core.applications import APPLICATION_NAME_PATTERN, ApplicationRead
 from api.core.errors import problem_responses
 from api.core.security import AdminDep
 from api.decisions.runtime import ServedModel
@@ -72,10 +68,10 @@ class ApplicationScopeUpdate(BaseModel):
 
 
 @router.get("/applications", response_model=list[ApplicationRead])
-def list_applications_route(_: AdminDep, context: ContextDep) -> list[ApplicationRead]:
+def list_applications(_: AdminDep, context: ContextDep) -> list[ApplicationRead]:
     """Every application, with the pseudonym scope its people are found in."""
     with context.sessions() as session:
-        return list_applications(session)
+        return applications.list_applications(session)
 
 
 @router.put(
@@ -98,7 +94,7 @@ def update_application(
     decisions would stay with the old pseudonyms.
     """
     with context.sessions() as session:
-        (read,) = set_pseudonym_scope(
+        (read,) = applications.set_pseudonym_scope(
             session, names=[name], scope=update.pseudonym_scope, force=force
         )
     # This worker at once; the others when their cached keys expire.

@@ -63,8 +63,7 @@ __all__ = [
 APPLICATION_NAME_PATTERN: Final = r"^[a-z][a-z0-9_-]{0,63}$"
 LEGACY_SCOPE: Final = "legacy"
 _NAME = re.compile(APPLICATION_NAME_PATTERN)
-_APP_PREFIX = "app:"
-_GROUP_PREFIX = "group:"
+_OWN, _GROUP = "app", "group"
 
 
 class ApplicationRegroupError(ConflictError):
@@ -73,12 +72,12 @@ class ApplicationRegroupError(ConflictError):
 
 def own_scope(name: str) -> str:
     """The scope of an application that shares its people with no other one."""
-    return _APP_PREFIX + name
+    return f"{_OWN}:{name}"
 
 
 def group_scope(group: str) -> str:
     """The scope shared by the applications of a group."""
-    return _GROUP_PREFIX + group
+    return f"{_GROUP}:{group}"
 
 
 def pseudonym_namespace(base: str, scope: str | None) -> str:
@@ -236,8 +235,8 @@ def list_applications(session: Session) -> list[ApplicationRead]:
 def _check_scope(session: Session, scope: str) -> None:
     if scope == LEGACY_SCOPE:
         return
-    prefix, _, name = scope.partition(":")
-    if f"{prefix}:" not in {_APP_PREFIX, _GROUP_PREFIX} or not _NAME.match(name):
+    kind, _, name = scope.partition(":")
+    if kind not in {_OWN, _GROUP} or not _NAME.match(name):
         raise _invalid(
             "pseudonym_scope",
             "must be app:<application>, group:<name> or legacy (names: "
@@ -245,7 +244,7 @@ def _check_scope(session: Session, scope: str) -> None:
         )
     # Another application's own scope: only one that exists, or a later one of that name
     # would start out sharing these people.
-    if prefix + ":" == _APP_PREFIX and session.get(Application, name) is None:
+    if kind == _OWN and session.get(Application, name) is None:
         raise _invalid("pseudonym_scope", "names no application")
 
 
