@@ -9,7 +9,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, get_args
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, get_args
 
 import typer
 from rich.console import Console
@@ -21,6 +21,7 @@ from models.spec import ModelKind
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
+    from api.core.errors import ProblemError
     from api.core.settings import Settings
 
 app = typer.Typer(
@@ -293,8 +294,13 @@ def demo(
 # --- operations: API keys, log verification, checkpoints -----------------------------------
 
 keys_app = typer.Typer(help="API keys of applications and staff.", no_args_is_help=True)
+apps_app = typer.Typer(
+    help="Applications, and which of them share their people (pseudonym scopes).",
+    no_args_is_help=True,
+)
 checkpoint_app = typer.Typer(help="Signed checkpoints of the decision log.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+app.add_typer(apps_app, name="apps")
 app.add_typer(checkpoint_app, name="checkpoint")
 retention_app = typer.Typer(
     help="Retention periods of personal data (crypto-shredding).", no_args_is_help=True
@@ -365,6 +371,14 @@ def _database(settings: Settings) -> Iterator[sessionmaker[Session]]:
 def create_key(
     role: Annotated[str, typer.Option(help="application, reviewer, auditor or admin.")],
     name: Annotated[str, typer.Option(help="Who or what holds the key.")],
+    application: Annotated[
+        str | None,
+        typer.Option(
+            help="Application keys: the application it belongs to -- an existing one to "
+            "rotate its key (same people), or a new one. Default: a new application named "
+            "after the key."
+        ),
+    ] = None,
     home: HomeOption = Path(".glassbox"),
 ) -> None:
     """Create an API key and print it -- once; only its hash is stored."""
@@ -374,15 +388,21 @@ def create_key(
     settings = _service_settings(home)
     with _database(settings) as sessions, sessions() as session:
         try:
-            raw_key, principal = create_api_key(session, name=name, role=role)
+            raw_key, principal = create_api_key(
+                session, name=name, role=role, application=application
+            )
         except InvalidRequestError as exc:
-            reasons = "; ".join(f"{e.field} {e.message}" for e in exc.errors or [])
-            errors.print(f"Refused: {reasons or exc.detail}", markup=False)
-            raise typer.Exit(2) from None
+            _refused(exc)
     console.print(
         f"Created key [bold]{principal.key_id}[/] ({principal.role}) for {principal.name!r}.",
         highlight=False,
     )
+    if principal.application is not None:
+        console.print(
+            f"Application {principal.application!r}, pseudonym scope "
+            f"{principal.pseudonym_scope!r}.",
+            highlight=False,
+        )
     console.print("Store it now, it cannot be shown again:")
     typer.echo(raw_key)
 
@@ -399,6 +419,7 @@ def list_keys(home: HomeOption = Path(".glassbox")) -> None:
     table.add_column("key id", no_wrap=True)
     table.add_column("role", no_wrap=True)
     table.add_column("name")
+    table.add_column("application")
     table.add_column("created", no_wrap=True)
     table.add_column("revoked", no_wrap=True)
     for key in keys:
@@ -406,6 +427,7 @@ def list_keys(home: HomeOption = Path(".glassbox")) -> None:
             key.key_id,
             key.role.value,
             key.name,
+            key.application or "",
             f"{key.created_at:%Y-%m-%d %H:%M}",
             f"{key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "",
         )
@@ -459,6 +481,77 @@ def allow_private_callbacks_command(
         f"Key {key_id}: webhooks may {'no longer ' if withdraw else ''}go to loopback and "
         "private addresses (metadata, link-local and multicast ones stay refused).",
         highlight=False,
+    )
+
+
+def _refused(exc: ProblemError) -> NoReturn:
+    reasons = "; ".join(f"{e.field} {e.message}" for e in exc.errors or [])
+    errors.print(f"Refused: {reasons or exc.detail}", markup=False)
+    raise typer.Exit(2)
+
+
+@apps_app.command("list")
+def list_apps(home: HomeOption = Path(".glassbox")) -> None:
+    """List applications and their pseudonym scopes."""
+    from api.core.applications import list_applications
+
+    settings = _service_settings(home)
+    with _database(settings) as sessions, sessions() as session:
+        applications = list_applications(session)
+    table = Table(title="Applications")
+    table.add_column("application", no_wrap=True)
+    table.add_column("pseudonym scope", no_wrap=True)
+    table.add_column("active keys", justify="right")
+    table.add_column("decisions", no_wrap=True)
+    for application in applications:
+        table.add_row(
+            application.name,
+            application.pseudonym_scope,
+            str(application.active_keys),
+            "yes" if application.has_decisions else "none",
+        )
+    console.print(table)
+
+
+@apps_app.command("group")
+def group_apps(
+    names: Annotated[list[str], typer.Argument(help="The applications.")],
+    as_: Annotated[
+        str,
+        typer.Option(
+            "--as",
+            help="The group: its applications see the same people. `legacy` joins the keys "
+            "created before applications had scopes of their own.",
+        ),
+    ],
+    force: Annotated[
+        bool,
+        typer.Option(
+            help="Move applications that already have decisions: their earlier decisions "
+            "keep the old pseudonyms, so each such person is split in two."
+        ),
+    ] = False,
+    home: HomeOption = Path(".glassbox"),
+) -> None:
+    """Let applications that share a customer base see the same people."""
+    from api.core.applications import LEGACY_SCOPE, group_scope, set_pseudonym_scope
+    from api.core.errors import ConflictError, InvalidRequestError, NotFoundError
+    from api.core.security import DEFAULT_CACHE_TTL_SECONDS
+
+    scope = LEGACY_SCOPE if as_ == LEGACY_SCOPE else group_scope(as_)
+    settings = _service_settings(home)
+    with _database(settings) as sessions, sessions() as session:
+        try:
+            applications = set_pseudonym_scope(session, names=names, scope=scope, force=force)
+        except (ConflictError, InvalidRequestError, NotFoundError) as exc:
+            _refused(exc)
+    for application in applications:
+        console.print(
+            f"{application.name}: pseudonym scope {application.pseudonym_scope!r}",
+            highlight=False,
+        )
+    console.print(
+        f"Running services use it within {DEFAULT_CACHE_TTL_SECONDS:.0f} s.", highlight=False
     )
 
 
@@ -714,7 +807,13 @@ def _print_demo_keys(home: Path, *, host: str, port: int) -> None:
     keys: dict[str, str] = {}
     with _database(settings) as sessions, sessions() as session:
         for role in Role:
-            keys[role.value], _ = create_api_key(session, name=f"demo {role.value}", role=role)
+            # One demo application across runs: a demo restarted on the same home keeps its people.
+            keys[role.value], _ = create_api_key(
+                session,
+                name=f"demo {role.value}",
+                role=role,
+                application="demo" if role is Role.APPLICATION else None,
+            )
             table.add_row(role.value, keys[role.value])
     console.print(table)
     base = f"http://{host}:{port}"

@@ -453,7 +453,17 @@ def write_bodies(path: Path, transactions: Any, n: int, *, seed: int) -> tuple[P
 
 
 def create_api_key(home: Home) -> str:
-    cmd = [_bin("glassbox"), "keys", "create", "--role", "application", "--name", "bench"]
+    cmd = [
+        _bin("glassbox"),
+        "keys",
+        "create",
+        "--role",
+        "application",
+        "--name",
+        "bench",
+        "--application",
+        "bench",  # joined on a second run on the same home
+    ]
     out = subprocess.run(
         [*cmd, "--home", str(home.path)],
         env=home.env,
@@ -1328,7 +1338,13 @@ def micro_main(argv: Sequence[str]) -> None:
     #    context (engine, migrations, models, group-commit writer) exactly as the server does,
     #    here on a database of its own, with no HTTP in front.
     app = create_app(settings)
-    principal = Principal(key_id="bench", name="bench", role=Role.APPLICATION)
+    principal = Principal(
+        key_id="bench",
+        name="bench",
+        role=Role.APPLICATION,
+        application="bench",
+        pseudonym_scope="app:bench",
+    )
     latencies: list[float] = []
     pauses: list[tuple[int, float]] = []  # (generation, seconds) of each garbage collection
     gc_started: list[float] = []

@@ -1,14 +1,17 @@
-"""Operator routes: which model versions are served, and picking up a moved alias."""
+"""Operator routes: which model versions are served, picking up a moved alias, and which
+applications share their people (pseudonym scopes, :mod:`api.core.applications`)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Path
-from pydantic import BaseModel
+from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel, Field
 
 from api.context import ContextDep
+from api.core import applications
+from api.core.applications import APPLICATION_NAME_PATTERN, ApplicationRead
 from api.core.errors import problem_responses
 from api.core.security import AdminDep
 from api.decisions.runtime import ServedModel
@@ -52,3 +55,48 @@ def reload_model(
 ) -> ServedModelRead:
     """Load the version the champion alias points at now, without a restart."""
     return _read(context.models.reload(name))
+
+
+class ApplicationScopeUpdate(BaseModel):
+    pseudonym_scope: str = Field(
+        max_length=80,
+        description="`group:<name>` to share people with the group's other applications, "
+        "`app:<application>` to share that application's, `legacy` for the namespace of keys "
+        "created before scopes existed.",
+        examples=["group:retail"],
+    )
+
+
+@router.get("/applications", response_model=list[ApplicationRead])
+def list_applications(_: AdminDep, context: ContextDep) -> list[ApplicationRead]:
+    """Every application, with the pseudonym scope its people are found in."""
+    with context.sessions() as session:
+        return applications.list_applications(session)
+
+
+@router.put(
+    "/applications/{name}",
+    response_model=ApplicationRead,
+    responses=problem_responses(404, 409, 422),
+)
+def update_application(
+    name: Annotated[str, Path(pattern=APPLICATION_NAME_PATTERN)],
+    update: ApplicationScopeUpdate,
+    _: AdminDep,
+    context: ContextDep,
+    force: Annotated[
+        bool, Query(description="Move it even though it has decisions (splits its people).")
+    ] = False,
+) -> ApplicationRead:
+    """Set an application's pseudonym scope: group applications that share a customer base.
+
+    Refused (409) for an application that already has decisions, unless forced: its earlier
+    decisions would stay with the old pseudonyms.
+    """
+    with context.sessions() as session:
+        (read,) = applications.set_pseudonym_scope(
+            session, names=[name], scope=update.pseudonym_scope, force=force
+        )
+    # This worker at once; the others when their cached keys expire.
+    context.keys.invalidate()
+    return read

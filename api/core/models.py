@@ -1,20 +1,35 @@
-"""Tables of the shared plumbing: the API keys of applications and staff.
+"""Tables of the shared plumbing: applications and the API keys of applications and staff.
 
 Keys are stored as SHA-256 hashes only: a copy of the database (a backup, a replica, a
 support dump) does not let anyone call the API. Revocation sets ``revoked_at``; rows are kept
 so that log entries and reviews can still name the key that acted.
+
+An application outlives its keys (they rotate), and owns the pseudonym scope its people are
+found in: see :mod:`api.core.applications`.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, DateTime, String, false
+from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from api.core.database import Base
 
-__all__ = ["ApiKey"]
+__all__ = ["ApiKey", "Application"]
+
+
+class Application(Base):
+    """A client system that asks for decisions, under one name whatever keys it holds."""
+
+    __tablename__ = "application"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # ``app:<name>`` (its own people), ``group:<group>`` (shared with the group's other
+    # applications) or ``legacy`` (the one namespace of keys created before scopes existed).
+    pseudonym_scope: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class ApiKey(Base):
@@ -24,6 +39,10 @@ class ApiKey(Base):
     __table_args__ = (
         CheckConstraint(
             "role IN ('application', 'reviewer', 'auditor', 'admin')", name="role_known"
+        ),
+        # An application key always belongs to an application; a staff key never does.
+        CheckConstraint(
+            "(role = 'application') = (application IS NOT NULL)", name="application_iff_role"
         ),
     )
 
@@ -35,6 +54,9 @@ class ApiKey(Base):
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    application: Mapped[str | None] = mapped_column(
+        String(64), ForeignKey("application.name"), index=True
+    )
     # An application's webhooks may reach private and loopback addresses only when an admin
     # said so (api.webhooks.destinations); every other key's callbacks must be public.
     allow_private_callbacks: Mapped[bool] = mapped_column(Boolean, server_default=false())

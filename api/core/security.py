@@ -12,15 +12,18 @@ Keys
     cannot be guessed, and keeps authentication cheap).
 
 Roles
-    ``application`` asks for decisions, ``reviewer`` works the review queue, ``auditor`` verifies
-    the log and reads metrics, ``admin`` manages keys and models. Least privilege: ``admin`` does
-    *not* inherit the other roles; a route that admins may use lists ``admin``.
+    ``application`` asks for decisions (each such key belongs to an application and carries its
+    pseudonym scope: see :mod:`api.core.applications`), ``reviewer`` works the review queue,
+    ``auditor`` verifies the log and reads metrics, ``admin`` manages keys, applications and
+    models. Least privilege: ``admin`` does *not* inherit the other roles; a route that admins
+    may use lists ``admin``.
 
 Cache
     :class:`KeyStore` remembers keys that authenticated for :data:`DEFAULT_CACHE_TTL_SECONDS`,
     so the decision hot path does not query the database on every request. A revocation
     therefore takes effect within that time on every worker, and at once in the process that
-    revoked the key if it calls :meth:`KeyStore.invalidate`.
+    revoked the key if it calls :meth:`KeyStore.invalidate`; so does a change of an
+    application's pseudonym scope, which is cached with its keys.
 """
 
 from __future__ import annotations
@@ -45,9 +48,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from api.context import AppContext, ContextDep
+from api.core.applications import resolve_application
 from api.core.database import writing
 from api.core.errors import ForbiddenError, InvalidRequestError, NotFoundError, UnauthorizedError
-from api.core.models import ApiKey
+from api.core.models import ApiKey, Application
 from api.core.tokens import TokenError, read_subject_token
 
 __all__ = [
@@ -89,11 +93,17 @@ class Role(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """The authenticated holder of an API key."""
+    """The authenticated holder of an API key.
+
+    An application key also names its application and that application's pseudonym scope,
+    read with the key so that taking a decision needs no second query.
+    """
 
     key_id: str
     name: str
     role: Role
+    application: str | None = None
+    pseudonym_scope: str | None = None
 
 
 def _as_utc(value: datetime | None) -> datetime | None:
@@ -113,6 +123,7 @@ class ApiKeyRead(BaseModel):
     role: Role
     created_at: Annotated[datetime, AfterValidator(_as_utc)]
     revoked_at: Annotated[datetime | None, AfterValidator(_as_utc)] = None
+    application: str | None = None
 
 
 def generate_api_key(role: Role | str) -> str:
@@ -157,7 +168,9 @@ def _role(value: Role | str) -> Role:
         ) from None
 
 
-def create_api_key(session: Session, *, name: str, role: Role | str) -> tuple[str, Principal]:
+def create_api_key(
+    session: Session, *, name: str, role: Role | str, application: str | None = None
+) -> tuple[str, Principal]:
     """Create an API key and store its hash.
 
     Parameters
@@ -168,6 +181,10 @@ def create_api_key(session: Session, *, name: str, role: Role | str) -> tuple[st
         Who or what holds the key (``"checkout service"``), 1 to 200 characters.
     role : Role or str
         The role it grants.
+    application : str, optional
+        For an application key: the application it belongs to, joined if it exists (a
+        rotated key reaches the same people) or started with a scope of its own. By default a
+        new application named after the key. Staff keys belong to none.
 
     Returns
     -------
@@ -177,7 +194,9 @@ def create_api_key(session: Session, *, name: str, role: Role | str) -> tuple[st
     Raises
     ------
     InvalidRequestError
-        If the role is unknown or the name empty or too long.
+        If the role is unknown, the name empty or too long, an application is named for a
+        staff key, or the application cannot be used (see
+        :func:`api.core.applications.resolve_application`).
     """
     granted = _role(role)
     label = name.strip()
@@ -186,9 +205,17 @@ def create_api_key(session: Session, *, name: str, role: Role | str) -> tuple[st
             "Invalid key name.",
             errors=[{"field": "name", "message": f"must be 1 to {_MAX_NAME_LENGTH} characters"}],
         )
+    if application is not None and granted is not Role.APPLICATION:
+        raise InvalidRequestError(
+            "Only application keys belong to an application.",
+            errors=[{"field": "application", "message": "only for the role application"}],
+        )
     raw_key = generate_api_key(granted)
     key_id = secrets.token_hex(8)
+    app_name = scope = None
     with writing(session):
+        if granted is Role.APPLICATION:
+            app_name, scope = resolve_application(session, application=application, key_name=label)
         session.add(
             ApiKey(
                 key_id=key_id,
@@ -196,9 +223,12 @@ def create_api_key(session: Session, *, name: str, role: Role | str) -> tuple[st
                 role=granted.value,
                 key_hash=hash_api_key(raw_key),
                 created_at=datetime.now(UTC),
+                application=app_name,
             )
         )
-    return raw_key, Principal(key_id=key_id, name=label, role=granted)
+    return raw_key, Principal(
+        key_id=key_id, name=label, role=granted, application=app_name, pseudonym_scope=scope
+    )
 
 
 def revoke_api_key(session: Session, key_id: str) -> ApiKeyRead:
@@ -372,15 +402,28 @@ class KeyStore:
     def _load(self, digest: str) -> Principal | None:
         with self.sessions() as session:
             row = session.execute(
-                select(ApiKey.key_id, ApiKey.name, ApiKey.role, ApiKey.key_hash).where(
-                    ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None)
+                select(
+                    ApiKey.key_id,
+                    ApiKey.name,
+                    ApiKey.role,
+                    ApiKey.key_hash,
+                    ApiKey.application,
+                    Application.pseudonym_scope,
                 )
+                .outerjoin(Application, Application.name == ApiKey.application)
+                .where(ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None))
             ).one_or_none()
         # The index lookup compares hashes, which reveals nothing about a key; the constant-time
         # check guards against a lookup that ever matched loosely (collation, truncation).
         if row is None or not hmac.compare_digest(row.key_hash, digest):
             return None
-        principal = Principal(key_id=row.key_id, name=row.name, role=Role(row.role))
+        principal = Principal(
+            key_id=row.key_id,
+            name=row.name,
+            role=Role(row.role),
+            application=row.application,
+            pseudonym_scope=row.pseudonym_scope,
+        )
         now = self._clock()
         with self._lock:
             if len(self._cache) >= self.max_entries:

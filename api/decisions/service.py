@@ -26,6 +26,7 @@ from api.audit.errors import ProcessingRestricted
 from api.audit.schemas import EntryKind, LogEntryCreate
 from api.audit.service import SealedRecord, data_key_for
 from api.context import AppContext
+from api.core.applications import pseudonym_namespace
 from api.core.crypto import (
     KeyNotFoundError,
     KeyShredded,
@@ -190,10 +191,12 @@ async def create_decision(
         await check_callback_url(context, url=str(request.callback_url), principal=principal)
     served = context.models.get(model_name)
     settings = context.settings
+    # The application's scope, read with its key: the same subject_ref sent by an application
+    # outside that scope is another person, whose token reaches none of these decisions.
     pseudonym = pseudonymise(
         settings.pseudonym_key.get_secret_value(),
         request.subject_ref,
-        namespace=settings.pseudonym_namespace,
+        namespace=pseudonym_namespace(settings.pseudonym_namespace, principal.pseudonym_scope),
     )
     # Only models an objection can stop pay for the look-up: fraud screening never does.
     objected = served.spec.policy.objection_stops and await run_in_threadpool(

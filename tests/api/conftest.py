@@ -29,7 +29,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
 from api.context import AppContext
-from api.core.crypto import new_data_key
+from api.core.applications import group_scope, pseudonym_namespace, set_pseudonym_scope
+from api.core.crypto import new_data_key, pseudonymise
 from api.core.database import create_db_engine, create_session_factory, migrate, normalise_url
 from api.core.errors import PROBLEM_BASE, PROBLEM_MEDIA_TYPE
 from api.core.security import Role, create_api_key
@@ -201,7 +202,8 @@ def api_keys(context: AppContext) -> dict[Role, str]:
 
 @dataclass(frozen=True)
 class Service:
-    """A running app serving the session's models, and a key per caller (two applications)."""
+    """A running app serving the session's models, and a key per caller (two applications,
+    ``shop`` and ``crm``, grouped as ``retail``: they share their people)."""
 
     client: TestClient
     settings: Settings
@@ -211,6 +213,13 @@ class Service:
         """The header of one caller's API key (``shop``, ``crm``, ``reviewer`` ...)."""
         return bearer(self.keys[who])
 
+    def pseudonym(self, subject_ref: str) -> str:
+        """The pseudonym of a ``subject_ref`` sent by ``shop`` or ``crm`` (their group's)."""
+        namespace = pseudonym_namespace(self.settings.pseudonym_namespace, RETAIL)
+        return pseudonymise(
+            self.settings.pseudonym_key.get_secret_value(), subject_ref, namespace=namespace
+        )
+
     @property
     def context(self) -> AppContext:
         """The running app's context."""
@@ -218,6 +227,7 @@ class Service:
         return app_context
 
 
+RETAIL = group_scope("retail")
 SERVICE_CALLERS = (
     ("shop", Role.APPLICATION),
     ("crm", Role.APPLICATION),
@@ -253,4 +263,5 @@ def service(service_settings: Settings) -> Iterator[Service]:
         with context.sessions() as session:
             for who, role in SERVICE_CALLERS:
                 keys[who], _ = create_api_key(session, name=who, role=role)
+            set_pseudonym_scope(session, names=["shop", "crm"], scope=RETAIL)
         yield Service(client=client, settings=service_settings, keys=keys)

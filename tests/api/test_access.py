@@ -25,7 +25,10 @@ from api.context import AppContext
 from api.core.security import KEY_PREFIX, Role, create_api_key, revoke_api_key, roles_of
 from api.core.tokens import DEFAULT_SCOPES, issue_subject_token
 from api.subjects.security import scope_of
-from tests.api.conftest import bearer
+from tests.api.conftest import Service, assert_problem, bearer
+from tests.api.decisions.support import fraud_rows
+from tests.api.rights.support import churn_features, me
+from tests.conftest import TrainedModels
 
 # Open to anyone, on purpose: documentation (and a liveness probe, if one is added), and the
 # browser pages with their scripts and styles -- they hold no data; what they show comes only
@@ -52,6 +55,7 @@ KNOWN_ROUTES = frozenset(
         "/v1/decisions/{model_name}",
         "/v1/decisions/{decision_id}/webhooks",
         "/v1/admin/models",
+        "/v1/admin/applications/{name}",
         "/v1/me/decisions",
         "/v1/me/decisions/{decision_id}",
         "/v1/me/export",
@@ -252,3 +256,149 @@ def test_every_subject_route_refuses_anything_but_a_valid_token_with_its_scope(
         if status in {401, 403} or status >= 500:
             failures.append(f"{endpoint} with a valid token: {status}")
     assert not failures, "\n".join(failures)
+
+
+# --- two applications, one subject_ref -------------------------------------------------------
+
+
+def _application_keys(service: Service, *names: str) -> dict[str, str]:
+    """A key for each of these new applications (each in a scope of its own)."""
+    keys = {}
+    with service.context.sessions() as session:
+        for name in names:
+            keys[name], principal = create_api_key(session, name=name, role=Role.APPLICATION)
+            assert principal.application == name
+    return keys
+
+
+def _decide(service: Service, key: str, model: str, body: dict[str, Any]) -> Any:
+    return service.client.post(f"/v1/decisions/{model}", json=body, headers=bearer(key))
+
+
+def _listed(service: Service, token: str) -> set[str]:
+    listed = me(service, "GET", "/decisions", token)
+    assert listed.status_code == 200, listed.text
+    return {d["id"] for d in listed.json()}
+
+
+def test_an_application_never_reaches_another_applications_person(
+    service: Service, trained: TrainedModels
+) -> None:
+    keys = _application_keys(service, "bank", "insurer")
+    risky, safe = fraud_rows(trained)
+    ref = "customer-of-the-bank"
+    fraud = {"subject_ref": ref, "features": risky, "legal_basis": "contract"}
+    churn = {"subject_ref": ref, "features": churn_features(trained), "legal_basis": "none"}
+    banked = _decide(service, keys["bank"], "fraud", fraud)
+    assert banked.status_code == 201, banked.text
+    bank_id = banked.json()["id"]
+    assert banked.json()["outcome"] == "block"  # contestable, and under review
+    # The insurer sends the bank's reference: it gets a token, but for a person of its own.
+    mine = _decide(service, keys["insurer"], "fraud", {**fraud, "features": safe})
+    assert mine.status_code == 201, mine.text
+    token = mine.json()["notice"]["subject_token"]
+
+    assert_problem(me(service, "GET", f"/decisions/{bank_id}", token), 404)
+    assert _listed(service, token) == {mine.json()["id"]}
+    exported = me(service, "GET", "/export", token)
+    assert exported.status_code == 200, exported.text
+    assert [d["id"] for d in exported.json()["decisions"]] == [mine.json()["id"]]
+    assert bank_id not in me(service, "GET", "/export.csv", token).text
+    assert_problem(
+        me(service, "POST", f"/decisions/{bank_id}/contest", token, json={"statement": "No."}),
+        404,
+    )
+    assert me(service, "GET", "/cases", token).json() == []
+    # With its key, as before: another application's decision is not found.
+    read = service.client.get(f"/v1/decisions/{bank_id}", headers=bearer(keys["insurer"]))
+    assert_problem(read, 404)
+
+    # Objection, restriction and erasure through the insurer's token leave the bank's person be.
+    for path in ("/objection", "/restriction", "/erasure"):
+        answer = me(service, "POST", path, token)
+        assert answer.status_code == 201, f"{path}: {answer.text}"
+    assert _decide(service, keys["bank"], "churn", churn).status_code == 201
+    again = _decide(service, keys["bank"], "fraud", fraud)
+    assert again.status_code == 201, again.text
+    bank_token = again.json()["notice"]["subject_token"]
+    assert me(service, "GET", f"/decisions/{bank_id}", bank_token).status_code == 200
+    assert len(_listed(service, bank_token)) == 3
+    export = me(service, "GET", "/export", bank_token).json()
+    first = next(d for d in export["decisions"] if d["id"] == bank_id)
+    assert first["data_provided"]["amount"] == risky["amount"]
+    assert export["preferences"] == {"objected_at": None, "restricted_at": None}
+
+
+def _regroup(service: Service, name: str, scope: str, **params: Any) -> Any:
+    return service.client.put(
+        f"/v1/admin/applications/{name}",
+        json={"pseudonym_scope": scope},
+        params=params,
+        headers=service.auth("admin"),
+    )
+
+
+def test_grouped_applications_share_exactly_the_groups_people(
+    service: Service, trained: TrainedModels
+) -> None:
+    keys = _application_keys(service, "bank", "insurer", "outsider")
+    for name in ("bank", "insurer"):
+        grouped = _regroup(service, name, "group:finance")
+        assert grouped.status_code == 200, grouped.text
+        assert grouped.json()["pseudonym_scope"] == "group:finance"
+    _, safe = fraud_rows(trained)
+    body = {"subject_ref": "customer-of-both", "features": safe, "legal_basis": "contract"}
+    decided = {name: _decide(service, key, "fraud", body).json() for name, key in keys.items()}
+    ids = {name: decision["id"] for name, decision in decided.items()}
+
+    # One person across the group, whichever application's token they hold ...
+    for name in ("bank", "insurer"):
+        token = decided[name]["notice"]["subject_token"]
+        assert _listed(service, token) == {ids["bank"], ids["insurer"]}
+        for other in ("bank", "insurer"):
+            assert me(service, "GET", f"/decisions/{ids[other]}", token).status_code == 200
+        assert_problem(me(service, "GET", f"/decisions/{ids['outsider']}", token), 404)
+    # ... and another one outside it.
+    assert _listed(service, decided["outsider"]["notice"]["subject_token"]) == {ids["outsider"]}
+
+    # A rotated key of the bank keeps reaching the same person.
+    with service.context.sessions() as session:
+        rotated, principal = create_api_key(
+            session, name="bank 2027", role=Role.APPLICATION, application="bank"
+        )
+        old = service.context.keys.authenticate(keys["bank"])
+        assert old is not None
+        revoke_api_key(session, old.key_id)
+    service.context.keys.invalidate()
+    assert principal.pseudonym_scope == "group:finance"
+    assert _decide(service, keys["bank"], "fraud", body).status_code == 401
+    later = _decide(service, rotated, "fraud", body)
+    assert later.status_code == 201, later.text
+    token = later.json()["notice"]["subject_token"]
+    assert _listed(service, token) == {ids["bank"], ids["insurer"], later.json()["id"]}
+
+
+def test_an_application_with_decisions_is_not_regrouped_unless_forced(
+    service: Service, trained: TrainedModels
+) -> None:
+    keys = _application_keys(service, "bank", "insurer")
+    _, safe = fraud_rows(trained)
+    body = {"subject_ref": "customer-split", "features": safe, "legal_basis": "contract"}
+    before = _decide(service, keys["bank"], "fraud", body)
+    assert before.status_code == 201, before.text
+    # No decisions yet: nobody to split.
+    assert _regroup(service, "insurer", "app:bank").status_code == 200
+    problem = assert_problem(_regroup(service, "bank", "group:finance"), 409, "conflict")
+    assert "split" in problem["detail"]
+    listed = service.client.get("/v1/admin/applications", headers=service.auth("admin"))
+    scopes = {a["name"]: a["pseudonym_scope"] for a in listed.json()}
+    assert scopes["bank"] == scopes["insurer"] == "app:bank"
+    # The insurer joined the bank's people: one person across both.
+    theirs = _decide(service, keys["insurer"], "fraud", body).json()
+    assert before.json()["id"] in _listed(service, theirs["notice"]["subject_token"])
+
+    forced = _regroup(service, "bank", "group:finance", force="true")
+    assert forced.status_code == 200, forced.text
+    assert_problem(_regroup(service, "nobody", "group:finance"), 404)
+    for scope in ("app:nobody", "group:", "finance", "group:Finance!"):
+        assert_problem(_regroup(service, "insurer", scope), 422)

@@ -107,6 +107,38 @@ def test_keys_allow_private_callbacks_and_withdraw(
     assert code == 2 and "0123456789abcdef" in output
 
 
+def test_application_keys_rotate_within_an_application_and_apps_are_grouped(
+    service_env: dict[str, str], session_factory: sessionmaker[Session]
+) -> None:
+    code, output = _invoke("keys", "create", "--role", "application", "--name", "shop")
+    assert code == 0 and "'shop'" in output and "'app:shop'" in output, output
+    # The same name again would silently share the shop's people: only when asked by name.
+    code, output = _invoke("keys", "create", "--role", "application", "--name", "shop")
+    assert code == 2 and "application" in output
+    code, output = _invoke(
+        "keys", "create", "--role", "application", "--name", "shop 2027", "--application", "shop"
+    )
+    assert code == 0 and "'app:shop'" in output, output
+    (rotated,) = _KEY.findall(output)
+    assert _invoke("keys", "create", "--role", "application", "--name", "crm")[0] == 0
+    code, output = _invoke(
+        "keys", "create", "--role", "admin", "--name", "x", "--application", "crm"
+    )
+    assert code == 2 and "application" in output
+
+    code, output = _invoke("apps", "group", "shop", "crm", "--as", "retail")
+    assert code == 0 and output.count("'group:retail'") == 2, output
+    principal = KeyStore(session_factory).authenticate(rotated)
+    assert principal is not None and principal.pseudonym_scope == "group:retail"
+    code, output = _invoke("apps", "list")
+    assert code == 0 and re.search(r"shop\s*│\s*group:retail\s*│\s*2\s*│\s*none", output), output
+    code, output = _invoke("keys", "list")
+    assert code == 0 and output.count("shop") >= 3  # names and application column
+    for args in (("nobody", "--as", "retail"), ("shop", "--as", "Retail!")):
+        code, output = _invoke("apps", "group", *args)
+        assert code == 2 and "Refused" in output, output
+
+
 def test_verify_log_names_the_first_bad_entry(
     service_env: dict[str, str], session_factory: sessionmaker[Session], raw_log: RawLog
 ) -> None:

@@ -382,19 +382,13 @@ def test_no_new_decision_is_recorded_about_an_erased_person(
     service: Service, trained: TrainedModels
 ) -> None:
     from api.audit.service import shred_subject_key
-    from api.core.crypto import pseudonymise
 
     _, safe = fraud_rows(trained)
     body = {"subject_ref": "erased-person", "features": safe, "legal_basis": "contract"}
     first = _decide(service, "fraud", body)
     assert first.status_code == 201
     context = service.client.app.state.context  # type: ignore[attr-defined]
-    settings = service.settings
-    pseudonym = pseudonymise(
-        settings.pseudonym_key.get_secret_value(),
-        "erased-person",
-        namespace=settings.pseudonym_namespace,
-    )
+    pseudonym = service.pseudonym("erased-person")
     with Session(context.engine) as session:
         assert shred_subject_key(session, pseudonym)
     refused = _decide(service, "fraud", body)

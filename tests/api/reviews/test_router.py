@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from api.audit.service import read_entries
-from api.core.crypto import pseudonymise
 from tests.api.conftest import Service, assert_problem, bearer
 from tests.api.decisions.support import fraud_rows
 from tests.conftest import TrainedModels
@@ -133,12 +132,7 @@ def test_block_contest_review_overturn_end_to_end(service: Service, trained: Tra
     # The log verifies and holds every step, sealed.
     verified = _as(service, "auditor", "GET", "/v1/audit/verify").json()
     assert verified["ok"], verified
-    settings = service.settings
-    pseudonym = pseudonymise(
-        settings.pseudonym_key.get_secret_value(),
-        "customer-e2e",
-        namespace=settings.pseudonym_namespace,
-    )
+    pseudonym = service.pseudonym("customer-e2e")
     with service.context.sessions() as session:
         entries = read_entries(session, subject_pseudonym=pseudonym, limit=100)
     steps = [(e.kind, e.body_data().get("transition")) for e in entries]

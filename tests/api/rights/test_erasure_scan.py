@@ -18,7 +18,6 @@ from sqlalchemy.engine import make_url
 
 from api.audit.models import SubjectKey
 from api.audit.service import data_key_for, verify_log
-from api.core.crypto import pseudonymise
 from api.rights.service import run_retention
 from tests.api.conftest import Service
 from tests.api.rights.support import me, person_with_everything
@@ -72,9 +71,7 @@ def test_nothing_of_an_erased_person_is_left_in_the_database_files(
     person = person_with_everything(service, trained, REF, amount=AMOUNT)
     settings = service.settings
     kek = settings.key_encryption_key.get_secret_value()
-    pseudonym = pseudonymise(
-        settings.pseudonym_key.get_secret_value(), REF, namespace=settings.pseudonym_namespace
-    )
+    pseudonym = service.pseudonym(REF)
     secrets: dict[str, bytes] = {"reference": REF.encode(), "amount": repr(AMOUNT).encode()}
     with service.context.sessions() as session:
         rows = session.execute(
