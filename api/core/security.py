@@ -48,6 +48,7 @@ from api.context import AppContext, ContextDep
 from api.core.database import writing
 from api.core.errors import ForbiddenError, InvalidRequestError, NotFoundError, UnauthorizedError
 from api.core.models import ApiKey
+from api.core.timestamps import as_utc
 from api.core.tokens import TokenError, read_subject_token
 
 __all__ = [
@@ -96,13 +97,6 @@ class Principal:
     role: Role
 
 
-def _as_utc(value: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes for TIMESTAMP WITH TIME ZONE; they were written in UTC.
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
-
-
 class ApiKeyRead(BaseModel):
     """An API key as listed: never its plaintext, never its hash."""
 
@@ -111,8 +105,8 @@ class ApiKeyRead(BaseModel):
     key_id: str
     name: str
     role: Role
-    created_at: Annotated[datetime, AfterValidator(_as_utc)]
-    revoked_at: Annotated[datetime | None, AfterValidator(_as_utc)] = None
+    created_at: Annotated[datetime, AfterValidator(as_utc)]
+    revoked_at: Annotated[datetime | None, AfterValidator(as_utc)] = None
 
 
 def generate_api_key(role: Role | str) -> str:

@@ -43,6 +43,7 @@ from api.audit.service import (
 from api.context import AppContext
 from api.core.database import is_postgresql, write_transaction
 from api.core.ids import new_id
+from api.core.timestamps import UTCDateTime, as_utc
 from api.decisions.errors import SubjectErasedError
 from api.decisions.models import Decision
 from api.decisions.runtime import ModelNotServedError
@@ -93,11 +94,6 @@ _ACTIVE_CASE_STATES = ("open", "assigned")
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _aware(moment: datetime) -> datetime:
-    # SQLite returns naive datetimes for DateTime(timezone=True) columns; they are UTC.
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 # --- deadlines and policies -----------------------------------------------------------------
@@ -272,10 +268,10 @@ def _request_body(request: RightsRequest) -> dict[str, Any]:
         "id": request.request_id,
         "kind": request.kind,
         "article": _ARTICLES[RequestKind(request.kind)],
-        "received_at": _aware(request.received_at),
-        "due_at": _aware(request.due_at),
+        "received_at": as_utc(request.received_at),
+        "due_at": as_utc(request.due_at),
         "status": request.status,
-        "completed_at": _aware(request.completed_at) if request.completed_at else None,
+        "completed_at": as_utc(request.completed_at) if request.completed_at else None,
         "log_entry_id": request.log_entry_id,
     }
 
@@ -316,7 +312,7 @@ def list_requests(
                 **_request_body(request),
                 "subject_pseudonym": request.subject_pseudonym,
                 "overdue": request.status != RequestStatus.COMPLETED
-                and _aware(request.due_at) < now,
+                and as_utc(request.due_at) < now,
                 "outcome": json.loads(request.outcome or "{}"),
             }
             for request in session.scalars(query)
@@ -349,8 +345,8 @@ def _preference_body(
     restricted = preference.restricted_at if preference else None
     return {
         "request": _request_body(request),
-        "objected_at": _aware(objected) if objected else None,
-        "restricted_at": _aware(restricted) if restricted else None,
+        "objected_at": as_utc(objected) if objected else None,
+        "restricted_at": as_utc(restricted) if restricted else None,
     }
 
 
@@ -493,7 +489,7 @@ def _plan_erasure(
         retention, models = policies.get(category, (None, []))
         described = {"category": category, "year": epoch, "models": models}
         if shredded_at is not None:
-            plan.erased.append({**described, "erased_at": _aware(shredded_at)})
+            plan.erased.append({**described, "erased_at": as_utc(shredded_at)})
             continue
         if cases:
             plan.kept.append(
@@ -805,7 +801,7 @@ def _decision_export(
     retention = policies.get(row.key_category, (None, []))[0]
     entry: dict[str, Any] = {
         "id": row.decision_id,
-        "created_at": _aware(row.created_at),
+        "created_at": as_utc(row.created_at),
         "model": {"name": row.model_name, "version": row.model_version},
         "policy_version": row.policy_version,
         "outcome": row.outcome,
@@ -860,9 +856,10 @@ def _cases_export(session: Session, pseudonym: str) -> list[dict[str, Any]]:
         column("subject_pseudonym"),
         column("state"),
         column("origin"),
-        column("received_at"),
-        column("due_at"),
-        column("resolved_at"),
+        # Typed, so that SQLite's naive text comes back as aware UTC like every other time.
+        column("received_at", UTCDateTime()),
+        column("due_at", UTCDateTime()),
+        column("resolved_at", UTCDateTime()),
         column("resolution"),
         column("outcome"),
         column("human_decision_id"),
@@ -920,8 +917,8 @@ def _export(
         "cases": cases,
         "rights_requests": history,
         "preferences": {
-            "objected_at": _aware(objected) if objected else None,
-            "restricted_at": _aware(restricted) if restricted else None,
+            "objected_at": as_utc(objected) if objected else None,
+            "restricted_at": as_utc(restricted) if restricted else None,
         },
     }
 

@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from api.core.timestamps import as_utc
+
 __all__ = ["DecisionWebhooksRead", "WebhookAttemptRead", "WebhookDeliveryRead"]
 
 
-def _as_utc(value: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes for TIMESTAMP WITH TIME ZONE; they were written in UTC.
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
-
-
-_Moment = Annotated[datetime, AfterValidator(_as_utc)]
-_MaybeMoment = Annotated[datetime | None, AfterValidator(_as_utc)]
+_Moment = Annotated[datetime, AfterValidator(as_utc)]
+_MaybeMoment = Annotated[datetime | None, AfterValidator(as_utc)]
 
 
 class WebhookAttemptRead(BaseModel):
