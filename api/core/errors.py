@@ -68,6 +68,7 @@ __all__ = [
     "StoredDataError",
     "UnauthorizedError",
     "install_error_handlers",
+    "log_integrity_alarm",
     "problem_body",
     "problem_response",
     "problem_responses",
@@ -437,12 +438,25 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def log_integrity_alarm(*, error_id: str) -> None:
+    """Log the operator's alarm for one stored record whose sealed data does not open.
+
+    Without the record's id (ids link to a person, so the logs keep none): the request id and
+    the access line's route template lead to the record, and ``glassbox verify-log`` names a
+    changed log entry.
+
+    Parameters
+    ----------
+    error_id : str
+        The request's id (what the client sees in ``instance`` or ``X-Request-ID``).
+    """
+    _integrity_log.error("sealed data failed its integrity check", extra={"error_id": error_id})
+
+
 async def _stored_data_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DecryptionError)
     request_id = request_id_of(request.scope)
-    # An alarm for the operator, without the record's id (ids link to a person, so the logs
-    # keep none): the request id and the access line's route template lead to the record.
-    _integrity_log.error("sealed data failed its integrity check", extra={"error_id": request_id})
+    log_integrity_alarm(error_id=request_id)
     detail = (
         "This record's sealed data does not open: it was altered in storage, so it is not "
         f"shown. The incident was logged with id {request_id}."
