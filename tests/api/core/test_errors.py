@@ -7,16 +7,16 @@ import json
 import logging
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import psycopg
 import pytest
 from fastapi import FastAPI, Query
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, event, func, select, text
 from sqlalchemy.exc import OperationalError
 
 from api.core.database import create_session_factory, is_postgresql, write_transaction
@@ -37,7 +37,9 @@ from api.core.errors import (
 from api.core.models import ApiKey
 from api.core.observability import JsonFormatter
 from api.core.security import Role
-from tests.api.conftest import assert_problem, bearer
+from tests.api.conftest import Service, assert_problem, bearer
+from tests.api.decisions.support import fraud_rows
+from tests.conftest import TrainedModels
 
 PERSONAL = "Jane-Doe-4111111111111111"  # a value that must never be echoed back
 
@@ -359,3 +361,76 @@ def test_a_write_that_fills_the_disk_answers_503_and_leaves_nothing_behind(
     assert record.__dict__["disk_full"] == expected
     with engine.connect() as connection:
         assert connection.execute(select(func.count()).select_from(ApiKey)).scalar_one() == 0
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_full_database_fails_decisions_and_exports_with_503_and_keeps_none_of_them(
+    service: Service, trained: TrainedModels, caplog: pytest.LogCaptureFixture
+) -> None:
+    # SQLite answers SQLITE_FULL for real when a connection may not grow the file past
+    # max_page_count: every connection checked out while ``full`` is set gets the cap (the
+    # log writer's too: it connects on its first batch, and again after a failed one).
+    engine = service.context.engine
+    full = True
+    default: list[int] = []
+
+    def cap(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            if not default:
+                default.append(cursor.execute("PRAGMA max_page_count").fetchone()[0])
+            cursor.execute(f"PRAGMA max_page_count = {1 if full else default[0]}")
+        finally:
+            cursor.close()
+
+    def count(table: str) -> int:
+        with engine.connect() as connection:
+            return int(connection.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar_one())
+
+    def until_full(request: Callable[[], Any], ok: int) -> list[int]:
+        statuses: list[int] = []
+        while 503 not in statuses and len(statuses) < 40:
+            statuses.append(request().status_code)
+        statuses.append(request().status_code)  # and still full after
+        assert set(statuses) == {ok, 503} or set(statuses) == {503}, statuses
+        return statuses
+
+    _, safe = fraud_rows(trained)
+    body = {"subject_ref": "full-fiona", "features": safe, "legal_basis": "contract"}
+
+    def decide() -> Any:
+        return service.client.post("/v1/decisions/fraud", json=body, headers=service.auth("shop"))
+
+    caplog.set_level(logging.ERROR, logger="glassbox.errors")
+    event.listen(engine, "checkout", cap)
+    try:
+        statuses = until_full(decide, 201)
+        failed = decide()
+        assert_problem(failed, 503, "service-unavailable")
+        assert failed.headers["retry-after"] == "60"
+        # Nothing half-written: a decision exists, with its log entry, only if it was answered.
+        assert count("decision") == statuses.count(201)
+        assert count("log_entry") == statuses.count(201)
+
+        full = False
+        decided = decide()
+        assert decided.status_code == 201, decided.text
+        token = decided.json()["notice"]["subject_token"]
+        requests = count("rights_request")
+
+        full = True
+        statuses = until_full(
+            lambda: service.client.get("/v1/me/export", headers=bearer(token)), 200
+        )
+        assert count("rights_request") == requests + statuses.count(200)
+
+        full = False
+        assert decide().status_code == 201
+    finally:
+        event.remove(engine, "checkout", cap)
+    verified = service.client.get("/v1/audit/verify", headers=service.auth("auditor")).json()
+    assert verified["ok"] is True
+    records = [r for r in caplog.records if r.name == "glassbox.errors"]
+    # One line said it, for every failed request of the minute; none was an "unhandled error".
+    assert [r.__dict__.get("disk_full") for r in records] == ["SQLITE_FULL"]
+    assert "the disk is full" in records[0].getMessage()
