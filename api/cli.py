@@ -602,8 +602,9 @@ def retention_run_command(
 ) -> None:
     """Shred the data keys whose retention period has ended, per category of each spec, and
     finish erasures whose legal holds have lapsed. Never touches the log's entries."""
-    from datetime import UTC, datetime
+    from datetime import datetime
 
+    from api.core.timestamps import as_utc
     from api.rights.service import run_retention
     from models.spec import SpecError, load_spec
 
@@ -613,8 +614,8 @@ def retention_run_command(
     except (ValueError, SpecError) as exc:
         errors.print(f"Refused: {exc}", markup=False)
         raise typer.Exit(2) from None
-    if clock is not None and clock.tzinfo is None:
-        clock = clock.replace(tzinfo=UTC)
+    if clock is not None:
+        clock = as_utc(clock)  # a time typed without a zone means UTC, as stored
     settings = _service_settings(home)
     with _database(settings) as sessions, _progress() as progress:
         task = progress.add_task("Applying retention periods", total=None)

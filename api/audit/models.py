@@ -20,7 +20,6 @@ from datetime import datetime
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
-    DateTime,
     Index,
     Integer,
     LargeBinary,
@@ -30,6 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from api.core.database import Base
+from api.core.timestamps import UTCDateTime
 
 __all__ = ["Checkpoint", "LogEntry", "SubjectKey"]
 
@@ -86,8 +86,8 @@ class SubjectKey(Base):
     category: Mapped[str] = mapped_column(String(32), primary_key=True, default="general")
     epoch: Mapped[int] = mapped_column(Integer, primary_key=True, default=0)
     wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    shredded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    shredded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Checkpoint(Base):
@@ -99,7 +99,7 @@ class Checkpoint(Base):
     checkpoint_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     size: Mapped[int] = mapped_column(BigInteger)
     head_hash: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     signature: Mapped[bytes] = mapped_column(LargeBinary)
     public_key: Mapped[bytes] = mapped_column(LargeBinary)
     public_key_id: Mapped[str] = mapped_column(String(16), index=True)

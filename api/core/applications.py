@@ -44,6 +44,7 @@ from sqlalchemy.orm import Session
 from api.core.database import writing
 from api.core.errors import ConflictError, InvalidRequestError, NotFoundError
 from api.core.models import ApiKey, Application
+from api.core.timestamps import as_utc
 from api.decisions.models import Decision
 
 __all__ = [
@@ -126,11 +127,6 @@ def application_name_for(key_name: str) -> str:
     return slug[:64].rstrip("-_")
 
 
-def _as_utc(value: datetime) -> datetime:
-    # SQLite hands back naive datetimes for TIMESTAMP WITH TIME ZONE; they were written in UTC.
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
-
-
 class ApplicationRead(BaseModel):
     """An application: its name, its pseudonym scope and how far it is in use."""
 
@@ -138,7 +134,7 @@ class ApplicationRead(BaseModel):
 
     name: str
     pseudonym_scope: str
-    created_at: Annotated[datetime, AfterValidator(_as_utc)]
+    created_at: Annotated[datetime, AfterValidator(as_utc)]
     active_keys: int
     has_decisions: bool
 

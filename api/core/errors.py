@@ -25,7 +25,10 @@ Exceptions::
 
 A :class:`~api.core.crypto.DecryptionError` that reaches the handlers -- a sealed field that no
 longer opens because someone changed the stored bytes -- is answered as a
-:class:`StoredDataError`, and logged as an integrity alarm.
+:class:`StoredDataError`, and logged as an integrity alarm. Storage that has no space left --
+``ENOSPC``/``EDQUOT`` from the OS, SQLite's ``SQLITE_FULL``, PostgreSQL's SQLSTATE 53100, as
+they are or wrapped by SQLAlchemy -- is a :class:`ServiceUnavailableError` with ``Retry-After``
+(see :func:`disk_full_reason`), logged as "the disk is full" at most once a minute.
 
 A ``detail`` must never echo request values: they may be personal data (an amount, a name, a
 statement), and problem bodies end up in client logs and support tickets. Say *which field* is
@@ -34,10 +37,14 @@ wrong and *why*, never *what it contained*.
 
 from __future__ import annotations
 
+import errno
 import http
 import logging
+import sqlite3
+import threading
+import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, ClassVar, Final
 
@@ -45,6 +52,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.core.crypto import DecryptionError
@@ -67,7 +75,10 @@ __all__ = [
     "ServiceUnavailableError",
     "StoredDataError",
     "UnauthorizedError",
+    "disk_full_reason",
+    "disk_full_response",
     "install_error_handlers",
+    "log_integrity_alarm",
     "problem_body",
     "problem_response",
     "problem_responses",
@@ -437,12 +448,25 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def log_integrity_alarm(*, error_id: str) -> None:
+    """Log the operator's alarm for one stored record whose sealed data does not open.
+
+    Without the record's id (ids link to a person, so the logs keep none): the request id and
+    the access line's route template lead to the record, and ``glassbox verify-log`` names a
+    changed log entry.
+
+    Parameters
+    ----------
+    error_id : str
+        The request's id (what the client sees in ``instance`` or ``X-Request-ID``).
+    """
+    _integrity_log.error("sealed data failed its integrity check", extra={"error_id": error_id})
+
+
 async def _stored_data_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DecryptionError)
     request_id = request_id_of(request.scope)
-    # An alarm for the operator, without the record's id (ids link to a person, so the logs
-    # keep none): the request id and the access line's route template lead to the record.
-    _integrity_log.error("sealed data failed its integrity check", extra={"error_id": request_id})
+    log_integrity_alarm(error_id=request_id)
     detail = (
         "This record's sealed data does not open: it was altered in storage, so it is not "
         f"shown. The incident was logged with id {request_id}."
@@ -453,6 +477,9 @@ async def _stored_data_error(request: Request, exc: Exception) -> JSONResponse:
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     # The safety net: reached only by bugs. The id ties the client's report to the traceback
     # in the log; the client learns nothing about the failure itself.
+    disk_full = disk_full_response(request.scope, exc)
+    if disk_full is not None:  # a full disk behind some other error (a driver's own, raw)
+        return disk_full
     error_id = request_id_of(request.scope)
     _log.error("unhandled error", extra={"error_id": error_id}, exc_info=exc)
     body = problem_body(
@@ -470,6 +497,123 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+_NO_SPACE_ERRNOS: Final = frozenset({errno.ENOSPC, errno.EDQUOT})
+_POSTGRESQL_DISK_FULL: Final = "53100"  # SQLSTATE disk_full
+# Long enough for an operator to free space; short enough that clients come back soon after.
+_DISK_FULL_RETRY_AFTER: Final = "60"
+_DISK_FULL_DETAIL: Final = (
+    "The service's storage is full, so nothing was saved; retry later. "
+    "The incident was logged with id {error_id}."
+)
+
+
+def disk_full_reason(exc: BaseException) -> str | None:
+    """Tell whether an error means the storage has no space left, and which storage said so.
+
+    The error itself, the driver error SQLAlchemy wrapped (``orig``) and its causes are looked
+    at, so it does not matter which layer raised it.
+
+    Parameters
+    ----------
+    exc : BaseException
+        Any error.
+
+    Returns
+    -------
+    str or None
+        ``"ENOSPC"`` or ``"EDQUOT"`` (the OS), ``"SQLITE_FULL"`` (SQLite's "database or disk is
+        full"), ``"SQLSTATE 53100"`` (PostgreSQL's disk_full); None for any other error.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in _NO_SPACE_ERRNOS:
+            return errno.errorcode[current.errno]
+        if isinstance(current, sqlite3.Error) and (
+            getattr(current, "sqlite_errorcode", -1) & 0xFF == sqlite3.SQLITE_FULL
+            or "database or disk is full" in str(current)
+        ):
+            return "SQLITE_FULL"
+        if getattr(current, "sqlstate", None) == _POSTGRESQL_DISK_FULL:  # psycopg's errors
+            return f"SQLSTATE {_POSTGRESQL_DISK_FULL}"
+        orig = current.orig if isinstance(current, DBAPIError) else None
+        current = orig or current.__cause__ or current.__context__
+    return None
+
+
+class _DiskFullAlarm:
+    """Log "the disk is full" with its traceback at most once per ``every`` seconds.
+
+    A full disk fails every request that writes: one ERROR line per minute says what is wrong
+    (and how many more failed since the last one) instead of a traceback per request.
+    """
+
+    def __init__(self, *, every: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.every = every
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._last: float | None = None
+        self._since = 0
+
+    def __call__(self, exc: BaseException, *, reason: str, error_id: str) -> None:
+        with self._lock:
+            now = self.clock()
+            if self._last is not None and now - self._last < self.every:
+                self._since += 1
+                return
+            self._last, repeats, self._since = now, self._since, 0
+        _log.error(
+            "the disk is full (%s): nothing was saved, and requests that write answer 503 "
+            "until space is freed",
+            reason,
+            extra={"error_id": error_id, "disk_full": reason, "repeats_not_logged": repeats},
+            exc_info=exc,
+        )
+
+
+def disk_full_response(scope: Mapping[str, Any], exc: BaseException) -> JSONResponse | None:
+    """The 503 problem for an error that means the storage is full; None for any other error.
+
+    The transaction the error broke was rolled back by whoever held it (sessions in
+    ``write_transaction``, the log writer), so the request left nothing behind. Logs the alarm
+    (rate-limited, see :func:`install_error_handlers`).
+
+    Parameters
+    ----------
+    scope : mapping
+        The request's ASGI scope (its app holds the alarm's state).
+    exc : BaseException
+        The error.
+
+    Returns
+    -------
+    JSONResponse or None
+        503 ``application/problem+json`` with ``Retry-After``, or None.
+    """
+    reason = disk_full_reason(exc)
+    if reason is None:
+        return None
+    error_id = request_id_of(scope)
+    app = scope.get("app")
+    alarm = getattr(getattr(app, "state", None), "disk_full_alarm", None)
+    if not isinstance(alarm, _DiskFullAlarm):
+        alarm = _DiskFullAlarm()  # an app without the handlers: logged every time
+    alarm(exc, reason=reason, error_id=error_id)
+    error = ServiceUnavailableError(
+        _DISK_FULL_DETAIL.format(error_id=error_id),
+        headers={"Retry-After": _DISK_FULL_RETRY_AFTER},
+    )
+    return problem_response(error, error_id)
+
+
+async def _storage_error(request: Request, exc: Exception) -> JSONResponse:
+    response = disk_full_response(request.scope, exc)
+    if response is None:
+        raise exc  # not a full disk: on to the safety net, as if this handler did not exist
+    return response
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Map every error of the app to an ``application/problem+json`` response.
 
@@ -482,6 +626,9 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(DecryptionError, _stored_data_error)
+    app.state.disk_full_alarm = _DiskFullAlarm()
+    for storage_error in (OSError, sqlite3.Error, DBAPIError):
+        app.add_exception_handler(storage_error, _storage_error)
     # Registered for Exception, Starlette runs it in ServerErrorMiddleware (outermost), which
     # re-raises afterwards so the server and the test client still see the bug.
     app.add_exception_handler(Exception, _unexpected_error)

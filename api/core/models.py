@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, String, false
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from api.core.database import Base
+from api.core.timestamps import UTCDateTime
 
 __all__ = ["ApiKey", "Application"]
 
@@ -29,7 +30,7 @@ class Application(Base):
     # ``app:<name>`` (its own people), ``group:<group>`` (shared with the group's other
     # applications) or ``legacy`` (the one namespace of keys created before scopes existed).
     pseudonym_scope: Mapped[str] = mapped_column(String(80))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class ApiKey(Base):
@@ -52,8 +53,8 @@ class ApiKey(Base):
     role: Mapped[str] = mapped_column(String(16))
     # Hex SHA-256 of the whole key; UNIQUE is also the index authentication looks up.
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     application: Mapped[str | None] = mapped_column(
         String(64), ForeignKey("application.name"), index=True
     )

@@ -40,7 +40,12 @@ from prometheus_client import generate_latest as _generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.core.crypto import random_bytes
-from api.core.errors import REQUEST_ID_SCOPE_KEY, ProblemError, problem_response
+from api.core.errors import (
+    REQUEST_ID_SCOPE_KEY,
+    ProblemError,
+    disk_full_response,
+    problem_response,
+)
 from api.core.limits import read_body_within, replay_body
 from api.core.security import AuditorOrAdminDep
 
@@ -56,6 +61,7 @@ __all__ = [
     "configure_logging",
     "get_metrics",
     "install_observability",
+    "redact_error_message",
     "router",
 ]
 
@@ -227,11 +233,77 @@ MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 _RECORD_ATTRIBUTES: Final = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
 
+# An error's message is logged redacted (redact_error_message) and cut at this length; of its
+# stack, the frames nearest the failure are kept.
+_MAX_ERROR_MESSAGE: Final = 1000
+_MAX_FRAMES: Final = 12
+# SQLAlchemy appends the statement's bound values, and a link, to a driver's message.
+_SQL_PARAMETERS: Final = re.compile(
+    r"\s*\[parameters: .*?(?=\s*\(Background on this error|\Z)", re.DOTALL
+)
+_SQL_BACKGROUND: Final = re.compile(r"\s*\(Background on this error at: [^)]*\)")
+# A quoted literal; a double-quoted name after "constraint", "relation" ... is an identifier
+# in a database's message, and says which constraint or table failed: it is kept.
+_QUOTED: Final = re.compile(
+    r"(?P<kind>\b(?:constraint|relation|column|table|index|schema|type|sequence|function"
+    r"|trigger|database|role)\s+)?(?P<quoted>'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\")",
+    re.IGNORECASE,
+)
+_IDENTIFIER: Final = re.compile(r'"[A-Za-z_][A-Za-z0-9_.$]*"')
+# PostgreSQL's DETAIL quotes the row: "Key (email)=(...) already exists", "Failing row contains".
+_ROW_VALUES: Final = (
+    (re.compile(r"\)=\(.*\)"), ")=(?)"),
+    (re.compile(r"(Failing row contains )\(.*\)"), r"\1(?)"),
+)
+_REDACTIONS: Final = (
+    (re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"), "<email>"),
+    (re.compile(r"\b[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}\b"), "<hex>"),
+    (re.compile(r"\b(?=[0-9a-fA-F]*[a-fA-F])(?=[0-9a-fA-F]*\d)[0-9a-fA-F]{8,}\b"), "<hex>"),
+    # Keys, tokens, base64: long words that mix letters and digits.
+    (re.compile(r"(?<![\w-])(?=[\w+/=-]*\d)(?=[\w+/=-]*[A-Za-z])[\w+/=-]{20,}"), "<token>"),
+    (re.compile(r"\d+[.,]\d+|\d{4,}"), "<num>"),
+)
+
+
+def redact_error_message(message: str) -> str:
+    """An error's message with every literal that could be personal data replaced.
+
+    Quoted strings become ``'?'``, e-mail addresses ``<email>``, hex ids ``<hex>``, long
+    letter-and-digit words (keys, tokens) ``<token>``, decimals and numbers of four digits or
+    more ``<num>``; SQLAlchemy's ``[parameters: ...]`` goes entirely, the SQL statement's shape
+    stays. Best effort: a bare word (a name in a message that does not quote it) gets through,
+    which is why glassbox's own messages never carry values.
+
+    Parameters
+    ----------
+    message : str
+        ``str(exc)``.
+
+    Returns
+    -------
+    str
+        The redacted message, at most 1,000 characters.
+    """
+    text = _SQL_BACKGROUND.sub("", _SQL_PARAMETERS.sub("", message))
+
+    def quoted(match: re.Match[str]) -> str:
+        kind, literal = match.group("kind") or "", match.group("quoted")
+        if kind and _IDENTIFIER.fullmatch(literal):
+            return match.group(0)
+        return f"{kind}{literal[0]}?{literal[0]}"
+
+    text = _QUOTED.sub(quoted, text)
+    for pattern, replacement in (*_ROW_VALUES, *_REDACTIONS):
+        text = pattern.sub(replacement, text)
+    return text if len(text) <= _MAX_ERROR_MESSAGE else text[: _MAX_ERROR_MESSAGE - 1] + "…"
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per record: ts, level, logger, message and the record's extra fields.
 
-    Exceptions are rendered as their type and stack frames *without* their message: messages
-    quote values (a database error quotes the row's parameters), and values may be personal.
+    An exception is rendered as its type, its message redacted (:func:`redact_error_message`:
+    messages quote values -- a database error quotes the row's parameters -- and values may be
+    personal) and the frames nearest the failure as ``module:function:line``.
     """
 
     def format(self, record: logging.LogRecord) -> str:
@@ -266,16 +338,30 @@ class JsonFormatter(logging.Formatter):
             return json.dumps(payload, default=str, ensure_ascii=False)
 
 
+def _message_of(exc: BaseException) -> str:
+    try:
+        return redact_error_message(str(exc))
+    except Exception:  # an exception whose __str__ fails must not lose the log line
+        return "<unprintable>"
+
+
 def _describe(exc: BaseException) -> dict[str, Any]:
     kind = type(exc)
-    frames = traceback.extract_tb(exc.__traceback__)
+    frames = [
+        f"{frame.f_globals.get('__name__', frame.f_code.co_filename)}:"
+        f"{frame.f_code.co_qualname}:{lineno}"
+        for frame, lineno in traceback.walk_tb(exc.__traceback__)
+    ]
     described: dict[str, Any] = {
         "type": f"{kind.__module__}.{kind.__qualname__}",
-        "stack": [f"{frame.filename}:{frame.lineno} in {frame.name}" for frame in frames],
+        "message": _message_of(exc),
+        # The innermost frames: where it failed, and the calls of ours that led there.
+        "stack": frames[-_MAX_FRAMES:],
     }
     cause = exc.__cause__ or exc.__context__
     if cause is not None:
         described["cause"] = f"{type(cause).__module__}.{type(cause).__qualname__}"
+        described["cause_message"] = _message_of(cause)
     return described
 
 
@@ -452,8 +538,8 @@ class FastRoute:
     unchanged. It must return None only before it has done anything that has an effect, so
     that every request it declines (a missing key, an invalid body ...) gets exactly the
     answer the full stack gives. A :class:`~api.core.errors.ProblemError` it raises becomes
-    the same problem+json the application's handlers make; anything else propagates to the
-    server-error handler (a 500 problem), as from a route.
+    the same problem+json the application's handlers make, and so does a full disk (a 503);
+    anything else propagates to the server-error handler (a 500 problem), as from a route.
 
     Attributes
     ----------
@@ -542,6 +628,14 @@ class AccessLogMiddleware:
                 except ProblemError as error:
                     route = fast.template
                     await problem_response(error, request_id)(scope, receive, send_with_id)
+                    return
+                except Exception as error:
+                    # A full disk is a 503 on the fast lane too, not the safety net's 500.
+                    disk_full = disk_full_response(scope, error)
+                    if disk_full is None:
+                        raise
+                    route = fast.template
+                    await disk_full(scope, receive, send_with_id)
                     return
                 if answer is not None:
                     route = fast.template

@@ -52,6 +52,7 @@ from api.core.applications import resolve_application
 from api.core.database import writing
 from api.core.errors import ForbiddenError, InvalidRequestError, NotFoundError, UnauthorizedError
 from api.core.models import ApiKey, Application
+from api.core.timestamps import as_utc
 from api.core.tokens import TokenError, read_subject_token
 
 __all__ = [
@@ -106,13 +107,6 @@ class Principal:
     pseudonym_scope: str | None = None
 
 
-def _as_utc(value: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes for TIMESTAMP WITH TIME ZONE; they were written in UTC.
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
-
-
 class ApiKeyRead(BaseModel):
     """An API key as listed: never its plaintext, never its hash."""
 
@@ -121,8 +115,8 @@ class ApiKeyRead(BaseModel):
     key_id: str
     name: str
     role: Role
-    created_at: Annotated[datetime, AfterValidator(_as_utc)]
-    revoked_at: Annotated[datetime | None, AfterValidator(_as_utc)] = None
+    created_at: Annotated[datetime, AfterValidator(as_utc)]
+    revoked_at: Annotated[datetime | None, AfterValidator(as_utc)] = None
     application: str | None = None
 
 

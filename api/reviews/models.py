@@ -12,10 +12,11 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, LargeBinary, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from api.core.database import Base
+from api.core.timestamps import UTCDateTime
 
 __all__ = ["CaseOrigin", "CaseState", "Resolution", "ReviewCase"]
 
@@ -90,29 +91,29 @@ class ReviewCase(Base):
     state: Mapped[str] = mapped_column(String(16))
     # Art. 12(3): one month from receipt, extendable once by up to two months with a reason
     # the subject is told. Not personal: the subject sees the reason as it was written.
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    extended_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    extended_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     extension_reason: Mapped[str | None] = mapped_column(Text)
-    extended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    extended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     extended_by: Mapped[str | None] = mapped_column(String(64))
     # Claim and lease: a reviewer who walks away does not keep the case from the queue.
     assigned_to: Mapped[str | None] = mapped_column(String(64))
-    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # A proposal waiting for a second reviewer (policy: overturning a significant decision).
     proposed_resolution: Mapped[str | None] = mapped_column(String(16))
     proposed_outcome: Mapped[str | None] = mapped_column(String(64))
     proposed_by: Mapped[str | None] = mapped_column(String(64))
-    proposed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    proposed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # The resolution.
-    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     resolution: Mapped[str | None] = mapped_column(String(16))
     outcome: Mapped[str | None] = mapped_column(String(64))
     resolved_by: Mapped[str | None] = mapped_column(String(64), index=True)
     approved_by: Mapped[str | None] = mapped_column(String(64))
     human_decision_id: Mapped[str | None] = mapped_column(String(32))
-    withdrawn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Sealed personal fields (statement and corrections from the subject, rationale from the
     # reviewer); policy and escalation cases have no statement.
     statement_ct: Mapped[bytes | None] = mapped_column(LargeBinary)

@@ -31,6 +31,7 @@ from api.core.crypto import KeyShredded, decrypt_field, encrypt_field, field_aad
 from api.core.database import is_postgresql, write_transaction
 from api.core.ids import new_id
 from api.core.models import ApiKey
+from api.core.timestamps import as_utc
 from api.decisions.errors import DecisionNotFoundError, SubjectErasedError
 from api.decisions.models import Decision
 from api.decisions.runtime import ModelNotServedError, ModelRegistry, ServedModel
@@ -85,15 +86,6 @@ _ACTIVE = (CaseState.OPEN.value, CaseState.ASSIGNED.value)
 def _now(now: datetime | None = None) -> datetime:
     # Every stored time is UTC: SQLite compares them as text, so one zone must hold for all.
     return datetime.now(UTC) if now is None else now.astimezone(UTC)
-
-
-def _utc(value: datetime) -> datetime:
-    # SQLite hands back naive datetimes for TIMESTAMP WITH TIME ZONE; they were written in UTC.
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
-
-
-def _utc_or_none(value: datetime | None) -> datetime | None:
-    return None if value is None else _utc(value)
 
 
 @contextmanager
@@ -431,15 +423,15 @@ def _subject_read(case: ReviewCase, decision: Decision, dek: bytes, *, now: date
         model=case.model_name,
         origin=case.origin,
         state=case.state,
-        received_at=_utc(case.received_at),
-        due_at=_utc(deadlines.effective_due(case.due_at, case.extended_due_at)),
-        extended_due_at=_utc_or_none(case.extended_due_at),
+        received_at=as_utc(case.received_at),
+        due_at=as_utc(deadlines.effective_due(case.due_at, case.extended_due_at)),
+        extended_due_at=as_utc(case.extended_due_at),
         extension_reason=case.extension_reason,
         overdue=_overdue(case, now),
         statement=_open_text(dek, case.case_id, "statement", case.statement_ct),
         corrections=_open_json(dek, case.case_id, "corrections", case.corrections_ct),
         awaiting_second_reviewer=case.proposed_by is not None and not resolved,
-        resolved_at=_utc_or_none(case.resolved_at),
+        resolved_at=as_utc(case.resolved_at),
         resolution=case.resolution,
         outcome=case.outcome,
         previous_outcome=decision.outcome,
@@ -448,13 +440,13 @@ def _subject_read(case: ReviewCase, decision: Decision, dek: bytes, *, now: date
         if resolved
         else None,
         human_decision_id=case.human_decision_id,
-        withdrawn_at=_utc_or_none(case.withdrawn_at),
+        withdrawn_at=as_utc(case.withdrawn_at),
     )
 
 
 def _overdue(case: ReviewCase, now: datetime) -> bool:
     return case.state in _ACTIVE and deadlines.is_overdue(
-        _utc(case.due_at), _utc_or_none(case.extended_due_at), now=now
+        as_utc(case.due_at), as_utc(case.extended_due_at), now=now
     )
 
 
@@ -548,7 +540,7 @@ def _claimable(case: ReviewCase, now: datetime) -> bool:
         case.state == CaseState.ASSIGNED
         and case.proposed_by is None
         and case.lease_expires_at is not None
-        and _utc(case.lease_expires_at) <= now
+        and as_utc(case.lease_expires_at) <= now
     )
 
 
@@ -559,11 +551,11 @@ def _summary(case: ReviewCase, now: datetime) -> CaseSummaryRead:
         model=case.model_name,
         origin=case.origin,
         state=case.state,
-        received_at=_utc(case.received_at),
-        due_at=_utc(deadlines.effective_due(case.due_at, case.extended_due_at)),
+        received_at=as_utc(case.received_at),
+        due_at=as_utc(deadlines.effective_due(case.due_at, case.extended_due_at)),
         overdue=_overdue(case, now),
         assigned_to=case.assigned_to,
-        lease_expires_at=_utc_or_none(case.lease_expires_at),
+        lease_expires_at=as_utc(case.lease_expires_at),
         claimable=_claimable(case, now),
         awaiting_second_reviewer=case.proposed_by is not None and case.state in _ACTIVE,
         resolution=case.resolution,
@@ -685,7 +677,7 @@ def _held_by(case: ReviewCase, reviewer: str, now: datetime) -> None:
         raise CaseStateError(f"the case is {case.state}")
     if case.state != CaseState.ASSIGNED or case.assigned_to != reviewer:
         raise NotAssigneeError("claim the case first; only its reviewer may do that")
-    if case.lease_expires_at is not None and _utc(case.lease_expires_at) <= now:
+    if case.lease_expires_at is not None and as_utc(case.lease_expires_at) <= now:
         raise NotAssigneeError("your claim on the case expired; claim it again")
 
 
@@ -747,11 +739,11 @@ def extend_case(
         case = _case(session, case_id, lock=True)
         if case.state not in _ACTIVE:
             raise CaseStateError(f"the case is {case.state}")
-        due_at = _utc(case.due_at)
+        due_at = as_utc(case.due_at)
         new_due = deadlines.add_months(due_at, months)
         refusal = deadlines.extension_allowed(
             due_at=due_at,
-            extended_due_at=_utc_or_none(case.extended_due_at),
+            extended_due_at=as_utc(case.extended_due_at),
             new_due_at=new_due,
             now=moment,
         )
@@ -895,14 +887,14 @@ def get_case_for_reviewer(
             resolution=case.proposed_resolution or "",
             outcome=case.proposed_outcome or "",
             proposed_by=case.proposed_by,
-            proposed_at=_utc(case.proposed_at or moment),
+            proposed_at=as_utc(case.proposed_at or moment),
             rationale=rationale or "",
         )
     return ReviewerCaseRead(
         **summary.model_dump(),
         decision=DecisionUnderReviewRead(
             decision_id=decision.decision_id,
-            created_at=_utc(decision.created_at),
+            created_at=as_utc(decision.created_at),
             model=decision.model_name,
             model_version=decision.model_version,
             policy_version=decision.policy_version,
@@ -1286,7 +1278,7 @@ def reviewer_stats(session: Session) -> list[ReviewerStatRead]:
         count = len(items)
         by = {r.value: sum(1 for i in items if i.resolution == r.value) for r in Resolution}
         seconds = [
-            (_utc(i.resolved_at) - _utc(i.claimed_at)).total_seconds()
+            (as_utc(i.resolved_at) - as_utc(i.claimed_at)).total_seconds()
             for i in items
             if i.claimed_at is not None and i.resolved_at is not None
         ]

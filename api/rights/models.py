@@ -12,10 +12,11 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, DateTime, String, Text
+from sqlalchemy import CheckConstraint, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from api.core.database import Base
+from api.core.timestamps import UTCDateTime
 
 __all__ = ["RequestKind", "RequestStatus", "RightsRequest", "SubjectPreference"]
 
@@ -58,10 +59,10 @@ class RightsRequest(Base):
     request_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     subject_pseudonym: Mapped[str] = mapped_column(String(64), index=True)
     kind: Mapped[str] = mapped_column(String(32))
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
-    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime())
     status: Mapped[str] = mapped_column(String(16), index=True)
-    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # JSON, not personal: for an erasure, the keys erased and kept with the legal reason and
     # the date each hold ends -- the answer the person was given.
     outcome: Mapped[str] = mapped_column(Text, default="{}")
@@ -74,8 +75,8 @@ class SubjectPreference(Base):
     __tablename__ = "subject_preference"
 
     pseudonym: Mapped[str] = mapped_column(String(64), primary_key=True)
-    objected_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    objected_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Read by the log writer's key lookup in the decision's own write transaction, so a
     # restriction refuses new decisions without a query of its own on the hot path.
-    restricted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    restricted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

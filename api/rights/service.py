@@ -41,8 +41,11 @@ from api.audit.service import (
     shred_expired_keys,
 )
 from api.context import AppContext
+from api.core.crypto import DecryptionError
 from api.core.database import is_postgresql, write_transaction
+from api.core.errors import StoredDataError, log_integrity_alarm
 from api.core.ids import new_id
+from api.core.timestamps import UTCDateTime, as_utc
 from api.decisions.errors import SubjectErasedError
 from api.decisions.models import Decision
 from api.decisions.runtime import ModelNotServedError
@@ -89,15 +92,11 @@ _CASE_HOLD_REASON = Label(
     ),
 )
 _ACTIVE_CASE_STATES = ("open", "assigned")
+_UNREADABLE_REASON = "stored data failed its integrity check"
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _aware(moment: datetime) -> datetime:
-    # SQLite returns naive datetimes for DateTime(timezone=True) columns; they are UTC.
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 # --- deadlines and policies -----------------------------------------------------------------
@@ -272,10 +271,10 @@ def _request_body(request: RightsRequest) -> dict[str, Any]:
         "id": request.request_id,
         "kind": request.kind,
         "article": _ARTICLES[RequestKind(request.kind)],
-        "received_at": _aware(request.received_at),
-        "due_at": _aware(request.due_at),
+        "received_at": as_utc(request.received_at),
+        "due_at": as_utc(request.due_at),
         "status": request.status,
-        "completed_at": _aware(request.completed_at) if request.completed_at else None,
+        "completed_at": as_utc(request.completed_at) if request.completed_at else None,
         "log_entry_id": request.log_entry_id,
     }
 
@@ -316,7 +315,7 @@ def list_requests(
                 **_request_body(request),
                 "subject_pseudonym": request.subject_pseudonym,
                 "overdue": request.status != RequestStatus.COMPLETED
-                and _aware(request.due_at) < now,
+                and as_utc(request.due_at) < now,
                 "outcome": json.loads(request.outcome or "{}"),
             }
             for request in session.scalars(query)
@@ -349,8 +348,8 @@ def _preference_body(
     restricted = preference.restricted_at if preference else None
     return {
         "request": _request_body(request),
-        "objected_at": _aware(objected) if objected else None,
-        "restricted_at": _aware(restricted) if restricted else None,
+        "objected_at": as_utc(objected) if objected else None,
+        "restricted_at": as_utc(restricted) if restricted else None,
     }
 
 
@@ -493,7 +492,7 @@ def _plan_erasure(
         retention, models = policies.get(category, (None, []))
         described = {"category": category, "year": epoch, "models": models}
         if shredded_at is not None:
-            plan.erased.append({**described, "erased_at": _aware(shredded_at)})
+            plan.erased.append({**described, "erased_at": as_utc(shredded_at)})
             continue
         if cases:
             plan.kept.append(
@@ -794,18 +793,29 @@ def _significance(spec: ModelSpec | None, outcome: str, significant: bool) -> di
     return {"significant": significant, "text": text.model_dump(), "consequence": consequence}
 
 
+def _unreadable_export(decision_id: str) -> dict[str, Any]:
+    # Nothing of the record, not even its unsealed columns: they may be what was altered.
+    return {
+        "id": decision_id,
+        "status": "unreadable",
+        "unreadable": True,
+        "reason": _UNREADABLE_REASON,
+    }
+
+
 def _decision_export(
     context: AppContext,
     session: Session,
     row: Decision,
     kek: bytes,
     policies: Mapping[str, tuple[Retention, list[str]]],
+    error_id: str,
 ) -> dict[str, Any]:
     spec = _spec_of(context, row.model_name)
     retention = policies.get(row.key_category, (None, []))[0]
     entry: dict[str, Any] = {
         "id": row.decision_id,
-        "created_at": _aware(row.created_at),
+        "created_at": as_utc(row.created_at),
         "model": {"name": row.model_name, "version": row.model_version},
         "policy_version": row.policy_version,
         "outcome": row.outcome,
@@ -836,6 +846,11 @@ def _decision_export(
             "items": None,
             "notice": None,
         }
+    except (DecryptionError, StoredDataError):
+        # One altered record must not cost the person the rest of their data (Art. 15): it is
+        # listed as unreadable, and the operator gets the alarm a single read would raise.
+        log_integrity_alarm(error_id=error_id)
+        return _unreadable_export(row.decision_id)
     items = opened.frozen.get("items")
     return {
         **entry,
@@ -860,9 +875,10 @@ def _cases_export(session: Session, pseudonym: str) -> list[dict[str, Any]]:
         column("subject_pseudonym"),
         column("state"),
         column("origin"),
-        column("received_at"),
-        column("due_at"),
-        column("resolved_at"),
+        # Typed, so that SQLite's naive text comes back as aware UTC like every other time.
+        column("received_at", UTCDateTime()),
+        column("due_at", UTCDateTime()),
+        column("resolved_at", UTCDateTime()),
         column("resolution"),
         column("outcome"),
         column("human_decision_id"),
@@ -887,9 +903,15 @@ def _cases_export(session: Session, pseudonym: str) -> list[dict[str, Any]]:
 
 
 def _export(
-    context: AppContext, *, subject: Subject, kind: RequestKind, now: datetime | None
+    context: AppContext,
+    *,
+    subject: Subject,
+    kind: RequestKind,
+    now: datetime | None,
+    error_id: str | None,
 ) -> dict[str, Any]:
     when = now or _now()
+    error_id = error_id or new_id()
     kek = context.settings.key_encryption_key.get_secret_value()
     policies = retention_policies(_served_specs(context))
     with context.sessions() as session:
@@ -898,7 +920,9 @@ def _export(
             .where(Decision.subject_pseudonym == subject.pseudonym)
             .order_by(Decision.created_at, Decision.decision_id)
         ).all()
-        decisions = [_decision_export(context, session, row, kek, policies) for row in rows]
+        decisions = [
+            _decision_export(context, session, row, kek, policies, error_id) for row in rows
+        ]
         cases = _cases_export(session, subject.pseudonym)
         requests = session.scalars(
             select(RightsRequest)
@@ -920,22 +944,28 @@ def _export(
         "cases": cases,
         "rights_requests": history,
         "preferences": {
-            "objected_at": _aware(objected) if objected else None,
-            "restricted_at": _aware(restricted) if restricted else None,
+            "objected_at": as_utc(objected) if objected else None,
+            "restricted_at": as_utc(restricted) if restricted else None,
         },
     }
 
 
 def export_subject(
-    context: AppContext, *, subject: Subject, now: datetime | None = None
+    context: AppContext,
+    *,
+    subject: Subject,
+    now: datetime | None = None,
+    error_id: str | None = None,
 ) -> dict[str, Any]:
     """Everything glassbox holds about the subject (Art. 15), machine-readable (Art. 20).
 
     Every decision about them -- model and version, outcome, score, when, its significance
     and envisaged consequences, the logic involved in plain words, main factors, the notice
     and the data they provided -- their review cases and their rights requests. Decisions
-    whose keys were shredded are listed as ``erased``, with nothing personal. The export is
-    itself recorded as an access request.
+    whose keys were shredded are listed as ``erased``, with nothing personal; one whose stored
+    data failed its integrity check as ``unreadable`` (``{"id", "status", "unreadable",
+    "reason"}``), with an integrity alarm logged for it. The export is itself recorded as an
+    access request.
 
     Parameters
     ----------
@@ -945,13 +975,15 @@ def export_subject(
         Who asks; only their pseudonym's rows are read.
     now : datetime, optional
         The time of the request.
+    error_id : str, optional
+        The request's id, which the integrity alarm of an unreadable record carries.
 
     Returns
     -------
     dict
         A ``SubjectExport`` body.
     """
-    return _export(context, subject=subject, kind=RequestKind.ACCESS, now=now)
+    return _export(context, subject=subject, kind=RequestKind.ACCESS, now=now, error_id=error_id)
 
 
 _CSV_COLUMNS = (
@@ -971,22 +1003,35 @@ _CSV_COLUMNS = (
 )
 
 
-def export_csv(context: AppContext, *, subject: Subject, now: datetime | None = None) -> str:
+def export_csv(
+    context: AppContext,
+    *,
+    subject: Subject,
+    now: datetime | None = None,
+    error_id: str | None = None,
+) -> str:
     """The subject's decisions as CSV, one row per decision (Art. 20 portability).
 
     The data they provided is a JSON object in ``data_provided`` (empty when erased), the
-    main factors their sentences joined by `` | ``.
+    main factors their sentences joined by `` | ``. A record whose stored data failed its
+    integrity check has its id and the status ``unreadable``, nothing else.
 
     Returns
     -------
     str
         The CSV text, with a header row.
     """
-    export = _export(context, subject=subject, kind=RequestKind.PORTABILITY, now=now)
+    export = _export(
+        context, subject=subject, kind=RequestKind.PORTABILITY, now=now, error_id=error_id
+    )
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(_CSV_COLUMNS)
     for decision in export["decisions"]:
+        if decision.get("unreadable"):
+            known = {"decision_id": decision["id"], "status": decision["status"]}
+            writer.writerow([known.get(name, "") for name in _CSV_COLUMNS])
+            continue
         factors = decision.get("factors") or []
         writer.writerow(
             [

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from api.context import ContextDep
-from api.core.errors import problem_responses
+from api.core.errors import problem_responses, request_id_of
 from api.rights import service
 from api.rights.schemas import ErasureRead, PreferenceRead, SubjectExport
 from api.subjects.security import SubjectReadDep, SubjectRightsDep
@@ -25,21 +25,27 @@ router = APIRouter(
 def export_my_data(
     subject: SubjectReadDep,
     context: ContextDep,
+    request: Request,
     format: Annotated[  # the query parameter's public name
         str, Query(pattern="^(json|csv)$", description="json (default) or csv")
     ] = "json",
 ) -> Any:
     """Everything about me: decisions, their logic and consequences, factors, notices, cases,
     requests and the data I provided (Art. 15 and 20). ``?format=csv`` for a spreadsheet."""
+    # The request id goes with the integrity alarm of a record that does not open.
+    error_id = request_id_of(request.scope)
     if format == "csv":
-        return _csv(service.export_csv(context, subject=subject))
-    return service.export_subject(context, subject=subject)
+        return _csv(service.export_csv(context, subject=subject, error_id=error_id))
+    return service.export_subject(context, subject=subject, error_id=error_id)
 
 
 @router.get("/export.csv", response_class=Response)
-def export_my_data_as_csv(subject: SubjectReadDep, context: ContextDep) -> Response:
+def export_my_data_as_csv(
+    subject: SubjectReadDep, context: ContextDep, request: Request
+) -> Response:
     """My decisions as CSV, one row per decision, with the data I provided (Art. 20)."""
-    return _csv(service.export_csv(context, subject=subject))
+    error_id = request_id_of(request.scope)
+    return _csv(service.export_csv(context, subject=subject, error_id=error_id))
 
 
 def _csv(text: str) -> Response:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, String
+from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from api.core.database import Base
+from api.core.timestamps import UTCDateTime
 
 __all__ = ["RevokedToken"]
 
@@ -23,6 +24,6 @@ class RevokedToken(Base):
 
     token_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     subject_pseudonym: Mapped[str] = mapped_column(String(64), index=True)
-    revoked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime] = mapped_column(UTCDateTime())
     # After this the token is refused for having expired; the row may then be purged.
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

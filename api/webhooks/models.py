@@ -16,7 +16,6 @@ from datetime import datetime
 
 from sqlalchemy import (
     CheckConstraint,
-    DateTime,
     Float,
     ForeignKey,
     Index,
@@ -28,6 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from api.core.database import Base
+from api.core.timestamps import UTCDateTime
 
 __all__ = ["DELIVERY_STATES", "WebhookAttempt", "WebhookDelivery"]
 
@@ -52,7 +52,7 @@ class WebhookDelivery(Base):
     )
 
     delivery_id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     event: Mapped[str] = mapped_column(String(64))
     # The decision the notification is about, so its application can list what it was sent.
     decision_id: Mapped[str | None] = mapped_column(String(32), index=True)
@@ -61,9 +61,9 @@ class WebhookDelivery(Base):
     payload: Mapped[str] = mapped_column(Text)
     state: Mapped[str] = mapped_column(String(16))
     attempts: Mapped[int] = mapped_column(Integer)
-    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    last_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # The claim of the dispatcher attempting it now: only that claim may record the outcome.
     lease: Mapped[str | None] = mapped_column(String(32))
 
@@ -77,7 +77,7 @@ class WebhookAttempt(Base):
     attempt_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     delivery_id: Mapped[str] = mapped_column(String(32), ForeignKey("webhook_delivery.delivery_id"))
     number: Mapped[int] = mapped_column(Integer)
-    attempted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    attempted_at: Mapped[datetime] = mapped_column(UTCDateTime())
     status_code: Mapped[int | None] = mapped_column(Integer)
     # Why it was not delivered, in a few words ("connection failed", "timeout", "HTTP 503",
     # "destination not allowed"), never an exception's message: messages quote the URL, query

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Final, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, computed_field
+
+from api.core.timestamps import as_utc
 
 __all__ = ["REFUSED", "DecisionWebhooksRead", "WebhookAttemptRead", "WebhookDeliveryRead"]
 
@@ -14,15 +16,8 @@ __all__ = ["REFUSED", "DecisionWebhooksRead", "WebhookAttemptRead", "WebhookDeli
 REFUSED: Final = "destination not allowed"
 
 
-def _as_utc(value: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes for TIMESTAMP WITH TIME ZONE; they were written in UTC.
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
-
-
-_Moment = Annotated[datetime, AfterValidator(_as_utc)]
-_MaybeMoment = Annotated[datetime | None, AfterValidator(_as_utc)]
+_Moment = Annotated[datetime, AfterValidator(as_utc)]
+_MaybeMoment = Annotated[datetime | None, AfterValidator(as_utc)]
 
 
 class WebhookAttemptRead(BaseModel):

@@ -66,6 +66,7 @@ from api.core.errors import InvalidRequestError, NotFoundError
 from api.core.ids import new_id
 from api.core.models import ApiKey
 from api.core.security import Principal, Role
+from api.core.timestamps import as_utc
 from api.decisions.errors import DecisionNotFoundError
 from api.decisions.models import Decision
 from api.webhooks.destinations import (
@@ -124,11 +125,6 @@ _running_lock = threading.Lock()
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def _as_utc(moment: datetime) -> datetime:
-    # SQLite hands back naive datetimes; every moment stored here was written in UTC.
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -609,7 +605,7 @@ class WebhookDispatcher:
         """
         made = 0
         while made < self.max_per_run and not self._stopping.is_set():
-            moment = _as_utc(now if now is not None else self.clock())
+            moment = as_utc(now if now is not None else self.clock())
             claim = self._claim(moment)
             if claim is None:
                 break
@@ -672,7 +668,7 @@ class WebhookDispatcher:
             application_key_id=found.application_key_id,
             callback_url=found.callback_url,
             payload=found.payload,
-            created_at=_as_utc(found.created_at),
+            created_at=as_utc(found.created_at),
         )
 
     def _attempt(self, claim: _Claim, moment: datetime) -> None:

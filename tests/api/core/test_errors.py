@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import errno
+import json
 import logging
-from collections.abc import Iterator
-from typing import Annotated
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
+import psycopg
 import pytest
 from fastapi import FastAPI, Query
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
+from sqlalchemy import Engine, event, func, select, text
+from sqlalchemy.exc import OperationalError
 
+from api.core.database import create_session_factory, is_postgresql, write_transaction
 from api.core.errors import (
     PROBLEM_BASE,
     ConflictError,
@@ -22,10 +31,15 @@ from api.core.errors import (
     ProblemError,
     ServiceUnavailableError,
     UnauthorizedError,
+    disk_full_reason,
     install_error_handlers,
 )
+from api.core.models import ApiKey
+from api.core.observability import JsonFormatter
 from api.core.security import Role
-from tests.api.conftest import assert_problem, bearer
+from tests.api.conftest import Service, assert_problem, bearer
+from tests.api.decisions.support import fraud_rows
+from tests.conftest import TrainedModels
 
 PERSONAL = "Jane-Doe-4111111111111111"  # a value that must never be echoed back
 
@@ -192,3 +206,231 @@ def test_a_bug_is_a_generic_500_with_an_id_that_is_in_the_log(
     (record,) = [r for r in caplog.records if r.name == "glassbox.errors"]
     assert record.__dict__["error_id"] == error_id
     assert record.exc_info is not None  # the traceback is logged
+
+
+def test_the_bug_s_log_line_carries_its_message_redacted_and_where_it_failed(
+    small: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR, logger="glassbox.errors")
+    small.get("/bug")
+    (record,) = [r for r in caplog.records if r.name == "glassbox.errors"]
+    line = JsonFormatter().format(record)
+    error = json.loads(line)["error"]
+    assert error["type"] == "builtins.RuntimeError"
+    assert error["message"] == "boom with <token>"
+    assert error["stack"][-1].startswith(f"{__name__}:_app.<locals>.bug:")
+    assert PERSONAL not in line
+
+
+# --- a full disk -----------------------------------------------------------------------------
+
+
+def _wrapped(driver_error: Exception) -> OperationalError:
+    # As SQLAlchemy hands a driver's error to the application.
+    return OperationalError("INSERT INTO decision (amount) VALUES (?)", (731.41,), driver_error)
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (OSError(errno.ENOSPC, "No space left on device"), "ENOSPC"),
+        (OSError(errno.EDQUOT, "Disk quota exceeded"), "EDQUOT"),
+        (sqlite3.OperationalError("database or disk is full"), "SQLITE_FULL"),
+        (_wrapped(sqlite3.OperationalError("database or disk is full")), "SQLITE_FULL"),
+        (psycopg.errors.DiskFull("could not extend file"), "SQLSTATE 53100"),
+        (_wrapped(psycopg.errors.DiskFull("could not extend file")), "SQLSTATE 53100"),
+        (OSError(errno.EACCES, "Permission denied"), None),
+        (_wrapped(sqlite3.OperationalError("database is locked")), None),
+        (_wrapped(psycopg.errors.QueryCanceled("canceling statement")), None),
+        (RuntimeError("no space"), None),
+    ],
+    ids=lambda value: value if isinstance(value, str | None) else type(value).__name__,
+)
+def test_disk_full_errors_are_told_apart_from_other_storage_errors(
+    error: Exception, reason: str | None
+) -> None:
+    assert disk_full_reason(error) == reason
+    with pytest.raises(RuntimeError) as outer:
+        raise RuntimeError("a layer of ours") from error
+    assert disk_full_reason(outer.value) == reason  # found through the cause, too
+
+
+def _disk_full_app(raised: Exception) -> FastAPI:
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.post("/write")
+    def write() -> None:
+        raise raised
+
+    return app
+
+
+@pytest.mark.parametrize(
+    "raised",
+    [
+        OSError(errno.ENOSPC, "No space left on device"),
+        _wrapped(sqlite3.OperationalError("database or disk is full")),
+        _wrapped(psycopg.errors.DiskFull("could not extend file")),
+        psycopg.errors.DiskFull("could not extend file"),  # a driver's own, not wrapped
+    ],
+    ids=["enospc", "sqlite", "postgresql", "postgresql-raw"],
+)
+def test_a_full_disk_is_a_503_with_retry_after_logged_once_a_minute(
+    raised: Exception, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = _disk_full_app(raised)
+    caplog.set_level(logging.DEBUG, logger="glassbox.errors")
+    with TestClient(app, raise_server_exceptions=False) as client:
+        responses = [client.post("/write") for _ in range(3)]
+        for response in responses:
+            body = assert_problem(response, 503, "service-unavailable")
+            assert response.headers["retry-after"] == "60"
+            assert "storage is full" in body["detail"]
+        app.state.disk_full_alarm.clock = lambda: time.monotonic() + 61  # a minute later
+        assert_problem(client.post("/write"), 503)
+    records = [r for r in caplog.records if r.name == "glassbox.errors"]
+    assert [r.levelno for r in records] == [logging.ERROR, logging.ERROR]
+    first, later = records
+    assert "the disk is full" in first.getMessage()
+    assert responses[0].json()["instance"].endswith(first.__dict__["error_id"])
+    assert later.__dict__["repeats_not_logged"] == 2
+    error = json.loads(JsonFormatter().format(first))["error"]
+    assert "731" not in json.dumps(error)  # the statement's parameters are not logged
+
+
+def test_other_storage_errors_still_reach_the_safety_net(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.ERROR, logger="glassbox.errors")
+    app = _disk_full_app(_wrapped(sqlite3.OperationalError("database is locked")))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        assert_problem(client.post("/write"), 500, "internal-error")
+    (record,) = [r for r in caplog.records if r.name == "glassbox.errors"]
+    assert record.getMessage() == "unhandled error"
+
+
+def test_a_write_that_fills_the_disk_answers_503_and_leaves_nothing_behind(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Real disk-full answers from the database: SQLite refuses to grow past max_page_count
+    # (SQLITE_FULL); PostgreSQL is told to answer its disk_full SQLSTATE, as a full
+    # tablespace makes it do.
+    sessions = create_session_factory(engine)
+    app = FastAPI()
+    install_error_handlers(app)
+    moment = datetime.now(UTC)
+
+    @app.post("/keys")
+    def create_keys() -> None:
+        with sessions() as session, write_transaction(session):
+            session.add(
+                ApiKey(
+                    key_id="a" * 32,
+                    name="first",
+                    role="admin",
+                    key_hash="1" * 64,
+                    created_at=moment,
+                )
+            )
+            session.flush()
+            if is_postgresql(session):
+                session.execute(
+                    text(
+                        "DO $$ BEGIN RAISE EXCEPTION 'could not extend file' "
+                        "USING ERRCODE = 'disk_full'; END $$"
+                    )
+                )
+            session.execute(text("PRAGMA max_page_count = 1"))  # clamped to the current size
+            session.add(
+                ApiKey(
+                    key_id="b" * 32,
+                    name="x" * 200_000,
+                    role="admin",
+                    key_hash="2" * 64,
+                    created_at=moment,
+                )
+            )
+            session.flush()
+
+    caplog.set_level(logging.ERROR, logger="glassbox.errors")
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.post("/keys")
+    assert_problem(response, 503, "service-unavailable")
+    assert response.headers["retry-after"]
+    (record,) = [r for r in caplog.records if r.name == "glassbox.errors"]
+    expected = "SQLSTATE 53100" if engine.dialect.name == "postgresql" else "SQLITE_FULL"
+    assert record.__dict__["disk_full"] == expected
+    with engine.connect() as connection:
+        assert connection.execute(select(func.count()).select_from(ApiKey)).scalar_one() == 0
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_full_database_fails_decisions_and_exports_with_503_and_keeps_none_of_them(
+    service: Service, trained: TrainedModels, caplog: pytest.LogCaptureFixture
+) -> None:
+    # SQLite answers SQLITE_FULL for real when a connection may not grow the file past
+    # max_page_count: every connection checked out while ``full`` is set gets the cap (the
+    # log writer's too: it connects on its first batch, and again after a failed one).
+    engine = service.context.engine
+    full = True
+    default: list[int] = []
+
+    def cap(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            if not default:
+                default.append(cursor.execute("PRAGMA max_page_count").fetchone()[0])
+            cursor.execute(f"PRAGMA max_page_count = {1 if full else default[0]}")
+        finally:
+            cursor.close()
+
+    def count(table: str) -> int:
+        with engine.connect() as connection:
+            return int(connection.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar_one())
+
+    def until_full(request: Callable[[], Any], ok: int) -> list[int]:
+        statuses: list[int] = []
+        while 503 not in statuses and len(statuses) < 40:
+            statuses.append(request().status_code)
+        statuses.append(request().status_code)  # and still full after
+        assert set(statuses) == {ok, 503} or set(statuses) == {503}, statuses
+        return statuses
+
+    _, safe = fraud_rows(trained)
+    body = {"subject_ref": "full-fiona", "features": safe, "legal_basis": "contract"}
+
+    def decide() -> Any:
+        return service.client.post("/v1/decisions/fraud", json=body, headers=service.auth("shop"))
+
+    caplog.set_level(logging.ERROR, logger="glassbox.errors")
+    event.listen(engine, "checkout", cap)
+    try:
+        statuses = until_full(decide, 201)
+        failed = decide()
+        assert_problem(failed, 503, "service-unavailable")
+        assert failed.headers["retry-after"] == "60"
+        # Nothing half-written: a decision exists, with its log entry, only if it was answered.
+        assert count("decision") == statuses.count(201)
+        assert count("log_entry") == statuses.count(201)
+
+        full = False
+        decided = decide()
+        assert decided.status_code == 201, decided.text
+        token = decided.json()["notice"]["subject_token"]
+        requests = count("rights_request")
+
+        full = True
+        statuses = until_full(
+            lambda: service.client.get("/v1/me/export", headers=bearer(token)), 200
+        )
+        assert count("rights_request") == requests + statuses.count(200)
+
+        full = False
+        assert decide().status_code == 201
+    finally:
+        event.remove(engine, "checkout", cap)
+    verified = service.client.get("/v1/audit/verify", headers=service.auth("auditor")).json()
+    assert verified["ok"] is True
+    records = [r for r in caplog.records if r.name == "glassbox.errors"]
+    # One line said it, for every failed request of the minute; none was an "unhandled error".
+    assert [r.__dict__.get("disk_full") for r in records] == ["SQLITE_FULL"]
+    assert "the disk is full" in records[0].getMessage()

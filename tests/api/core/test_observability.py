@@ -12,8 +12,16 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import IntegrityError
 
-from api.core.observability import JsonFormatter, LineWriter, Metrics, configure_logging
+from api.core.observability import (
+    JsonFormatter,
+    LineWriter,
+    Metrics,
+    configure_logging,
+    redact_error_message,
+)
 from api.core.security import Role
 from tests.api.conftest import assert_problem, bearer
 
@@ -126,10 +134,10 @@ def test_logs_name_route_templates_and_never_carry_request_values(
         assert entry["level"] == "INFO" and entry["message"] == "request"
 
 
-def test_the_json_formatter_keeps_extras_and_drops_exception_messages() -> None:
+def test_the_json_formatter_keeps_extras_and_redacts_exception_messages() -> None:
     logger = logging.getLogger("glassbox.test")
     try:
-        raise ValueError(f"bad value {DISTINCT}")
+        raise ValueError(f"bad value {DISTINCT!r} for zebulon@example.org")
     except ValueError:
         record = logger.makeRecord(
             "glassbox.test",
@@ -149,8 +157,61 @@ def test_the_json_formatter_keeps_extras_and_drops_exception_messages() -> None:
     assert entry["ts"].endswith("Z")
     assert entry["request_id"] == "r1" and entry["duration_ms"] == 1.5
     assert entry["error"]["type"] == "builtins.ValueError"
-    assert entry["error"]["stack"]
-    assert DISTINCT not in line
+    assert entry["error"]["message"] == "bad value '?' for <email>"
+    (frame,) = entry["error"]["stack"]
+    assert frame.startswith(
+        f"{__name__}:{test_the_json_formatter_keeps_extras_and_redacts_exception_messages.__name__}:"
+    )
+    assert DISTINCT not in line and "zebulon" not in line
+
+
+@pytest.mark.parametrize(
+    ("message", "redacted"),
+    [
+        (
+            "invalid literal for int() with base 10: 'Zebulon'",
+            "invalid literal for int() with base 10: '?'",
+        ),
+        ('He wrote "Zebulon was here"', 'He wrote "?"'),
+        ("mail zebulon.q+x@example.org now", "mail <email> now"),
+        ("no decision 0190a1b2c3d4e5f60718293a4b5c6d7e", "no decision <hex>"),
+        ("uuid 123e4567-e89b-12d3-a456-426614174000", "uuid <hex>"),
+        ("amount 731.4159 card 4111111111111111 at 12 of 3", "amount <num> card <num> at 12 of 3"),
+        ("key gbx_admin_AbCdEfGh12345678901234", "key <token>"),
+        (
+            'duplicate key value violates unique constraint "uq_api_key_key_hash"\n'
+            "DETAIL:  Key (key_hash)=(9f86d081884c7d65) already exists.",
+            'duplicate key value violates unique constraint "uq_api_key_key_hash"\n'
+            "DETAIL:  Key (key_hash)=(?) already exists.",
+        ),
+        (
+            'new row for relation "decision" violates check constraint "ck_x"\n'
+            "DETAIL:  Failing row contains (Zebulon, 12).",
+            'new row for relation "decision" violates check constraint "ck_x"\n'
+            "DETAIL:  Failing row contains (?).",
+        ),
+    ],
+)
+def test_error_messages_lose_their_literals(message: str, redacted: str) -> None:
+    assert redact_error_message(message) == redacted
+
+
+def test_a_database_error_keeps_its_statement_and_loses_its_parameters() -> None:
+    engine = create_engine("sqlite://")
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE person (id INTEGER PRIMARY KEY, name TEXT UNIQUE)")
+        connection.execute(text("INSERT INTO person VALUES (1, :name)"), {"name": DISTINCT})
+    with pytest.raises(IntegrityError) as caught, engine.begin() as connection:
+        connection.execute(
+            text("INSERT INTO person (id, name) VALUES (:id, :name)"),
+            {"id": 77310042, "name": DISTINCT},
+        )
+    assert DISTINCT in str(caught.value)  # SQLAlchemy's own message quotes the row
+    redacted = redact_error_message(str(caught.value))
+    assert redacted == (
+        "(sqlite3.IntegrityError) UNIQUE constraint failed: person.name\n"
+        "[SQL: INSERT INTO person (id, name) VALUES (?, ?)]"
+    )
 
 
 @pytest.fixture

@@ -333,10 +333,14 @@ def test_a_decision_whose_sealed_data_was_altered_is_refused_as_an_integrity_pro
     for path, headers in (
         (f"/v1/decisions/{logged['id']}", service.auth("shop")),
         (f"/v1/me/decisions/{logged['id']}", bearer(logged["notice"]["subject_token"])),
-        ("/v1/me/export", bearer(logged["notice"]["subject_token"])),
         (f"/v1/decisions/{unlogged['id']}", service.auth("shop")),
     ):
         _assert_integrity_problem(service.client.get(path, headers=headers), secret)
+    # The export lists the record as unreadable instead of failing whole (Art. 15).
+    export = service.client.get("/v1/me/export", headers=bearer(logged["notice"]["subject_token"]))
+    assert export.status_code == 200, export.text
+    assert [d["status"] for d in export.json()["decisions"]] == ["unreadable"]
+    assert secret not in export.text
     # The auditor's check names the altered entry; the untouched decisions still read back.
     verified = service.client.get("/v1/audit/verify", headers=service.auth("auditor")).json()
     assert (verified["ok"], verified["first_bad_seq"]) == (False, entry["seq"])

@@ -6,7 +6,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import text
 
 from api.audit.service import verify_log
 from tests.api.conftest import Service, assert_problem
@@ -52,6 +56,50 @@ def test_the_export_holds_every_decision_of_its_subject_and_nobody_elses(
     assert provided["amount"] == alice.amount
     same = me(service, "GET", "/export", alice.token, params={"format": "csv"})
     assert same.text.splitlines()[0] == as_csv.text.splitlines()[0]
+
+
+def test_a_record_that_fails_its_integrity_check_is_listed_as_unreadable_and_the_rest_exported(
+    service: Service, trained: TrainedModels, caplog: pytest.LogCaptureFixture
+) -> None:
+    dora = person_with_everything(service, trained, "export-dora")
+    altered = dora.decisions["recommendation"]["id"]  # not logged: sealed in its own row
+    with service.context.engine.begin() as connection:
+        (blob,) = connection.execute(
+            text("SELECT features_ct FROM decision WHERE decision_id = :id"), {"id": altered}
+        ).one()
+        connection.execute(
+            text("UPDATE decision SET features_ct = :blob WHERE decision_id = :id"),
+            {"blob": blob[:20] + bytes([blob[20] ^ 1]) + blob[21:], "id": altered},
+        )
+    caplog.set_level(logging.ERROR, logger="glassbox.integrity")
+
+    response = me(service, "GET", "/export", dora.token)
+    assert response.status_code == 200, response.text
+    by_id = {d["id"]: d for d in response.json()["decisions"]}
+    assert by_id[altered] == {
+        "id": altered,
+        "status": "unreadable",
+        "unreadable": True,
+        "reason": "stored data failed its integrity check",
+    }
+    fraud = by_id[dora.decisions["fraud"]["id"]]
+    assert fraud["status"] == "available" and fraud["data_provided"]["amount"] == dora.amount
+    assert by_id[dora.decisions["churn"]["id"]]["status"] == "available"
+    (alarm,) = [r for r in caplog.records if r.name == "glassbox.integrity"]
+    assert alarm.__dict__["error_id"] == response.headers["x-request-id"]
+
+    caplog.clear()
+    as_csv = me(service, "GET", "/export.csv", dora.token)
+    assert as_csv.status_code == 200, as_csv.text
+    rows = {row["decision_id"]: row for row in csv.DictReader(io.StringIO(as_csv.text))}
+    assert set(rows) == {d["id"] for d in dora.decisions.values()}
+    assert rows[altered]["status"] == "unreadable"
+    assert not any(
+        value for key, value in rows[altered].items() if key not in {"decision_id", "status"}
+    )
+    provided = json.loads(rows[dora.decisions["fraud"]["id"]]["data_provided"])
+    assert provided["amount"] == dora.amount
+    assert len([r for r in caplog.records if r.name == "glassbox.integrity"]) == 1
 
 
 def test_an_objection_makes_recommendations_generic_and_stops_churn_scoring(
