@@ -457,28 +457,25 @@ def revoke_key(
     )
 
 
-@keys_app.command("allow-private-callbacks")
+@apps_app.command("allow-private-callbacks")
 def allow_private_callbacks_command(
-    key_id: Annotated[str, typer.Argument(help="The application's key id.")],
+    name: Annotated[str, typer.Argument(help="The application (see `glassbox apps list`).")],
     withdraw: Annotated[bool, typer.Option("--withdraw", help="Take the allowance back.")] = False,
     home: HomeOption = Path(".glassbox"),
 ) -> None:
     """Let an application's webhooks reach loopback and private addresses (or stop them)."""
-    from api.core.errors import InvalidRequestError, NotFoundError
+    from api.core.errors import NotFoundError
     from api.webhooks.service import allow_private_callbacks
 
     settings = _service_settings(home)
     with _database(settings) as sessions, sessions() as session:
         try:
-            allow_private_callbacks(session, key_id=key_id, allowed=not withdraw)
+            allow_private_callbacks(session, application=name, allowed=not withdraw)
         except NotFoundError:
-            errors.print(f"No API key has the id {key_id!r}.", markup=False)
-            raise typer.Exit(2) from None
-        except InvalidRequestError as exc:
-            errors.print(f"Refused: {exc.detail}", markup=False)
+            errors.print(f"No application is named {name!r}.", markup=False)
             raise typer.Exit(2) from None
     console.print(
-        f"Key {key_id}: webhooks may {'no longer ' if withdraw else ''}go to loopback and "
+        f"Application {name}: webhooks may {'no longer ' if withdraw else ''}go to loopback and "
         "private addresses (metadata, link-local and multicast ones stay refused).",
         highlight=False,
     )

@@ -31,6 +31,9 @@ class Application(Base):
     # applications) or ``legacy`` (the one namespace of keys created before scopes existed).
     pseudonym_scope: Mapped[str] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # An application's webhooks may reach private and loopback addresses only when an admin
+    # said so (api.webhooks.destinations); every other application's callbacks must be public.
+    allow_private_callbacks: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
 
 class ApiKey(Base):
@@ -58,6 +61,3 @@ class ApiKey(Base):
     application: Mapped[str | None] = mapped_column(
         String(64), ForeignKey("application.name"), index=True
     )
-    # An application's webhooks may reach private and loopback addresses only when an admin
-    # said so (api.webhooks.destinations); every other key's callbacks must be public.
-    allow_private_callbacks: Mapped[bool] = mapped_column(Boolean, server_default=false())

@@ -64,8 +64,8 @@ from api.core.database import (
 )
 from api.core.errors import InvalidRequestError, NotFoundError
 from api.core.ids import new_id
-from api.core.models import ApiKey
-from api.core.security import Principal, Role
+from api.core.models import ApiKey, Application
+from api.core.security import Principal
 from api.core.timestamps import as_utc
 from api.decisions.errors import DecisionNotFoundError
 from api.decisions.models import Decision
@@ -223,12 +223,14 @@ def _callback_url_refused(message: str) -> InvalidRequestError:
 def _private_callbacks_allowed(sessions: sessionmaker[Session], key_id: str) -> bool:
     with sessions() as session:
         allowed = session.scalar(
-            select(ApiKey.allow_private_callbacks).where(ApiKey.key_id == key_id)
+            select(Application.allow_private_callbacks)
+            .join(ApiKey, ApiKey.application == Application.name)
+            .where(ApiKey.key_id == key_id)
         )
     return bool(allowed)
 
 
-def allow_private_callbacks(session: Session, *, key_id: str, allowed: bool = True) -> bool:
+def allow_private_callbacks(session: Session, *, application: str, allowed: bool = True) -> bool:
     """Let an application's webhooks reach private and loopback addresses, or stop them.
 
     For an application whose receiver lives on the organisation's own network. Cloud metadata,
@@ -239,32 +241,25 @@ def allow_private_callbacks(session: Session, *, key_id: str, allowed: bool = Tr
     ----------
     session : Session
         Without an open transaction (committed here), or inside ``write_transaction``.
-    key_id : str
-        The application's API key id.
+    application : str
+        The application's name (every key it holds, rotated ones included, has the allowance).
     allowed : bool
         True to allow, False to withdraw the allowance.
 
     Returns
     -------
     bool
-        Whether the key was allowed private callbacks before.
+        Whether the application was allowed private callbacks before.
 
     Raises
     ------
     NotFoundError
-        If there is no key with that id.
-    InvalidRequestError
-        If the key is not an application's (only applications give callback URLs).
+        If there is no application of that name.
     """
     with writing(session):
-        row = session.get(ApiKey, key_id)
+        row = session.get(Application, application)
         if row is None:
-            raise NotFoundError("No API key has this id.")
-        if row.role != Role.APPLICATION:
-            raise InvalidRequestError(
-                "Only an application's key gives callback URLs.",
-                errors=[{"field": "key_id", "message": "must be an application's key"}],
-            )
+            raise NotFoundError("No application has this name.")
         before = bool(row.allow_private_callbacks)
         row.allow_private_callbacks = allowed
         session.flush()
@@ -393,23 +388,24 @@ def list_decision_webhooks(
     )
     if owner is None or owner != application_key_id:
         raise DecisionNotFoundError(f"no decision {decision_id}")
-    deliveries = session.scalars(
-        select(WebhookDelivery)
+    # One statement, so one snapshot even under READ COMMITTED: a delivery's state and its
+    # attempts are committed together and must be read together.
+    rows = session.execute(
+        select(WebhookDelivery, WebhookAttempt)
+        .outerjoin(WebhookAttempt, WebhookAttempt.delivery_id == WebhookDelivery.delivery_id)
         .where(
             WebhookDelivery.decision_id == decision_id,
             WebhookDelivery.application_key_id == application_key_id,
         )
-        .order_by(WebhookDelivery.created_at, WebhookDelivery.delivery_id)
-    ).all()
-    attempts: dict[str, list[WebhookAttemptRead]] = {row.delivery_id: [] for row in deliveries}
-    if attempts:
-        rows = session.scalars(
-            select(WebhookAttempt)
-            .where(WebhookAttempt.delivery_id.in_(list(attempts)))
-            .order_by(WebhookAttempt.delivery_id, WebhookAttempt.number)
-        )
-        for attempt in rows:
-            attempts[attempt.delivery_id].append(WebhookAttemptRead.model_validate(attempt))
+        .order_by(WebhookDelivery.created_at, WebhookDelivery.delivery_id, WebhookAttempt.number)
+    ).tuples()
+    deliveries: dict[str, WebhookDelivery] = {}
+    attempts: dict[str, list[WebhookAttemptRead]] = {}
+    for delivery, attempt in rows:
+        deliveries.setdefault(delivery.delivery_id, delivery)
+        made = attempts.setdefault(delivery.delivery_id, [])
+        if attempt is not None:
+            made.append(WebhookAttemptRead.model_validate(attempt))
     return DecisionWebhooksRead(
         decision_id=decision_id,
         deliveries=[
@@ -424,7 +420,7 @@ def list_decision_webhooks(
                 payload=json.loads(row.payload),
                 attempts=attempts[row.delivery_id],
             )
-            for row in deliveries
+            for row in deliveries.values()
         ],
     )
 

@@ -13,7 +13,7 @@ The receiver is on loopback and speaks plain http: that takes the demo (``glassb
 http callbacks are allowed) and an admin's allowance for the application's key, which webhooks
 otherwise never reach loopback with::
 
-    glassbox keys allow-private-callbacks <the application's key id, from glassbox keys list>
+    glassbox apps allow-private-callbacks <the application, from glassbox apps list>
 
 Afterwards ``glassbox verify-log`` checks the chain and ``glassbox log`` lists every step.
 """

@@ -9,6 +9,7 @@ from sqlalchemy import Engine, text
 
 from api.audit.chain import compute_entry_hash
 from api.audit.schemas import EntryKind, LogEntryCreate
+from api.core.security import Principal
 
 LOG_COLUMNS = (
     "seq",
@@ -140,3 +141,9 @@ def flipped(value: object) -> object:
     if value is None:
         return pseudonym(999)
     raise TypeError(type(value))
+
+
+def application_of(principal: Principal) -> str:
+    """The application an application key belongs to."""
+    assert principal.application is not None, f"{principal.name} is not an application's key"
+    return principal.application

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from api.audit.service import append_entries
 from api.cli import app
-from api.core.models import ApiKey
+from api.core.models import Application
 from api.core.security import KeyStore, Role, create_api_key, hash_api_key
 from api.core.settings import SECRET_NAMES, get_settings
 from tests.api._support import RawLog, make_entry
@@ -82,29 +82,27 @@ def test_keys_refuse_bad_input_with_exit_code_2(service_env: dict[str, str]) -> 
     assert code == 2 and "0123456789abcdef" in output
 
 
-def test_keys_allow_private_callbacks_and_withdraw(
+def test_apps_allow_private_callbacks_and_withdraw(
     service_env: dict[str, str], session_factory: sessionmaker[Session]
 ) -> None:
-    def allowed(key_id: str) -> bool:
+    def allowed(name: str) -> bool:
         with session_factory() as session:
-            row = session.get(ApiKey, key_id)
+            row = session.get(Application, name)
             assert row is not None
             return row.allow_private_callbacks
 
     with session_factory() as session:
         _, shop = create_api_key(session, name="shop", role=Role.APPLICATION)
-        _, ana = create_api_key(session, name="Ana", role=Role.REVIEWER)
-    assert not allowed(shop.key_id)  # nobody's by default
-    code, output = _invoke("keys", "allow-private-callbacks", shop.key_id)
-    assert code == 0 and shop.key_id in output, output
-    assert allowed(shop.key_id)
-    code, output = _invoke("keys", "allow-private-callbacks", shop.key_id, "--withdraw")
+    assert shop.application is not None
+    assert not allowed(shop.application)  # nobody's by default
+    code, output = _invoke("apps", "allow-private-callbacks", shop.application)
+    assert code == 0 and shop.application in output, output
+    assert allowed(shop.application)
+    code, output = _invoke("apps", "allow-private-callbacks", shop.application, "--withdraw")
     assert code == 0 and "no longer" in output, output
-    assert not allowed(shop.key_id)
-    code, output = _invoke("keys", "allow-private-callbacks", ana.key_id)
-    assert code == 2 and "application" in output
-    code, output = _invoke("keys", "allow-private-callbacks", "0123456789abcdef")
-    assert code == 2 and "0123456789abcdef" in output
+    assert not allowed(shop.application)
+    code, output = _invoke("apps", "allow-private-callbacks", "nobody")
+    assert code == 2 and "nobody" in output
 
 
 def test_application_keys_rotate_within_an_application_and_apps_are_grouped(

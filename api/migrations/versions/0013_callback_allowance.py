@@ -1,7 +1,8 @@
-"""Callback allowance: api_key.allow_private_callbacks, off for every key.
+"""Callback allowance: application.allow_private_callbacks, off for every application.
 
 Webhooks go to public addresses only; an admin may let one application's webhooks reach its
-private network (``glassbox keys allow-private-callbacks``).
+private network (``glassbox apps allow-private-callbacks``); every key of that application,
+a rotated one included, has it.
 
 Revision ID: 0013
 Revises: 0012
@@ -20,14 +21,14 @@ depends_on: str | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("api_key") as batch:
-        batch.add_column(
-            sa.Column(
-                "allow_private_callbacks", sa.Boolean(), nullable=False, server_default=sa.false()
-            )
-        )
+    # A plain ADD COLUMN: a batch rebuild would drop a table that api_key refers to.
+    op.add_column(
+        "application",
+        sa.Column(
+            "allow_private_callbacks", sa.Boolean(), nullable=False, server_default=sa.false()
+        ),
+    )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("api_key") as batch:
-        batch.drop_column("allow_private_callbacks")
+    op.drop_column("application", "allow_private_callbacks")

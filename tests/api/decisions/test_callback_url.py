@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from api.core.settings import Settings
 from api.decisions.models import Decision
 from api.webhooks.service import allow_private_callbacks
+from tests.api._support import application_of
 from tests.api.conftest import Service, assert_problem, bearer
 from tests.api.decisions.support import fraud_rows
 from tests.conftest import TrainedModels
@@ -52,7 +53,7 @@ def _allow(service: Service, who: str) -> None:
     principal = service.context.keys.authenticate(service.keys[who])
     assert principal is not None
     with service.context.sessions() as session:
-        allow_private_callbacks(session, key_id=principal.key_id)
+        allow_private_callbacks(session, application=application_of(principal))
 
 
 def test_local_and_plain_http_callbacks_are_refused_outside_demo_mode(

@@ -25,6 +25,7 @@ from api.webhooks.service import (
     allow_private_callbacks,
     enqueue_webhook,
 )
+from tests.api._support import application_of
 
 KEY = os.urandom(32)
 DECISION_ID = "0190aaaa00007000800000000000beef"
@@ -128,7 +129,7 @@ def local_application(engine: Engine, *, allowed: bool = True) -> str:
     with create_session_factory(engine)() as session:
         _, principal = create_api_key(session, name="shop", role=Role.APPLICATION)
         if allowed:
-            allow_private_callbacks(session, key_id=principal.key_id)
+            allow_private_callbacks(session, application=application_of(principal))
     return principal.key_id
 
 

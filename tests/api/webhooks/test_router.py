@@ -16,6 +16,7 @@ from api.core.ids import new_id
 from api.core.security import Principal, Role, create_api_key
 from api.decisions.models import Decision
 from api.webhooks.service import allow_private_callbacks, enqueue_webhook, verify_webhook_signature
+from tests.api._support import application_of
 from tests.api.conftest import assert_problem, bearer
 from tests.api.webhooks.conftest import Receiver
 
@@ -70,7 +71,7 @@ def test_the_application_that_asked_reads_its_webhooks_and_no_one_else_can(
         shop_key, shop = create_api_key(session, name="shop", role=Role.APPLICATION)
         crm_key, _ = create_api_key(session, name="crm", role=Role.APPLICATION)
         # The receiver is on loopback: an admin allowed the shop that.
-        allow_private_callbacks(session, key_id=shop.key_id)
+        allow_private_callbacks(session, application=application_of(shop))
     decision_id = _decision(context, shop, receiver.url)
     url = f"/v1/decisions/{decision_id}/webhooks"
     assert client.get(url, headers=bearer(shop_key)).json() == {
@@ -138,7 +139,7 @@ def test_attempts_read_refused_or_failed_with_a_coarse_reason_never_the_os_error
     with context.sessions() as session:
         shop_key, shop = create_api_key(session, name="shop", role=Role.APPLICATION)
         lab_key, lab = create_api_key(session, name="lab", role=Role.APPLICATION)
-        allow_private_callbacks(session, key_id=lab.key_id)
+        allow_private_callbacks(session, application=application_of(lab))
     # Stored before the rule, or an address since resolved locally: PostgreSQL's port.
     refused = _enqueue_one(context, shop, "http://127.0.0.1:5432/")
     with socket.socket() as probe:  # a port nothing listens on once the probe is closed
