@@ -1,12 +1,15 @@
 """The glassbox service: ``create_app`` builds the FastAPI application.
 
 Models are loaded once, by alias, in the lifespan (with their explainers); storage is migrated and
-the group-commit writer started before the first request is accepted.
+the group-commit writer started before the first request is accepted. A start refuses, with a
+one-line reason, secrets that do not open the data already stored and models it cannot serve;
+demo mode says so at start.
 """
 
 from __future__ import annotations
 
 import gc
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -15,9 +18,11 @@ from fastapi import FastAPI
 from api.audit.service import LogWriter
 from api.context import AppContext
 from api.core.database import create_db_engine, create_session_factory, migrate
-from api.core.settings import Settings, get_settings
+from api.core.settings import DEMO_MODE_WARNING, Settings, get_settings
 
 __all__ = ["create_app", "create_served_app"]
+
+logger = logging.getLogger("glassbox.startup")
 
 
 def create_app(settings: Settings | None = None, *, load_models: bool = True) -> FastAPI:
@@ -33,17 +38,26 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True) ->
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from api.core.secret_check import SecretMismatchError, check_secrets
         from api.core.security import KeyStore
-        from api.decisions.runtime import ModelRegistry
+        from api.decisions.runtime import ModelRegistry, ModelsUnavailableError
         from api.webhooks.service import WebhookDispatcher
 
         config = settings or get_settings()
+        if config.demo_mode:
+            logger.warning(DEMO_MODE_WARNING)
         engine = create_db_engine(config.database_url)
-        migrate(engine)
-        sessions = create_session_factory(engine)
-        models = ModelRegistry(config.mlflow_tracking_uri)
-        if load_models:
-            models.load_all(tuple(config.served_models))
+        try:
+            migrate(engine)
+            sessions = create_session_factory(engine)
+            check_secrets(sessions, config)
+            models = ModelRegistry(config.mlflow_tracking_uri)
+            if load_models:
+                models.load_all(tuple(config.served_models))
+        except (SecretMismatchError, ModelsUnavailableError) as exc:
+            logger.error("refusing to start: %s", exc)
+            engine.dispose()
+            raise
         # Everything loaded so far (models, explainers, libraries) lives as long as the process:
         # moving it out of the collector's reach avoids full collections of ~450k objects that
         # stall a request for ~300 ms.

@@ -36,6 +36,7 @@ from pydantic_core import core_schema
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = [
+    "DEMO_MODE_WARNING",
     "DEMO_PREFIX",
     "SECRET_NAMES",
     "SecretKey",
@@ -45,6 +46,11 @@ __all__ = [
 ]
 
 DEMO_PREFIX = "demo-"
+# Said at every start in demo mode, so that a demo never runs unnoticed where real data is.
+DEMO_MODE_WARNING = (
+    "demo mode: running with the demo's generated secrets; never use this service for real "
+    "people's data"
+)
 SECRET_NAMES = (
     "pseudonym_key",
     "key_encryption_key",
