@@ -93,7 +93,8 @@ def test_the_webhook_key_can_be_rotated_and_demo_mode_is_announced(
 def test_the_database_keeps_check_values_never_keys(settings: Settings, engine: Engine) -> None:
     _start(settings)
     with engine.connect() as connection:
-        rows = dict(connection.execute(text("SELECT name, check_value FROM secret_check")).all())
+        query = text("SELECT name, check_value FROM secret_check")
+        rows: dict[str, str] = dict(connection.execute(query).tuples().all())
     assert set(rows) == set(CHECKED_SECRETS)
     assert rows == {name: secret_check_value(settings, name) for name in CHECKED_SECRETS}
     stored = " ".join(rows.values())
