@@ -84,6 +84,7 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True) ->
             writer.stop()
             engine.dispose()
 
+    built = settings or get_settings()
     app = FastAPI(
         title="glassbox",
         version="1",
@@ -92,10 +93,16 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True) ->
         # No OpenTelemetry: metrics are Prometheus (/metrics) and logs are JSON lines. Left on,
         # FastAPI would look up the global OpenTelemetry providers on every request.
         telemetry={"tracing": False, "metrics": False, "logs": False},
+        # The API's description is served by api.web.docs: for API keys only in production,
+        # and Swagger UI from this service's own files, never a CDN.
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
     )
     from api.admin.router import router as admin_router
     from api.audit.router import router as audit_router
     from api.core.errors import install_error_handlers
+    from api.core.hosts import TrustedHostMiddleware, trusted_hosts
     from api.core.observability import install_observability
     from api.decisions.fast import decision_fast_route
     from api.decisions.router import router as decisions_router
@@ -105,6 +112,7 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True) ->
     from api.rights.router import router as rights_router
     from api.rights.subject_router import router as rights_subject_router
     from api.subjects.router import router as subjects_router
+    from api.web.docs import docs_router
     from api.web.router import router as web_router
     from api.webhooks.router import router as webhooks_router
 
@@ -113,9 +121,11 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True) ->
     # (so the access log sees those too) and answers the decision hot path itself.
     install_observability(
         app,
-        max_body_bytes=(settings or get_settings()).max_body_bytes,
+        max_body_bytes=built.max_body_bytes,
         fast_routes=[decision_fast_route(app)],
     )
+    # Outermost: no layer under it sees a Host header it could echo into a redirect.
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=trusted_hosts(built))
     app.include_router(decisions_router)
     app.include_router(admin_router)
     app.include_router(audit_router)
@@ -127,6 +137,7 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True) ->
     app.include_router(reviews_router)
     app.include_router(reviewer_stats_router)
     app.include_router(web_router)
+    app.include_router(docs_router(public=built.docs_served))
     return app
 
 

@@ -27,15 +27,14 @@ from api.core.tokens import DEFAULT_SCOPES, issue_subject_token
 from api.subjects.security import scope_of
 from tests.api.conftest import bearer
 
-# Open to anyone, on purpose: documentation (and a liveness probe, if one is added), and the
-# browser pages with their scripts and styles -- they hold no data; what they show comes only
-# through the authenticated API, with the token or key the visitor gives them, in a header.
+# Open to anyone, on purpose: the readiness probe, and the browser pages with their scripts and
+# styles -- they hold no data; what they show comes only through the authenticated API, with the
+# token or key the visitor gives them, in a header. The API docs are public only where they are
+# on (demo mode, GLASSBOX_API_DOCS); the production app tested here serves /openapi.json to keys.
 PUBLIC_ROUTES = frozenset(
     {
         "/docs",
-        "/docs/oauth2-redirect",
-        "/openapi.json",
-        "/redoc",
+        "/docs/assets/{name}",
         "/v1/health",
         "/subject/",
         "/review/",
@@ -47,6 +46,7 @@ PUBLIC_ROUTES = frozenset(
 KNOWN_ROUTES = frozenset(
     {
         "/metrics",
+        "/openapi.json",
         "/v1/audit/verify",
         "/v1/audit/checkpoints",
         "/v1/decisions/{model_name}",

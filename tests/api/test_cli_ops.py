@@ -145,7 +145,7 @@ def test_missing_settings_are_a_clear_exit_2(
     assert service_env["GLASSBOX_PSEUDONYM_KEY"] not in output  # secrets are never printed
 
 
-def test_the_demo_secrets_under_home_are_used_when_the_environment_has_none(
+def test_the_demo_secrets_under_home_are_used_only_when_asked_for(
     service_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     from api.core.settings import generate_demo_secrets
@@ -153,9 +153,17 @@ def test_the_demo_secrets_under_home_are_used_when_the_environment_has_none(
     for name in SECRET_NAMES:
         monkeypatch.delenv(f"GLASSBOX_{name.upper()}")
     get_settings.cache_clear()
-    generate_demo_secrets(tmp_path / ".glassbox")  # what `glassbox demo` leaves under --home
-    code, output = _invoke("verify-log", "--home", str(tmp_path / ".glassbox"))
+    home = tmp_path / ".glassbox"
+    generate_demo_secrets(home)  # what `glassbox demo` leaves under --home
+    # Missing secrets are an error, not a reason to use a developer's demo keys on this database.
+    code, output = _invoke("verify-log", "--home", str(home))
+    output = " ".join(output.split())  # as one line, however the terminal wrapped it
+    assert code == 2, output
+    assert "GLASSBOX_PSEUDONYM_KEY or GLASSBOX_PSEUDONYM_KEY_FILE is missing" in output
+    assert "--demo" in output and "OK" not in output
+    code, output = _invoke("verify-log", "--home", str(home), "--demo")
     assert code == 0 and "OK: 0 entries" in output, output
+    assert "demo mode" in output
 
 
 def test_log_shows_the_newest_entries_without_their_sealed_plaintext(
