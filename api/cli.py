@@ -774,12 +774,13 @@ def _refuse_unless_startable(settings: Settings) -> None:
     The secrets must open the data already stored (the first start records them) and each
     served model must have a champion in an existing MLflow store.
     """
-    from api.core.secret_check import SecretMismatchError, check_secrets
+    from api.core.secret_check import SecretMismatchError
     from api.decisions.runtime import ModelRegistry, ModelsUnavailableError
+    from api.main import check_stored_secrets
 
     try:
         with _database(settings) as sessions:
-            check_secrets(sessions, settings)
+            check_stored_secrets(sessions, settings)
         ModelRegistry(settings.mlflow_tracking_uri).check_servable(tuple(settings.served_models))
     except (SecretMismatchError, ModelsUnavailableError) as exc:
         errors.print(f"Refusing to start: {exc}", markup=False, soft_wrap=True)

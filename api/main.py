@@ -14,15 +14,40 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from sqlalchemy.orm import Session, sessionmaker
 
 from api.audit.service import LogWriter
 from api.context import AppContext
 from api.core.database import create_db_engine, create_session_factory, migrate
 from api.core.settings import DEMO_MODE_WARNING, Settings, get_settings
 
-__all__ = ["create_app", "create_served_app"]
+__all__ = ["check_stored_secrets", "create_app", "create_served_app"]
 
 logger = logging.getLogger("glassbox.startup")
+
+
+def check_stored_secrets(sessions: sessionmaker[Session], settings: Settings) -> None:
+    """Refuse secrets that do not open the data already stored (:mod:`api.core.secret_check`).
+
+    A database from before the check is tried with the secrets themselves: a stored data key
+    must unwrap under the KEK, the newest checkpoint must carry the checkpoint key's signature.
+
+    Raises
+    ------
+    api.core.secret_check.SecretMismatchError
+        Naming the secrets that do not match.
+    """
+    from api.audit.service import keys_open_stored_data
+    from api.core.secret_check import check_secrets
+
+    def probe(session: Session) -> dict[str, bool]:
+        return keys_open_stored_data(
+            session,
+            kek=settings.key_encryption_key.get_secret_value(),
+            checkpoint_signing_key=settings.checkpoint_signing_key.get_secret_value(),
+        )
+
+    check_secrets(sessions, settings, probe=probe)
 
 
 def create_app(settings: Settings | None = None, *, load_models: bool = True) -> FastAPI:
@@ -38,7 +63,7 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True) ->
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        from api.core.secret_check import SecretMismatchError, check_secrets
+        from api.core.secret_check import SecretMismatchError
         from api.core.security import KeyStore
         from api.decisions.runtime import ModelRegistry, ModelsUnavailableError
         from api.webhooks.service import WebhookDispatcher
@@ -50,7 +75,7 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True) ->
         try:
             migrate(engine)
             sessions = create_session_factory(engine)
-            check_secrets(sessions, config)
+            check_stored_secrets(sessions, config)
             models = ModelRegistry(config.mlflow_tracking_uri)
             if load_models:
                 models.load_all(tuple(config.served_models))

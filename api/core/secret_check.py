@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Final
@@ -104,7 +105,12 @@ def secret_check_value(settings: Settings, name: str) -> str:
     return hmac.new(secret, message, hashlib.sha256).hexdigest()
 
 
-def check_secrets(sessions: sessionmaker[Session], settings: Settings) -> list[str]:
+def check_secrets(
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    *,
+    probe: Callable[[Session], Mapping[str, bool]] | None = None,
+) -> list[str]:
     """Compare the secrets with those the database's data was written under; record them if new.
 
     Parameters
@@ -113,6 +119,10 @@ def check_secrets(sessions: sessionmaker[Session], settings: Settings) -> list[s
         Sessions on the service's database (migrated).
     settings : Settings
         The settings the service is starting with.
+    probe : callable, optional
+        For a database that has no check of some secret yet (written before there were
+        checks): tries the secrets on the stored data itself and says, per secret, whether they
+        open it. A secret found wrong is refused rather than recorded.
 
     Returns
     -------
@@ -126,14 +136,18 @@ def check_secrets(sessions: sessionmaker[Session], settings: Settings) -> list[s
     """
     expected = {name: secret_check_value(settings, name) for name in CHECKED_SECRETS}
     try:
-        return _compare_or_record(sessions, expected)
+        return _compare_or_record(sessions, expected, probe)
     except IntegrityError:
         # Two workers starting together both found nothing and both recorded: the second insert
         # failed on the primary key, and now compares with what the first one wrote.
-        return _compare_or_record(sessions, expected)
+        return _compare_or_record(sessions, expected, probe)
 
 
-def _compare_or_record(sessions: sessionmaker[Session], expected: dict[str, str]) -> list[str]:
+def _compare_or_record(
+    sessions: sessionmaker[Session],
+    expected: dict[str, str],
+    probe: Callable[[Session], Mapping[str, bool]] | None,
+) -> list[str]:
     with sessions() as session, write_transaction(session):
         rows = session.execute(select(SecretCheck.name, SecretCheck.check_value)).tuples()
         stored = dict(rows.all())
@@ -145,6 +159,11 @@ def _compare_or_record(sessions: sessionmaker[Session], expected: dict[str, str]
         if wrong:
             raise SecretMismatchError(wrong)
         missing = [name for name in expected if name not in stored]
+        if missing and probe is not None:
+            opens = probe(session)
+            wrong = [name for name in missing if not opens.get(name, True)]
+            if wrong:
+                raise SecretMismatchError(wrong)
         now = datetime.now(UTC)
         session.add_all(
             SecretCheck(name=name, check_value=expected[name], recorded_at=now) for name in missing

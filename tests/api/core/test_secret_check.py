@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.audit.service import create_checkpoint, data_key_for
 from api.core.secret_check import (
     CHECKED_SECRETS,
     SecretMismatchError,
@@ -20,6 +21,7 @@ from api.core.secret_check import (
 )
 from api.core.settings import SECRET_NAMES, SecretKey, Settings
 from api.main import create_app
+from tests.api._support import pseudonym
 from tests.api.conftest import random_secret
 
 
@@ -126,3 +128,36 @@ def test_workers_starting_together_record_once_and_agree(
     with engine.connect() as connection:
         count = connection.execute(text("SELECT count(*) FROM secret_check")).scalar_one()
     assert count == len(CHECKED_SECRETS)
+
+
+@pytest.mark.parametrize(
+    ("changed", "named"),
+    [
+        ("key_encryption_key", "GLASSBOX_KEY_ENCRYPTION_KEY"),
+        ("checkpoint_signing_key", "GLASSBOX_CHECKPOINT_SIGNING_KEY"),
+    ],
+)
+def test_a_database_from_before_the_check_is_tried_with_the_keys_themselves(
+    settings: Settings,
+    session_factory: sessionmaker[Session],
+    engine: Engine,
+    changed: str,
+    named: str,
+) -> None:
+    # Data written by a version that kept no check: a subject's data key and a checkpoint.
+    with session_factory() as session:
+        data_key_for(session, pseudonym(1), settings.key_encryption_key.get_secret_value())
+    with session_factory() as session:
+        create_checkpoint(session, settings.checkpoint_signing_key.get_secret_value())
+    with engine.begin() as connection:
+        assert connection.execute(text("SELECT count(*) FROM secret_check")).scalar_one() == 0
+    other = settings.model_copy(update={changed: SecretKey.parse(random_secret())})
+    with pytest.raises(SecretMismatchError, match=named):
+        _start(other)
+    with engine.begin() as connection:  # nothing recorded under the wrong key
+        assert connection.execute(text("SELECT count(*) FROM secret_check")).scalar_one() == 0
+    _start(settings)
+    with engine.begin() as connection:
+        assert connection.execute(text("SELECT count(*) FROM secret_check")).scalar_one() == len(
+            CHECKED_SECRETS
+        )
