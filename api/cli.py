@@ -357,12 +357,18 @@ def _service_settings(home: Path, *, demo: bool = False) -> Settings:
 
 
 @contextmanager
-def _database(settings: Settings) -> Iterator[sessionmaker[Session]]:
-    """Sessions on the service's database, migrated to the current schema."""
+def _database(settings: Settings, *, refusal: str = "Refused") -> Iterator[sessionmaker[Session]]:
+    """Sessions on the service's database, migrated, once the secrets are known to open its data.
+
+    An operations command with the wrong secrets would sign a checkpoint with another key or
+    record them as the database's own: it stops as a start does, naming the secret.
+    """
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import SQLAlchemyError
 
     from api.core.database import create_db_engine, create_session_factory, migrate
+    from api.core.secret_check import SecretMismatchError
+    from api.main import check_stored_secrets
 
     where = make_url(settings.database_url).render_as_string(hide_password=True)
     try:
@@ -372,7 +378,13 @@ def _database(settings: Settings) -> Iterator[sessionmaker[Session]]:
         raise typer.Exit(2) from None
     try:
         migrate(engine)
-        yield create_session_factory(engine)
+        sessions = create_session_factory(engine)
+        try:
+            check_stored_secrets(sessions, settings)
+        except SecretMismatchError as exc:
+            errors.print(f"{refusal}: {exc}", markup=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+        yield sessions
     except SQLAlchemyError as exc:
         reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
         errors.print(f"Database error on {where}: {reason}", markup=False)
@@ -774,15 +786,13 @@ def _refuse_unless_startable(settings: Settings) -> None:
     The secrets must open the data already stored (the first start records them) and each
     served model must have a champion in an existing MLflow store.
     """
-    from api.core.secret_check import SecretMismatchError
     from api.decisions.runtime import ModelRegistry, ModelsUnavailableError
-    from api.main import check_stored_secrets
 
+    with _database(settings, refusal="Refusing to start"):
+        pass
     try:
-        with _database(settings) as sessions:
-            check_stored_secrets(sessions, settings)
         ModelRegistry(settings.mlflow_tracking_uri).check_servable(tuple(settings.served_models))
-    except (SecretMismatchError, ModelsUnavailableError) as exc:
+    except ModelsUnavailableError as exc:
         errors.print(f"Refusing to start: {exc}", markup=False, soft_wrap=True)
         raise typer.Exit(2) from None
 

@@ -18,7 +18,7 @@ from api.cli import app
 from api.core.security import KeyStore, hash_api_key
 from api.core.settings import SECRET_NAMES, get_settings
 from tests.api._support import RawLog, make_entry
-from tests.api.conftest import secret_env
+from tests.api.conftest import random_secret, secret_env
 
 runner = CliRunner()
 _KEY = re.compile(r"gbx_[a-z]+_[A-Za-z0-9_-]{43}")
@@ -185,3 +185,18 @@ def test_log_shows_the_newest_entries_without_their_sealed_plaintext(
     assert code == 0, output
     kinds = set(re.findall(r"│\s*\d+\s*│[^│]*│\s*([a-z_]+)\s*│", output))
     assert kinds == {"decision"}, output
+
+
+def test_commands_refuse_secrets_that_do_not_open_the_stored_data(
+    service_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, output = _invoke("keys", "list")  # the first use records the secrets
+    assert code == 0, output
+    monkeypatch.setenv("GLASSBOX_CHECKPOINT_SIGNING_KEY", random_secret())
+    get_settings.cache_clear()
+    code, output = _invoke("checkpoint", "create")
+    output = " ".join(output.split())
+    assert code == 2, output
+    assert "Refused: GLASSBOX_CHECKPOINT_SIGNING_KEY does not match" in output
+    assert "Checkpoint" not in output
+    assert os.environ["GLASSBOX_CHECKPOINT_SIGNING_KEY"] not in output
