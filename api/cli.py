@@ -43,6 +43,14 @@ HomeOption = Annotated[
         help="Project-local state: MLflow store, fixtures, secrets.",
     ),
 ]
+DemoOption = Annotated[
+    bool,
+    typer.Option(
+        "--demo",
+        envvar="GLASSBOX_DEMO_MODE",
+        help="Use the demo's generated secrets and stores under --home (never for real data).",
+    ),
+]
 TrackingOption = Annotated[
     str | None,
     typer.Option(
@@ -308,17 +316,26 @@ retention_app = typer.Typer(
 app.add_typer(retention_app, name="retention")
 
 
-def _service_settings(home: Path) -> Settings:
-    """The service's settings (``GLASSBOX_*``), or the demo's local secrets under ``--home``."""
+def _service_settings(home: Path, *, demo: bool = False) -> Settings:
+    """The service's settings (``GLASSBOX_*``); with ``demo``, the demo's secrets under ``--home``.
+
+    Demo mode is only ever asked for (``--demo``, ``GLASSBOX_DEMO_MODE=true`` or ``glassbox
+    demo``): missing secrets are an error, never a reason to fall back on the demo's, which would
+    seal real people's data under a key from a developer's checkout.
+    """
     from pydantic import ValidationError
 
-    from api.core.settings import SECRET_NAMES, Settings, get_settings
+    from api.core.settings import DEMO_MODE_WARNING, SECRET_NAMES, Settings, get_settings
 
     try:
-        return get_settings()
+        settings = get_settings()
     except ValidationError as exc:
         failure = exc
-    for folder in (home / "secrets", home / ".glassbox" / "secrets"):
+    else:
+        if settings.demo_mode:
+            errors.print(f"[yellow]{DEMO_MODE_WARNING}[/]")
+        return settings
+    for folder in (home / "secrets", home / ".glassbox" / "secrets") if demo else ():
         if all((folder / name).is_file() for name in SECRET_NAMES):
             files: dict[str, Any] = {f"{name}_file": folder / name for name in SECRET_NAMES}
             # The demo's stores live under --home too, unless the environment says otherwise.
@@ -327,28 +344,37 @@ def _service_settings(home: Path) -> Settings:
             if "GLASSBOX_MLFLOW_TRACKING_URI" not in os.environ:
                 files["mlflow_tracking_uri"] = _tracking_uri(home, None)
             try:
-                return Settings(demo_mode=True, **files)
+                settings = Settings(demo_mode=True, **files)
             except ValidationError as exc:
                 failure = exc
+            else:
+                errors.print(f"[yellow]{DEMO_MODE_WARNING}[/] (secrets in {folder})")
+                return settings
     errors.print("[red]The settings are incomplete or invalid:[/]")
     for problem in failure.errors():
         where = ".".join(str(part) for part in problem["loc"]) or "settings"
         # The message only: pydantic's "input" could be a secret.
         errors.print(f"  {where}: {problem['msg']}", markup=False)
     errors.print(
-        "Set the GLASSBOX_* secrets (or GLASSBOX_<NAME>_FILE), or run `glassbox demo` "
-        "for local demo secrets."
+        "Set the GLASSBOX_* secrets (or GLASSBOX_<NAME>_FILE); for the local demo, run "
+        "`glassbox demo` or pass --demo to use its secrets under --home."
     )
     raise typer.Exit(2)
 
 
 @contextmanager
-def _database(settings: Settings) -> Iterator[sessionmaker[Session]]:
-    """Sessions on the service's database, migrated to the current schema."""
+def _database(settings: Settings, *, refusal: str = "Refused") -> Iterator[sessionmaker[Session]]:
+    """Sessions on the service's database, migrated, once the secrets are known to open its data.
+
+    An operations command with the wrong secrets would sign a checkpoint with another key or
+    record them as the database's own: it stops as a start does, naming the secret.
+    """
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import SQLAlchemyError
 
     from api.core.database import create_db_engine, create_session_factory, migrate
+    from api.core.secret_check import SecretMismatchError
+    from api.main import check_stored_secrets
 
     where = make_url(settings.database_url).render_as_string(hide_password=True)
     try:
@@ -358,7 +384,13 @@ def _database(settings: Settings) -> Iterator[sessionmaker[Session]]:
         raise typer.Exit(2) from None
     try:
         migrate(engine)
-        yield create_session_factory(engine)
+        sessions = create_session_factory(engine)
+        try:
+            check_stored_secrets(sessions, settings)
+        except SecretMismatchError as exc:
+            errors.print(f"{refusal}: {exc}", markup=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+        yield sessions
     except SQLAlchemyError as exc:
         reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
         errors.print(f"Database error on {where}: {reason}", markup=False)
@@ -380,12 +412,13 @@ def create_key(
         ),
     ] = None,
     home: HomeOption = Path(".glassbox"),
+    demo: DemoOption = False,
 ) -> None:
     """Create an API key and print it -- once; only its hash is stored."""
     from api.core.errors import InvalidRequestError
     from api.core.security import create_api_key
 
-    settings = _service_settings(home)
+    settings = _service_settings(home, demo=demo)
     with _database(settings) as sessions, sessions() as session:
         try:
             raw_key, principal = create_api_key(
@@ -408,11 +441,11 @@ def create_key(
 
 
 @keys_app.command("list")
-def list_keys(home: HomeOption = Path(".glassbox")) -> None:
+def list_keys(home: HomeOption = Path(".glassbox"), demo: DemoOption = False) -> None:
     """List API keys (ids, names, roles; never the keys)."""
     from api.core.security import list_api_keys
 
-    settings = _service_settings(home)
+    settings = _service_settings(home, demo=demo)
     with _database(settings) as sessions, sessions() as session:
         keys = list_api_keys(session)
     table = Table(title="API keys")
@@ -438,12 +471,13 @@ def list_keys(home: HomeOption = Path(".glassbox")) -> None:
 def revoke_key(
     key_id: Annotated[str, typer.Argument(help="The key's id (see `glassbox keys list`).")],
     home: HomeOption = Path(".glassbox"),
+    demo: DemoOption = False,
 ) -> None:
     """Revoke an API key."""
     from api.core.errors import NotFoundError
     from api.core.security import DEFAULT_CACHE_TTL_SECONDS, revoke_api_key
 
-    settings = _service_settings(home)
+    settings = _service_settings(home, demo=demo)
     with _database(settings) as sessions, sessions() as session:
         try:
             key = revoke_api_key(session, key_id)
@@ -462,12 +496,13 @@ def allow_private_callbacks_command(
     name: Annotated[str, typer.Argument(help="The application (see `glassbox apps list`).")],
     withdraw: Annotated[bool, typer.Option("--withdraw", help="Take the allowance back.")] = False,
     home: HomeOption = Path(".glassbox"),
+    demo: DemoOption = False,
 ) -> None:
     """Let an application's webhooks reach loopback and private addresses (or stop them)."""
     from api.core.errors import NotFoundError
     from api.webhooks.service import allow_private_callbacks
 
-    settings = _service_settings(home)
+    settings = _service_settings(home, demo=demo)
     with _database(settings) as sessions, sessions() as session:
         try:
             allow_private_callbacks(session, application=name, allowed=not withdraw)
@@ -488,11 +523,11 @@ def _refused(exc: ProblemError) -> NoReturn:
 
 
 @apps_app.command("list")
-def list_apps(home: HomeOption = Path(".glassbox")) -> None:
+def list_apps(home: HomeOption = Path(".glassbox"), demo: DemoOption = False) -> None:
     """List applications and their pseudonym scopes."""
     from api.core.applications import list_applications
 
-    settings = _service_settings(home)
+    settings = _service_settings(home, demo=demo)
     with _database(settings) as sessions, sessions() as session:
         applications = list_applications(session)
     table = Table(title="Applications")
@@ -529,6 +564,7 @@ def group_apps(
         ),
     ] = False,
     home: HomeOption = Path(".glassbox"),
+    demo: DemoOption = False,
 ) -> None:
     """Let applications that share a customer base see the same people."""
     from api.core.applications import LEGACY_SCOPE, group_scope, set_pseudonym_scope
@@ -536,7 +572,7 @@ def group_apps(
     from api.core.security import DEFAULT_CACHE_TTL_SECONDS
 
     scope = LEGACY_SCOPE if as_ == LEGACY_SCOPE else group_scope(as_)
-    settings = _service_settings(home)
+    settings = _service_settings(home, demo=demo)
     with _database(settings) as sessions, sessions() as session:
         try:
             applications = set_pseudonym_scope(session, names=names, scope=scope, force=force)
@@ -555,12 +591,13 @@ def group_apps(
 @app.command("verify-log")
 def verify_log_command(
     home: HomeOption = Path(".glassbox"),
+    demo: DemoOption = False,
     batch_size: Annotated[int, typer.Option(min=1, help="Entries read per query.")] = 1000,
 ) -> None:
     """Re-compute the decision log's hash chain; exit 1 naming the first bad entry."""
     from api.audit.service import log_head, verify_log
 
-    settings = _service_settings(home)
+    settings = _service_settings(home, demo=demo)
     with _database(settings) as sessions, sessions() as session:
         stored, _ = log_head(session)
         with _progress() as progress:
@@ -585,6 +622,7 @@ def verify_log_command(
 @retention_app.command("run")
 def retention_run_command(
     home: HomeOption = Path(".glassbox"),
+    demo: DemoOption = False,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Count what would be shredded; change nothing.")
     ] = False,
@@ -613,7 +651,7 @@ def retention_run_command(
         raise typer.Exit(2) from None
     if clock is not None:
         clock = as_utc(clock)  # a time typed without a zone means UTC, as stored
-    settings = _service_settings(home)
+    settings = _service_settings(home, demo=demo)
     with _database(settings) as sessions, _progress() as progress:
         task = progress.add_task("Applying retention periods", total=None)
 
@@ -657,6 +695,7 @@ def retention_run_command(
 @app.command("log")
 def show_log_command(
     home: HomeOption = Path(".glassbox"),
+    demo: DemoOption = False,
     last: Annotated[int, typer.Option(min=1, max=10_000, help="How many entries.")] = 20,
     kind: Annotated[
         str | None, typer.Option(help="Only entries of this kind (decision, contest, ...).")
@@ -674,7 +713,7 @@ def show_log_command(
     from api.audit.models import LogEntry
     from api.audit.service import SEALED_KEY
 
-    settings = _service_settings(home)
+    settings = _service_settings(home, demo=demo)
     query = select(LogEntry).order_by(LogEntry.seq.desc()).limit(last)
     if kind is not None:
         query = query.where(LogEntry.kind == kind)
@@ -695,11 +734,13 @@ def show_log_command(
 
 
 @checkpoint_app.command("create")
-def create_checkpoint_command(home: HomeOption = Path(".glassbox")) -> None:
+def create_checkpoint_command(
+    home: HomeOption = Path(".glassbox"), demo: DemoOption = False
+) -> None:
     """Sign the log's current size and head hash with the checkpoint key."""
     from api.audit.service import create_checkpoint
 
-    settings = _service_settings(home)
+    settings = _service_settings(home, demo=demo)
     with _database(settings) as sessions, sessions() as session:
         checkpoint = create_checkpoint(session, settings.checkpoint_signing_key.get_secret_value())
     console.print(
@@ -719,12 +760,13 @@ def export_checkpoint_command(
         int | None, typer.Option("--id", help="Which checkpoint (default: the latest).")
     ] = None,
     home: HomeOption = Path(".glassbox"),
+    demo: DemoOption = False,
 ) -> None:
     """Export a signed checkpoint as a JSON document."""
     from api.audit.errors import CheckpointNotFoundError
     from api.audit.service import export_checkpoint
 
-    settings = _service_settings(home)
+    settings = _service_settings(home, demo=demo)
     with _database(settings) as sessions, sessions() as session:
         try:
             document = export_checkpoint(session, checkpoint_id=checkpoint_id)
@@ -749,6 +791,7 @@ def verify_checkpoint_command(
         ),
     ] = None,
     home: HomeOption = Path(".glassbox"),
+    demo: DemoOption = False,
 ) -> None:
     """Check an exported checkpoint against the log; exit 1 if history changed since."""
     import base64
@@ -762,7 +805,7 @@ def verify_checkpoint_command(
     except OSError as exc:
         errors.print(f"Cannot read {file}: {exc.strerror}", markup=False)
         raise typer.Exit(2) from None
-    settings = _service_settings(home)
+    settings = _service_settings(home, demo=demo)
     if public_key is None:
         trusted = public_key_bytes(
             load_signing_key(settings.checkpoint_signing_key.get_secret_value())
@@ -798,7 +841,7 @@ def _print_demo_keys(home: Path, *, host: str, port: int) -> None:
     from api.core.settings import get_settings
 
     get_settings.cache_clear()
-    settings = _service_settings(home)
+    settings = _service_settings(home, demo=True)
     table = Table(title="Demo API keys (shown once; stored hashed)")
     table.add_column("role")
     table.add_column("key")
@@ -863,22 +906,43 @@ def _run_server(*, host: str, port: int, workers: int) -> None:
     )
 
 
+def _refuse_unless_startable(settings: Settings) -> None:
+    """What every worker's start would refuse, said once, in one line, before any starts.
+
+    The secrets must open the data already stored (the first start records them) and each
+    served model must have a champion in an existing MLflow store.
+    """
+    from api.decisions.runtime import ModelRegistry, ModelsUnavailableError
+
+    with _database(settings, refusal="Refusing to start"):
+        pass
+    try:
+        ModelRegistry(settings.mlflow_tracking_uri).check_servable(tuple(settings.served_models))
+    except ModelsUnavailableError as exc:
+        errors.print(f"Refusing to start: {exc}", markup=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
 @app.command()
 def serve(
     home: HomeOption = Path(".glassbox"),
     host: str = "127.0.0.1",
     port: int = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    demo: DemoOption = False,
 ) -> None:
-    """Serve the API with the settings from the environment (or the demo's under --home)."""
+    """Serve the API with the settings from the environment (with --demo: the demo's)."""
     from api.core.settings import get_settings
 
-    _service_settings(home)  # refuse to start with incomplete settings, and say why
-    if not os.environ.get("GLASSBOX_PSEUDONYM_KEY") and not os.environ.get(
-        "GLASSBOX_PSEUDONYM_KEY_FILE"
+    settings = _service_settings(home, demo=demo)  # refuse incomplete settings, and say why
+    if settings.demo_mode and not any(
+        os.environ.get(f"GLASSBOX_PSEUDONYM_KEY{suffix}") for suffix in ("", "_FILE")
     ):
-        os.environ.update(_demo_environment(home, _tracking_uri(home, None), host=host, port=port))
+        # The workers read the environment: hand them the demo's settings found above.
+        demo_env = _demo_environment(home, settings.mlflow_tracking_uri, host=host, port=port)
+        os.environ.update(demo_env)
         get_settings.cache_clear()
+    _refuse_unless_startable(settings)
     _run_server(host=host, port=port, workers=workers)
 
 

@@ -1,23 +1,53 @@
 """The glassbox service: ``create_app`` builds the FastAPI application.
 
 Models are loaded once, by alias, in the lifespan (with their explainers); storage is migrated and
-the group-commit writer started before the first request is accepted.
+the group-commit writer started before the first request is accepted. A start refuses, with a
+one-line reason, secrets that do not open the data already stored and models it cannot serve;
+demo mode says so at start.
 """
 
 from __future__ import annotations
 
 import gc
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from sqlalchemy.orm import Session, sessionmaker
 
 from api.audit.service import LogWriter
 from api.context import AppContext
 from api.core.database import create_db_engine, create_session_factory, migrate
-from api.core.settings import Settings, get_settings
+from api.core.settings import DEMO_MODE_WARNING, Settings, get_settings
 
-__all__ = ["create_app", "create_served_app"]
+__all__ = ["check_stored_secrets", "create_app", "create_served_app"]
+
+logger = logging.getLogger("glassbox.startup")
+
+
+def check_stored_secrets(sessions: sessionmaker[Session], settings: Settings) -> None:
+    """Refuse secrets that do not open the data already stored (:mod:`api.core.secret_check`).
+
+    A database from before the check is tried with the secrets themselves: a stored data key
+    must unwrap under the KEK, the newest checkpoint must carry the checkpoint key's signature.
+
+    Raises
+    ------
+    api.core.secret_check.SecretMismatchError
+        Naming the secrets that do not match.
+    """
+    from api.audit.service import keys_open_stored_data
+    from api.core.secret_check import check_secrets
+
+    def probe(session: Session) -> dict[str, bool]:
+        return keys_open_stored_data(
+            session,
+            kek=settings.key_encryption_key.get_secret_value(),
+            checkpoint_signing_key=settings.checkpoint_signing_key.get_secret_value(),
+        )
+
+    check_secrets(sessions, settings, probe=probe)
 
 
 def create_app(settings: Settings | None = None, *, load_models: bool = True) -> FastAPI:
@@ -33,17 +63,26 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True) ->
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from api.core.secret_check import SecretMismatchError
         from api.core.security import KeyStore
-        from api.decisions.runtime import ModelRegistry
+        from api.decisions.runtime import ModelRegistry, ModelsUnavailableError
         from api.webhooks.service import WebhookDispatcher
 
         config = settings or get_settings()
+        if config.demo_mode:
+            logger.warning(DEMO_MODE_WARNING)
         engine = create_db_engine(config.database_url)
-        migrate(engine)
-        sessions = create_session_factory(engine)
-        models = ModelRegistry(config.mlflow_tracking_uri)
-        if load_models:
-            models.load_all(tuple(config.served_models))
+        try:
+            migrate(engine)
+            sessions = create_session_factory(engine)
+            check_stored_secrets(sessions, config)
+            models = ModelRegistry(config.mlflow_tracking_uri)
+            if load_models:
+                models.load_all(tuple(config.served_models))
+        except (SecretMismatchError, ModelsUnavailableError) as exc:
+            logger.error("refusing to start: %s", exc)
+            engine.dispose()
+            raise
         # Everything loaded so far (models, explainers, libraries) lives as long as the process:
         # moving it out of the collector's reach avoids full collections of ~450k objects that
         # stall a request for ~300 ms.
@@ -70,6 +109,7 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True) ->
             writer.stop()
             engine.dispose()
 
+    built = settings or get_settings()
     app = FastAPI(
         title="glassbox",
         version="1",
@@ -78,10 +118,16 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True) ->
         # No OpenTelemetry: metrics are Prometheus (/metrics) and logs are JSON lines. Left on,
         # FastAPI would look up the global OpenTelemetry providers on every request.
         telemetry={"tracing": False, "metrics": False, "logs": False},
+        # The API's description is served by api.web.docs: for API keys only in production,
+        # and Swagger UI from this service's own files, never a CDN.
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
     )
     from api.admin.router import router as admin_router
     from api.audit.router import router as audit_router
     from api.core.errors import install_error_handlers
+    from api.core.hosts import TrustedHostMiddleware, trusted_hosts
     from api.core.observability import install_observability
     from api.decisions.fast import decision_fast_route
     from api.decisions.router import router as decisions_router
@@ -91,6 +137,7 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True) ->
     from api.rights.router import router as rights_router
     from api.rights.subject_router import router as rights_subject_router
     from api.subjects.router import router as subjects_router
+    from api.web.docs import docs_router
     from api.web.router import router as web_router
     from api.webhooks.router import router as webhooks_router
 
@@ -99,9 +146,11 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True) ->
     # (so the access log sees those too) and answers the decision hot path itself.
     install_observability(
         app,
-        max_body_bytes=(settings or get_settings()).max_body_bytes,
+        max_body_bytes=built.max_body_bytes,
         fast_routes=[decision_fast_route(app)],
     )
+    # Outermost: no layer under it sees a Host header it could echo into a redirect.
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=trusted_hosts(built))
     app.include_router(decisions_router)
     app.include_router(admin_router)
     app.include_router(audit_router)
@@ -113,6 +162,7 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True) ->
     app.include_router(reviews_router)
     app.include_router(reviewer_stats_router)
     app.include_router(web_router)
+    app.include_router(docs_router(public=built.docs_served))
     return app
 
 

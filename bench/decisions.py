@@ -991,7 +991,7 @@ def run_glassbox(
     cmd += ["--port", str(port), "--workers", str(workers)]
     server = procs.start(cmd, env=env, log=log)
     try:
-        wait_http(f"http://{HOST}:{port}/openapi.json", server, log)
+        wait_http(f"http://{HOST}:{port}/v1/health", server, log)
         wait_idle(server.pid, server, log)
         startup = time.perf_counter() - started
         pids = process_tree(server.pid)

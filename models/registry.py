@@ -10,12 +10,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sqlite3
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 import yaml
 
@@ -29,11 +31,13 @@ __all__ = [
     "LoadedModel",
     "Registration",
     "RegistryError",
+    "StoreNotFoundError",
     "load_model",
     "local_store",
     "log_training",
     "model_versions",
     "promote",
+    "require_store",
 ]
 
 CHAMPION = "champion"
@@ -52,6 +56,10 @@ _MODULE_DIR = Path(__file__).parent
 
 class RegistryError(RuntimeError):
     """A registry operation that cannot be done as asked (unknown version, failed gates …)."""
+
+
+class StoreNotFoundError(RegistryError):
+    """No MLflow store at the tracking URI: reading one never creates it."""
 
 
 @dataclass(frozen=True)
@@ -86,10 +94,57 @@ def local_store(home: str | Path) -> str:
     return f"sqlite:///{home / 'mlflow.db'}"
 
 
+def require_store(tracking_uri: str) -> None:
+    """Refuse a local MLflow store that does not exist, before MLflow would create an empty one.
+
+    MLflow creates a SQLite file (with its tables) or a store folder on first use of a URI, so a
+    mistyped path would otherwise read as a store with no models in it. SQLite stores are opened
+    read-only here; remote stores (HTTP, a database server) are left to MLflow.
+
+    Parameters
+    ----------
+    tracking_uri : str
+        ``sqlite:///<path>``, ``file://<path>``, a plain path, or a remote URI.
+
+    Raises
+    ------
+    StoreNotFoundError
+        When the file or folder does not exist, or the SQLite file holds no MLflow registry.
+    """
+    scheme, _, rest = tracking_uri.partition(":")
+    if scheme == "sqlite":
+        database = rest.removeprefix("///").split("?", 1)[0]
+        if database in {"", ":memory:"}:
+            return
+        path = Path(database)
+        if not path.is_file():
+            raise StoreNotFoundError(f"no MLflow store at {tracking_uri}: {path} does not exist")
+        try:
+            with contextlib.closing(
+                sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+            ) as connection:
+                found = connection.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                    ("registered_models",),
+                ).fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise StoreNotFoundError(f"{tracking_uri} is not an MLflow store: {exc}") from exc
+        if found is None:
+            raise StoreNotFoundError(f"{tracking_uri} is not an MLflow store (no model registry)")
+        return
+    if scheme == "file" or "://" not in tracking_uri:
+        folder = Path(unquote(urlparse(tracking_uri).path) if scheme == "file" else tracking_uri)
+        if not folder.is_dir():
+            raise StoreNotFoundError(f"no MLflow store at {tracking_uri}: {folder} does not exist")
+
+
 @contextlib.contextmanager
-def _tracking(tracking_uri: str) -> Iterator[Any]:
-    # No telemetry from a service that promises not to track people; and keep MLflow's global
-    # tracking URI from leaking between stores.
+def _tracking(tracking_uri: str, *, create: bool = False) -> Iterator[Any]:
+    # Only training creates a store; anything else on a mistyped URI must fail, not find an
+    # empty store. No telemetry from a service that promises not to track people; and keep
+    # MLflow's global tracking URI from leaking between stores.
+    if not create:
+        require_store(tracking_uri)
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("DO_NOT_TRACK", "true")
     import mlflow
@@ -137,7 +192,7 @@ def log_training(
     from mlflow.models import infer_signature
 
     spec = result.spec
-    with _tracking(tracking_uri) as client:
+    with _tracking(tracking_uri, create=True) as client:
         experiment_id = _experiment_id(client, tracking_uri)
         with mlflow.start_run(experiment_id=experiment_id, run_name=f"{spec.name}-train") as run:
             mlflow.set_tags(

@@ -124,6 +124,7 @@ __all__ = [
     "data_keys_for",
     "export_checkpoint",
     "get_entry",
+    "keys_open_stored_data",
     "log_head",
     "open_entry_field",
     "open_sealed_field",
@@ -1929,3 +1930,50 @@ def open_sealed_field(session: Session, entry: LogEntryRead, field: str, *, kek:
                 session, entry.subject_pseudonym, kek, epoch=LEGACY_EPOCH, create=False
             )
     return _open_sealed(dek, entry.entry_id, sealed, field)
+
+
+# --- start-up ------------------------------------------------------------------------------
+
+
+def keys_open_stored_data(
+    session: Session, *, kek: bytes, checkpoint_signing_key: bytes
+) -> dict[str, bool]:
+    """Whether these keys are the ones the stored data was written under, from the data itself.
+
+    For a database that kept no secrets check yet (written before there was one): one stored
+    subject data key must unwrap under the KEK, and the newest checkpoint must be signed by the
+    checkpoint key. Each is True when there is nothing stored to try it on.
+
+    Parameters
+    ----------
+    session : Session
+        A session on the service's database.
+    kek : bytes
+        The key-encryption key.
+    checkpoint_signing_key : bytes
+        The raw Ed25519 checkpoint signing key.
+
+    Returns
+    -------
+    dict of str to bool
+        ``{"key_encryption_key": ..., "checkpoint_signing_key": ...}``.
+    """
+    stored = session.execute(
+        select(SubjectKey.pseudonym, SubjectKey.category, SubjectKey.epoch, SubjectKey.wrapped_key)
+        .where(SubjectKey.wrapped_key.is_not(None))
+        .limit(1)
+    ).first()
+    opens = True
+    if stored is not None and stored.wrapped_key is not None:
+        try:
+            _unwrap(kek, stored.wrapped_key, KeyId(stored.pseudonym, stored.category, stored.epoch))
+        except DecryptionError:
+            opens = False
+    signed_by = session.scalar(
+        select(Checkpoint.public_key).order_by(Checkpoint.checkpoint_id.desc()).limit(1)
+    )
+    ours = public_key_bytes(load_signing_key(checkpoint_signing_key))
+    return {
+        "key_encryption_key": opens,
+        "checkpoint_signing_key": signed_by is None or bytes(signed_by) == ours,
+    }

@@ -684,6 +684,13 @@ async def read_metrics(_: AuditorOrAdminDep, metrics: MetricsDep) -> Response:
     return Response(content=metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
 
+@router.get("/v1/health", summary="Readiness probe")
+async def read_health() -> dict[str, str]:
+    """``ready`` once the service has started -- which it does only with secrets that open its
+    data and every served model loaded. Public, for load balancers; it tells nothing else."""
+    return {"status": "ready"}
+
+
 def install_observability(
     app: FastAPI,
     *,

@@ -24,6 +24,7 @@ import os
 import secrets
 from pathlib import Path
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 from pydantic import (
     Field,
@@ -36,6 +37,7 @@ from pydantic_core import core_schema
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = [
+    "DEMO_MODE_WARNING",
     "DEMO_PREFIX",
     "SECRET_NAMES",
     "SecretKey",
@@ -45,6 +47,11 @@ __all__ = [
 ]
 
 DEMO_PREFIX = "demo-"
+# Said at every start in demo mode, so that a demo never runs unnoticed where real data is.
+DEMO_MODE_WARNING = (
+    "demo mode: running with the demo's generated secrets; never use this service for real "
+    "people's data"
+)
 SECRET_NAMES = (
     "pseudonym_key",
     "key_encryption_key",
@@ -176,8 +183,14 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=65536, gt=0)
     # The registered models this deployment serves (each by its champion alias).
     served_models: list[str] = Field(default_factory=lambda: ["fraud", "churn", "recommendation"])
-    # Where people reach the service: notices link the subject page from here.
+    # Where people reach the service: notices link the subject page from here, and its host is
+    # the one Host header the service answers (besides loopback and ``allowed_hosts``).
     public_url: str = Field(default="http://127.0.0.1:8000", min_length=1)
+    # Other host names the service answers on (an internal name a load balancer probes).
+    allowed_hosts: list[str] = Field(default_factory=list)
+    # The API docs (/docs, a public /openapi.json) outside demo mode; otherwise the OpenAPI
+    # document is for API keys only and there is no /docs.
+    api_docs: bool = False
     # How long a reviewer's claim on a case lasts before it returns to the queue, so a case
     # abandoned mid-review still meets its Art. 12(3) deadline.
     review_lease_minutes: int = Field(default=30, gt=0, le=24 * 60)
@@ -216,6 +229,19 @@ class Settings(BaseSettings):
             except OSError as exc:
                 raise ValueError(f"cannot read GLASSBOX_{name.upper()}_FILE: {exc}") from exc
         return data
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise ValueError("must be an absolute http(s) URL, such as https://decisions.example")
+        return value
+
+    @property
+    def docs_served(self) -> bool:
+        """Whether /docs and a public /openapi.json are served (demo mode, or asked for)."""
+        return self.demo_mode or self.api_docs
 
     @field_validator(*SECRET_NAMES)
     @classmethod

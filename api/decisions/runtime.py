@@ -13,14 +13,28 @@ from typing import Any
 
 from api.core.errors import NotFoundError
 from explain import TreeExplainer
-from models.registry import CHAMPION, RegistryError, load_model
+from models.registry import (
+    CHAMPION,
+    RegistryError,
+    StoreNotFoundError,
+    load_model,
+    model_versions,
+    require_store,
+)
 from models.spec import ModelSpec
 
-__all__ = ["ModelNotServedError", "ModelRegistry", "ServedModel"]
+__all__ = ["ModelNotServedError", "ModelRegistry", "ModelsUnavailableError", "ServedModel"]
 
 
 class ModelNotServedError(NotFoundError):
     """No model of that name is served (unknown name, or no champion registered yet)."""
+
+
+class ModelsUnavailableError(RuntimeError):
+    """A model this deployment should serve cannot be loaded: the service does not start.
+
+    A server that started without them would look healthy and answer every decision with a 404.
+    """
 
 
 @dataclass(frozen=True)
@@ -92,12 +106,58 @@ class ModelRegistry:
         self._lock = threading.Lock()
 
     def load_all(self, names: tuple[str, ...]) -> None:
-        """Load each named model; a name with no champion yet is skipped (and 404s)."""
+        """Load each named model, or refuse: every one of them must have a version to serve.
+
+        Raises
+        ------
+        ModelsUnavailableError
+            When the store does not exist (it is never created here) or a model has no version
+            under the alias; the message names the store and the models, in one line.
+        """
+        self._require_store()
+        missing: list[str] = []
         for name in names:
             try:
                 self.reload(name)
             except ModelNotServedError:
-                continue
+                missing.append(name)
+        self._refuse_missing(missing)
+
+    def check_servable(self, names: tuple[str, ...]) -> None:
+        """What :meth:`load_all` would refuse, found without loading anything.
+
+        For a parent process that starts workers: it can refuse once, with the reason, instead
+        of starting workers that each fail to load.
+
+        Raises
+        ------
+        ModelsUnavailableError
+            As :meth:`load_all`.
+        """
+        self._require_store()
+        missing: list[str] = []
+        for name in names:
+            try:
+                versions = model_versions(name, tracking_uri=self.tracking_uri)
+            except RegistryError:
+                versions = []
+            if not any(self.alias in version["aliases"] for version in versions):
+                missing.append(name)
+        self._refuse_missing(missing)
+
+    def _require_store(self) -> None:
+        try:
+            require_store(self.tracking_uri)
+        except StoreNotFoundError as exc:
+            raise ModelsUnavailableError(f"{exc} (GLASSBOX_MLFLOW_TRACKING_URI)") from exc
+
+    def _refuse_missing(self, missing: list[str]) -> None:
+        if missing:
+            raise ModelsUnavailableError(
+                f"no version of {', '.join(missing)} is registered as {self.alias} in the MLflow "
+                f"store {self.tracking_uri}: register {'it' if len(missing) == 1 else 'them'}, "
+                "or leave them out of GLASSBOX_SERVED_MODELS"
+            )
 
     def reload(self, name: str) -> ServedModel:
         """Load the version the alias points at now and start serving it.

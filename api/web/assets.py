@@ -15,7 +15,15 @@ from typing import Final
 
 from api.web.errors import AssetNotFoundError
 
-__all__ = ["CONTENT_SECURITY_POLICY", "SECURITY_HEADERS", "Asset", "page", "static_asset"]
+__all__ = [
+    "CONTENT_SECURITY_POLICY",
+    "SECURITY_HEADERS",
+    "SWAGGER_UI_FILES",
+    "Asset",
+    "page",
+    "static_asset",
+    "swagger_ui_asset",
+]
 
 # Nothing but this service's own files: no inline script or style (so text that slipped into
 # the DOM as markup could not run), no other origin to load from or send to, no forms posted
@@ -45,6 +53,10 @@ _MEDIA_TYPES: Final = MappingProxyType(
         ".svg": "image/svg+xml",
     }
 )
+
+
+# Swagger UI's own files, from the ``swagger-ui-bundle-v2`` package: served from here, never a CDN.
+SWAGGER_UI_FILES: Final = frozenset({"swagger-ui-bundle.js", "swagger-ui.css"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,3 +117,34 @@ def static_asset(name: str) -> Asset:
         No such file.
     """
     return _read("static", name)
+
+
+@functools.cache
+def swagger_ui_asset(name: str) -> Asset:
+    """One of Swagger UI's files (:data:`SWAGGER_UI_FILES`), as its package ships it.
+
+    Parameters
+    ----------
+    name : str
+        The file name (``swagger-ui-bundle.js``).
+
+    Returns
+    -------
+    Asset
+        The file.
+
+    Raises
+    ------
+    AssetNotFoundError
+        Not one of those files.
+    """
+    if name not in SWAGGER_UI_FILES:
+        raise AssetNotFoundError(f"no asset {name}")
+    # The package keeps its files under vendor/swagger-ui-<version>/.
+    (folder,) = (
+        entry
+        for entry in resources.files("swagger_ui_bundle").joinpath("vendor").iterdir()
+        if entry.name.startswith("swagger-ui-")
+    )
+    media_type = _MEDIA_TYPES[name[name.rfind(".") :]]
+    return Asset(content=folder.joinpath(name).read_bytes(), media_type=media_type)

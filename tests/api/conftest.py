@@ -39,6 +39,8 @@ from tests.api._support import RawLog
 from tests.conftest import TrainedModels
 
 PG_URL_ENV = "GLASSBOX_TEST_DATABASE_URL"
+# The Host header of Starlette's test client: an app answers only the hosts it is told to.
+TEST_CLIENT_HOST = "testserver"
 
 
 def _backends() -> list[object]:
@@ -161,6 +163,7 @@ def settings(database_url: str, empty_mlflow_store: Path) -> Settings:
             "demo_mode": False,
             "mlflow_tracking_uri": f"sqlite:///{empty_mlflow_store / 'mlflow.db'}",
             "mlflow_artifacts_dir": empty_mlflow_store / "mlartifacts",
+            "allowed_hosts": [TEST_CLIENT_HOST],
             **{name: random_secret() for name in SECRET_NAMES},
         }
     )
@@ -246,6 +249,7 @@ def service_settings(database_url: str, trained: TrainedModels) -> Settings:
             "database_url": database_url,
             "demo_mode": False,
             "mlflow_tracking_uri": trained.tracking_uri,
+            "allowed_hosts": [TEST_CLIENT_HOST],
             **{name: random_secret() for name in SECRET_NAMES},
         }
     )

@@ -30,15 +30,14 @@ from tests.api.decisions.support import fraud_rows
 from tests.api.rights.support import churn_features, me
 from tests.conftest import TrainedModels
 
-# Open to anyone, on purpose: documentation (and a liveness probe, if one is added), and the
-# browser pages with their scripts and styles -- they hold no data; what they show comes only
-# through the authenticated API, with the token or key the visitor gives them, in a header.
+# Open to anyone, on purpose: the readiness probe, and the browser pages with their scripts and
+# styles -- they hold no data; what they show comes only through the authenticated API, with the
+# token or key the visitor gives them, in a header. The API docs are public only where they are
+# on (demo mode, GLASSBOX_API_DOCS); the production app tested here serves /openapi.json to keys.
 PUBLIC_ROUTES = frozenset(
     {
         "/docs",
-        "/docs/oauth2-redirect",
-        "/openapi.json",
-        "/redoc",
+        "/docs/assets/{name}",
         "/v1/health",
         "/subject/",
         "/review/",
@@ -50,6 +49,7 @@ PUBLIC_ROUTES = frozenset(
 KNOWN_ROUTES = frozenset(
     {
         "/metrics",
+        "/openapi.json",
         "/v1/audit/verify",
         "/v1/audit/checkpoints",
         "/v1/decisions/{model_name}",

@@ -19,7 +19,7 @@ from api.core.models import Application
 from api.core.security import KeyStore, Role, create_api_key, hash_api_key
 from api.core.settings import SECRET_NAMES, get_settings
 from tests.api._support import RawLog, make_entry
-from tests.api.conftest import secret_env
+from tests.api.conftest import random_secret, secret_env
 
 runner = CliRunner()
 _KEY = re.compile(r"gbx_[a-z]+_[A-Za-z0-9_-]{43}")
@@ -201,7 +201,7 @@ def test_missing_settings_are_a_clear_exit_2(
     assert service_env["GLASSBOX_PSEUDONYM_KEY"] not in output  # secrets are never printed
 
 
-def test_the_demo_secrets_under_home_are_used_when_the_environment_has_none(
+def test_the_demo_secrets_under_home_are_used_only_when_asked_for(
     service_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     from api.core.settings import generate_demo_secrets
@@ -209,9 +209,17 @@ def test_the_demo_secrets_under_home_are_used_when_the_environment_has_none(
     for name in SECRET_NAMES:
         monkeypatch.delenv(f"GLASSBOX_{name.upper()}")
     get_settings.cache_clear()
-    generate_demo_secrets(tmp_path / ".glassbox")  # what `glassbox demo` leaves under --home
-    code, output = _invoke("verify-log", "--home", str(tmp_path / ".glassbox"))
+    home = tmp_path / ".glassbox"
+    generate_demo_secrets(home)  # what `glassbox demo` leaves under --home
+    # Missing secrets are an error, not a reason to use a developer's demo keys on this database.
+    code, output = _invoke("verify-log", "--home", str(home))
+    output = " ".join(output.split())  # as one line, however the terminal wrapped it
+    assert code == 2, output
+    assert "GLASSBOX_PSEUDONYM_KEY or GLASSBOX_PSEUDONYM_KEY_FILE is missing" in output
+    assert "--demo" in output and "OK" not in output
+    code, output = _invoke("verify-log", "--home", str(home), "--demo")
     assert code == 0 and "OK: 0 entries" in output, output
+    assert "demo mode" in output
 
 
 def test_log_shows_the_newest_entries_without_their_sealed_plaintext(
@@ -233,3 +241,18 @@ def test_log_shows_the_newest_entries_without_their_sealed_plaintext(
     assert code == 0, output
     kinds = set(re.findall(r"│\s*\d+\s*│[^│]*│\s*([a-z_]+)\s*│", output))
     assert kinds == {"decision"}, output
+
+
+def test_commands_refuse_secrets_that_do_not_open_the_stored_data(
+    service_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, output = _invoke("keys", "list")  # the first use records the secrets
+    assert code == 0, output
+    monkeypatch.setenv("GLASSBOX_CHECKPOINT_SIGNING_KEY", random_secret())
+    get_settings.cache_clear()
+    code, output = _invoke("checkpoint", "create")
+    output = " ".join(output.split())
+    assert code == 2, output
+    assert "Refused: GLASSBOX_CHECKPOINT_SIGNING_KEY does not match" in output
+    assert "Checkpoint" not in output
+    assert os.environ["GLASSBOX_CHECKPOINT_SIGNING_KEY"] not in output

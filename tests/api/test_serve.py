@@ -1,7 +1,9 @@
-"""``glassbox serve --workers 2``: every worker process writes the service's JSON logs."""
+"""``glassbox serve``: every worker process writes the service's JSON logs; a start that could
+not serve the data or the models it is given refuses in one line, and demo mode says so."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -11,10 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy.orm import Session
 
-from api.core.database import create_db_engine, migrate
+from api.core.database import create_db_engine, create_session_factory, migrate
+from api.core.secret_check import check_secrets
 from api.core.security import Role, create_api_key
+from api.core.settings import SECRET_NAMES, Settings, generate_demo_secrets
 from tests.api.decisions.support import transactions, wait_until_serving
 from tests.api.decisions.test_crash_durability import _environment, _free_port
 from tests.conftest import TrainedModels
@@ -84,3 +89,141 @@ def test_every_worker_logs_json_access_lines_without_personal_data(
     assert len({line["request_id"] for line in access}) == len(access)
     assert subject not in text and not any(decision_id in text for decision_id in ids)
     assert "0" * 32 not in text
+
+
+# --- refusals and demo mode --------------------------------------------------------------------
+
+
+def _glassbox(env: dict[str, str], *args: str, seconds: float = 120) -> tuple[int, str]:
+    """Run a ``glassbox`` command to its end; fail if it is still running (it started serving)."""
+    command = [sys.executable, "-c", "from api.cli import main; main()", *args]
+    process = subprocess.Popen(
+        command,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        output, _ = process.communicate(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        output, _ = process.communicate()
+        raise AssertionError(
+            f"glassbox {args[0]} kept running: {output.decode()[-2000:]}"
+        ) from None
+    return process.returncode, output.decode()
+
+
+def _without_secrets(database_url: str, tracking_uri: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GLASSBOX_")}
+    env["GLASSBOX_DATABASE_URL"] = database_url
+    env["GLASSBOX_MLFLOW_TRACKING_URI"] = tracking_uri
+    env["GLASSBOX_SERVED_MODELS"] = '["fraud"]'
+    env["COLUMNS"] = "200"  # one reason, one line, in a narrow terminal too
+    return env
+
+
+def test_serve_without_secrets_refuses_instead_of_falling_back_on_the_demos(
+    database_url: str, trained: TrainedModels, tmp_path: Path
+) -> None:
+    # The attack: the production database and store, no secrets, and a --home that happens to
+    # hold a demo's secrets. That start used to run in demo mode, silently, on real data.
+    home = tmp_path / "home"
+    generate_demo_secrets(home)
+    env = _without_secrets(database_url, trained.tracking_uri)
+    code, output = _glassbox(env, "serve", "--home", str(home), "--port", str(_free_port()))
+    assert code == 2, output
+    assert "GLASSBOX_PSEUDONYM_KEY or GLASSBOX_PSEUDONYM_KEY_FILE is missing" in output
+    assert "--demo" in output
+    for name in SECRET_NAMES:
+        assert (home / "secrets" / name).read_text().strip() not in output
+
+
+def test_serve_with_secrets_that_do_not_open_the_data_refuses_naming_them(
+    database_url: str, trained: TrainedModels, tmp_path: Path
+) -> None:
+    first = _environment(database_url, trained)
+    migrate(database_url)
+    engine = create_db_engine(database_url)
+    try:
+        written_under = Settings.model_validate(
+            {"database_url": database_url}
+            | {name: first[f"GLASSBOX_{name.upper()}"] for name in SECRET_NAMES}
+        )
+        check_secrets(create_session_factory(engine), written_under)
+    finally:
+        engine.dispose()
+    env = _environment(database_url, trained)  # the same database, every secret new
+    env["GLASSBOX_KEY_ENCRYPTION_KEY"] = first["GLASSBOX_KEY_ENCRYPTION_KEY"]
+    env["COLUMNS"] = "200"
+    code, output = _glassbox(env, "serve", "--home", str(tmp_path), "--port", str(_free_port()))
+    assert code == 2, output
+    (line,) = [line for line in output.splitlines() if line.startswith("Refusing to start")]
+    assert "GLASSBOX_PSEUDONYM_KEY" in line and "GLASSBOX_TOKEN_SIGNING_KEY" in line
+    assert "GLASSBOX_CHECKPOINT_SIGNING_KEY" in line
+    assert "GLASSBOX_KEY_ENCRYPTION_KEY" not in line  # that one is right
+    assert not any(value in output for name, value in env.items() if name.endswith("_KEY"))
+
+
+def test_serve_refuses_a_tracking_uri_with_no_store_and_creates_none(
+    database_url: str, tmp_path: Path
+) -> None:
+    env = _environment_without_models(database_url)
+    nowhere = tmp_path / "typo" / "mlflow.db"
+    env["GLASSBOX_MLFLOW_TRACKING_URI"] = f"sqlite:///{nowhere}"
+    code, output = _glassbox(env, "serve", "--home", str(tmp_path), "--port", str(_free_port()))
+    assert code == 2, output
+    (line,) = [line for line in output.splitlines() if line.startswith("Refusing to start")]
+    assert "no MLflow store" in line and str(nowhere) in line
+    assert not nowhere.exists() and not nowhere.parent.exists()
+
+
+def test_serve_refuses_when_a_served_model_has_no_champion(
+    database_url: str, trained: TrainedModels, tmp_path: Path
+) -> None:
+    env = _environment(database_url, trained)
+    env["GLASSBOX_SERVED_MODELS"] = '["fraud", "credit"]'
+    env["COLUMNS"] = "200"
+    code, output = _glassbox(env, "serve", "--home", str(tmp_path), "--port", str(_free_port()))
+    assert code == 2, output
+    (line,) = [line for line in output.splitlines() if line.startswith("Refusing to start")]
+    assert "no version of credit is registered as champion" in line and "fraud" not in line
+
+
+def _environment_without_models(database_url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GLASSBOX_")}
+    for name in SECRET_NAMES:
+        env[f"GLASSBOX_{name.upper()}"] = base64.b64encode(os.urandom(32)).decode("ascii")
+    env["GLASSBOX_DATABASE_URL"] = database_url
+    env["COLUMNS"] = "200"
+    return env
+
+
+@pytest.mark.parametrize("how", ["flag", "environment"])
+def test_serve_in_demo_mode_only_when_asked_and_says_so(
+    trained: TrainedModels, tmp_path: Path, how: str
+) -> None:
+    home = tmp_path / "home"
+    generate_demo_secrets(home)
+    env = _without_secrets(f"sqlite:///{home / 'glassbox.db'}", trained.tracking_uri)
+    args = ["serve", "--home", str(home), "--workers", "1"]
+    if how == "flag":
+        args.append("--demo")
+    else:
+        env["GLASSBOX_DEMO_MODE"] = "true"
+    port, log = _free_port(), tmp_path / "serve.log"
+    command = [sys.executable, "-c", "from api.cli import main; main()", *args, "--port", str(port)]
+    with log.open("ab") as sink:
+        server = subprocess.Popen(
+            command, env=env, stdout=sink, stderr=sink, start_new_session=True
+        )
+    try:
+        assert wait_until_serving(server, port, log, seconds=180), log.read_text()[-2000:]
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        # One worker runs in this process; uvicorn re-raises the SIGTERM once it has stopped.
+        assert server.wait(timeout=60) in {0, -signal.SIGTERM}
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    warned = [line for line in lines if line["message"].startswith("demo mode")]
+    assert [line["level"] for line in warned] == ["WARNING"], log.read_text()[-2000:]

@@ -15,11 +15,13 @@ from models.registry import (
     TRUSTED_TYPES,
     Registration,
     RegistryError,
+    StoreNotFoundError,
     load_model,
     local_store,
     log_training,
     model_versions,
     promote,
+    require_store,
 )
 from models.spec import Gate, load_spec
 from models.training import TrainingFiles, train_from_files
@@ -124,3 +126,36 @@ def test_run_carries_card_spec_fairness_and_shap_plot(store: Store) -> None:
     assert "| roc_auc |" in card
     assert "### gender" in card, "fairness by protected attribute is in the card"
     assert load_spec(TELCO_SPEC).name in card
+
+
+@pytest.mark.parametrize("form", ["sqlite", "sqlite-empty-file", "file", "path"])
+def test_reading_a_store_that_does_not_exist_refuses_and_creates_nothing(
+    tmp_path: Path, form: str
+) -> None:
+    # A mistyped URI used to create an empty store there, which then served no model at all.
+    where = tmp_path / "typo" / "mlflow.db"
+    uri = {
+        "sqlite": f"sqlite:///{where}",
+        "sqlite-empty-file": f"sqlite:///{tmp_path / 'empty.db'}",
+        "file": (tmp_path / "typo" / "mlruns").as_uri(),
+        "path": str(tmp_path / "typo" / "mlruns"),
+    }[form]
+    if form == "sqlite-empty-file":
+        (tmp_path / "empty.db").touch()
+    for read in (
+        lambda: load_model("churn", tracking_uri=uri),
+        lambda: model_versions("churn", tracking_uri=uri),
+        lambda: promote("churn", 1, tracking_uri=uri),
+    ):
+        with pytest.raises(StoreNotFoundError, match="MLflow store"):
+            read()
+    with pytest.raises(StoreNotFoundError):
+        require_store(uri)
+    assert not (tmp_path / "typo").exists()
+    if form == "sqlite-empty-file":
+        assert (tmp_path / "empty.db").stat().st_size == 0  # opened read-only: no tables made
+
+
+def test_an_existing_store_is_accepted(store: Store) -> None:
+    require_store(store.uri)
+    assert model_versions(store.first.name, tracking_uri=store.uri)

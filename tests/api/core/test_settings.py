@@ -186,3 +186,12 @@ def test_importing_the_storage_modules_does_nothing(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GLASSBOX_")}
     subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, check=True)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "url", ["decisions.example.org", "ftp://decisions.example.org", "https://"]
+)
+def test_the_public_url_must_name_an_http_host(real_secrets: dict[str, bytes], url: str) -> None:
+    # Its host is the one name the service answers besides loopback (api.core.hosts).
+    with pytest.raises(ValidationError, match="absolute http"):
+        Settings(public_url=url)

@@ -62,7 +62,7 @@ def learner_history(trained: TrainedModels) -> list[dict[str, Any]]:
 def wait_until_serving(
     process: subprocess.Popen[bytes], port: int, log: Path, *, seconds: float = 120
 ) -> bool:
-    """Poll a server process's ``/openapi.json`` on loopback until it answers.
+    """Poll a server process's readiness probe (``/v1/health``) on loopback until it answers.
 
     Returns False when ``seconds`` pass first (the caller stops the process); raises
     AssertionError with the end of ``log`` if the process exits.
@@ -72,7 +72,7 @@ def wait_until_serving(
         if process.poll() is not None:
             raise AssertionError(f"the server exited: {log.read_text()[-2000:]}")
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=1).status_code == 200:
+            if httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=1).status_code == 200:
                 return True
         except httpx.HTTPError:
             time.sleep(0.1)

@@ -12,7 +12,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,7 +112,9 @@ class LiveServer:
 
 
 @contextmanager
-def live_server(*, database_url: str, tracking_uri: str) -> Iterator[LiveServer]:
+def live_server(
+    *, database_url: str, tracking_uri: str, overrides: Mapping[str, Any] | None = None
+) -> Iterator[LiveServer]:
     """Serve glassbox on a free loopback port until the block ends.
 
     Parameters
@@ -121,6 +123,8 @@ def live_server(*, database_url: str, tracking_uri: str) -> Iterator[LiveServer]
         An empty database.
     tracking_uri : str
         The MLflow store with the models to serve.
+    overrides : mapping, optional
+        Other settings (``api_docs``, ``served_models`` ...).
 
     Yields
     ------
@@ -141,6 +145,7 @@ def live_server(*, database_url: str, tracking_uri: str) -> Iterator[LiveServer]
             # The notice's link points here, as it would at the organisation's public address.
             "public_url": url,
             **{name: random_secret() for name in SECRET_NAMES},
+            **(overrides or {}),
         }
     )
     app = create_app(settings)
