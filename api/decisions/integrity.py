@@ -6,9 +6,9 @@ without opening anything. An ``UPDATE`` by someone with database rights must not
 API serves, so two things cover those columns:
 
 * **The row MAC** (``decision.row_mac``), on every row written since it exists: the covered
-  columns as written and ``HMAC-SHA256(key, canonical({"columns", "decision_id"}))``, the key
-  derived from the key-encryption key (:func:`row_mac_key`). Keeping the values beside the MAC
-  lets a mismatch name the column that changed.
+  columns as written, ``C`` (canonical JSON), and ``HMAC-SHA256(key, label || id || "." || C)``,
+  the key derived from the key-encryption key (:func:`row_mac_key`). Keeping the values beside
+  the MAC lets a mismatch name the column that changed.
 * **The log entry**, for logged decisions: its body records the same values and the hash chain
   covers it, so an auditor compares them without any key. Rows written before the MAC existed
   are checked this way only; an old row that policy did not log has nothing to be checked
@@ -29,12 +29,14 @@ import hmac
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Final
 
+import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.audit.chain import canonical_json, canonical_value
+from api.audit.chain import canonical_value, format_timestamp
 from api.audit.schemas import DecisionRowProblem, EntryKind, LogEntryRead, LogVerificationRead
 from api.audit.service import SEALED_IN_ENTRY, get_entries, verify_log
 from api.core.crypto import derive_key, hmac_sha256
@@ -83,6 +85,7 @@ COVERED_COLUMNS: Final = (
 # Key of the sealed explanation that says the row carries a MAC (its format version).
 SEALED_MARKER: Final = "row_mac"
 _PURPOSE = "glassbox.decision-row-mac.v1"
+_MAC_LABEL = b"glassbox.decision-row.v1:"
 _LOGGED = "logged"
 # Columns the database fills when the writer leaves them out.
 _DEFAULTS: Final[Mapping[str, Any]] = {"decided_by": "model"}
@@ -138,15 +141,33 @@ def row_mac_key(kek: bytes) -> bytes:
     return derive_key(kek, purpose=_PURPOSE)
 
 
+def _plain(value: object) -> object:
+    # canonical_value's forms for what the columns hold, without its general type dispatch
+    # (this runs on the decision hot path): floats as their repr, times as canonical UTC text.
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if isinstance(value, float):
+        return repr(float(value))
+    if isinstance(value, datetime):
+        return format_timestamp(value)
+    return value
+
+
 def _covered(value_of: Callable[[str], Any], *, logged: bool) -> dict[str, object]:
-    columns = {name: canonical_value(value_of(name)) for name in COVERED_COLUMNS}
+    columns = {name: _plain(value_of(name)) for name in COVERED_COLUMNS}
     columns[_LOGGED] = logged
     return columns
 
 
-def _mac(key: bytes, decision_id: str, columns: Mapping[str, object]) -> str:
-    message = canonical_json({"columns": columns, "decision_id": decision_id})
-    return hmac_sha256(key, message).hex()
+def _encode(columns: Mapping[str, object]) -> bytes:
+    # Canonical JSON of values that are JSON types already (see _plain).
+    return orjson.dumps(columns, option=orjson.OPT_SORT_KEYS)
+
+
+def _mac(key: bytes, decision_id: str, encoded: bytes) -> str:
+    # The id is hex: "<id>." cannot be confused with another id's prefix.
+    return hmac_sha256(key, _MAC_LABEL + decision_id.encode("ascii") + b"." + encoded).hex()
 
 
 def row_mac(key: bytes, row: Mapping[str, Any], *, logged: bool) -> str:
@@ -167,9 +188,10 @@ def row_mac(key: bytes, row: Mapping[str, Any], *, logged: bool) -> str:
     str
         Canonical JSON: ``{"columns": {...}, "mac": "<hex>"}``.
     """
-    columns = _covered(lambda name: row.get(name, _DEFAULTS.get(name)), logged=logged)
-    mac = _mac(key, str(row["decision_id"]), columns)
-    return canonical_json({"columns": columns, "mac": mac}).decode("utf-8")
+    encoded = _encode(_covered(lambda name: row.get(name, _DEFAULTS.get(name)), logged=logged))
+    mac = _mac(key, str(row["decision_id"]), encoded)
+    # Canonical JSON of {"columns": ..., "mac": ...}, written out: keys in order.
+    return f'{{"columns":{encoded.decode("utf-8")},"mac":"{mac}"}}'
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,7 +212,11 @@ def _mac_finding(decision: Decision, key: bytes) -> _Finding | None:
             raise TypeError
     except (ValueError, KeyError, TypeError):
         return _Finding(("row_mac",), "its row MAC is not readable")
-    if not hmac.compare_digest(_mac(key, decision.decision_id, columns), mac):
+    try:
+        expected = _mac(key, decision.decision_id, _encode(columns))
+    except (TypeError, UnicodeEncodeError, orjson.JSONEncodeError):
+        return _Finding(("row_mac",), "its row MAC is not readable")
+    if not hmac.compare_digest(expected, mac):
         # The MAC, its copy of the columns or the decision id changed (or another KEK made it).
         return _Finding(("row_mac",), "its row MAC does not verify")
     current = _covered(
