@@ -200,8 +200,10 @@ class _Finding:
     reason: str
 
 
-def _columns_text(columns: Sequence[str]) -> str:
-    return ("column " if len(columns) == 1 else "columns ") + ", ".join(columns)
+def _mismatch(columns: Sequence[str], against: str) -> str:
+    if len(columns) == 1:
+        return f"column {columns[0]} does not match {against}"
+    return f"columns {', '.join(columns)} do not match {against}"
 
 
 def _mac_finding(decision: Decision, key: bytes) -> _Finding | None:
@@ -228,7 +230,7 @@ def _mac_finding(decision: Decision, key: bytes) -> _Finding | None:
         if columns.get(name) != value
     )
     if changed:
-        return _Finding(changed, f"{_columns_text(changed)} do not match its row MAC")
+        return _Finding(changed, _mismatch(changed, "its row MAC"))
     return None
 
 
@@ -260,7 +262,7 @@ def _entry_finding(decision: Decision, entry: LogEntryRead | None) -> _Finding |
     if decision.decided_by != _DECIDED_BY[entry.kind]:
         changed.append("decided_by")
     if changed:
-        return _Finding(tuple(changed), f"{_columns_text(changed)} do not match its log entry")
+        return _Finding(tuple(changed), _mismatch(changed, "its log entry"))
     return None
 
 
