@@ -216,9 +216,10 @@ def _mac_finding(decision: Decision, key: bytes) -> _Finding | None:
         return _Finding(("row_mac",), "its row MAC is not readable")
     try:
         expected = _mac(key, decision.decision_id, _encode(columns))
+        verified = hmac.compare_digest(expected.encode("ascii"), mac.encode("utf-8"))
     except (TypeError, UnicodeEncodeError, orjson.JSONEncodeError):
         return _Finding(("row_mac",), "its row MAC is not readable")
-    if not hmac.compare_digest(expected, mac):
+    if not verified:
         # The MAC, its copy of the columns or the decision id changed (or another KEK made it).
         return _Finding(("row_mac",), "its row MAC does not verify")
     current = _covered(
@@ -242,7 +243,11 @@ def _entry_finding(decision: Decision, entry: LogEntryRead | None) -> _Finding |
     except ValueError:
         return _Finding(("log_entry_id",), "its log entry's body is not JSON")
     fields = _ENTRY_FIELDS.get(entry.kind)
-    if fields is None or body.get(_ENTRY_ID_KEY[entry.kind]) != decision.decision_id:
+    if (
+        fields is None
+        or not isinstance(body, dict)
+        or body.get(_ENTRY_ID_KEY[entry.kind]) != decision.decision_id
+    ):
         return _Finding(("log_entry_id",), "its log entry records something else")
     changed: list[str] = []
     for column, key in fields.items():
@@ -266,13 +271,16 @@ def _entry_finding(decision: Decision, entry: LogEntryRead | None) -> _Finding |
     return None
 
 
-def _finding(decision: Decision, key: bytes, entry: LogEntryRead | None) -> _Finding | None:
-    """What is wrong with the row, checked against its MAC and the entry given."""
+def _finding(
+    decision: Decision, key: bytes, entry: LogEntryRead | None, *, with_entry: bool
+) -> _Finding | None:
+    """What is wrong with the row, checked against its MAC and, ``with_entry``, its entry
+    (``entry``: None when there is none)."""
     if decision.row_mac is not None:
         found = _mac_finding(decision, key)
         if found is not None:
             return found
-    if decision.log_entry_id is not None and (decision.row_mac is None or entry is not None):
+    if decision.log_entry_id is not None and (with_entry or decision.row_mac is None):
         return _entry_finding(decision, entry)
     if decision.log_entry_id is None and SEALED_IN_ENTRY in (
         decision.features_ct,
@@ -307,7 +315,7 @@ def check_decision(decision: Decision, *, key: bytes, entry: LogEntryRead | None
     DecisionIntegrityError
         Naming the decision and the columns.
     """
-    found = _finding(decision, key, entry)
+    found = _finding(decision, key, entry, with_entry=entry is not None)
     if found is not None:
         raise DecisionIntegrityError(decision.decision_id, found.columns, found.reason)
 
@@ -373,7 +381,8 @@ def verify_decision_rows(
             checked += 1
             if decision.row_mac is None and decision.log_entry_id is None:
                 unverified += 1
-            found = _finding(decision, key, entries.get(str(decision.log_entry_id)))
+            entry = entries.get(decision.log_entry_id) if decision.log_entry_id else None
+            found = _finding(decision, key, entry, with_entry=True)
             if found is not None:
                 bad += 1
                 if len(problems) < _MAX_PROBLEMS:

@@ -135,6 +135,9 @@ def test_a_decision_moved_to_another_log_entry_or_key_is_named(
     _update(service, second["id"], log_entry_id=None)
     _update(service, first["id"], log_entry_id=entry_id)
     assert _bad(_verify(service))[first["id"]] == ["log_entry_id"]
+    _update(service, first["id"], log_entry_id="0" * 32)
+    (problem,) = (p for p in _verify(service)["bad_decisions"] if p["decision_id"] == first["id"])
+    assert (problem["columns"], problem["reason"]) == (["log_entry_id"], "its log entry is missing")
 
 
 def test_verify_log_command_names_the_decision_and_the_column(
