@@ -594,28 +594,42 @@ def verify_log_command(
     demo: DemoOption = False,
     batch_size: Annotated[int, typer.Option(min=1, help="Entries read per query.")] = 1000,
 ) -> None:
-    """Re-compute the decision log's hash chain; exit 1 naming the first bad entry."""
-    from api.audit.service import log_head, verify_log
+    """Re-compute the decision log's hash chain and check every decision row against its log
+    entry or MAC; exit 1 naming the first bad entry, or each bad decision and its columns."""
+    from api.audit.service import log_head
+    from api.decisions.integrity import verify_records
 
     settings = _service_settings(home, demo=demo)
+    kek = settings.key_encryption_key.get_secret_value()
     with _database(settings) as sessions, sessions() as session:
         stored, _ = log_head(session)
         with _progress() as progress:
             task = progress.add_task(f"Verifying {stored} log entries", total=None)
-            result = verify_log(session, batch_size=batch_size)
+            result = verify_records(session, kek=kek, batch_size=batch_size)
             progress.update(task, total=1, completed=1)
+    rows = f"{result.decisions_checked} decisions"
+    if result.decisions_unverified:
+        rows += f" ({result.decisions_unverified} unlogged, written before row MACs: unverified)"
     if result.ok:
         console.print(
-            f"[green]OK[/]: {result.size} entries, head hash {result.head_hash}", highlight=False
+            f"[green]OK[/]: {result.size} entries, head hash {result.head_hash}; {rows}",
+            highlight=False,
         )
         return
-    console.print(
-        f"[red]BROKEN[/] at entry {result.first_bad_seq}: {result.reason}", highlight=False
-    )
-    console.print(
-        f"The first {result.size} entries are intact (head hash {result.head_hash}).",
-        highlight=False,
-    )
+    if result.first_bad_seq is not None:
+        console.print(
+            f"[red]BROKEN[/] at entry {result.first_bad_seq}: {result.reason}", highlight=False
+        )
+        console.print(
+            f"The first {result.size} entries are intact (head hash {result.head_hash}).",
+            highlight=False,
+        )
+    for problem in result.bad_decisions:
+        console.print(
+            f"[red]BROKEN[/] decision {problem.decision_id}: {problem.reason}", highlight=False
+        )
+    if result.bad_decisions:
+        console.print(f"Checked {rows}.", highlight=False)
     raise typer.Exit(1)
 
 

@@ -1204,6 +1204,7 @@ def micro_main(argv: Sequence[str]) -> None:
     from api.core.security import Principal, Role
     from api.core.settings import get_settings
     from api.core.tokens import issue_subject_token
+    from api.decisions.integrity import row_mac, row_mac_key
     from api.decisions.runtime import ModelRegistry
     from api.decisions.schemas import DecisionCreate
     from api.decisions.service import create_decision
@@ -1310,6 +1311,20 @@ def micro_main(argv: Sequence[str]) -> None:
             personal=sealed,
         )
         canonical_json(entry.body)
+        # The row's MAC of what was decided (the service MACs every row it writes).
+        row_mac(
+            row_mac_key(kek),
+            {
+                "decision_id": decision_id,
+                "created_at": now,
+                "model_name": "fraud",
+                "outcome": band.outcome,
+                "score": explanation.score,
+                "significant": band.outcome == "block",
+                "subject_pseudonym": pseudonym,
+            },
+            logged=True,
+        )
         marks.append(time.perf_counter_ns())
         response = {
             "id": decision_id,

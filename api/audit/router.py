@@ -1,7 +1,8 @@
 """Audit routes: verify the decision log, take and check signed checkpoints.
 
 For auditors and admins (DPO, supervisory authority on inspection). The chain and the
-checkpoints prove the log was not rewritten (SPEC §4); nothing here reads personal data.
+checkpoints prove the log was not rewritten (SPEC §4), the decision rows' MACs and entries that
+their plain columns were not changed; nothing here reads personal data.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ from api.audit.schemas import (
     CheckpointVerificationRead,
     LogVerificationRead,
 )
-from api.audit.service import create_checkpoint, export_checkpoint, verify_checkpoint, verify_log
+from api.audit.service import create_checkpoint, export_checkpoint, verify_checkpoint
 from api.context import ContextDep
 from api.core.crypto import load_signing_key, public_key_bytes
 from api.core.errors import NotFoundError, problem_responses
 from api.core.security import AuditorOrAdminDep
+from api.decisions.integrity import verify_records
 
 __all__ = ["router"]
 
@@ -29,12 +31,14 @@ router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=problem_respons
 # thread pool, not on the event loop.
 
 
-@router.get("/verify", summary="Verify the decision log's hash chain")
+@router.get("/verify", summary="Verify the decision log's hash chain and the decision rows")
 def verify_decision_log(_: AuditorOrAdminDep, context: ContextDep) -> LogVerificationRead:
-    """Re-compute every entry's hash; name the first entry that does not fit, and why."""
+    """Re-compute every entry's hash; name the first entry that does not fit, and why. Then
+    check every decision's plain columns against its log entry and its row MAC; name each
+    decision that does not match, and the columns."""
+    kek = context.settings.key_encryption_key.get_secret_value()
     with context.sessions() as session:
-        result = verify_log(session)
-    return LogVerificationRead.model_validate(result.model_dump())
+        return verify_records(session, kek=kek)
 
 
 @router.post(

@@ -18,6 +18,7 @@ __all__ = [
     "CheckpointRead",
     "CheckpointVerification",
     "CheckpointVerificationRead",
+    "DecisionRowProblem",
     "EntryKind",
     "LogEntryCreate",
     "LogEntryRead",
@@ -153,8 +154,27 @@ class CheckpointVerification(BaseModel):
 # --- API responses --------------------------------------------------------------------------
 
 
+class DecisionRowProblem(BaseModel):
+    """A decision whose plain columns do not match its log entry or its row MAC."""
+
+    model_config = ConfigDict(frozen=True)
+
+    decision_id: str
+    columns: list[str]
+    reason: str
+
+
 class LogVerificationRead(VerifyResult):
-    """``GET /v1/audit/verify``: the chain re-computed; the first bad entry if any."""
+    """``GET /v1/audit/verify``: the chain re-computed, the first bad entry if any, and the
+    decision rows checked against their entries and MACs.
+
+    ``ok`` is false when either the chain or a decision row fails. ``decisions_unverified``
+    counts rows written before rows carried a MAC that no entry covers either.
+    """
+
+    decisions_checked: int = 0
+    decisions_unverified: int = 0
+    bad_decisions: list[DecisionRowProblem] = Field(default_factory=list)
 
 
 class CheckpointDocumentRead(CheckpointDocument):

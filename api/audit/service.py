@@ -123,6 +123,7 @@ __all__ = [
     "data_key_for",
     "data_keys_for",
     "export_checkpoint",
+    "get_entries",
     "get_entry",
     "keys_open_stored_data",
     "log_head",
@@ -318,6 +319,29 @@ def get_entry(session: Session, entry_id: str) -> LogEntryRead | None:
         select(*_ENTRY_COLUMNS).where(LogEntry.entry_id == entry_id)
     ).one_or_none()
     return None if row is None else LogEntryRead(**row._mapping)
+
+
+def get_entries(session: Session, entry_ids: Collection[str]) -> dict[str, LogEntryRead]:
+    """Return several entries by id, in one query.
+
+    Parameters
+    ----------
+    session : Session
+        The session.
+    entry_ids : collection of str
+        The entries' ids.
+
+    Returns
+    -------
+    dict
+        Each entry found, by id (an id with no entry is left out).
+    """
+    if not entry_ids:
+        return {}
+    rows = session.execute(
+        select(*_ENTRY_COLUMNS).where(LogEntry.entry_id.in_(sorted(set(entry_ids))))
+    ).all()
+    return {row.entry_id: LogEntryRead(**row._mapping) for row in rows}
 
 
 def read_entries(

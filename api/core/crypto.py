@@ -33,9 +33,10 @@ import ssl
 from collections.abc import Callable
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 __all__ = [
     "DATA_KEY_BYTES",
@@ -46,6 +47,7 @@ __all__ = [
     "KeyNotFoundError",
     "KeyShredded",
     "decrypt_field",
+    "derive_key",
     "encrypt_field",
     "field_aad",
     "field_sealer",
@@ -152,6 +154,32 @@ def hmac_sha256(key: bytes, message: bytes) -> bytes:
     mac = _keyed_sha256(key).copy()
     mac.update(message)
     return mac.digest()
+
+
+@functools.lru_cache(maxsize=16)
+def derive_key(secret: bytes, *, purpose: str) -> bytes:
+    """A 32-byte key for one purpose, derived from a secret the service already holds.
+
+    HKDF-SHA256 (RFC 5869) with the purpose as ``info``: the derived key reveals nothing of the
+    secret, and keys derived for two purposes are unrelated, so a new use of the secret needs no
+    new secret to configure. Derived once per secret and purpose (cached).
+
+    Parameters
+    ----------
+    secret : bytes
+        The secret to derive from (at least 32 bytes), e.g. the key-encryption key.
+    purpose : str
+        What the key is for, e.g. ``"glassbox.decision-row-mac.v1"``.
+
+    Returns
+    -------
+    bytes
+        32 bytes.
+    """
+    if len(secret) < DATA_KEY_BYTES:
+        raise KeyMaterialError(f"a secret to derive from must be at least {DATA_KEY_BYTES} bytes")
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=DATA_KEY_BYTES, salt=None, info=purpose.encode())
+    return hkdf.derive(secret)
 
 
 def _require_key(key: bytes, *, name: str) -> None:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from api.core.crypto import DecryptionError
 from api.core.errors import PROBLEM_BASE, ConflictError, NotFoundError
 
 __all__ = [
+    "DecisionIntegrityError",
     "DecisionNotFoundError",
     "SubjectErasedError",
     "SubjectObjectedError",
@@ -32,3 +36,24 @@ class SubjectObjectedError(ConflictError):
 
     type_ = PROBLEM_BASE + "subject-objected"
     title = "Objection to processing"
+
+
+class DecisionIntegrityError(DecryptionError):
+    """A decision's plain columns no longer say what was decided: changed in storage.
+
+    A :class:`~api.core.crypto.DecryptionError`, so that it is answered like any stored record
+    that fails its integrity check (500 ``stored-data-integrity``, an integrity alarm) and a
+    reader that lists records can catch both alike.
+
+    Attributes
+    ----------
+    decision_id : str
+        The decision.
+    columns : tuple of str
+        The columns that do not match their log entry or MAC.
+    """
+
+    def __init__(self, decision_id: str, columns: Sequence[str], reason: str) -> None:
+        super().__init__(f"decision {decision_id}: {reason}")
+        self.decision_id = decision_id
+        self.columns = tuple(columns)

@@ -72,3 +72,8 @@ class Decision(Base):
     supersedes_decision_id: Mapped[str | None] = mapped_column(String(32))
     case_id: Mapped[str | None] = mapped_column(String(32))
     reviewer_key_id: Mapped[str | None] = mapped_column(String(64))
+    # The columns that say what was decided, as written, with their HMAC under a key derived
+    # from the key-encryption key (api.decisions.integrity): an UPDATE of the plain columns is
+    # caught, and names the column, for decisions no log entry covers. NULL on rows written
+    # before rows carried it.
+    row_mac: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -41,6 +41,7 @@ from api.decisions.errors import (
     SubjectObjectedError,
     SubjectRestrictedError,
 )
+from api.decisions.integrity import SEALED_MARKER, check_decision, row_mac, row_mac_key
 from api.decisions.models import Decision
 from api.decisions.runtime import ServedModel
 from api.decisions.schemas import DecisionCreate
@@ -235,9 +236,12 @@ async def create_decision(
         "factors": factors,
         "items": items,
         "outcome_label": band.label.get(locale),
+        # This row carries a MAC: one found without it was stripped, not written before MACs.
+        SEALED_MARKER: 1,
     }
     meta = {
         "decision_id": decision_id,
+        "decided_at": created_at,
         "model": served.name,
         "model_version": served.version,
         "run_id": served.run_id,
@@ -280,6 +284,11 @@ async def create_decision(
         "key_category": spec.retention.category,
         "key_epoch": created_at.year,
     }
+    # What was decided, MAC'd for the reads that serve it: an UPDATE of these columns is caught
+    # even where no log entry covers them.
+    row["row_mac"] = row_mac(
+        row_mac_key(settings.key_encryption_key.get_secret_value()), row, logged=logged
+    )
     case_rows: tuple[tuple[Table, dict[str, Any]], ...] = ()
     case_entries: tuple[LogEntryCreate, ...] = ()
     if reasons:
@@ -495,12 +504,15 @@ def open_decision(session: Session, *, decision_id: str, kek: bytes) -> OpenedDe
         When there is no such decision.
     SubjectErasedError
         When the subject's data key was erased (Art. 17): the details are gone for good.
+    api.decisions.errors.DecisionIntegrityError
+        When the row's plain columns do not match its MAC or its log entry.
     """
     decision = session.execute(
         select(Decision).where(Decision.decision_id == decision_id)
     ).scalar_one_or_none()
     if decision is None:
         raise DecisionNotFoundError(f"no decision {decision_id}")
+    mac_key = row_mac_key(kek)
     try:
         dek = data_key_for(
             session,
@@ -511,11 +523,16 @@ def open_decision(session: Session, *, decision_id: str, kek: bytes) -> OpenedDe
             create=False,
         )
     except (KeyShredded, KeyNotFoundError) as exc:
+        if decision.row_mac is not None:
+            # A changed key_category or key_epoch points at no key: that is not an erasure.
+            check_decision(decision, key=mac_key)
         raise SubjectErasedError(
             "the data of this person was erased; the decision's details are gone"
         ) from exc
 
-    opened = open_decision_fields(session, dek, decision, ("features", "explanation", "notice"))
+    opened = open_decision_fields(
+        session, dek, decision, ("features", "explanation", "notice"), mac_key=mac_key
+    )
     return OpenedDecision(
         row=decision,
         features=opened["features"],

@@ -33,6 +33,7 @@ from api.core.ids import new_id
 from api.core.models import ApiKey
 from api.core.timestamps import as_utc
 from api.decisions.errors import DecisionNotFoundError, SubjectErasedError
+from api.decisions.integrity import check_decisions, row_mac, row_mac_key
 from api.decisions.models import Decision
 from api.decisions.runtime import ModelNotServedError, ModelRegistry, ServedModel
 from api.decisions.sealed import open_decision_fields
@@ -109,6 +110,9 @@ def _key(session: Session, decision: Decision, kek: bytes) -> bytes:
     # A case's statement, corrections and rationale are sealed under the contested decision's
     # own key (its model's retention category and year): they live and die with it, and an
     # erasure or the retention job that shreds the decision shreds them too.
+    # Every path that shows or acts on the decision's outcome gets its key here: none does so
+    # for a row whose columns were changed in storage.
+    check_decisions(session, [decision], key=row_mac_key(kek))
     try:
         return data_key_for(
             session,
@@ -852,7 +856,9 @@ def get_case_for_reviewer(
         decision = _decision(session, case.decision_id)
         assert decision is not None
         dek = _key(session, decision, kek)
-        opened = open_decision_fields(session, dek, decision, ("features", "explanation"))
+        opened = open_decision_fields(
+            session, dek, decision, ("features", "explanation"), mac_key=row_mac_key(kek)
+        )
         features, frozen = opened["features"], opened["explanation"]
         corrections = _open_json(dek, case_id, "corrections", case.corrections_ct)
         statement = _open_text(dek, case_id, "statement", case.statement_ct)
@@ -1034,6 +1040,7 @@ def resolve_case(
             verdict=verdict,
             rationale=sealed_rationale,
             dek=dek,
+            mac_key=row_mac_key(kek),
             resolved_by=reviewer,
             approved_by=None,
             public_url=public_url,
@@ -1086,6 +1093,7 @@ def approve_resolution(
             verdict=verdict,
             rationale=rationale,
             dek=dek,
+            mac_key=row_mac_key(kek),
             resolved_by=case.proposed_by,
             approved_by=reviewer,
             public_url=public_url,
@@ -1103,13 +1111,16 @@ def _complete(
     verdict: _Verdict,
     rationale: bytes,
     dek: bytes,
+    mac_key: bytes,
     resolved_by: str,
     approved_by: str | None,
     public_url: str,
     now: datetime,
 ) -> None:
     """Write the human decision, resolve the case and log it, in the caller's transaction."""
-    opened = open_decision_fields(session, dek, decision, ("features", "explanation"))
+    opened = open_decision_fields(
+        session, dek, decision, ("features", "explanation"), mac_key=mac_key
+    )
     features, frozen = opened["features"], opened["explanation"]
     corrections = _open_json(dek, case.case_id, "corrections", case.corrections_ct)
     if corrections and isinstance(features, dict):
@@ -1166,35 +1177,39 @@ def _complete(
         personal={"rationale": rationale},
         key=_key_ref(decision),
     )
+    human: dict[str, Any] = {
+        "decision_id": human_id,
+        "created_at": now,
+        "model_name": decision.model_name,
+        "model_version": decision.model_version,
+        "run_id": decision.run_id,
+        "policy_version": decision.policy_version,
+        "explainer_version": decision.explainer_version,
+        "outcome": verdict.outcome,
+        # The model's score stays on record; the outcome is the person's, not a band of it.
+        "score": decision.score,
+        "significant": verdict.outcome in spec.policy.significant_outcomes,
+        "review_required": False,
+        "review_reasons": "[]",
+        "legal_basis": decision.legal_basis,
+        "locale": decision.locale,
+        "personalised": decision.personalised,
+        "application_key_id": decision.application_key_id,
+        "subject_pseudonym": decision.subject_pseudonym,
+        "callback_url": decision.callback_url,
+        "log_entry_id": entry.entry_id,
+        "decided_by": "human",
+        "supersedes_decision_id": decision.decision_id,
+        "case_id": case.case_id,
+        "reviewer_key_id": resolved_by,
+        # The human outcome lives and dies with the decision it supersedes.
+        "key_category": decision.key_category,
+        "key_epoch": decision.key_epoch,
+    }
     session.add(
         Decision(
-            decision_id=human_id,
-            created_at=now,
-            model_name=decision.model_name,
-            model_version=decision.model_version,
-            run_id=decision.run_id,
-            policy_version=decision.policy_version,
-            explainer_version=decision.explainer_version,
-            outcome=verdict.outcome,
-            # The model's score stays on record; the outcome is the person's, not a band of it.
-            score=decision.score,
-            significant=verdict.outcome in spec.policy.significant_outcomes,
-            review_required=False,
-            review_reasons="[]",
-            legal_basis=decision.legal_basis,
-            locale=decision.locale,
-            personalised=decision.personalised,
-            application_key_id=decision.application_key_id,
-            subject_pseudonym=decision.subject_pseudonym,
-            callback_url=decision.callback_url,
-            log_entry_id=entry.entry_id,
-            decided_by="human",
-            supersedes_decision_id=decision.decision_id,
-            case_id=case.case_id,
-            reviewer_key_id=resolved_by,
-            # The human outcome lives and dies with the decision it supersedes.
-            key_category=decision.key_category,
-            key_epoch=decision.key_epoch,
+            **human,
+            row_mac=row_mac(mac_key, human, logged=True),
             **{
                 f"{name}_ct": encrypt_field(
                     dek, value, aad=field_aad(_DECISION_TABLE, human_id, name)

@@ -16,6 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from api.context import AppContext
 from api.core.database import is_postgresql, write_transaction
 from api.decisions.errors import DecisionNotFoundError
+from api.decisions.integrity import check_decisions, row_mac_key
 from api.decisions.models import Decision
 from api.decisions.runtime import ModelNotServedError, ServedModel
 from api.decisions.service import OpenedDecision, open_decision
@@ -59,6 +60,7 @@ def list_decisions(context: AppContext, *, subject: Subject) -> list[dict[str, A
     list of dict
         ``SubjectDecisionSummary`` bodies.
     """
+    kek = context.settings.key_encryption_key.get_secret_value()
     with context.sessions() as session:
         rows = session.scalars(
             select(Decision)
@@ -66,6 +68,8 @@ def list_decisions(context: AppContext, *, subject: Subject) -> list[dict[str, A
             .order_by(Decision.created_at.desc(), Decision.decision_id.desc())
             .limit(_MAX_LISTED)
         ).all()
+        # The list shows outcomes from the plain columns: none that was changed in storage.
+        check_decisions(session, rows, key=row_mac_key(kek))
         return [_summary(row) for row in rows]
 
 

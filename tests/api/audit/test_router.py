@@ -41,6 +41,10 @@ def test_an_intact_log_verifies_for_auditors_and_admins(
             "head_hash": head,
             "first_bad_seq": None,
             "reason": None,
+            # No decision rows here: the entries were appended directly.
+            "decisions_checked": 0,
+            "decisions_unverified": 0,
+            "bad_decisions": [],
         }
 
 

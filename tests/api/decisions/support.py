@@ -6,7 +6,7 @@ import math
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import numpy as np
@@ -14,7 +14,16 @@ import pandas as pd
 
 from tests.conftest import TrainedModels
 
-__all__ = ["fraud_rows", "learner_history", "transactions", "wait_until_serving"]
+if TYPE_CHECKING:
+    from tests.api.conftest import Service
+
+__all__ = [
+    "fraud_rows",
+    "learner_history",
+    "logged_and_unlogged",
+    "transactions",
+    "wait_until_serving",
+]
 
 
 def transactions(trained: TrainedModels, n: int = 5000) -> list[dict[str, Any]]:
@@ -57,6 +66,28 @@ def learner_history(trained: TrainedModels) -> list[dict[str, Any]]:
         {"item_id": r.item_id, "event": r.event}
         for r in interactions[interactions["user_id"] == user].itertuples()
     ]
+
+
+def logged_and_unlogged(service: Service, trained: TrainedModels, who: str) -> tuple[Any, Any]:
+    """A fraud decision (fraud logs every one) and a plain recommendation (not logged), asked
+    for by ``shop`` about ``c-<who>`` and ``learner-<who>``."""
+    risky, _ = fraud_rows(trained)
+    fraud = service.client.post(
+        "/v1/decisions/fraud",
+        json={"subject_ref": f"c-{who}", "features": risky, "legal_basis": "contract"},
+        headers=service.auth("shop"),
+    ).json()
+    reco = service.client.post(
+        "/v1/decisions/recommendation",
+        json={
+            "subject_ref": f"learner-{who}",
+            "history": learner_history(trained),
+            "legal_basis": "none",
+            "max_items": 3,
+        },
+        headers=service.auth("shop"),
+    ).json()
+    return fraud, reco
 
 
 def wait_until_serving(

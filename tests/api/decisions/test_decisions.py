@@ -19,7 +19,7 @@ from api.decisions.models import Decision
 from api.decisions.service import open_decision
 from tests.api._support import RawLog
 from tests.api.conftest import Service, bearer
-from tests.api.decisions.support import fraud_rows, learner_history
+from tests.api.decisions.support import fraud_rows, learner_history, logged_and_unlogged
 from tests.conftest import TrainedModels
 
 
@@ -245,30 +245,11 @@ def test_log_holds_the_decision_sealed_and_the_chain_verifies(
             assert marker.encode() not in file.read_bytes()
 
 
-def _logged_and_unlogged(service: Service, trained: TrainedModels, who: str) -> tuple[Any, Any]:
-    """A fraud decision (fraud logs every one) and a plain recommendation (not logged)."""
-    risky, _ = fraud_rows(trained)
-    fraud = _decide(
-        service, "fraud", {"subject_ref": f"c-{who}", "features": risky, "legal_basis": "contract"}
-    ).json()
-    reco = _decide(
-        service,
-        "recommendation",
-        {
-            "subject_ref": f"learner-{who}",
-            "history": learner_history(trained),
-            "legal_basis": "none",
-            "max_items": 3,
-        },
-    ).json()
-    return fraud, reco
-
-
 def test_a_logged_decision_is_sealed_once_in_its_entry_and_reads_back_whole(
     service: Service, trained: TrainedModels
 ) -> None:
     risky, _ = fraud_rows(trained)
-    fraud, reco = _logged_and_unlogged(service, trained, "7")
+    fraud, reco = logged_and_unlogged(service, trained, "7")
     context = service.client.app.state.context  # type: ignore[attr-defined]
     kek = context.settings.key_encryption_key.get_secret_value()
     with Session(context.engine) as session:
@@ -311,7 +292,7 @@ def test_a_decision_whose_sealed_data_was_altered_is_refused_as_an_integrity_pro
     service: Service, trained: TrainedModels
 ) -> None:
     risky, _ = fraud_rows(trained)
-    logged, unlogged = _logged_and_unlogged(service, trained, "44")
+    logged, unlogged = logged_and_unlogged(service, trained, "44")
     engine = service.client.app.state.context.engine  # type: ignore[attr-defined]
     raw = RawLog(engine)
     entry = next(row for row in raw.rows() if logged["id"] in row["body"])

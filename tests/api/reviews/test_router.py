@@ -132,6 +132,8 @@ def test_block_contest_review_overturn_end_to_end(service: Service, trained: Tra
     # The log verifies and holds every step, sealed.
     verified = _as(service, "auditor", "GET", "/v1/audit/verify").json()
     assert verified["ok"], verified
+    # Both decision rows, the model's and the human's, match their MACs and their entries.
+    assert (verified["decisions_checked"], verified["bad_decisions"]) == (2, [])
     pseudonym = service.pseudonym("customer-e2e")
     with service.context.sessions() as session:
         entries = read_entries(session, subject_pseudonym=pseudonym, limit=100)
