@@ -23,12 +23,13 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Final
 
-from sqlalchemy import DateTime, String, select
+from sqlalchemy import String, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from api.core.database import Base, write_transaction
 from api.core.settings import Settings
+from api.core.timestamps import UTCDateTime
 
 __all__ = [
     "CHECKED_SECRETS",
@@ -58,7 +59,7 @@ class SecretCheck(Base):
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     check_value: Mapped[str] = mapped_column(String(64))
-    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class SecretMismatchError(RuntimeError):

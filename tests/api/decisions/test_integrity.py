@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from api.cli import app as cli
-from api.core.settings import get_settings
+from api.core.settings import SECRET_NAMES, get_settings
 from api.decisions.integrity import check_decision, row_mac, row_mac_key
 from api.decisions.models import Decision
 from api.decisions.service import open_decision
@@ -75,11 +75,16 @@ def test_changed_columns_of_logged_and_unlogged_decisions_are_refused_and_named(
         (f"/v1/decisions/{logged['id']}", service.auth("shop")),
         (f"/v1/me/decisions/{logged['id']}", token),
         ("/v1/me/decisions", token),
-        ("/v1/me/export", token),
         (f"/v1/decisions/{unlogged['id']}", service.auth("shop")),
         (f"/v1/me/decisions/{unlogged['id']}", bearer(unlogged["notice"]["subject_token"])),
     ):
         _assert_integrity_problem(service.client.get(path, headers=headers))
+    # The export lists the altered decision as unreadable instead of its tampered outcome.
+    exported = service.client.get("/v1/me/export", headers=token)
+    assert exported.status_code == 200, exported.text
+    (listed,) = exported.json()["decisions"]
+    assert listed["id"] == logged["id"] and listed["status"] == "unreadable"
+    assert "outcome" not in listed
 
     verified = _verify(service)
     assert verified["ok"] is False
@@ -152,8 +157,10 @@ def test_verify_log_command_names_the_decision_and_the_column(
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)  # no demo secrets of a developer's checkout are found
     env = secret_env(settings.database_url)
-    kek = settings.key_encryption_key.get_secret_value()
-    env["GLASSBOX_KEY_ENCRYPTION_KEY"] = base64.b64encode(kek).decode("ascii")
+    for name in SECRET_NAMES:  # the service's own secrets: the database was written under them
+        secret = getattr(settings, name).get_secret_value()
+        env[f"GLASSBOX_{name.upper()}"] = base64.b64encode(secret).decode("ascii")
+    env["GLASSBOX_PSEUDONYM_NAMESPACE"] = settings.pseudonym_namespace
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     get_settings.cache_clear()
