@@ -7,7 +7,9 @@ the service answers 404 for one that belongs to someone else. Tokens travel in t
 once when expired or revoked.
 
 Answers: 401 for a missing, malformed, forged, expired or revoked token (and for an API key, which
-is not a subject's credential); 403 for a valid token without the route's scope.
+is not a subject's credential); 403 for a valid token without the route's scope; 429 for a person
+over their rate limit (:mod:`api.core.ratelimit`: every route, and on top the routes that
+register a request -- taken before the revocation lookup, so a flood costs no query).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.context import AppContext, ContextDep
 from api.core.errors import ForbiddenError, UnauthorizedError
+from api.core.ratelimit import RateLimitsDep
 from api.core.tokens import TokenError, read_subject_token
 from api.subjects.models import RevokedToken
 
@@ -34,6 +37,7 @@ __all__ = [
     "SCOPE_RIGHTS",
     "Subject",
     "SubjectContestDep",
+    "SubjectExportDep",
     "SubjectReadDep",
     "SubjectRightsDep",
     "require_scope",
@@ -77,26 +81,31 @@ def _is_revoked(context: AppContext, token_id: str) -> bool:
     return found is not None
 
 
-def require_scope(scope: str) -> _Guard:
+def require_scope(scope: str, *, rights_request: bool = False) -> _Guard:
     """Return a dependency that admits a valid, unrevoked subject token carrying ``scope``.
 
     Parameters
     ----------
     scope : str
         One of :data:`SCOPE_READ`, :data:`SCOPE_CONTEST`, :data:`SCOPE_RIGHTS`.
+    rights_request : bool
+        The route registers a request (export, objection, restriction, erasure, contest):
+        it also takes from the person's lower ``subject_rights`` limit.
 
     Returns
     -------
     callable
-        An async dependency returning the :class:`Subject`; the same scope always yields the
-        same dependency.
+        An async dependency returning the :class:`Subject`; the same arguments always yield
+        the same dependency.
     """
-    return _guard_for(scope)
+    return _guard_for(scope, rights_request)
 
 
 @functools.cache
-def _guard_for(scope: str) -> _Guard:
-    async def guard(context: ContextDep, credentials: _Credentials) -> Subject:
+def _guard_for(scope: str, rights_request: bool) -> _Guard:
+    async def guard(
+        context: ContextDep, credentials: _Credentials, limits: RateLimitsDep
+    ) -> Subject:
         if credentials is None:
             raise UnauthorizedError(
                 "A subject token is required: 'Authorization: Bearer <token from the notice>'."
@@ -110,6 +119,10 @@ def _guard_for(scope: str) -> _Guard:
                 "The token is not valid or has expired.",
                 headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
             ) from None
+        # Per person, not per token: every notice carries a token of its own.
+        limits.subjects.acquire(claims.pseudonym)
+        if rights_request:
+            limits.subject_rights.acquire(claims.pseudonym)
         # Checked against the database on every request, so a revocation holds at once.
         if await run_in_threadpool(_is_revoked, context, claims.token_id):
             raise UnauthorizedError(
@@ -126,7 +139,8 @@ def _guard_for(scope: str) -> _Guard:
             expires_at=claims.expires_at,
         )
 
-    guard.__name__ = guard.__qualname__ = f"require_subject_{scope.replace(':', '_')}"
+    name = f"require_subject_{scope.replace(':', '_')}" + ("_request" if rights_request else "")
+    guard.__name__ = guard.__qualname__ = name
     _GUARD_SCOPES[guard] = scope
     return guard
 
@@ -150,5 +164,7 @@ def scope_of(dependency: Callable[..., Any] | None) -> str | None:
 
 
 SubjectReadDep = Annotated[Subject, Depends(require_scope(SCOPE_READ))]
-SubjectContestDep = Annotated[Subject, Depends(require_scope(SCOPE_CONTEST))]
-SubjectRightsDep = Annotated[Subject, Depends(require_scope(SCOPE_RIGHTS))]
+# Reading, but registered as an access request (Art. 15) and heavy: the rights limit applies.
+SubjectExportDep = Annotated[Subject, Depends(require_scope(SCOPE_READ, rights_request=True))]
+SubjectContestDep = Annotated[Subject, Depends(require_scope(SCOPE_CONTEST, rights_request=True))]
+SubjectRightsDep = Annotated[Subject, Depends(require_scope(SCOPE_RIGHTS, rights_request=True))]

@@ -1,0 +1,142 @@
+"""How ``glassbox serve`` runs uvicorn: connection limits, and deadlines on reading a request.
+
+uvicorn (0.54) bounds an idle kept-alive connection (``timeout_keep_alive``) and the requests in
+flight (``limit_concurrency``: a 503 beyond it), but not the time a client takes to *send* a
+request: a connection that opens and sends nothing, or half a request line, or a body slower
+than a byte a minute, is held until the client leaves (slowloris). :class:`HttpProtocol` is
+uvicorn's httptools protocol with two deadlines added:
+
+* the request's line and headers must arrive within ``request_head_timeout`` of the connection
+  opening -- or, on a kept-alive connection, of the first bytes of the next request (the idle
+  time before those is uvicorn's keep-alive timeout);
+* its body within ``request_body_timeout`` of the headers.
+
+Past a deadline the connection is closed, with a ``408`` first if a request had begun and
+nothing was answered yet. A request that arrives in one read, as nearly all do, never arms a
+timer: the deadline is armed only when a read ends with a request still incomplete (and once
+per connection, on opening).
+
+The protocol reads its deadlines from :func:`api.core.settings.get_settings`: uvicorn builds it
+in each worker process (started fresh, with ``spawn``), where nothing passed to the parent's
+``uvicorn.run`` but the config itself arrives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Final
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from api.core.settings import Settings, get_settings
+
+__all__ = ["HttpProtocol", "uvicorn_options"]
+
+# Nothing is expected yet (a new connection waits under its own deadline armed at opening).
+_IDLE: Final = 0
+_HEAD: Final = 1
+_BODY: Final = 2
+_REQUEST_TIMEOUT: Final = (
+    b"HTTP/1.1 408 Request Timeout\r\n"
+    b"content-type: text/plain; charset=utf-8\r\n"
+    b"content-length: 15\r\n"
+    b"connection: close\r\n\r\n"
+    b"Request Timeout"
+)
+
+
+class HttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, with deadlines on receiving a request's head and body."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        settings = get_settings()
+        self._head_timeout = settings.request_head_timeout
+        self._body_timeout = settings.request_body_timeout
+        self._phase = _IDLE
+        self._deadline: asyncio.TimerHandle | None = None
+
+    # -- the deadline ------------------------------------------------------------------------
+
+    def _arm(self, seconds: float) -> None:
+        self._deadline = self.loop.call_later(seconds, self._timed_out)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _timed_out(self) -> None:
+        self._deadline = None
+        if self.transport.is_closing():
+            return
+        if self.flow.read_paused:
+            # The server stopped reading (a pipelined request waits for the one before it, or
+            # the application has not taken the body yet): the wait is ours, not the client's.
+            self._arm(self._body_timeout)
+            return
+        cycle = self.cycle
+        if self._phase == _HEAD:
+            # Unless the answer to the request before is still being written.
+            answer = cycle is None or cycle.response_complete
+        else:
+            answer = self._phase == _BODY and not cycle.response_started
+        if answer:
+            self.transport.write(_REQUEST_TIMEOUT)
+        # An application waiting for the body receives a disconnect.
+        self.transport.close()
+
+    # -- uvicorn's protocol ------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm(self._head_timeout)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        # Here, not per parser event: a request that came whole in this read arms nothing.
+        if self._phase != _IDLE and self._deadline is None and not self.transport.is_closing():
+            self._arm(self._head_timeout if self._phase == _HEAD else self._body_timeout)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._phase = _HEAD
+
+    def on_headers_complete(self) -> None:
+        self._disarm()  # the head's deadline (or the connection's first)
+        self._phase = _BODY
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._disarm()
+        self._phase = _IDLE
+        super().on_message_complete()
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """The server settings of ``glassbox serve``, as keyword arguments of ``uvicorn.run``.
+
+    Parameters
+    ----------
+    settings : Settings
+        ``keep_alive_timeout``, ``max_concurrency``, ``graceful_shutdown_timeout`` (the
+        request deadlines are read by :class:`HttpProtocol` in each worker).
+
+    Returns
+    -------
+    dict
+        ``http``, ``timeout_keep_alive``, ``limit_concurrency``, ``timeout_graceful_shutdown``.
+    """
+    return {
+        "http": HttpProtocol,
+        "timeout_keep_alive": settings.keep_alive_timeout,
+        # Connections and requests in flight, per worker: beyond, uvicorn answers 503 at once
+        # instead of queueing work it cannot finish in time.
+        "limit_concurrency": settings.max_concurrency,
+        # A stop waits this long for requests in flight, then cancels them.
+        "timeout_graceful_shutdown": settings.graceful_shutdown_timeout,
+    }
