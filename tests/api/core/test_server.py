@@ -12,7 +12,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -56,8 +55,8 @@ def port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
 
 
 def _connect(port: int) -> socket.socket:
-    connection = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT + SLACK)
-    return connection
+    # A read that waits longer than any deadline plus slack fails the test instead of hanging.
+    return socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT + SLACK)
 
 
 def _read_until_closed(connection: socket.socket) -> tuple[bytes, float]:
