@@ -16,6 +16,12 @@ nothing was answered yet. A request that arrives in one read, as nearly all do, 
 timer: the deadline is armed only when a read ends with a request still incomplete (and once
 per connection, on opening).
 
+httptools also has no limit on the size of a request's head (h11 has
+``h11_max_incomplete_event_size``; httptools buffers a header value of any length): a head
+still incomplete after more than ``max_request_head_bytes`` is answered ``431`` and the
+connection closed. Counted from the second read of a head on, so a request that arrives whole
+costs nothing here, and a head holds at most one read (256 KiB) more than the limit.
+
 The protocol reads its deadlines from :func:`api.core.settings.get_settings`: uvicorn builds it
 in each worker process (started fresh, with ``spawn``), where nothing passed to the parent's
 ``uvicorn.run`` but the config itself arrives.
@@ -36,6 +42,13 @@ __all__ = ["HttpProtocol", "uvicorn_options"]
 _IDLE: Final = 0
 _HEAD: Final = 1
 _BODY: Final = 2
+_HEAD_TOO_LARGE: Final = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+    b"content-type: text/plain; charset=utf-8\r\n"
+    b"content-length: 31\r\n"
+    b"connection: close\r\n\r\n"
+    b"Request Header Fields Too Large"
+)
 _REQUEST_TIMEOUT: Final = (
     b"HTTP/1.1 408 Request Timeout\r\n"
     b"content-type: text/plain; charset=utf-8\r\n"
@@ -53,7 +66,10 @@ class HttpProtocol(HttpToolsProtocol):
         settings = get_settings()
         self._head_timeout = settings.request_head_timeout
         self._body_timeout = settings.request_body_timeout
+        self._max_head_bytes = settings.max_request_head_bytes
         self._phase = _IDLE
+        self._heads = 0  # requests begun on this connection
+        self._head_bytes = 0
         self._deadline: asyncio.TimerHandle | None = None
 
     # -- the deadline ------------------------------------------------------------------------
@@ -77,14 +93,17 @@ class HttpProtocol(HttpToolsProtocol):
             return
         cycle = self.cycle
         if self._phase == _HEAD:
-            # Unless the answer to the request before is still being written.
-            answer = cycle is None or cycle.response_complete
+            answer = self._may_answer()
         else:
             answer = self._phase == _BODY and not cycle.response_started
         if answer:
             self.transport.write(_REQUEST_TIMEOUT)
         # An application waiting for the body receives a disconnect.
         self.transport.close()
+
+    def _may_answer(self) -> bool:
+        # While reading a head: unless the answer to the request before is still being written.
+        return self.cycle is None or self.cycle.response_complete
 
     # -- uvicorn's protocol ------------------------------------------------------------------
 
@@ -97,7 +116,18 @@ class HttpProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        super().data_received(data)
+        if self._phase == _HEAD:
+            heads = self._heads
+            super().data_received(data)
+            if self._phase == _HEAD and self._heads == heads:  # the same head, still incomplete
+                self._head_bytes += len(data)
+                if self._head_bytes > self._max_head_bytes and not self.transport.is_closing():
+                    if self._may_answer():
+                        self.transport.write(_HEAD_TOO_LARGE)
+                    self.transport.close()
+                    return
+        else:
+            super().data_received(data)
         # Here, not per parser event: a request that came whole in this read arms nothing.
         if self._phase != _IDLE and self._deadline is None and not self.transport.is_closing():
             self._arm(self._head_timeout if self._phase == _HEAD else self._body_timeout)
@@ -105,6 +135,8 @@ class HttpProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._phase = _HEAD
+        self._heads += 1
+        self._head_bytes = 0
 
     def on_headers_complete(self) -> None:
         self._disarm()  # the head's deadline (or the connection's first)

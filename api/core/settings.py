@@ -202,6 +202,8 @@ class Settings(BaseSettings):
     keep_alive_timeout: int = Field(default=5, gt=0)
     request_head_timeout: float = Field(default=5.0, gt=0)
     request_body_timeout: float = Field(default=10.0, gt=0)
+    # A request line and headers larger than this are refused (431); an API call's are < 2 KiB.
+    max_request_head_bytes: int = Field(default=16384, gt=0)
     max_concurrency: int = Field(default=1000, ge=1)
     graceful_shutdown_timeout: int = Field(default=30, gt=0)
 

@@ -8,8 +8,9 @@ once when expired or revoked.
 
 Answers: 401 for a missing, malformed, forged, expired or revoked token (and for an API key, which
 is not a subject's credential); 403 for a valid token without the route's scope; 429 for a person
-over their rate limit (:mod:`api.core.ratelimit`: every route, and on top the routes that
-register a request -- taken before the revocation lookup, so a flood costs no query).
+over their rate limit (:mod:`api.core.ratelimit`: every route, taken before the revocation
+lookup so that a flood costs no query; and on top, once the scope is checked, the routes that
+register a request).
 """
 
 from __future__ import annotations
@@ -119,10 +120,9 @@ def _guard_for(scope: str, rights_request: bool) -> _Guard:
                 "The token is not valid or has expired.",
                 headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
             ) from None
-        # Per person, not per token: every notice carries a token of its own.
+        # Per person, not per token: every notice carries a token of its own. Before the
+        # revocation lookup, so a flood of requests costs no query.
         limits.subjects.acquire(claims.pseudonym)
-        if rights_request:
-            limits.subject_rights.acquire(claims.pseudonym)
         # Checked against the database on every request, so a revocation holds at once.
         if await run_in_threadpool(_is_revoked, context, claims.token_id):
             raise UnauthorizedError(
@@ -131,6 +131,8 @@ def _guard_for(scope: str, rights_request: bool) -> _Guard:
             )
         if scope not in claims.scopes:
             raise ForbiddenError(f"This token does not allow this ({scope}).")
+        if rights_request:  # only a request the token may make counts against this limit
+            limits.subject_rights.acquire(claims.pseudonym)
         return Subject(
             pseudonym=claims.pseudonym,
             token_id=claims.token_id,

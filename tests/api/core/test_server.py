@@ -1,7 +1,7 @@
 """``glassbox serve`` closes what a client leaves hanging, on a live server and raw sockets: half a
 request line or half a body (408, then closed, within the deadline), a connection that sends
-nothing, an idle kept-alive connection after its timeout; and answers 503 beyond its
-concurrency limit."""
+nothing, an idle kept-alive connection after its timeout; refuses an oversized head (431); and
+answers 503 beyond its concurrency limit."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from tests.api.decisions.test_crash_durability import _free_port
 TIMEOUT = 1.0  # each of the server's deadlines, in seconds
 SLACK = 2.5  # what a loaded 2-core machine may add to a deadline
 MAX_CONCURRENCY = 4
+MAX_HEAD_BYTES = 1024
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +38,7 @@ def port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
         "GLASSBOX_REQUEST_BODY_TIMEOUT": str(TIMEOUT),
         "GLASSBOX_KEEP_ALIVE_TIMEOUT": str(int(TIMEOUT)),
         "GLASSBOX_MAX_CONCURRENCY": str(MAX_CONCURRENCY),
+        "GLASSBOX_MAX_REQUEST_HEAD_BYTES": str(MAX_HEAD_BYTES),
     }
     number, log = _free_port(), home / "serve.log"
     command = [sys.executable, "-c", "from api.cli import main; main()", "serve"]
@@ -108,6 +110,17 @@ def test_an_idle_kept_alive_connection_is_closed_after_its_timeout(port: int) ->
         received, closed = _read_until_closed(connection)
     assert received == b""
     assert TIMEOUT - 0.2 < closed - answered < TIMEOUT + SLACK
+
+
+def test_a_head_growing_past_its_limit_is_answered_431_and_closed(port: int) -> None:
+    with _connect(port) as connection:
+        connection.sendall(b"GET /v1/decisions HTTP/1.1\r\nHost: x\r\nX-Padding: ")
+        # A second read of the same head, well within the deadline (a 408 would say it was
+        # the deadline, not the size, that closed it).
+        time.sleep(0.2)
+        connection.sendall(b"a" * 2 * MAX_HEAD_BYTES)
+        received, _ = _read_until_closed(connection)
+    assert received.startswith(b"HTTP/1.1 431 "), received
 
 
 def test_requests_beyond_the_concurrency_limit_get_503(port: int) -> None:
