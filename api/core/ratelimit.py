@@ -7,9 +7,9 @@ Three limits (:class:`RateLimits`), each with its rate and burst in the settings
   runaway client is stopped;
 * ``subjects`` -- per person (the pseudonym a subject token is bound to, not the token: each
   notice carries a token of its own, so one person may hold many), on every ``/v1/me`` route;
-* ``subject_rights`` -- per person as well, on top, for the requests that register a rights
-  request and write the log: export, objection, restriction, erasure, contest, withdrawal. A
-  few a minute.
+* ``subject_rights`` -- per person as well, on top, for the rights requests, each registered
+  and logged: export, objection, restriction, erasure. A few a minute. (Contests take from
+  ``subjects`` only: a person may resend a refused contest form several times in a minute.)
 
 A request over its limit gets a :class:`~api.core.errors.TooManyRequestsError` (429
 problem+json, ``Retry-After`` in whole seconds), before anything it asked for is done.
@@ -140,7 +140,7 @@ class RateLimits:
     subjects : TokenBucket
         Per pseudonym, on every ``/v1/me`` route.
     subject_rights : TokenBucket
-        Per pseudonym, on the routes that register a rights request or a contest.
+        Per pseudonym, on the routes that register a rights request.
     """
 
     decisions: TokenBucket

@@ -189,8 +189,9 @@ class Settings(BaseSettings):
     # Per person (the token's pseudonym) on every /v1/me route: a page load makes a few.
     subject_rate_per_minute: float = Field(default=120.0, gt=0)
     subject_rate_burst: int = Field(default=60, ge=1)
-    # Per person, on top, for what registers a request and writes the log: export, objection,
-    # restriction, erasure, contest, withdrawal.
+    # Per person, on top, for the rights requests (registered, logged): export, objection,
+    # restriction, erasure. Contests are not among them: a person may correct and resend a
+    # refused form several times in a minute, and a decision has one open case at most.
     subject_rights_rate_per_minute: float = Field(default=5.0, gt=0)
     subject_rights_rate_burst: int = Field(default=5, ge=1)
     # The HTTP server (glassbox serve, api/core/server.py). Idle keep-alive connections close

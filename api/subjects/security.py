@@ -90,8 +90,8 @@ def require_scope(scope: str, *, rights_request: bool = False) -> _Guard:
     scope : str
         One of :data:`SCOPE_READ`, :data:`SCOPE_CONTEST`, :data:`SCOPE_RIGHTS`.
     rights_request : bool
-        The route registers a request (export, objection, restriction, erasure, contest):
-        it also takes from the person's lower ``subject_rights`` limit.
+        The route registers a rights request (export, objection, restriction, erasure): it
+        also takes from the person's lower ``subject_rights`` limit.
 
     Returns
     -------
@@ -168,5 +168,6 @@ def scope_of(dependency: Callable[..., Any] | None) -> str | None:
 SubjectReadDep = Annotated[Subject, Depends(require_scope(SCOPE_READ))]
 # Reading, but registered as an access request (Art. 15) and heavy: the rights limit applies.
 SubjectExportDep = Annotated[Subject, Depends(require_scope(SCOPE_READ, rights_request=True))]
-SubjectContestDep = Annotated[Subject, Depends(require_scope(SCOPE_CONTEST, rights_request=True))]
+# A contest is not a rights request: a refused form may be corrected and sent again at once.
+SubjectContestDep = Annotated[Subject, Depends(require_scope(SCOPE_CONTEST))]
 SubjectRightsDep = Annotated[Subject, Depends(require_scope(SCOPE_RIGHTS, rights_request=True))]
