@@ -38,8 +38,6 @@ from api.core.settings import Settings, get_settings
 
 __all__ = ["HttpProtocol", "uvicorn_options"]
 
-# Nothing is expected yet (a new connection waits under its own deadline armed at opening).
-_IDLE: Final = 0
 _HEAD: Final = 1
 _BODY: Final = 2
 _HEAD_TOO_LARGE: Final = (
@@ -59,7 +57,13 @@ _REQUEST_TIMEOUT: Final = (
 
 
 class HttpProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, with deadlines on receiving a request's head and body."""
+    """uvicorn's httptools protocol, with deadlines on receiving a request's head and body.
+
+    Everything is decided after each read, from uvicorn's own state (no parser callback is
+    overridden: each would cost a call per request): a head is incomplete while the parser has
+    begun a request (``self.scope``) that no cycle serves yet; a body, while the cycle of the
+    current request expects more of it.
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -67,20 +71,60 @@ class HttpProtocol(HttpToolsProtocol):
         self._head_timeout = settings.request_head_timeout
         self._body_timeout = settings.request_body_timeout
         self._max_head_bytes = settings.max_request_head_bytes
-        self._phase = _IDLE
-        self._heads = 0  # requests begun on this connection
-        self._head_bytes = 0
         self._deadline: asyncio.TimerHandle | None = None
+        self._deadline_for = _HEAD
+        self._head_scope: object = None  # the request whose incomplete head is being counted
+        self._head_bytes = 0
 
-    # -- the deadline ------------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm(_HEAD)
 
-    def _arm(self, seconds: float) -> None:
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        cycle = self.cycle
+        if cycle is not None and cycle.scope is self.scope and not cycle.more_body:
+            # The request is complete (nearly always in its first read): nothing to time.
+            if self._deadline is not None:
+                self._disarm()
+            return
+        if self.transport.is_closing():
+            return
+        if cycle is None or cycle.scope is not self.scope:
+            waiting_for = _HEAD
+            if self._head_scope is self.scope:  # the same head, still incomplete
+                self._head_bytes += len(data)
+                if self._head_bytes > self._max_head_bytes:
+                    if self._answerable():
+                        self.transport.write(_HEAD_TOO_LARGE)
+                    self.transport.close()
+                    return
+            else:  # its first read, bounded by the read size: counted from the next one on
+                self._head_scope, self._head_bytes = self.scope, 0
+        else:
+            waiting_for = _BODY
+        if self._deadline is not None and self._deadline_for != waiting_for:
+            self._disarm()  # the head's deadline, and the head is complete
+        if self._deadline is None:
+            self._arm(waiting_for)
+
+    def _arm(self, waiting_for: int) -> None:
+        seconds = self._head_timeout if waiting_for == _HEAD else self._body_timeout
         self._deadline = self.loop.call_later(seconds, self._timed_out)
+        self._deadline_for = waiting_for
 
     def _disarm(self) -> None:
         if self._deadline is not None:
             self._deadline.cancel()
             self._deadline = None
+
+    def _answerable(self) -> bool:
+        # Not while the answer to an earlier request on the connection is being written.
+        return self.cycle is None or self.cycle.response_complete
 
     def _timed_out(self) -> None:
         self._deadline = None
@@ -89,64 +133,19 @@ class HttpProtocol(HttpToolsProtocol):
         if self.flow.read_paused:
             # The server stopped reading (a pipelined request waits for the one before it, or
             # the application has not taken the body yet): the wait is ours, not the client's.
-            self._arm(self._body_timeout)
+            self._arm(self._deadline_for)
             return
-        cycle = self.cycle
-        if self._phase == _HEAD:
-            answer = self._may_answer()
-        else:
-            answer = self._phase == _BODY and not cycle.response_started
+        if self._deadline_for == _BODY:
+            answer = not self.cycle.response_started
+        else:  # a 408 if a request had begun; a connection that sent nothing is just closed
+            begun = self.scope is not None and (
+                self.cycle is None or self.cycle.scope is not self.scope
+            )
+            answer = begun and self._answerable()
         if answer:
             self.transport.write(_REQUEST_TIMEOUT)
         # An application waiting for the body receives a disconnect.
         self.transport.close()
-
-    def _may_answer(self) -> bool:
-        # While reading a head: unless the answer to the request before is still being written.
-        return self.cycle is None or self.cycle.response_complete
-
-    # -- uvicorn's protocol ------------------------------------------------------------------
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        self._arm(self._head_timeout)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
-        super().connection_lost(exc)
-
-    def data_received(self, data: bytes) -> None:
-        if self._phase == _HEAD:
-            heads = self._heads
-            super().data_received(data)
-            if self._phase == _HEAD and self._heads == heads:  # the same head, still incomplete
-                self._head_bytes += len(data)
-                if self._head_bytes > self._max_head_bytes and not self.transport.is_closing():
-                    if self._may_answer():
-                        self.transport.write(_HEAD_TOO_LARGE)
-                    self.transport.close()
-                    return
-        else:
-            super().data_received(data)
-        # Here, not per parser event: a request that came whole in this read arms nothing.
-        if self._phase != _IDLE and self._deadline is None and not self.transport.is_closing():
-            self._arm(self._head_timeout if self._phase == _HEAD else self._body_timeout)
-
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
-        self._phase = _HEAD
-        self._heads += 1
-        self._head_bytes = 0
-
-    def on_headers_complete(self) -> None:
-        self._disarm()  # the head's deadline (or the connection's first)
-        self._phase = _BODY
-        super().on_headers_complete()
-
-    def on_message_complete(self) -> None:
-        self._disarm()
-        self._phase = _IDLE
-        super().on_message_complete()
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
