@@ -16,8 +16,8 @@ problem+json, ``Retry-After`` in whole seconds), before anything it asked for is
 
 The buckets live in the worker process, with no database round-trip per request: with
 ``--workers N`` each worker keeps its own, so a client spread over the workers gets up to N
-times the configured rate. A bucket costs about a microsecond per request; buckets that have
-filled up again are dropped once there are many, so memory follows the active callers.
+times the configured rate. A bucket costs about 0.3 µs per request; buckets that have filled
+up again are dropped once there are many, so memory follows the active callers.
 
 Why not a library: ``limits`` (the engine of ``slowapi``) keeps moving windows in a storage
 backend and costs several microseconds per hit through its storage abstraction; the decision

@@ -196,8 +196,8 @@ class Settings(BaseSettings):
     subject_rights_rate_burst: int = Field(default=5, ge=1)
     # The HTTP server (glassbox serve, api/core/server.py). Idle keep-alive connections close
     # after keep_alive_timeout; a request's line and headers must arrive within
-    # request_head_timeout of the connection opening (or of its first byte, on a kept-alive
-    # connection), its body within request_body_timeout of the headers: half-open connections
+    # request_head_timeout of the connection opening (or of the next request's first bytes, on
+    # a kept-alive connection), its body within request_body_timeout of the headers: half-open connections
     # (slowloris) are closed instead of held. Beyond max_concurrency connections or requests in
     # flight a worker answers 503 at once.
     keep_alive_timeout: int = Field(default=5, gt=0)
