@@ -197,9 +197,9 @@ class Settings(BaseSettings):
     # The HTTP server (glassbox serve, api/core/server.py). Idle keep-alive connections close
     # after keep_alive_timeout; a request's line and headers must arrive within
     # request_head_timeout of the connection opening (or of the next request's first bytes, on
-    # a kept-alive connection), its body within request_body_timeout of the headers: half-open connections
-    # (slowloris) are closed instead of held. Beyond max_concurrency connections or requests in
-    # flight a worker answers 503 at once.
+    # a kept-alive connection), its body within request_body_timeout of the headers: half-open
+    # connections (slowloris) are closed instead of held. Beyond max_concurrency connections or
+    # requests in flight a worker answers 503 at once.
     keep_alive_timeout: int = Field(default=5, gt=0)
     request_head_timeout: float = Field(default=5.0, gt=0)
     request_body_timeout: float = Field(default=10.0, gt=0)
