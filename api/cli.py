@@ -898,6 +898,8 @@ def _run_server(*, host: str, port: int, workers: int) -> None:
     import uvicorn
 
     from api.core.observability import configure_logging
+    from api.core.server import uvicorn_options
+    from api.core.settings import get_settings
 
     configure_logging("INFO")
     uvicorn.run(
@@ -907,7 +909,8 @@ def _run_server(*, host: str, port: int, workers: int) -> None:
         port=port,
         workers=workers,
         loop="uvloop",
-        http="httptools",
+        # httptools with deadlines on reading requests; keep-alive and concurrency limits.
+        **uvicorn_options(get_settings()),
         # The service writes its own JSON access log (route templates only, no personal data).
         access_log=False,
         log_config=None,

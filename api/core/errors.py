@@ -20,6 +20,7 @@ Exceptions::
     ├── GoneError                 410 the data was erased (Art. 17) or has expired
     ├── PayloadTooLargeError      413 the body is over the size limit
     ├── InvalidRequestError       422 well-formed input with wrong values; field errors
+    ├── TooManyRequestsError      429 over a rate limit (``Retry-After``: seconds to wait)
     ├── StoredDataError           500 sealed data in storage does not open (altered, moved)
     └── ServiceUnavailableError   503 a model or the log writer is not ready
 
@@ -40,6 +41,7 @@ from __future__ import annotations
 import errno
 import http
 import logging
+import math
 import sqlite3
 import threading
 import time
@@ -74,6 +76,7 @@ __all__ = [
     "ProblemError",
     "ServiceUnavailableError",
     "StoredDataError",
+    "TooManyRequestsError",
     "UnauthorizedError",
     "disk_full_reason",
     "disk_full_response",
@@ -228,6 +231,28 @@ class InvalidRequestError(ProblemError):
     status = 422
     type_ = PROBLEM_BASE + "invalid-request"
     title = "Invalid request"
+
+
+class TooManyRequestsError(ProblemError):
+    """429: the caller is over its rate limit; ``Retry-After`` says when to try again.
+
+    Parameters
+    ----------
+    detail : str
+        Which limit (never whose: no key or person is named).
+    retry_after : float
+        Seconds until the next request would be let through; sent rounded up, at least 1
+        (RFC 9110 §10.2.3: a whole number of seconds).
+    """
+
+    status = 429
+    type_ = PROBLEM_BASE + "too-many-requests"
+    title = "Too many requests"
+
+    def __init__(self, detail: str, *, retry_after: float) -> None:
+        seconds = max(1, math.ceil(retry_after))
+        super().__init__(detail, headers={"Retry-After": str(seconds)})
+        self.retry_after = seconds
 
 
 class StoredDataError(ProblemError):

@@ -194,6 +194,32 @@ class Settings(BaseSettings):
     # How long a reviewer's claim on a case lasts before it returns to the queue, so a case
     # abandoned mid-review still meets its Art. 12(3) deadline.
     review_lease_minutes: int = Field(default=30, gt=0, le=24 * 60)
+    # Rate limits (token buckets, kept per worker process; see api/core/ratelimit.py). Per API
+    # key on POST /v1/decisions: far above what one worker can serve (~1,300/s), so only a
+    # runaway client is stopped.
+    decision_rate_per_second: float = Field(default=5000.0, gt=0)
+    decision_rate_burst: int = Field(default=10000, ge=1)
+    # Per person (the token's pseudonym) on every /v1/me route: a page load makes a few.
+    subject_rate_per_minute: float = Field(default=120.0, gt=0)
+    subject_rate_burst: int = Field(default=60, ge=1)
+    # Per person, on top, for the rights requests (registered, logged): export, objection,
+    # restriction, erasure. Contests are not among them: a person may correct and resend a
+    # refused form several times in a minute, and a decision has one open case at most.
+    subject_rights_rate_per_minute: float = Field(default=5.0, gt=0)
+    subject_rights_rate_burst: int = Field(default=5, ge=1)
+    # The HTTP server (glassbox serve, api/core/server.py). Idle keep-alive connections close
+    # after keep_alive_timeout; a request's line and headers must arrive within
+    # request_head_timeout of the connection opening (or of the next request's first bytes, on
+    # a kept-alive connection), its body within request_body_timeout of the headers: half-open
+    # connections (slowloris) are closed instead of held. Beyond max_concurrency connections or
+    # requests in flight a worker answers 503 at once.
+    keep_alive_timeout: int = Field(default=5, gt=0)
+    request_head_timeout: float = Field(default=5.0, gt=0)
+    request_body_timeout: float = Field(default=10.0, gt=0)
+    # A request line and headers larger than this are refused (431); an API call's are < 2 KiB.
+    max_request_head_bytes: int = Field(default=16384, gt=0)
+    max_concurrency: int = Field(default=1000, ge=1)
+    graceful_shutdown_timeout: int = Field(default=30, gt=0)
 
     pseudonym_key: SecretKey
     key_encryption_key: SecretKey

@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from starlette.types import Scope
 
 from api.core.observability import FastRoute
+from api.core.ratelimit import RateLimits
 from api.core.security import Role
 from api.decisions import service
 from api.decisions.router import observe_decision
@@ -56,13 +57,16 @@ def decision_fast_route(app: FastAPI) -> FastRoute:
     Parameters
     ----------
     app : FastAPI
-        The application; its context and metrics are read from ``app.state`` per request.
+        The application; its context and metrics are read from ``app.state`` per request,
+        its rate limits (installed before) once.
 
     Returns
     -------
     FastRoute
         For :func:`api.core.observability.install_observability`.
     """
+
+    limits: RateLimits = app.state.rate_limits
 
     async def handle(scope: Scope, body: bytes, match: re.Match[str]) -> tuple[int, bytes] | None:
         context = getattr(app.state, "context", None)
@@ -83,6 +87,9 @@ def decision_fast_route(app: FastAPI) -> FastRoute:
             request = DecisionCreate.model_validate(data)
         except (orjson.JSONDecodeError, ValidationError):
             return None
+        # Only once the lane is sure to answer: a request it declines takes its token on the
+        # full path instead, never twice.
+        limits.decisions.acquire(principal.key_id)
         result = await service.create_decision(
             context, model_name=match.group(1), request=request, principal=principal
         )

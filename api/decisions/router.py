@@ -5,17 +5,18 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Depends, Path
 from fastapi.responses import Response
 
 from api.context import ContextDep
 from api.core.errors import problem_responses
 from api.core.observability import Metrics, MetricsDep
+from api.core.ratelimit import RateLimitsDep
 from api.core.security import ApplicationDep
 from api.decisions import service
 from api.decisions.schemas import DecisionCreate, DecisionRead
 
-__all__ = ["observe_decision", "router"]
+__all__ = ["observe_decision", "router", "take_decision_quota"]
 
 router = APIRouter(
     prefix="/v1/decisions", tags=["decisions"], responses=problem_responses(401, 403, 422)
@@ -36,11 +37,17 @@ def observe_decision(metrics: Metrics, result: service.DecisionResult) -> None:
     metrics.count_decision(result.model, result.outcome, result.compute_seconds, result.log_seconds)
 
 
+async def take_decision_quota(principal: ApplicationDep, limits: RateLimitsDep) -> None:
+    """Take a decision from the key's rate limit, or answer 429 (the fast lane takes the same)."""
+    limits.decisions.acquire(principal.key_id)
+
+
 @router.post(
     "/{model_name}",
     response_model=DecisionRead,
     status_code=201,
-    responses=problem_responses(404, 409, 413),
+    responses=problem_responses(404, 409, 413, 429),
+    dependencies=[Depends(take_decision_quota)],
 )
 async def create_decision(
     model_name: ModelName,

@@ -19,7 +19,7 @@ from api.subjects.security import SubjectContestDep, SubjectReadDep
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1/me", tags=["subject"], responses=problem_responses(401, 403))
+router = APIRouter(prefix="/v1/me", tags=["subject"], responses=problem_responses(401, 403, 429))
 
 CaseId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
 DecisionId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]

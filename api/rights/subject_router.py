@@ -12,18 +12,18 @@ from api.context import ContextDep
 from api.core.errors import problem_responses, request_id_of
 from api.rights import service
 from api.rights.schemas import ErasureRead, PreferenceRead, SubjectExport
-from api.subjects.security import SubjectReadDep, SubjectRightsDep
+from api.subjects.security import SubjectExportDep, SubjectRightsDep
 
 __all__ = ["router"]
 
 router = APIRouter(
-    prefix="/v1/me", tags=["subject", "rights"], responses=problem_responses(401, 403)
+    prefix="/v1/me", tags=["subject", "rights"], responses=problem_responses(401, 403, 429)
 )
 
 
 @router.get("/export", response_model=SubjectExport)
 def export_my_data(
-    subject: SubjectReadDep,
+    subject: SubjectExportDep,
     context: ContextDep,
     request: Request,
     format: Annotated[  # the query parameter's public name
@@ -41,7 +41,7 @@ def export_my_data(
 
 @router.get("/export.csv", response_class=Response)
 def export_my_data_as_csv(
-    subject: SubjectReadDep, context: ContextDep, request: Request
+    subject: SubjectExportDep, context: ContextDep, request: Request
 ) -> Response:
     """My decisions as CSV, one row per decision, with the data I provided (Art. 20)."""
     error_id = request_id_of(request.scope)

@@ -16,7 +16,7 @@ from explain import Locale
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1/me", tags=["subject"], responses=problem_responses(401, 403))
+router = APIRouter(prefix="/v1/me", tags=["subject"], responses=problem_responses(401, 403, 429))
 
 DecisionId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
 LocaleQuery = Annotated[Locale | None, Query(description="en or es; the decision's own by default")]

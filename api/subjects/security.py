@@ -7,7 +7,10 @@ the service answers 404 for one that belongs to someone else. Tokens travel in t
 once when expired or revoked.
 
 Answers: 401 for a missing, malformed, forged, expired or revoked token (and for an API key, which
-is not a subject's credential); 403 for a valid token without the route's scope.
+is not a subject's credential); 403 for a valid token without the route's scope; 429 for a person
+over their rate limit (:mod:`api.core.ratelimit`: every route, taken before the revocation
+lookup so that a flood costs no query; and on top, once the scope is checked, the routes that
+register a request).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.context import AppContext, ContextDep
 from api.core.errors import ForbiddenError, UnauthorizedError
+from api.core.ratelimit import RateLimitsDep
 from api.core.tokens import TokenError, read_subject_token
 from api.subjects.models import RevokedToken
 
@@ -34,6 +38,7 @@ __all__ = [
     "SCOPE_RIGHTS",
     "Subject",
     "SubjectContestDep",
+    "SubjectExportDep",
     "SubjectReadDep",
     "SubjectRightsDep",
     "require_scope",
@@ -77,26 +82,31 @@ def _is_revoked(context: AppContext, token_id: str) -> bool:
     return found is not None
 
 
-def require_scope(scope: str) -> _Guard:
+def require_scope(scope: str, *, rights_request: bool = False) -> _Guard:
     """Return a dependency that admits a valid, unrevoked subject token carrying ``scope``.
 
     Parameters
     ----------
     scope : str
         One of :data:`SCOPE_READ`, :data:`SCOPE_CONTEST`, :data:`SCOPE_RIGHTS`.
+    rights_request : bool
+        The route registers a rights request (export, objection, restriction, erasure): it
+        also takes from the person's lower ``subject_rights`` limit.
 
     Returns
     -------
     callable
-        An async dependency returning the :class:`Subject`; the same scope always yields the
-        same dependency.
+        An async dependency returning the :class:`Subject`; the same arguments always yield
+        the same dependency.
     """
-    return _guard_for(scope)
+    return _guard_for(scope, rights_request)
 
 
 @functools.cache
-def _guard_for(scope: str) -> _Guard:
-    async def guard(context: ContextDep, credentials: _Credentials) -> Subject:
+def _guard_for(scope: str, rights_request: bool) -> _Guard:
+    async def guard(
+        context: ContextDep, credentials: _Credentials, limits: RateLimitsDep
+    ) -> Subject:
         if credentials is None:
             raise UnauthorizedError(
                 "A subject token is required: 'Authorization: Bearer <token from the notice>'."
@@ -110,6 +120,9 @@ def _guard_for(scope: str) -> _Guard:
                 "The token is not valid or has expired.",
                 headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
             ) from None
+        # Per person, not per token: every notice carries a token of its own. Before the
+        # revocation lookup, so a flood of requests costs no query.
+        limits.subjects.acquire(claims.pseudonym)
         # Checked against the database on every request, so a revocation holds at once.
         if await run_in_threadpool(_is_revoked, context, claims.token_id):
             raise UnauthorizedError(
@@ -118,6 +131,8 @@ def _guard_for(scope: str) -> _Guard:
             )
         if scope not in claims.scopes:
             raise ForbiddenError(f"This token does not allow this ({scope}).")
+        if rights_request:  # only a request the token may make counts against this limit
+            limits.subject_rights.acquire(claims.pseudonym)
         return Subject(
             pseudonym=claims.pseudonym,
             token_id=claims.token_id,
@@ -126,7 +141,8 @@ def _guard_for(scope: str) -> _Guard:
             expires_at=claims.expires_at,
         )
 
-    guard.__name__ = guard.__qualname__ = f"require_subject_{scope.replace(':', '_')}"
+    name = f"require_subject_{scope.replace(':', '_')}" + ("_request" if rights_request else "")
+    guard.__name__ = guard.__qualname__ = name
     _GUARD_SCOPES[guard] = scope
     return guard
 
@@ -150,5 +166,8 @@ def scope_of(dependency: Callable[..., Any] | None) -> str | None:
 
 
 SubjectReadDep = Annotated[Subject, Depends(require_scope(SCOPE_READ))]
+# Reading, but registered as an access request (Art. 15) and heavy: the rights limit applies.
+SubjectExportDep = Annotated[Subject, Depends(require_scope(SCOPE_READ, rights_request=True))]
+# A contest is not a rights request: a refused form may be corrected and sent again at once.
 SubjectContestDep = Annotated[Subject, Depends(require_scope(SCOPE_CONTEST))]
-SubjectRightsDep = Annotated[Subject, Depends(require_scope(SCOPE_RIGHTS))]
+SubjectRightsDep = Annotated[Subject, Depends(require_scope(SCOPE_RIGHTS, rights_request=True))]

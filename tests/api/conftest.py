@@ -15,6 +15,7 @@ import base64
 import os
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -255,12 +256,12 @@ def service_settings(database_url: str, trained: TrainedModels) -> Settings:
     )
 
 
-@pytest.fixture
-def service(service_settings: Settings) -> Iterator[Service]:
-    """The app serving fraud, churn and recommendation, over real HTTP through ASGI."""
+@contextmanager
+def serve(settings: Settings) -> Iterator[Service]:
+    """Run the app serving fraud, churn and recommendation on ``settings``, with its callers."""
     from api.main import create_app
 
-    app = create_app(service_settings)
+    app = create_app(settings)
     with TestClient(app) as client:
         context = app.state.context
         keys = {}
@@ -268,4 +269,11 @@ def service(service_settings: Settings) -> Iterator[Service]:
             for who, role in SERVICE_CALLERS:
                 keys[who], _ = create_api_key(session, name=who, role=role)
             set_pseudonym_scope(session, names=["shop", "crm"], scope=RETAIL)
-        yield Service(client=client, settings=service_settings, keys=keys)
+        yield Service(client=client, settings=settings, keys=keys)
+
+
+@pytest.fixture
+def service(service_settings: Settings) -> Iterator[Service]:
+    """The app serving fraud, churn and recommendation, over real HTTP through ASGI."""
+    with serve(service_settings) as running:
+        yield running
