@@ -114,7 +114,8 @@ class ModelRegistry:
             When the store does not exist (it is never created here) or a model has no version
             under the alias; the message names the store and the models, in one line.
         """
-        self._require_store()
+        if names:  # a service that serves no model (staff routes only) needs no store
+            self._require_store()
         missing: list[str] = []
         for name in names:
             try:
@@ -134,7 +135,8 @@ class ModelRegistry:
         ModelsUnavailableError
             As :meth:`load_all`.
         """
-        self._require_store()
+        if names:
+            self._require_store()
         missing: list[str] = []
         for name in names:
             try:
