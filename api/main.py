@@ -83,6 +83,7 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True) ->
     from api.audit.router import router as audit_router
     from api.core.errors import install_error_handlers
     from api.core.observability import install_observability
+    from api.core.openapi import install_problem_documentation
     from api.decisions.fast import decision_fast_route
     from api.decisions.router import router as decisions_router
     from api.reviews.router import audit_router as reviewer_stats_router
@@ -95,6 +96,7 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True) ->
     from api.webhooks.router import router as webhooks_router
 
     install_error_handlers(app)
+    install_problem_documentation(app)
     # One layer gives request ids, logs and counts every request, refuses oversized bodies
     # (so the access log sees those too) and answers the decision hot path itself.
     install_observability(

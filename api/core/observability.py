@@ -42,6 +42,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.core.crypto import random_bytes
 from api.core.errors import REQUEST_ID_SCOPE_KEY, ProblemError, problem_response
 from api.core.limits import read_body_within, replay_body
+from api.core.routing import ApiRoute
 from api.core.security import AuditorOrAdminDep
 
 __all__ = [
@@ -581,7 +582,7 @@ class AccessLogMiddleware:
 
 # --- /metrics --------------------------------------------------------------------------------
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(route_class=ApiRoute, tags=["operations"])
 
 
 @router.get("/metrics", response_class=Response, summary="Prometheus metrics")

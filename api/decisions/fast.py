@@ -18,13 +18,13 @@ import re
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from pydantic import ValidationError
 from starlette.types import Scope
 
+from api.core import jsonbody
 from api.core.observability import FastRoute
 from api.core.security import Role
 from api.decisions import service
-from api.decisions.router import observe_decision
+from api.decisions.router import MODEL_NAME_PATTERN, observe_decision
 from api.decisions.schemas import DecisionCreate
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 __all__ = ["decision_fast_route"]
 
 # The route's path and its model-name pattern (router.ModelName), in full.
-_PATH = re.compile(r"/v1/decisions/([a-z][a-z0-9_-]{0,63})")
+_PATH = re.compile("/v1/decisions/(" + MODEL_NAME_PATTERN.strip("^$") + ")")
 _TEMPLATE = "/v1/decisions/{model_name}"
 
 
@@ -78,10 +78,11 @@ def decision_fast_route(app: FastAPI) -> FastRoute:
         if principal is None or principal.role is not Role.APPLICATION:
             return None
         try:
-            data: Any = orjson.loads(body)
-            # Python mode on the parsed document, as FastAPI validates a body.
+            # The routes' parser (a repeated key is refused there, by name), and Python mode on
+            # the parsed document, as FastAPI validates a body.
+            data: Any = jsonbody.loads(body)
             request = DecisionCreate.model_validate(data)
-        except (orjson.JSONDecodeError, ValidationError):
+        except (ValueError, RecursionError):  # JSONDecodeError, DuplicateKeyError, pydantic's
             return None
         result = await service.create_decision(
             context, model_name=match.group(1), request=request, principal=principal

@@ -44,7 +44,7 @@ from api.decisions.models import Decision
 from api.decisions.runtime import ServedModel
 from api.decisions.schemas import DecisionCreate
 from api.decisions.sealed import open_decision_fields
-from api.decisions.validation import FeatureProblemsError, validate_features
+from api.decisions.validation import FeatureProblemsError, validate_features, validate_history
 from api.reviews.models import CaseOrigin, ReviewCase
 from api.reviews.service import case_opening
 from api.rights.preferences import has_objected
@@ -120,6 +120,11 @@ def _score_recommender(
         raise FeatureProblemsError(
             [("features", "the recommender takes the learner's history, not features")]
         )
+    validate_history(
+        request.history or [],
+        items=served.model.item_index_,
+        events=served.model.event_weights_.keys(),
+    )
     history = [
         (h.item_id, h.event, h.rating, h.timestamp.isoformat() if h.timestamp else None)
         for h in request.history or []

@@ -10,6 +10,7 @@ from fastapi.responses import Response
 
 from api.context import ContextDep
 from api.core.errors import problem_responses
+from api.core.routing import ApiRoute
 from api.rights import service
 from api.rights.schemas import ErasureRead, PreferenceRead, SubjectExport
 from api.subjects.security import SubjectReadDep, SubjectRightsDep
@@ -17,7 +18,10 @@ from api.subjects.security import SubjectReadDep, SubjectRightsDep
 __all__ = ["router"]
 
 router = APIRouter(
-    prefix="/v1/me", tags=["subject", "rights"], responses=problem_responses(401, 403)
+    route_class=ApiRoute,
+    prefix="/v1/me",
+    tags=["subject", "rights"],
+    responses=problem_responses(401, 403),
 )
 
 
