@@ -238,15 +238,16 @@ def test_text_and_numbers_a_column_cannot_hold_are_refused_by_field(
 ) -> None:
     decision = _decide(service, trained, "customer-edges")
     # A 400-digit correction overflowed a float (a 500); a NUL in a statement is not text.
-    for body, field in [
-        ({"statement": "Wrong.", "corrections": {"distance_from_home_km": 10**400}}, None),
-        ({"statement": "Wrong.", "corrections": {"txn_count_1h": -(10**400)}}, None),
+    contests: list[tuple[dict[str, Any], str]] = [
+        ({"statement": "Wrong.", "corrections": {"distance_from_home_km": 10**400}}, ""),
+        ({"statement": "Wrong.", "corrections": {"txn_count_1h": -(10**400)}}, ""),
         ({"statement": "Wr\x00ong."}, "statement"),
         ({"statement": " \t "}, "statement"),
-    ]:
+    ]
+    for body, field in contests:
         response = _contest(service, decision, body)
         problems = assert_problem(response, 422)["errors"]
-        expected = field or "corrections." + next(iter(body["corrections"]))  # type: ignore[call-overload]
+        expected = field or "corrections." + next(iter(body["corrections"]))
         assert [p["field"] for p in problems] == [expected], problems
     case = _contest(service, decision, {"statement": "I bought it myself."})
     assert case.status_code == 201, case.text
