@@ -253,7 +253,7 @@ def test_text_and_numbers_a_column_cannot_hold_are_refused_by_field(
     assert case.status_code == 201, case.text
     cases = f"/v1/reviews/cases/{case.json()['case_id']}"
     # PostgreSQL refuses a NUL in text: the extension reason was stored as sent (a 500).
-    for path, body, field in [
+    reviews: list[tuple[str, dict[str, Any], str]] = [
         ("/extend", {"months": 1, "reason": "Waiting for the bank\x00."}, "reason"),
         ("/extend", {"months": 10**400, "reason": "Waiting."}, "months"),
         ("/resolve", {"resolution": "uphold", "rationale": "\x00"}, "rationale"),
@@ -262,7 +262,8 @@ def test_text_and_numbers_a_column_cannot_hold_are_refused_by_field(
             {"resolution": "amend", "outcome": "ap\x00prove", "rationale": "x"},
             "outcome",
         ),
-    ]:
+    ]
+    for path, body, field in reviews:
         response = _as(service, "reviewer", "POST", cases + path, json=body)
         assert [p["field"] for p in assert_problem(response, 422)["errors"]] == [field]
     # Nothing was stored, and the connection still serves the next request.
