@@ -10,6 +10,8 @@ Every API router is built with ``route_class=ApiRoute``, which changes three thi
   -- and a path no route can take is a 404.
 * **A 405 lists every method the path takes** (``Allow``), across routes that share a template,
   as a problem.
+* **Unknown query parameters are refused** (422, naming each), as unknown body fields are:
+  a misspelt ``?local=es`` must not silently give the default.
 * **The caller is authenticated before the body is refused.** FastAPI parses the JSON body
   before it resolves any dependency, so a malformed body with a wrong key was a 400 and a
   caller without credentials could probe the parser. Here a body that does not parse is
@@ -61,8 +63,17 @@ def _path_patterns(route: APIRoute) -> dict[str, re.Pattern[str]]:
         for meta in field.field_info.metadata:
             pattern = getattr(meta, "pattern", None)
             if isinstance(pattern, str):
-                patterns[field.alias] = re.compile(pattern)
+                # pydantic's engine reads "$" as the end of the text; Python's also matches
+                # before a final newline, which would let "<id>\n" through to a 422.
+                patterns[field.alias] = re.compile(re.sub(r"(?<!\\)\$", r"\\Z", pattern))
     return patterns
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    names = {field.alias for field in dependant.query_params}
+    for dependency in dependant.dependencies:
+        names |= _query_names(dependency)
+    return names
 
 
 def _body_unparsed(exc: Exception) -> bool:
@@ -139,13 +150,25 @@ class ApiRoute(APIRoute):
         await super().handle(scope, receive, send)
 
     def get_route_handler(self) -> _Handler:
-        """FastAPI's handler, reading JSON strictly and authenticating before body errors."""
+        """FastAPI's handler, refusing unknown query parameters and reading JSON strictly, each
+        only after the caller is authenticated."""
         handler = super().get_route_handler()
-        if self.body_field is None:
-            return handler
         guards = Dependant(dependencies=self.dependant.dependencies, path=self.path_format)
+        known = _query_names(self.dependant)
 
         async def handle(request: Request) -> Response:
+            unknown = sorted({name for name in request.query_params if name not in known})
+            if unknown:
+                await _run_dependencies(request, guards)
+                raise InvalidRequestError(
+                    "The request has unknown query parameters.",
+                    errors=[
+                        {"field": f"query.{name}", "message": "unknown query parameter"}
+                        for name in unknown
+                    ],
+                )
+            if self.body_field is None:
+                return await handler(request)
             request = _JsonRequest(request.scope, request.receive)
             try:
                 return await handler(request)

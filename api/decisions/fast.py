@@ -8,7 +8,8 @@ middleware under it, which together cost more CPU than scoring a decision.
 
 It declines (the request then goes through the full application, which gives the answer it
 always gave) whenever anything is not plain: no bearer key or one that is not in the key
-cache, another role, a content type other than JSON, a body that does not parse or validate.
+cache, another role, a content type other than JSON, a query string, a body that does not parse
+(by the routes' parser, :func:`api.core.jsonbody.loads`) or validate.
 Errors raised by the service itself are problem+json errors, answered as the app's handlers do.
 """
 
@@ -66,7 +67,8 @@ def decision_fast_route(app: FastAPI) -> FastRoute:
 
     async def handle(scope: Scope, body: bytes, match: re.Match[str]) -> tuple[int, bytes] | None:
         context = getattr(app.state, "context", None)
-        if context is None or app.dependency_overrides:
+        # A query string is refused by the route (the decision route takes none).
+        if context is None or app.dependency_overrides or scope.get("query_string"):
             return None
         authorization = _header(scope, b"authorization")
         if authorization is None or not _is_json(_header(scope, b"content-type")):

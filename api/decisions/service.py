@@ -33,6 +33,7 @@ from api.core.crypto import (
 )
 from api.core.ids import new_id
 from api.core.security import Principal
+from api.core.times import as_utc
 from api.core.tokens import issue_subject_token
 from api.decisions.errors import (
     DecisionNotFoundError,
@@ -385,7 +386,7 @@ def _body(
 ) -> dict[str, Any]:
     return {
         "id": row["decision_id"],
-        "created_at": row["created_at"].isoformat(),
+        "created_at": as_utc(row["created_at"]).isoformat(),
         "model": {
             "name": row["model_name"],
             "version": row["model_version"],
