@@ -6,8 +6,9 @@ Every API router is built with ``route_class=ApiRoute``, which changes three thi
 * **Path patterns take part in routing.** FastAPI matches ``/v1/decisions/{decision_id}`` on
   any segment and checks the id's pattern afterwards, so ``GET /v1/decisions/fraud`` (the
   decision route only takes ``POST``) was answered 422 "bad decision id". Here a segment that
-  does not fit its pattern does not match the route, so that request is a 405 naming ``POST``
-  -- and a path no route can take is a 404.
+  does not fit its pattern matches its route only partly: when another route takes the path
+  with a fitting pattern, the request is a 405 naming that route's methods; when none does,
+  the caller is authenticated and the segment refused (422), as before.
 * **A 405 lists every method the path takes** (``Allow``), across routes that share a template,
   as a problem.
 * **Unknown query parameters are refused** (422, naming each), as unknown body fields are:
@@ -89,10 +90,11 @@ def _template_regex(template: str) -> re.Pattern[str]:
     return regex
 
 
-def _allowed_methods(scope: Scope) -> list[str]:
-    """Every method some API route takes on this path (for ``Allow``)."""
+def _methods_on(scope: Scope) -> tuple[set[str], set[str]]:
+    """The methods API routes take on this path: where its segments fit, and where they match."""
     path = scope.get("path", "")
-    allowed: set[str] = set()
+    fitting: set[str] = set()
+    matching: set[str] = set()
     routes: Sequence[Any] = getattr(scope.get("app"), "routes", ())
     for context in iter_route_contexts(routes):
         route = context.original_route
@@ -102,10 +104,10 @@ def _allowed_methods(scope: Scope) -> list[str]:
         found = _template_regex(template).match(path)
         if found is None:
             continue
-        if isinstance(route, ApiRoute) and not route.fits(found.groupdict()):
-            continue
-        allowed |= route.methods or set()
-    return sorted(allowed)
+        matching |= route.methods or set()
+        if not isinstance(route, ApiRoute) or route.fits(found.groupdict()):
+            fitting |= route.methods or set()
+    return fitting, matching
 
 
 class ApiRoute(APIRoute):
@@ -134,19 +136,32 @@ class ApiRoute(APIRoute):
         )
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        """Match as FastAPI does, then refuse segments that do not fit their patterns."""
+        """Match as FastAPI does, but only partly where a segment does not fit its pattern and
+        another route takes the path (which then answers, or :meth:`handle` gives the 405).
+
+        Where no route takes the path, the match stays full: the caller is authenticated, then
+        the segment refused with a 422, as before.
+        """
         match, child_scope = super().matches(scope)
-        if match is not Match.NONE and not self.fits(child_scope.get("path_params", {})):
-            return Match.NONE, {}
+        if match is Match.FULL and not self.fits(child_scope.get("path_params", {})):
+            fitting, _ = _methods_on(scope)
+            # Full after all when no route takes the path: the segment is refused by validation.
+            return (Match.PARTIAL if fitting else Match.FULL), child_scope
         return match, child_scope
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Answer a method the path does not take with a 405 problem listing those it does."""
-        if scope["type"] == "http" and self.methods and scope["method"] not in self.methods:
-            raise MethodNotAllowedError(
-                "This path does not accept this method.",
-                headers={"Allow": ", ".join(_allowed_methods(scope))},
-            )
+        if scope["type"] == "http":
+            method = scope["method"]
+            takes = bool(self.methods) and method in (self.methods or set())
+            if not takes or not self.fits(scope.get("path_params", {})):
+                fitting, matching = _methods_on(scope)
+                allowed = fitting if fitting else matching
+                if (fitting and method not in fitting) or not takes:
+                    raise MethodNotAllowedError(
+                        "This path does not accept this method.",
+                        headers={"Allow": ", ".join(sorted(allowed))},
+                    )
         await super().handle(scope, receive, send)
 
     def get_route_handler(self) -> _Handler:

@@ -107,7 +107,24 @@ def test_a_method_the_path_does_not_take_is_a_405_listing_those_it_does(
 
 
 @pytest.mark.parametrize(
-    "path", ["/v1/decisions/NOT-AN-ID", "/v1/reviews/cases/xyz", "/v1/me/decisions/123"]
+    ("path", "role", "field"),
+    [
+        ("/v1/reviews/cases/xyz", Role.REVIEWER, "path.case_id"),
+        ("/v1/decisions/NOT-AN-ID", Role.APPLICATION, "path.decision_id"),
+    ],
 )
-def test_a_path_no_route_takes_is_a_404(client: TestClient, path: str) -> None:
-    assert_problem(client.get(path), 404, "not-found")
+def test_a_segment_no_route_takes_is_refused_after_authentication(
+    client: TestClient, api_keys: dict[Role, str], path: str, role: Role, field: str
+) -> None:
+    assert_problem(client.get(path), 401)
+    body = assert_problem(client.get(path, headers=bearer(api_keys[role])), 422)
+    assert [problem["field"] for problem in body["errors"]] == [field]
+
+
+def test_an_unknown_query_parameter_is_refused_after_authentication(
+    client: TestClient, api_keys: dict[Role, str]
+) -> None:
+    path = "/v1/reviews/cases?limit=5&limt=5"
+    assert_problem(client.get(path), 401)
+    body = assert_problem(client.get(path, headers=bearer(api_keys[Role.REVIEWER])), 422)
+    assert body["errors"] == [{"field": "query.limt", "message": "unknown query parameter"}]
