@@ -40,6 +40,24 @@ _VALUES = st.recursive(
 )
 
 
+# Put in every field in turn (deepest first) before the random phase: each of these broke, or
+# could break, a service or a column -- a float() overflow, a NUL in PostgreSQL text, a BIGINT.
+_SWEEP: list[Any] = [
+    _HUGE,
+    -_HUGE,
+    2**63,
+    float("nan"),
+    float("inf"),
+    "\x00",
+    " ",
+    "x" * 6000,
+    [],
+    {},
+    True,
+    None,
+]
+
+
 def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     """Every place in a JSON document a value can be replaced (objects and lists included)."""
     found = [prefix] if prefix else []
@@ -79,21 +97,30 @@ def _broken(valid: dict[str, Any]) -> st.SearchStrategy[Any]:
     return st.one_of(st.builds(apply, changes, extra), _VALUES)
 
 
-def _targets(service: Service, trained: TrainedModels) -> list[tuple[str, dict[str, str], Any]]:
-    risky, _ = fraud_rows(trained)
+def _decide(service: Service, features: dict[str, Any], subject: str) -> dict[str, Any]:
     created = service.client.post(
         "/v1/decisions/fraud",
-        json={"subject_ref": "fuzzed-body", "features": risky, "legal_basis": "contract"},
+        json={"subject_ref": subject, "features": features, "legal_basis": "contract"},
         headers=service.auth("shop"),
     )
     assert created.status_code == 201, created.text
-    decision = created.json()
-    me = bearer(decision["notice"]["subject_token"])
+    decision: dict[str, Any] = created.json()
+    return decision
+
+
+def _targets(service: Service, trained: TrainedModels) -> list[tuple[str, dict[str, str], Any]]:
+    risky, _ = fraud_rows(trained)
+    reviewed = _decide(service, risky, "fuzzed-case")
     contest = {"statement": "Not me.", "corrections": {"distance_from_home_km": 3.0}}
     case = service.client.post(
-        f"/v1/me/decisions/{decision['id']}/contest", json=contest, headers=me
+        f"/v1/me/decisions/{reviewed['id']}/contest",
+        json=contest,
+        headers=bearer(reviewed["notice"]["subject_token"]),
     )
     assert case.status_code == 201, case.text
+    # Another decision to contest: a contest is checked before the decision's state (409).
+    decision = _decide(service, risky, "fuzzed-contest")
+    me = bearer(decision["notice"]["subject_token"])
     cases = f"/v1/reviews/cases/{case.json()['case_id']}"
     history = learner_history(trained)[:4]
     checkpoint = service.client.post("/v1/audit/checkpoints", headers=service.auth("auditor"))
@@ -109,8 +136,6 @@ def _targets(service: Service, trained: TrainedModels) -> list[tuple[str, dict[s
             service.auth("shop"),
             {"subject_ref": "fz", "history": history, "legal_basis": "none", "max_items": 3},
         ),
-        # Another of the person's decisions would be needed for a second contest; a 409 after
-        # the first still validates the body first.
         (f"/v1/me/decisions/{decision['id']}/contest", me, contest),
         (f"{cases}/extend", service.auth("reviewer"), {"months": 1, "reason": "The bank."}),
         (
@@ -122,8 +147,21 @@ def _targets(service: Service, trained: TrainedModels) -> list[tuple[str, dict[s
     ]
 
 
+def _send(service: Service, path: str, headers: dict[str, str], body: Any) -> None:
+    content = json.dumps(body, allow_nan=True).encode()
+    response = service.client.post(
+        path, content=content, headers={**headers, "Content-Type": "application/json"}
+    )
+    assert response.status_code < 500, (path, content[:300], response.text)
+    if response.status_code >= 400:
+        assert response.headers["content-type"].startswith(PROBLEM_MEDIA_TYPE)
+
+
 def test_no_body_gives_a_server_error(service: Service, trained: TrainedModels) -> None:
     for path, headers, valid in _targets(service, trained):
+        for where in sorted(_paths(valid), key=len, reverse=True):
+            for value in _SWEEP:
+                _send(service, path, headers, _replace(valid, where, value))
 
         @hypothesis.given(body=_broken(valid))
         @hypothesis.settings(
@@ -135,14 +173,6 @@ def test_no_body_gives_a_server_error(service: Service, trained: TrainedModels) 
             phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate],
         )
         def check(body: Any) -> None:
-            content = json.dumps(body, allow_nan=True).encode()
-            response = service.client.post(
-                path,  # noqa: B023
-                content=content,
-                headers={**headers, "Content-Type": "application/json"},  # noqa: B023
-            )
-            assert response.status_code < 500, (path, content[:300], response.text)  # noqa: B023
-            if response.status_code >= 400:
-                assert response.headers["content-type"].startswith(PROBLEM_MEDIA_TYPE)
+            _send(service, path, headers, body)  # noqa: B023
 
         check()
