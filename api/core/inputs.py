@@ -127,5 +127,6 @@ class Text(GroupedMetadata):
             yield AfterValidator(_not_blank)
 
 
-# An integer a BIGINT column holds.
-Int64 = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
+# An integer a BIGINT column holds. Strict: JSON true is not 1, nor "5" five (pydantic's lax
+# mode would take both).
+Int64 = Annotated[int, Field(strict=True, ge=INT64_MIN, le=INT64_MAX)]

@@ -8,6 +8,7 @@ once, when it is first built, so that each operation lists the problems it can a
 * 400 (a body or a request that cannot be read), 500 and 503 on every operation,
 * 401 and 403 on every authenticated one, 404 where the path names a resource,
 * 422 where there is a parameter or a body to refuse, 413 where there is a body,
+* 405 where another template has the same shape (the path may belong to the other route),
 
 besides those its router declares (409, 410 ...) -- each with the :class:`Problem` schema under
 ``application/problem+json`` and nothing under ``application/json``.
@@ -16,6 +17,8 @@ besides those its router declares (409, 410 ...) -- each with the :class:`Proble
 from __future__ import annotations
 
 import http
+import re
+from collections import Counter
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -49,6 +52,10 @@ def _problems_of(operation: dict[str, Any]) -> set[int]:
     return statuses
 
 
+def _shape(path: str) -> str:
+    return re.sub(r"\{[^}]*\}", "{}", path)
+
+
 def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
     """Document every error response of an OpenAPI document as a problem.
 
@@ -69,12 +76,17 @@ def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
     for name in _FASTAPI_ERROR_SCHEMAS:
         components.pop(name, None)
     content = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": _REF_TEMPLATE.format(model="Problem")}}}
-    for item in schema.get("paths", {}).values():
+    paths: dict[str, Any] = schema.get("paths", {})
+    # Templates of one shape (/v1/decisions/{model_name} and /v1/decisions/{decision_id}) share
+    # their paths: a segment that fits the other's pattern is answered 405 (api.core.routing).
+    shapes = Counter(_shape(path) for path in paths)
+    for path, item in paths.items():
         for method, operation in item.items():
             if method not in _METHODS:
                 continue
             responses: dict[str, Any] = operation.setdefault("responses", {})
-            for code in _problems_of(operation):
+            codes = _problems_of(operation) | ({405} if shapes[_shape(path)] > 1 else set())
+            for code in codes:
                 responses.setdefault(str(code), {"description": http.HTTPStatus(code).phrase})
             for status, response in responses.items():
                 if _is_error(status):

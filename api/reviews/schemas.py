@@ -67,7 +67,7 @@ class ExtensionCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    months: int = Field(ge=1, le=2, description="One or two further calendar months.")
+    months: int = Field(ge=1, le=2, strict=True, description="One or two further calendar months.")
     reason: Annotated[str, Text(1000)]
 
 
