@@ -10,7 +10,7 @@ from typing import Annotated, Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.core.ids import new_id
-from api.core.inputs import Int64, Text
+from api.core.inputs import INT64_MAX, Integer, Text
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -134,7 +134,7 @@ class CheckpointDocument(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     format: Literal["glassbox.checkpoint.v1"] = CHECKPOINT_FORMAT
-    size: Annotated[Int64, Field(ge=0)]
+    size: Integer = Field(ge=0, le=INT64_MAX)
     head_hash: str = Field(pattern=_HEX64)
     # Room for what glassbox writes (an ISO time, a key id, base64 of 32 and 64 bytes), no more.
     created_at: Annotated[str, Text(64)]

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Annotated, Final
 
 from annotated_types import GroupedMetadata
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 
 __all__ = [
@@ -26,7 +26,7 @@ __all__ = [
     "INT64_MIN",
     "NOT_BLANK_PATTERN",
     "NO_NUL_PATTERN",
-    "Int64",
+    "Integer",
     "Text",
     "check_number",
     "check_text",
@@ -127,6 +127,12 @@ class Text(GroupedMetadata):
             yield AfterValidator(_not_blank)
 
 
-# An integer a BIGINT column holds. Strict: JSON true is not 1, nor "5" five (pydantic's lax
-# mode would take both).
-Int64 = Annotated[int, Field(strict=True, ge=INT64_MIN, le=INT64_MAX)]
+def _number_only(value: object) -> object:
+    # pydantic's lax mode reads true as 1 and "5" as 5; JSON Schema's integer is neither (2.0 is).
+    if isinstance(value, bool | str):
+        raise PydanticCustomError("int_type", "Input should be a valid integer")
+    return value
+
+
+# An integer as JSON Schema means it: a number without a fraction (2 or 2.0), not true or "2".
+Integer = Annotated[int, BeforeValidator(_number_only)]

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
-from api.core.inputs import Text
+from api.core.inputs import Integer, Text
 
 __all__ = [
     "DecisionCreate",
@@ -80,7 +80,7 @@ class DecisionCreate(BaseModel):
         max_length=2000,
         description="Recommendation only: what the learner viewed, enrolled in, completed, rated.",
     )
-    max_items: int = Field(default=10, ge=1, le=50, strict=True, description="Recommendation only.")
+    max_items: Integer = Field(default=10, ge=1, le=50, description="Recommendation only.")
     legal_basis: LegalBasis
     callback_url: AnyHttpUrl | None = Field(
         default=None, description="Where glassbox tells the application of a human outcome."

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.core.inputs import Text
+from api.core.inputs import Integer, Text
 
 __all__ = [
     "MAX_TEXT",
@@ -67,7 +67,7 @@ class ExtensionCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    months: int = Field(ge=1, le=2, strict=True, description="One or two further calendar months.")
+    months: Integer = Field(ge=1, le=2, description="One or two further calendar months.")
     reason: Annotated[str, Text(1000)]
 
 

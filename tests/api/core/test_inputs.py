@@ -5,15 +5,15 @@ from __future__ import annotations
 from typing import Annotated
 
 import pytest
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
-from api.core.inputs import INT64_MAX, Int64, Text, check_number, check_text
+from api.core.inputs import INT64_MAX, INT64_MIN, Integer, Text, check_number, check_text
 
 
 class _Form(BaseModel):
     name: Annotated[str, Text(8)]
     note: Annotated[str, Text(8, blank=True)] | None = None
-    count: Int64 = 0
+    count: Integer = Field(default=0, ge=INT64_MIN, le=INT64_MAX)
 
 
 def _problems(**data: object) -> dict[str, str]:
@@ -31,8 +31,11 @@ def test_text_refuses_nul_blank_and_overlong_naming_the_field() -> None:
     assert _Form.model_validate({"name": "ok", "note": "  "}).note == "  "
 
 
-def test_integers_are_held_by_a_bigint_column() -> None:
+def test_integers_are_numbers_a_bigint_column_holds() -> None:
     assert _Form.model_validate({"name": "ok", "count": INT64_MAX}).count == INT64_MAX
+    assert _Form.model_validate({"name": "ok", "count": 2.0}).count == 2
+    assert "count" in _problems(name="ok", count=True)
+    assert "count" in _problems(name="ok", count="2")
     assert "count" in _problems(name="ok", count=INT64_MAX + 1)
     assert "count" in _problems(name="ok", count=10**400)
 
