@@ -129,6 +129,7 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True) ->
     from api.core.errors import install_error_handlers
     from api.core.hosts import TrustedHostMiddleware, trusted_hosts
     from api.core.observability import install_observability
+    from api.core.openapi import install_problem_documentation
     from api.core.ratelimit import install_rate_limits
     from api.decisions.fast import decision_fast_route
     from api.decisions.router import router as decisions_router
@@ -144,6 +145,7 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True) ->
 
     install_error_handlers(app)
     install_rate_limits(app, settings or get_settings())
+    install_problem_documentation(app)
     # One layer gives request ids, logs and counts every request, refuses oversized bodies
     # (so the access log sees those too) and answers the decision hot path itself.
     install_observability(

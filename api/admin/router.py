@@ -13,12 +13,15 @@ from api.context import ContextDep
 from api.core import applications
 from api.core.applications import APPLICATION_NAME_PATTERN, ApplicationRead
 from api.core.errors import problem_responses
+from api.core.routing import ApiRoute
 from api.core.security import AdminDep
 from api.decisions.runtime import ServedModel
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1/admin", tags=["admin"], responses=problem_responses(401, 403))
+router = APIRouter(
+    route_class=ApiRoute, prefix="/v1/admin", tags=["admin"], responses=problem_responses(401, 403)
+)
 
 
 class ServedModelRead(BaseModel):

@@ -20,12 +20,15 @@ from api.audit.service import create_checkpoint, export_checkpoint, verify_check
 from api.context import ContextDep
 from api.core.crypto import load_signing_key, public_key_bytes
 from api.core.errors import NotFoundError, problem_responses
+from api.core.routing import ApiRoute
 from api.core.security import AuditorOrAdminDep
 from api.decisions.integrity import verify_records
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=problem_responses(401, 403))
+router = APIRouter(
+    route_class=ApiRoute, prefix="/v1/audit", tags=["audit"], responses=problem_responses(401, 403)
+)
 
 # The routes are plain functions: verification reads the whole log, which belongs in the
 # thread pool, not on the event loop.

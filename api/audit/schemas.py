@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.core.ids import new_id
+from api.core.inputs import INT64_MAX, Integer, Text
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -134,12 +135,13 @@ class CheckpointDocument(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     format: Literal["glassbox.checkpoint.v1"] = CHECKPOINT_FORMAT
-    size: int = Field(ge=0)
+    size: Integer = Field(ge=0, le=INT64_MAX)
     head_hash: str = Field(pattern=_HEX64)
-    created_at: str
-    public_key_id: str
-    public_key: str
-    signature: str
+    # Room for what glassbox writes (an ISO time, a key id, base64 of 32 and 64 bytes), no more.
+    created_at: Annotated[str, Text(64)]
+    public_key_id: Annotated[str, Text(128)]
+    public_key: Annotated[str, Text(256)]
+    signature: Annotated[str, Text(512)]
 
 
 class CheckpointVerification(BaseModel):

@@ -47,6 +47,7 @@ from api.core.errors import (
     problem_response,
 )
 from api.core.limits import read_body_within, replay_body
+from api.core.routing import ApiRoute
 from api.core.security import AuditorOrAdminDep
 
 __all__ = [
@@ -675,7 +676,7 @@ class AccessLogMiddleware:
 
 # --- /metrics --------------------------------------------------------------------------------
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(route_class=ApiRoute, tags=["operations"])
 
 
 @router.get("/metrics", response_class=Response, summary="Prometheus metrics")

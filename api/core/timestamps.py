@@ -11,13 +11,14 @@ lightweight ``table()`` query, a time typed on the command line).
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, overload
+from typing import Annotated, Any, overload
 
+from pydantic import AfterValidator
 from sqlalchemy import DateTime
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["UTCDateTime", "as_utc"]
+__all__ = ["UTCDateTime", "UtcDatetime", "as_utc"]
 
 
 @overload
@@ -68,3 +69,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         if not isinstance(value, datetime):  # never from DateTime's own result processor
             raise TypeError(f"expected a datetime, got {type(value).__name__}")
         return as_utc(value)
+
+
+# A response field holding a stored time: RFC 3339 with its offset, as the OpenAPI promises.
+UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]

@@ -8,7 +8,8 @@ middleware under it, which together cost more CPU than scoring a decision.
 
 It declines (the request then goes through the full application, which gives the answer it
 always gave) whenever anything is not plain: no bearer key or one that is not in the key
-cache, another role, a content type other than JSON, a body that does not parse or validate.
+cache, another role, a content type other than JSON, a query string, a body that does not parse
+(by the routes' parser, :func:`api.core.jsonbody.loads`) or validate.
 Errors raised by the service itself are problem+json errors, answered as the app's handlers do.
 """
 
@@ -18,14 +19,14 @@ import re
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from pydantic import ValidationError
 from starlette.types import Scope
 
+from api.core import jsonbody
 from api.core.observability import FastRoute
 from api.core.ratelimit import RateLimits
 from api.core.security import Role
 from api.decisions import service
-from api.decisions.router import observe_decision
+from api.decisions.router import MODEL_NAME_PATTERN, observe_decision
 from api.decisions.schemas import DecisionCreate
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 __all__ = ["decision_fast_route"]
 
 # The route's path and its model-name pattern (router.ModelName), in full.
-_PATH = re.compile(r"/v1/decisions/([a-z][a-z0-9_-]{0,63})")
+_PATH = re.compile("/v1/decisions/(" + MODEL_NAME_PATTERN.strip("^$") + ")")
 _TEMPLATE = "/v1/decisions/{model_name}"
 
 
@@ -70,7 +71,8 @@ def decision_fast_route(app: FastAPI) -> FastRoute:
 
     async def handle(scope: Scope, body: bytes, match: re.Match[str]) -> tuple[int, bytes] | None:
         context = getattr(app.state, "context", None)
-        if context is None or app.dependency_overrides:
+        # A query string is refused by the route (the decision route takes none).
+        if context is None or app.dependency_overrides or scope.get("query_string"):
             return None
         authorization = _header(scope, b"authorization")
         if authorization is None or not _is_json(_header(scope, b"content-type")):
@@ -82,10 +84,11 @@ def decision_fast_route(app: FastAPI) -> FastRoute:
         if principal is None or principal.role is not Role.APPLICATION:
             return None
         try:
-            data: Any = orjson.loads(body)
-            # Python mode on the parsed document, as FastAPI validates a body.
+            # The routes' parser (a repeated key is refused there, by name), and Python mode on
+            # the parsed document, as FastAPI validates a body.
+            data: Any = jsonbody.loads(body)
             request = DecisionCreate.model_validate(data)
-        except (orjson.JSONDecodeError, ValidationError):
+        except (ValueError, RecursionError):  # JSONDecodeError, DuplicateKeyError, pydantic's
             return None
         # Only once the lane is sure to answer: a request it declines takes its token on the
         # full path instead, never twice.

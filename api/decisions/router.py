@@ -12,18 +12,33 @@ from api.context import ContextDep
 from api.core.errors import problem_responses
 from api.core.observability import Metrics, MetricsDep
 from api.core.ratelimit import RateLimitsDep
+from api.core.routing import ApiRoute
 from api.core.security import ApplicationDep
 from api.decisions import service
 from api.decisions.schemas import DecisionCreate, DecisionRead
 
-__all__ = ["observe_decision", "router", "take_decision_quota"]
+__all__ = [
+    "DECISION_ID_PATTERN",
+    "MODEL_NAME_PATTERN",
+    "observe_decision",
+    "router",
+    "take_decision_quota",
+]
 
 router = APIRouter(
-    prefix="/v1/decisions", tags=["decisions"], responses=problem_responses(401, 403, 422)
+    route_class=ApiRoute,
+    prefix="/v1/decisions",
+    tags=["decisions"],
+    responses=problem_responses(401, 403, 422),
 )
 
-ModelName = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_-]{0,63}$", description="fraud, churn …")]
-DecisionId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
+# A model name is never 32 characters long, the length of a decision id, so that a path
+# ``/v1/decisions/<segment>`` belongs to one route or the other whatever the method: a POST to a
+# decision is a 405, not "no such model". (No look-ahead: pydantic's regex engine has none.)
+DECISION_ID_PATTERN = r"^[0-9a-f]{32}$"
+MODEL_NAME_PATTERN = r"^[a-z](?:[a-z0-9_-]{0,30}|[a-z0-9_-]{32,63})$"
+ModelName = Annotated[str, Path(pattern=MODEL_NAME_PATTERN, description="fraud, churn …")]
+DecisionId = Annotated[str, Path(pattern=DECISION_ID_PATTERN)]
 
 
 def _json(body: dict[str, Any], *, status_code: int = 200) -> Response:

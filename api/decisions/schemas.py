@@ -7,6 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, UrlConstraints
 
+from api.core.inputs import Integer, Text
+
 __all__ = [
     "DecisionCreate",
     "DecisionRead",
@@ -29,8 +31,11 @@ class HistoryEventCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    item_id: str = Field(min_length=1, max_length=128)
-    event: str = Field(min_length=1, max_length=32)
+    item_id: Annotated[str, Text(128)] = Field(description="An item of the model's catalogue.")
+    event: Annotated[str, Text(32)] = Field(
+        description="What the learner did: an event the model weighs (view, enrol, complete, "
+        "rate by default)."
+    )
     rating: float | None = Field(default=None, ge=1, le=5, allow_inf_nan=False)
     timestamp: datetime | None = None
 
@@ -63,9 +68,7 @@ class DecisionCreate(BaseModel):
         },
     )
 
-    subject_ref: str = Field(
-        min_length=1,
-        max_length=256,
+    subject_ref: Annotated[str, Text(256)] = Field(
         description="The application's reference for the person; stored only as a keyed pseudonym.",
     )
     features: dict[str, Any] = Field(
@@ -77,7 +80,7 @@ class DecisionCreate(BaseModel):
         max_length=2000,
         description="Recommendation only: what the learner viewed, enrolled in, completed, rated.",
     )
-    max_items: int = Field(default=10, ge=1, le=50, description="Recommendation only.")
+    max_items: Integer = Field(default=10, ge=1, le=50, description="Recommendation only.")
     legal_basis: LegalBasis
     callback_url: Annotated[AnyHttpUrl, UrlConstraints(max_length=2048)] | None = Field(
         default=None,

@@ -34,6 +34,7 @@ from api.core.crypto import (
 )
 from api.core.ids import new_id
 from api.core.security import Principal
+from api.core.timestamps import as_utc
 from api.core.tokens import issue_subject_token
 from api.decisions.errors import (
     DecisionNotFoundError,
@@ -46,7 +47,7 @@ from api.decisions.models import Decision
 from api.decisions.runtime import ServedModel
 from api.decisions.schemas import DecisionCreate
 from api.decisions.sealed import open_decision_fields
-from api.decisions.validation import FeatureProblemsError, validate_features
+from api.decisions.validation import FeatureProblemsError, validate_features, validate_history
 from api.reviews.models import CaseOrigin, ReviewCase
 from api.reviews.service import case_opening
 from api.rights.preferences import has_objected
@@ -123,6 +124,11 @@ def _score_recommender(
         raise FeatureProblemsError(
             [("features", "the recommender takes the learner's history, not features")]
         )
+    validate_history(
+        request.history or [],
+        items=served.model.item_index_,
+        events=served.model.event_weights_.keys(),
+    )
     history = [
         (h.item_id, h.event, h.rating, h.timestamp.isoformat() if h.timestamp else None)
         for h in request.history or []
@@ -398,7 +404,7 @@ def _body(
 ) -> dict[str, Any]:
     return {
         "id": row["decision_id"],
-        "created_at": row["created_at"].isoformat(),
+        "created_at": as_utc(row["created_at"]).isoformat(),
         "model": {
             "name": row["model_name"],
             "version": row["model_version"],

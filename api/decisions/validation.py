@@ -8,13 +8,20 @@ an Art. 9(2) basis for a feature (Art. 22(4)).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Collection, Container, Mapping, Sequence
+from typing import Any, Protocol
 
 from api.core.errors import InvalidRequestError
+from api.core.inputs import INT64_MAX, INT64_MIN, check_number, check_text
 from models.spec import Feature, ModelSpec
 
-__all__ = ["SPECIAL_CATEGORY_NAMES", "FeatureProblemsError", "validate_features"]
+__all__ = [
+    "SPECIAL_CATEGORY_NAMES",
+    "FeatureProblemsError",
+    "HistoryItem",
+    "validate_features",
+    "validate_history",
+]
 
 # Field names that announce Art. 9 data. A request carrying one is refused with that reason
 # rather than a bare "unknown field", so the integrator learns why it must never be sent.
@@ -64,6 +71,9 @@ def _check(feature: Feature, value: Any) -> tuple[Any, str | None]:
         if not isinstance(value, str) or not value.strip():
             return None, "must be a non-empty string"
         text = value.strip()
+        problem = check_text(text)
+        if problem is not None:
+            return None, problem
         if len(text) > _MAX_CATEGORY_LENGTH:
             return None, f"must be at most {_MAX_CATEGORY_LENGTH} characters"
         if feature.categories is not None and text not in feature.categories:
@@ -71,13 +81,18 @@ def _check(feature: Feature, value: Any) -> tuple[Any, str | None]:
         return text, None
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None, "must be a number"
+    # Before float(): a JSON integer has no size limit, and float() of a 400-digit one raises.
+    problem = check_number(value)
+    if problem is not None:
+        return None, problem
     number = float(value)
-    if not math.isfinite(number):
-        return None, "must be a finite number"
     if kind == "integer":
         if number != math.floor(number):
             return None, "must be a whole number"
         clean: float | int = int(number)
+        # The sealed record is encoded by orjson, which holds 64-bit integers only.
+        if not INT64_MIN <= clean <= INT64_MAX:
+            return None, "must be a whole number within the 64-bit range"
     else:
         clean = number
     if feature.minimum is not None and number < feature.minimum:
@@ -124,3 +139,47 @@ def validate_features(spec: ModelSpec, features: Mapping[str, Any]) -> dict[str,
     if problems:
         raise FeatureProblemsError(problems)
     return clean
+
+
+class HistoryItem(Protocol):
+    """One event of a recommendation request's history (``HistoryEventCreate``)."""
+
+    @property
+    def item_id(self) -> str: ...
+
+    @property
+    def event(self) -> str: ...
+
+
+def validate_history(
+    history: Sequence[HistoryItem], *, items: Container[str], events: Collection[str]
+) -> None:
+    """Check a learner's history against the recommender that will read it.
+
+    The recommender itself skips items it does not know and events it does not weigh; a
+    request is refused instead, so that an application learns that part of what it sent was
+    never used (a typo in an event name would otherwise silently change every recommendation).
+
+    Parameters
+    ----------
+    history : sequence of HistoryItem
+        The request's history, in order.
+    items : container of str
+        The item ids of the model's catalogue.
+    events : collection of str
+        The event names the model weighs.
+
+    Raises
+    ------
+    FeatureProblemsError
+        Naming each unknown item (``history.<i>.item_id``) and event (``history.<i>.event``).
+    """
+    problems: list[tuple[str, str]] = []
+    choices = ", ".join(sorted(events))
+    for index, entry in enumerate(history):
+        if entry.item_id.strip() not in items:
+            problems.append((f"history.{index}.item_id", "unknown item for this model"))
+        if entry.event.strip() not in events:
+            problems.append((f"history.{index}.event", f"must be one of {choices}"))
+    if problems:
+        raise FeatureProblemsError(problems)

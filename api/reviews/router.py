@@ -13,6 +13,7 @@ from fastapi import APIRouter, Path, Query
 
 from api.context import ContextDep
 from api.core.errors import problem_responses
+from api.core.routing import ApiRoute
 from api.core.security import AuditorOrAdminDep, ReviewerDep
 from api.reviews import service
 from api.reviews.schemas import (
@@ -26,7 +27,10 @@ from api.reviews.schemas import (
 __all__ = ["audit_router", "router"]
 
 router = APIRouter(
-    prefix="/v1/reviews", tags=["reviews"], responses=problem_responses(401, 403, 404, 422)
+    route_class=ApiRoute,
+    prefix="/v1/reviews",
+    tags=["reviews"],
+    responses=problem_responses(401, 403, 404, 422),
 )
 
 CaseId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
@@ -134,7 +138,9 @@ def escalate_decision(
 
 
 # Reviewer behaviour is an audit matter (SPEC §5): auditors and admins read it, reviewers don't.
-audit_router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=problem_responses(401, 403))
+audit_router = APIRouter(
+    route_class=ApiRoute, prefix="/v1/audit", tags=["audit"], responses=problem_responses(401, 403)
+)
 
 
 @audit_router.get("/reviewers", summary="How reviewers resolve cases, per model")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.core.inputs import Integer, Text
 
 __all__ = [
     "MAX_TEXT",
@@ -25,12 +27,6 @@ __all__ = [
 MAX_TEXT = 5000
 
 
-def _not_blank(value: str) -> str:
-    if not value.strip():
-        raise ValueError("must not be blank")
-    return value
-
-
 class ContestCreate(BaseModel):
     """A person's point of view on a decision (Art. 22(3)) and, if their data was wrong, the
     corrected values (Art. 16), checked against the deciding model's spec."""
@@ -47,12 +43,10 @@ class ContestCreate(BaseModel):
         },
     )
 
-    statement: str = Field(min_length=1, max_length=MAX_TEXT)
+    statement: Annotated[str, Text(MAX_TEXT)]
     corrections: dict[str, Any] | None = Field(
         default=None, description="Feature name → corrected value; only the features given."
     )
-
-    _statement = field_validator("statement")(_not_blank)
 
 
 class ResolutionCreate(BaseModel):
@@ -61,15 +55,11 @@ class ResolutionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     resolution: Literal["uphold", "overturn", "amend"]
-    outcome: str | None = Field(
+    outcome: Annotated[str, Text(64)] | None = Field(
         default=None,
-        min_length=1,
-        max_length=64,
         description="An allowed outcome of the model's policy; uphold keeps the automated one.",
     )
-    rationale: str = Field(min_length=1, max_length=MAX_TEXT)
-
-    _rationale = field_validator("rationale")(_not_blank)
+    rationale: Annotated[str, Text(MAX_TEXT)]
 
 
 class ExtensionCreate(BaseModel):
@@ -77,10 +67,8 @@ class ExtensionCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    months: int = Field(ge=1, le=2, description="One or two further calendar months.")
-    reason: str = Field(min_length=1, max_length=1000)
-
-    _reason = field_validator("reason")(_not_blank)
+    months: Integer = Field(ge=1, le=2, description="One or two further calendar months.")
+    reason: Annotated[str, Text(1000)]
 
 
 class CaseRead(BaseModel):

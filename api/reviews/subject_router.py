@@ -13,13 +13,19 @@ from fastapi import APIRouter, Path
 
 from api.context import ContextDep
 from api.core.errors import problem_responses
+from api.core.routing import ApiRoute
 from api.reviews import service
 from api.reviews.schemas import CaseRead, ContestCreate
 from api.subjects.security import SubjectContestDep, SubjectReadDep
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1/me", tags=["subject"], responses=problem_responses(401, 403, 429))
+router = APIRouter(
+    route_class=ApiRoute,
+    prefix="/v1/me",
+    tags=["subject"],
+    responses=problem_responses(401, 403, 429),
+)
 
 CaseId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
 DecisionId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 
 from api.context import ContextDep
 from api.core.errors import problem_responses
+from api.core.routing import ApiRoute
 from api.core.security import AuditorOrAdminDep
 from api.rights import service
 from api.rights.models import RequestKind, RequestStatus
@@ -16,6 +17,7 @@ from api.rights.schemas import RightsRequestAuditRead
 __all__ = ["router"]
 
 router = APIRouter(
+    route_class=ApiRoute,
     prefix="/v1/audit/rights-requests",
     tags=["audit", "rights"],
     responses=problem_responses(401, 403),

@@ -10,6 +10,7 @@ from fastapi.responses import Response
 
 from api.context import ContextDep
 from api.core.errors import problem_responses, request_id_of
+from api.core.routing import ApiRoute
 from api.rights import service
 from api.rights.schemas import ErasureRead, PreferenceRead, SubjectExport
 from api.subjects.security import SubjectExportDep, SubjectRightsDep
@@ -17,7 +18,10 @@ from api.subjects.security import SubjectExportDep, SubjectRightsDep
 __all__ = ["router"]
 
 router = APIRouter(
-    prefix="/v1/me", tags=["subject", "rights"], responses=problem_responses(401, 403, 429)
+    route_class=ApiRoute,
+    prefix="/v1/me",
+    tags=["subject", "rights"],
+    responses=problem_responses(401, 403, 429),
 )
 
 

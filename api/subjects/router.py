@@ -9,6 +9,7 @@ from fastapi.responses import Response
 
 from api.context import ContextDep
 from api.core.errors import problem_responses
+from api.core.routing import ApiRoute
 from api.subjects import service
 from api.subjects.schemas import SubjectDecisionRead, SubjectDecisionSummary
 from api.subjects.security import SubjectReadDep
@@ -16,7 +17,12 @@ from explain import Locale
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1/me", tags=["subject"], responses=problem_responses(401, 403, 429))
+router = APIRouter(
+    route_class=ApiRoute,
+    prefix="/v1/me",
+    tags=["subject"],
+    responses=problem_responses(401, 403, 429),
+)
 
 DecisionId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
 LocaleQuery = Annotated[Locale | None, Query(description="en or es; the decision's own by default")]

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from api.core.timestamps import UtcDatetime
 from api.decisions.schemas import FactorRead
 
 __all__ = [
@@ -67,7 +67,7 @@ class SubjectDecisionSummary(BaseModel):
     """One line of the person's list of decisions about them."""
 
     id: str
-    created_at: datetime
+    created_at: UtcDatetime
     model: SubjectModelRef
     outcome: str
     significant: bool
@@ -84,7 +84,7 @@ class HumanReviewRead(BaseModel):
     resolution: str
     previous_outcome: str
     rationale: str
-    resolved_at: datetime
+    resolved_at: UtcDatetime
 
 
 class SubjectDecisionRead(SubjectDecisionSummary):

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path
 
 from api.context import ContextDep
 from api.core.errors import problem_responses
+from api.core.routing import ApiRoute
 from api.core.security import ApplicationDep
 from api.webhooks import service
 from api.webhooks.schemas import DecisionWebhooksRead
@@ -15,7 +16,10 @@ from api.webhooks.schemas import DecisionWebhooksRead
 __all__ = ["router"]
 
 router = APIRouter(
-    prefix="/v1/decisions", tags=["webhooks"], responses=problem_responses(401, 403, 404, 422)
+    route_class=ApiRoute,
+    prefix="/v1/decisions",
+    tags=["webhooks"],
+    responses=problem_responses(401, 403, 404, 422),
 )
 
 DecisionId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]

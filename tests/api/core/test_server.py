@@ -90,7 +90,8 @@ def test_a_half_sent_request_is_answered_408_and_closed_within_its_deadline(port
         started = time.monotonic()
         half_line.sendall(b"POST /v1/decisions/fra")
         half_body.sendall(
-            b"POST /v1/decisions/fraud HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"POST /v1/decisions/fraud HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/json\r\n"
             b"Content-Length: 100\r\n\r\n" + b'{"subject_ref": '
         )
         for connection, answer in ((silent, b""), (half_line, b"408"), (half_body, b"408")):
@@ -104,7 +105,9 @@ def test_a_half_sent_request_is_answered_408_and_closed_within_its_deadline(port
 
 def test_an_idle_kept_alive_connection_is_closed_after_its_timeout(port: int) -> None:
     with _connect(port) as connection:
-        connection.sendall(b"GET /v1/decisions/" + b"0" * 32 + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        connection.sendall(
+            b"GET /v1/decisions/" + b"0" * 32 + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+        )
         assert _answer(connection).startswith(b"HTTP/1.1 401 ")  # kept alive after it
         answered = time.monotonic()
         received, closed = _read_until_closed(connection)

@@ -227,3 +227,43 @@ def test_another_persons_token_reaches_nothing_of_a_case(
     )
     claim = _as(service, "reviewer", "POST", f"/v1/reviews/cases/{case['case_id']}/claim")
     assert_problem(claim, 409)
+
+
+def test_text_and_numbers_a_column_cannot_hold_are_refused_by_field(
+    service: Service, trained: TrainedModels
+) -> None:
+    decision = _decide(service, trained, "customer-edges")
+    # A 400-digit correction overflowed a float (a 500); a NUL in a statement is not text.
+    contests: list[tuple[dict[str, Any], str]] = [
+        ({"statement": "Wrong.", "corrections": {"distance_from_home_km": 10**400}}, ""),
+        ({"statement": "Wrong.", "corrections": {"txn_count_1h": -(10**400)}}, ""),
+        ({"statement": "Wr\x00ong."}, "statement"),
+        ({"statement": " \t "}, "statement"),
+    ]
+    for body, field in contests:
+        response = _contest(service, decision, body)
+        problems = assert_problem(response, 422)["errors"]
+        expected = field or "corrections." + next(iter(body["corrections"]))
+        assert [p["field"] for p in problems] == [expected], problems
+    case = _contest(service, decision, {"statement": "I bought it myself."})
+    assert case.status_code == 201, case.text
+    cases = f"/v1/reviews/cases/{case.json()['case_id']}"
+    # PostgreSQL refuses a NUL in text: the extension reason was stored as sent (a 500).
+    reviews: list[tuple[str, dict[str, Any], str]] = [
+        ("/extend", {"months": 1, "reason": "Waiting for the bank\x00."}, "reason"),
+        ("/extend", {"months": 10**400, "reason": "Waiting."}, "months"),
+        ("/resolve", {"resolution": "uphold", "rationale": "\x00"}, "rationale"),
+        (
+            "/resolve",
+            {"resolution": "amend", "outcome": "ap\x00prove", "rationale": "x"},
+            "outcome",
+        ),
+    ]
+    for path, body, field in reviews:
+        response = _as(service, "reviewer", "POST", cases + path, json=body)
+        assert [p["field"] for p in assert_problem(response, 422)["errors"]] == [field]
+    # Nothing was stored, and the connection still serves the next request.
+    extended = _as(
+        service, "reviewer", "POST", cases + "/extend", json={"months": 1, "reason": "The bank."}
+    )
+    assert extended.status_code == 200, extended.text
