@@ -30,12 +30,13 @@ from sqlalchemy.orm import Session
 
 from api.core.database import create_db_engine, migrate
 from api.core.security import Role, create_api_key
-from tests.api.decisions.support import transactions, wait_until_serving
+from tests.api.decisions.support import transactions
 from tests.api.decisions.test_crash_durability import (
     _check_everything_acknowledged_is_there,
     _environment,
     _free_port,
 )
+from tests.api.test_serve import _serve
 from tests.conftest import TrainedModels
 
 CLIENTS = 3
@@ -101,19 +102,6 @@ class _Load:
             self._stop.set()
             for thread in self._threads:
                 thread.join()
-
-
-def _serve(env: dict[str, str], port: int, log: Path, home: Path, workers: int) -> Any:
-    command = [sys.executable, "-c", "from api.cli import main; main()", "serve"]
-    command += ["--home", str(home), "--port", str(port), "--workers", str(workers)]
-    with log.open("ab") as sink:
-        process = subprocess.Popen(
-            command, env=env, stdout=sink, stderr=sink, start_new_session=True
-        )
-    if wait_until_serving(process, port, log, seconds=240):
-        return process
-    os.killpg(process.pid, signal.SIGKILL)
-    raise AssertionError("glassbox serve did not start in time")
 
 
 def _glassbox(env: dict[str, str], home: Path, *args: str) -> str:

@@ -27,14 +27,17 @@ from tests.conftest import TrainedModels
 DECISIONS = 8
 
 
-def _serve(env: dict[str, str], port: int, log: Path, home: Path) -> subprocess.Popen[bytes]:
+def _serve(
+    env: dict[str, str], port: int, log: Path, home: Path, *, workers: int = 2
+) -> subprocess.Popen[bytes]:
+    """``glassbox serve`` on loopback in a session of its own (kill its group to stop it)."""
     command = [sys.executable, "-c", "from api.cli import main; main()", "serve"]
-    command += ["--home", str(home), "--port", str(port), "--workers", "2"]
+    command += ["--home", str(home), "--port", str(port), "--workers", str(workers)]
     with log.open("ab") as sink:
         process = subprocess.Popen(
             command, env=env, stdout=sink, stderr=sink, start_new_session=True
         )
-    if wait_until_serving(process, port, log, seconds=180):
+    if wait_until_serving(process, port, log, seconds=240):
         return process
     os.killpg(process.pid, signal.SIGKILL)
     raise AssertionError("glassbox serve did not start in time")
