@@ -21,6 +21,7 @@ BODY_ROUTES = [
     (f"/v1/reviews/cases/{HEX}/extend", Role.REVIEWER),
     (f"/v1/reviews/cases/{HEX}/resolve", Role.REVIEWER),
     ("/v1/audit/checkpoints/verify", Role.AUDITOR),
+    ("/v1/admin/applications/shop", Role.ADMIN),  # PUT
     (f"/v1/me/decisions/{HEX}/contest", None),  # a subject token
 ]
 BROKEN = b'{"statement": "I was travelling'
@@ -65,11 +66,13 @@ def test_a_bad_body_is_answered_only_to_an_authenticated_caller(
         else (bearer(api_keys[Role.ADMIN]), 401),
         (bearer(right), 400),
     ]:
-        response = client.post(path, content=BROKEN, headers={**credentials, **json_type})
+        method = "PUT" if path.startswith("/v1/admin/") else "POST"
+        headers = {**credentials, **json_type}
+        response = client.request(method, path, content=BROKEN, headers=headers)
         assert_problem(response, status)
         # The same order for a repeated key: 401 first, then the key named.
         repeated = b'{"a": 1, "a": 2}'
-        response = client.post(path, content=repeated, headers={**credentials, **json_type})
+        response = client.request(method, path, content=repeated, headers=headers)
         body = assert_problem(response, 422 if status == 400 else status)
         if status == 400:
             assert body["errors"] == [{"field": "a", "message": "appears more than once"}]
