@@ -35,7 +35,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Annotated, Final
+from typing import TYPE_CHECKING, Annotated, Final
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
 from sqlalchemy import exists, func, select
@@ -47,12 +47,16 @@ from api.core.models import ApiKey, Application
 from api.core.timestamps import as_utc
 from api.decisions.models import Decision
 
+if TYPE_CHECKING:
+    from api.core.security import Principal  # security imports this module
+
 __all__ = [
     "APPLICATION_NAME_PATTERN",
     "LEGACY_SCOPE",
     "ApplicationRead",
     "ApplicationRegroupError",
     "application_name_for",
+    "asked_by",
     "group_scope",
     "list_applications",
     "own_scope",
@@ -137,6 +141,35 @@ class ApplicationRead(BaseModel):
     created_at: Annotated[datetime, AfterValidator(as_utc)]
     active_keys: int
     has_decisions: bool
+
+
+def asked_by(session: Session, *, key_id: str, principal: Principal) -> bool:
+    """Tell whether the key ``key_id`` belongs to the calling application.
+
+    A decision belongs to the application that asked for it, not to one of its keys: after a
+    rotation the new key reads back what the old one asked for. Another application's key, a
+    group member's included, never does (a group shares people, not decisions).
+
+    Parameters
+    ----------
+    session : Session
+        The session.
+    key_id : str
+        The key recorded with the decision.
+    principal : Principal
+        The caller.
+
+    Returns
+    -------
+    bool
+        True for the same key, or another key of the caller's application.
+    """
+    if key_id == principal.key_id:
+        return True  # the common case costs no query
+    if principal.application is None:
+        return False
+    owner = session.scalar(select(ApiKey.application).where(ApiKey.key_id == key_id))
+    return owner == principal.application
 
 
 def _invalid(field: str, message: str) -> InvalidRequestError:

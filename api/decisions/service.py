@@ -26,7 +26,7 @@ from api.audit.errors import ProcessingRestricted
 from api.audit.schemas import EntryKind, LogEntryCreate
 from api.audit.service import SealedRecord, data_key_for
 from api.context import AppContext
-from api.core.applications import pseudonym_namespace
+from api.core.applications import asked_by, pseudonym_namespace
 from api.core.crypto import (
     KeyNotFoundError,
     KeyShredded,
@@ -561,6 +561,6 @@ def get_decision(context: AppContext, *, decision_id: str, principal: Principal)
         owner = session.execute(
             select(Decision.application_key_id).where(Decision.decision_id == decision_id)
         ).scalar_one_or_none()
-        if owner is None or owner != principal.key_id:
+        if owner is None or not asked_by(session, key_id=owner, principal=principal):
             raise DecisionNotFoundError(f"no decision {decision_id}")
         return open_decision(session, decision_id=decision_id, kek=kek).body()

@@ -33,6 +33,4 @@ def list_decision_webhooks(
     attempt (time, result, HTTP status or coarse error, duration); another application's decision is
     a 404."""
     with context.sessions() as session:
-        return service.list_decision_webhooks(
-            session, decision_id=decision_id, application_key_id=principal.key_id
-        )
+        return service.list_decision_webhooks(session, decision_id=decision_id, principal=principal)

@@ -55,6 +55,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from api.audit.chain import canonical_json, format_timestamp
+from api.core.applications import asked_by
 from api.core.database import (
     TransactionStateError,
     create_session_factory,
@@ -359,7 +360,7 @@ def _wake_dispatchers(session: Session) -> None:
 
 
 def list_decision_webhooks(
-    session: Session, *, decision_id: str, application_key_id: str
+    session: Session, *, decision_id: str, principal: Principal
 ) -> DecisionWebhooksRead:
     """The webhooks sent about a decision, to the application that asked for it and no other.
 
@@ -369,8 +370,8 @@ def list_decision_webhooks(
         The session.
     decision_id : str
         The decision.
-    application_key_id : str
-        The calling application's key id.
+    principal : Principal
+        The calling application (any of its keys: a rotated key reads the old one's).
 
     Returns
     -------
@@ -386,7 +387,7 @@ def list_decision_webhooks(
     owner = session.scalar(
         select(Decision.application_key_id).where(Decision.decision_id == decision_id)
     )
-    if owner is None or owner != application_key_id:
+    if owner is None or not asked_by(session, key_id=owner, principal=principal):
         raise DecisionNotFoundError(f"no decision {decision_id}")
     # One statement, so one snapshot even under READ COMMITTED: a delivery's state and its
     # attempts are committed together and must be read together.
@@ -395,7 +396,7 @@ def list_decision_webhooks(
         .outerjoin(WebhookAttempt, WebhookAttempt.delivery_id == WebhookDelivery.delivery_id)
         .where(
             WebhookDelivery.decision_id == decision_id,
-            WebhookDelivery.application_key_id == application_key_id,
+            WebhookDelivery.application_key_id == owner,
         )
         .order_by(WebhookDelivery.created_at, WebhookDelivery.delivery_id, WebhookAttempt.number)
     ).tuples()

@@ -379,6 +379,13 @@ def test_grouped_applications_share_exactly_the_groups_people(
     assert later.status_code == 201, later.text
     token = later.json()["notice"]["subject_token"]
     assert _listed(service, token) == {ids["bank"], ids["insurer"], later.json()["id"]}
+    # The bank's decisions are the bank's, whichever of its keys asked; a group shares people,
+    # not decisions: the insurer's key reads none of the bank's.
+    rotated_auth = {"Authorization": f"Bearer {rotated}"}
+    for path in (f"/v1/decisions/{ids['bank']}", f"/v1/decisions/{ids['bank']}/webhooks"):
+        assert service.client.get(path, headers=rotated_auth).status_code == 200, path
+        insurer = service.client.get(path, headers={"Authorization": f"Bearer {keys['insurer']}"})
+        assert_problem(insurer, 404)
 
 
 def test_an_application_with_decisions_is_not_regrouped_unless_forced(
