@@ -125,8 +125,19 @@ class TokenBucket:
         self._prune_at = max(_MAX_IDLE_KEYS, 2 * len(self._buckets))
 
 
-def _limit_text(count: float, per: str, burst: int) -> str:
-    return f"{count:g} per {per}, {burst} at once"
+_SECONDS: Final = {"second": 1, "minute": 60}
+
+
+def _bucket(
+    too_many: str, count: float, per: str, burst: int, clock: Callable[[], float]
+) -> TokenBucket:
+    """A bucket of ``count`` requests per ``per`` (second or minute), ``burst`` at once."""
+    return TokenBucket(
+        rate=count / _SECONDS[per],
+        burst=burst,
+        detail=f"{too_many} (the limit is {count:g} per {per}, {burst} at once).",
+        clock=clock,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,31 +178,26 @@ class RateLimits:
         """
         s = settings
         return cls(
-            decisions=TokenBucket(
-                rate=s.decision_rate_per_second,
-                burst=s.decision_rate_burst,
-                detail="Too many decision requests with this API key (the limit is "
-                + _limit_text(s.decision_rate_per_second, "second", s.decision_rate_burst)
-                + ").",
-                clock=clock,
+            decisions=_bucket(
+                "Too many decision requests with this API key",
+                s.decision_rate_per_second,
+                "second",
+                s.decision_rate_burst,
+                clock,
             ),
-            subjects=TokenBucket(
-                rate=s.subject_rate_per_minute / 60,
-                burst=s.subject_rate_burst,
-                detail="Too many requests for this person (the limit is "
-                + _limit_text(s.subject_rate_per_minute, "minute", s.subject_rate_burst)
-                + ").",
-                clock=clock,
+            subjects=_bucket(
+                "Too many requests for this person",
+                s.subject_rate_per_minute,
+                "minute",
+                s.subject_rate_burst,
+                clock,
             ),
-            subject_rights=TokenBucket(
-                rate=s.subject_rights_rate_per_minute / 60,
-                burst=s.subject_rights_rate_burst,
-                detail="Too many rights requests for this person (the limit is "
-                + _limit_text(
-                    s.subject_rights_rate_per_minute, "minute", s.subject_rights_rate_burst
-                )
-                + ").",
-                clock=clock,
+            subject_rights=_bucket(
+                "Too many rights requests for this person",
+                s.subject_rights_rate_per_minute,
+                "minute",
+                s.subject_rights_rate_burst,
+                clock,
             ),
         )
 
