@@ -18,7 +18,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from api.core.database import Base
 from api.core.timestamps import UTCDateTime
 
-__all__ = ["CaseOrigin", "CaseState", "Resolution", "ReviewCase"]
+__all__ = ["ACTIVE_CASE_STATES", "CaseOrigin", "CaseState", "Resolution", "ReviewCase"]
 
 
 class CaseOrigin(StrEnum):
@@ -45,6 +45,9 @@ class Resolution(StrEnum):
     OVERTURN = "overturn"
     AMEND = "amend"
 
+
+#: The states of a case that still holds its decision: the queue's, and what stops an erasure.
+ACTIVE_CASE_STATES: tuple[str, ...] = (CaseState.OPEN.value, CaseState.ASSIGNED.value)
 
 _ACTIVE = "state IN ('open', 'assigned')"
 

@@ -49,7 +49,7 @@ from api.reviews.errors import (
     ReviewInputError,
     SecondReviewerError,
 )
-from api.reviews.models import CaseOrigin, CaseState, Resolution, ReviewCase
+from api.reviews.models import ACTIVE_CASE_STATES, CaseOrigin, CaseState, Resolution, ReviewCase
 from api.reviews.schemas import (
     CaseRead,
     CaseSummaryRead,
@@ -81,7 +81,7 @@ __all__ = [
 
 _CASE_TABLE = ReviewCase.__tablename__
 _DECISION_TABLE = Decision.__tablename__
-_ACTIVE = (CaseState.OPEN.value, CaseState.ASSIGNED.value)
+_ACTIVE = ACTIVE_CASE_STATES
 
 
 def _now(now: datetime | None = None) -> datetime:

@@ -51,6 +51,7 @@ from api.decisions.models import Decision
 from api.decisions.runtime import ModelNotServedError
 from api.decisions.service import open_decision
 from api.reviews.deadlines import due_date
+from api.reviews.holds import CaseHold, active_cases
 from api.rights.models import RequestKind, RequestStatus, RightsRequest, SubjectPreference
 from api.subjects.security import Subject
 from models.spec import Label, ModelKind, ModelSpec, Retention, default_spec_path, load_spec
@@ -91,7 +92,6 @@ _CASE_HOLD_REASON = Label(
         "conservan hasta que se cierre (art. 17.3.e RGPD: formulación y defensa de reclamaciones)."
     ),
 )
-_ACTIVE_CASE_STATES = ("open", "assigned")
 _UNREADABLE_REASON = "stored data failed its integrity check"
 
 
@@ -161,64 +161,6 @@ def _served_specs(context: AppContext) -> list[ModelSpec]:
 
 
 # --- legal holds ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CaseHold:
-    """An active review case that holds its subject's data (Art. 17(3)(e))."""
-
-    case_id: str
-    decision_id: str
-    state: str
-    subject_pseudonym: str
-
-
-_REVIEW_CASE = table(
-    "review_case",
-    column("case_id"),
-    column("decision_id"),
-    column("subject_pseudonym"),
-    column("state"),
-)
-
-
-def active_cases(session: Session, pseudonyms: Iterable[str] | None = None) -> list[CaseHold]:
-    """The open or assigned review cases of some subjects (or of everyone).
-
-    Reads the case domain's ``review_case`` table when the database has one, so that an
-    erasure or the retention job never destroys what a case still needs.
-
-    Parameters
-    ----------
-    session : Session
-        The session.
-    pseudonyms : iterable of str, optional
-        Only these subjects' cases.
-
-    Returns
-    -------
-    list of CaseHold
-        The active cases; none when the case domain is not installed.
-    """
-    if not inspect(session.connection()).has_table("review_case"):
-        return []
-    query = select(
-        _REVIEW_CASE.c.case_id,
-        _REVIEW_CASE.c.decision_id,
-        _REVIEW_CASE.c.state,
-        _REVIEW_CASE.c.subject_pseudonym,
-    ).where(_REVIEW_CASE.c.state.in_(_ACTIVE_CASE_STATES))
-    if pseudonyms is not None:
-        query = query.where(_REVIEW_CASE.c.subject_pseudonym.in_(sorted(set(pseudonyms))))
-    return [
-        CaseHold(
-            case_id=row.case_id,
-            decision_id=row.decision_id,
-            state=row.state,
-            subject_pseudonym=row.subject_pseudonym,
-        )
-        for row in session.execute(query)
-    ]
 
 
 def _held_subjects(session: Session) -> set[str]:
