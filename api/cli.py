@@ -654,7 +654,7 @@ def retention_run_command(
     from datetime import datetime
 
     from api.core.timestamps import as_utc
-    from api.rights.service import run_retention
+    from api.rights.retention import run_retention
     from models.spec import SpecError, load_spec
 
     try:

@@ -10,8 +10,8 @@ from api.context import ContextDep
 from api.core.errors import problem_responses
 from api.core.routing import ApiRoute
 from api.core.security import AuditorOrAdminDep
-from api.rights import service
 from api.rights.models import RequestKind, RequestStatus
+from api.rights.requests import list_requests
 from api.rights.schemas import RightsRequestAuditRead
 
 __all__ = ["router"]
@@ -33,4 +33,4 @@ def list_rights_requests(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[dict[str, Any]]:
     """Data-subject requests, the oldest due first, with their deadlines and whether overdue."""
-    return service.list_requests(context, status=status, kind=kind, limit=limit)
+    return list_requests(context, status=status, kind=kind, limit=limit)

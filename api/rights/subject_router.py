@@ -11,7 +11,9 @@ from fastapi.responses import Response
 from api.context import ContextDep
 from api.core.errors import problem_responses, request_id_of
 from api.core.routing import ApiRoute
-from api.rights import service
+from api.rights import standing
+from api.rights.erasure import erase_subject
+from api.rights.export import export_csv, export_subject
 from api.rights.schemas import ErasureRead, PreferenceRead, SubjectExport
 from api.subjects.security import SubjectExportDep, SubjectRightsDep
 
@@ -39,8 +41,8 @@ def export_my_data(
     # The request id goes with the integrity alarm of a record that does not open.
     error_id = request_id_of(request.scope)
     if format == "csv":
-        return _csv(service.export_csv(context, subject=subject, error_id=error_id))
-    return service.export_subject(context, subject=subject, error_id=error_id)
+        return _csv(export_csv(context, subject=subject, error_id=error_id))
+    return export_subject(context, subject=subject, error_id=error_id)
 
 
 @router.get("/export.csv", response_class=Response)
@@ -49,7 +51,7 @@ def export_my_data_as_csv(
 ) -> Response:
     """My decisions as CSV, one row per decision, with the data I provided (Art. 20)."""
     error_id = request_id_of(request.scope)
-    return _csv(service.export_csv(context, subject=subject, error_id=error_id))
+    return _csv(export_csv(context, subject=subject, error_id=error_id))
 
 
 def _csv(text: str) -> Response:
@@ -64,25 +66,25 @@ def _csv(text: str) -> Response:
 def object_to_profiling(subject: SubjectRightsDep, context: ContextDep) -> dict[str, Any]:
     """Object to profiling and marketing (Art. 21): recommendations stop using my profile and
     churn scoring stops for me."""
-    return service.object_to_profiling(context, subject=subject)
+    return standing.object_to_profiling(context, subject=subject)
 
 
 @router.delete("/objection", response_model=PreferenceRead)
 def withdraw_my_objection(subject: SubjectRightsDep, context: ContextDep) -> dict[str, Any]:
     """Withdraw my objection; profiling may resume."""
-    return service.withdraw_objection(context, subject=subject)
+    return standing.withdraw_objection(context, subject=subject)
 
 
 @router.post("/restriction", response_model=PreferenceRead, status_code=201)
 def restrict_my_processing(subject: SubjectRightsDep, context: ContextDep) -> dict[str, Any]:
     """Restrict processing (Art. 18): my data is kept, no new decision is taken about me."""
-    return service.restrict_processing(context, subject=subject)
+    return standing.restrict_processing(context, subject=subject)
 
 
 @router.delete("/restriction", response_model=PreferenceRead)
 def lift_my_restriction(subject: SubjectRightsDep, context: ContextDep) -> dict[str, Any]:
     """Lift the restriction; decisions about me may be taken again."""
-    return service.lift_restriction(context, subject=subject)
+    return standing.lift_restriction(context, subject=subject)
 
 
 @router.post(
@@ -91,4 +93,4 @@ def lift_my_restriction(subject: SubjectRightsDep, context: ContextDep) -> dict[
 def erase_my_data(subject: SubjectRightsDep, context: ContextDep) -> dict[str, Any]:
     """Erase my data (Art. 17). The answer lists what was erased, and what a legal hold keeps,
     why and until when."""
-    return service.erase_subject(context, subject=subject)
+    return erase_subject(context, subject=subject)

@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 
 from api.audit.models import SubjectKey
 from api.audit.service import data_key_for, verify_log
-from api.rights.service import run_retention
+from api.rights.retention import run_retention
 from tests.api.conftest import Service
 from tests.api.rights.support import me, person_with_everything
 from tests.conftest import TrainedModels

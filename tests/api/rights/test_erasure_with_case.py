@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from api.rights.service import run_retention
+from api.rights.retention import run_retention
 from tests.api.conftest import Service, assert_problem
 from tests.api.rights.support import decide, history, me, person_with_everything
 from tests.api.rights.test_erasure_scan import _found, _storage_bytes

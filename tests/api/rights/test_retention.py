@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.audit.models import SubjectKey
 from api.audit.schemas import EntryKind
 from api.audit.service import data_key_for, read_entries, verify_log
-from api.rights.service import key_expires_at, retention_policies, run_retention
+from api.rights.policies import key_expires_at, retention_policies
+from api.rights.retention import run_retention
 from tests.api._support import pseudonym
 
 ALICE, BOB = pseudonym(1), pseudonym(2)
@@ -50,15 +51,6 @@ def _live(session_factory: sessionmaker[Session]) -> set[tuple[str, str, int]]:
 def _expiry(category: str, year: int) -> datetime:
     retention, _ = retention_policies()[category]
     return key_expires_at(retention, year)
-
-
-def test_a_year_expires_when_its_end_plus_the_period_has_passed() -> None:
-    scores, _ = retention_policies()["scores"]
-    assert scores.days == 730
-    # Records of 31 December 2024 are 730 days old on 1 January 2027, the key's last day.
-    assert key_expires_at(scores, 2024) == datetime(2027, 1, 1, tzinfo=UTC)
-    fraud, _ = retention_policies()["fraud_history"]
-    assert key_expires_at(fraud, 2016) == datetime(2017, 1, 1, tzinfo=UTC) + timedelta(3650)
 
 
 @pytest.mark.usefixtures("keys")

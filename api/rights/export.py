@@ -1,0 +1,321 @@
+"""Access (Art. 15) and portability (Art. 20): everything glassbox holds about a subject.
+
+The export reads every decision about the person, their review cases, their rights requests and
+their standing choices, and is itself recorded as a request. A decision whose keys were shredded
+is reported as erased, one whose stored data fails its integrity check as unreadable; neither
+costs the person the rest of their data.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import column, inspect, select, table
+from sqlalchemy.orm import Session
+
+from api.context import AppContext
+from api.core.crypto import DecryptionError
+from api.core.database import write_transaction
+from api.core.errors import StoredDataError, log_integrity_alarm
+from api.core.ids import new_id
+from api.core.timestamps import UTCDateTime, as_utc
+from api.decisions.errors import SubjectErasedError
+from api.decisions.models import Decision
+from api.decisions.service import open_decision
+from api.rights.models import RequestKind, RightsRequest
+from api.rights.policies import key_expires_at, retention_policies, served_spec, served_specs
+from api.rights.requests import current_time, record_request, request_body
+from api.rights.standing import preference_of, standing_choices
+from api.subjects.security import Subject
+from models.spec import Label, ModelSpec, Retention
+
+__all__ = ["export_csv", "export_subject"]
+
+_UNREADABLE_REASON = "stored data failed its integrity check"
+
+
+def _significance(spec: ModelSpec | None, outcome: str, significant: bool) -> dict[str, Any]:
+    consequence = None
+    if spec is not None:
+        for band in spec.policy.bands:
+            if band.outcome == outcome:
+                consequence = band.consequence.model_dump()
+    text = (
+        Label(
+            en="This decision has a legal or similarly significant effect on you (Art. 22 GDPR).",
+            es=(
+                "Esta decisión produce efectos jurídicos o le afecta de modo similar "
+                "(art. 22 RGPD)."
+            ),
+        )
+        if significant
+        else Label(
+            en="This decision has no legal or similarly significant effect on you.",
+            es="Esta decisión no produce efectos jurídicos ni le afecta de modo similar.",
+        )
+    )
+    return {"significant": significant, "text": text.model_dump(), "consequence": consequence}
+
+
+def _unreadable_export(decision_id: str) -> dict[str, Any]:
+    # Nothing of the record, not even its unsealed columns: they may be what was altered.
+    return {
+        "id": decision_id,
+        "status": "unreadable",
+        "unreadable": True,
+        "reason": _UNREADABLE_REASON,
+    }
+
+
+def _decision_export(
+    context: AppContext,
+    session: Session,
+    row: Decision,
+    kek: bytes,
+    policies: Mapping[str, tuple[Retention, list[str]]],
+    error_id: str,
+) -> dict[str, Any]:
+    spec = served_spec(context, row.model_name)
+    retention = policies.get(row.key_category, (None, []))[0]
+    entry: dict[str, Any] = {
+        "id": row.decision_id,
+        "created_at": as_utc(row.created_at),
+        "model": {"name": row.model_name, "version": row.model_version},
+        "policy_version": row.policy_version,
+        "outcome": row.outcome,
+        "score": row.score,
+        "legal_basis": row.legal_basis,
+        "review_required": row.review_required,
+        "personalised": row.personalised,
+        "significance": _significance(spec, row.outcome, row.significant),
+        "logic": (spec.logic or spec.description).model_dump() if spec else None,
+        "purpose": spec.policy.purpose if spec else None,
+        "retention": {
+            "category": row.key_category,
+            "kept_until": key_expires_at(retention, row.key_epoch)
+            if retention and row.key_epoch
+            else None,
+            "legal_basis": retention.legal_basis.model_dump() if retention else None,
+        },
+    }
+    try:
+        opened = open_decision(session, decision_id=row.decision_id, kek=kek)
+    except SubjectErasedError:
+        # Erased is reported as erased: nothing is reconstructed or guessed.
+        return {
+            **entry,
+            "status": "erased",
+            "data_provided": None,
+            "factors": None,
+            "items": None,
+            "notice": None,
+        }
+    except (DecryptionError, StoredDataError):
+        # One altered record must not cost the person the rest of their data (Art. 15): it is
+        # listed as unreadable, and the operator gets the alarm a single read would raise.
+        log_integrity_alarm(error_id=error_id)
+        return _unreadable_export(row.decision_id)
+    items = opened.frozen.get("items")
+    return {
+        **entry,
+        "status": "available",
+        "outcome_label": opened.frozen.get("outcome_label"),
+        "data_provided": opened.features,
+        "factors": opened.frozen.get("factors"),
+        "items": None
+        if items is None
+        else [{k: v for k, v in item.items() if k != "explanation"} for item in items],
+        "notice": opened.notice.get("text"),
+    }
+
+
+def _cases_export(session: Session, pseudonym: str) -> list[dict[str, Any]]:
+    if not inspect(session.connection()).has_table("review_case"):
+        return []
+    cases = table(
+        "review_case",
+        column("case_id"),
+        column("decision_id"),
+        column("subject_pseudonym"),
+        column("state"),
+        column("origin"),
+        # Typed, so that SQLite's naive text comes back as aware UTC like every other time.
+        column("received_at", UTCDateTime()),
+        column("due_at", UTCDateTime()),
+        column("resolved_at", UTCDateTime()),
+        column("resolution"),
+        column("outcome"),
+        column("human_decision_id"),
+    )
+    rows = session.execute(
+        select(
+            cases.c.case_id,
+            cases.c.decision_id,
+            cases.c.state,
+            cases.c.origin,
+            cases.c.received_at,
+            cases.c.due_at,
+            cases.c.resolved_at,
+            cases.c.resolution,
+            cases.c.outcome,
+            cases.c.human_decision_id,
+        )
+        .where(cases.c.subject_pseudonym == pseudonym)
+        .order_by(cases.c.received_at)
+    )
+    return [dict(row._mapping) for row in rows]
+
+
+def _export(
+    context: AppContext,
+    *,
+    subject: Subject,
+    kind: RequestKind,
+    now: datetime | None,
+    error_id: str | None,
+) -> dict[str, Any]:
+    when = current_time(now)
+    error_id = error_id or new_id()
+    kek = context.settings.key_encryption_key.get_secret_value()
+    policies = retention_policies(served_specs(context))
+    with context.sessions() as session:
+        rows = session.scalars(
+            select(Decision)
+            .where(Decision.subject_pseudonym == subject.pseudonym)
+            .order_by(Decision.created_at, Decision.decision_id)
+        ).all()
+        decisions = [
+            _decision_export(context, session, row, kek, policies, error_id) for row in rows
+        ]
+        cases = _cases_export(session, subject.pseudonym)
+        requests = session.scalars(
+            select(RightsRequest)
+            .where(RightsRequest.subject_pseudonym == subject.pseudonym)
+            .order_by(RightsRequest.received_at)
+        ).all()
+        choices = standing_choices(preference_of(session, pseudonym=subject.pseudonym))
+        history = [request_body(request) for request in requests]
+    with context.sessions() as session, write_transaction(session):
+        request = record_request(session, pseudonym=subject.pseudonym, kind=kind, now=when)
+        history.append(request_body(request))
+    return {
+        "format": "glassbox.subject-export.v1",
+        "generated_at": when,
+        "request": request_body(request),
+        "decisions": decisions,
+        "cases": cases,
+        "rights_requests": history,
+        "preferences": choices,
+    }
+
+
+def export_subject(
+    context: AppContext,
+    *,
+    subject: Subject,
+    now: datetime | None = None,
+    error_id: str | None = None,
+) -> dict[str, Any]:
+    """Everything glassbox holds about the subject (Art. 15), machine-readable (Art. 20).
+
+    Every decision about them -- model and version, outcome, score, when, its significance
+    and envisaged consequences, the logic involved in plain words, main factors, the notice
+    and the data they provided -- their review cases and their rights requests. Decisions
+    whose keys were shredded are listed as ``erased``, with nothing personal; one whose stored
+    data failed its integrity check as ``unreadable`` (``{"id", "status", "unreadable",
+    "reason"}``), with an integrity alarm logged for it. The export is itself recorded as an
+    access request.
+
+    Parameters
+    ----------
+    context : AppContext
+        The running service.
+    subject : Subject
+        Who asks; only their pseudonym's rows are read.
+    now : datetime, optional
+        The time of the request.
+    error_id : str, optional
+        The request's id, which the integrity alarm of an unreadable record carries.
+
+    Returns
+    -------
+    dict
+        A ``SubjectExport`` body.
+    """
+    return _export(context, subject=subject, kind=RequestKind.ACCESS, now=now, error_id=error_id)
+
+
+_CSV_COLUMNS = (
+    "decision_id",
+    "created_at",
+    "model",
+    "model_version",
+    "outcome",
+    "score",
+    "significant",
+    "legal_basis",
+    "status",
+    "retention_category",
+    "kept_until",
+    "main_factors",
+    "data_provided",
+)
+
+
+def export_csv(
+    context: AppContext,
+    *,
+    subject: Subject,
+    now: datetime | None = None,
+    error_id: str | None = None,
+) -> str:
+    """The subject's decisions as CSV, one row per decision (Art. 20 portability).
+
+    The data they provided is a JSON object in ``data_provided`` (empty when erased), the
+    main factors their sentences joined by `` | ``. A record whose stored data failed its
+    integrity check has its id and the status ``unreadable``, nothing else.
+
+    Returns
+    -------
+    str
+        The CSV text, with a header row.
+    """
+    export = _export(
+        context, subject=subject, kind=RequestKind.PORTABILITY, now=now, error_id=error_id
+    )
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(_CSV_COLUMNS)
+    for decision in export["decisions"]:
+        if decision.get("unreadable"):
+            known = {"decision_id": decision["id"], "status": decision["status"]}
+            writer.writerow([known.get(name, "") for name in _CSV_COLUMNS])
+            continue
+        factors = decision.get("factors") or []
+        writer.writerow(
+            [
+                decision["id"],
+                decision["created_at"].isoformat(),
+                decision["model"]["name"],
+                decision["model"]["version"],
+                decision["outcome"],
+                repr(decision["score"]),
+                decision["significance"]["significant"],
+                decision["legal_basis"],
+                decision["status"],
+                decision["retention"]["category"],
+                decision["retention"]["kept_until"].isoformat()
+                if decision["retention"]["kept_until"]
+                else "",
+                " | ".join(str(f.get("sentence", "")) for f in factors),
+                json.dumps(decision["data_provided"], sort_keys=True)
+                if decision["data_provided"] is not None
+                else "",
+            ]
+        )
+    return out.getvalue()
