@@ -66,7 +66,7 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True) ->
         from api.core.secret_check import SecretMismatchError
         from api.core.security import KeyStore
         from api.decisions.runtime import ModelRegistry, ModelsUnavailableError
-        from api.webhooks.service import WebhookDispatcher
+        from api.webhooks.dispatcher import WebhookDispatcher
 
         config = settings or get_settings()
         if config.demo_mode:

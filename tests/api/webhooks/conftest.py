@@ -16,15 +16,13 @@ from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from api.core.database import create_session_factory, write_transaction
 from api.core.security import Role, create_api_key
-from api.webhooks.service import (
-    RetryPolicy,
-    WebhookDispatcher,
-    allow_private_callbacks,
-    enqueue_webhook,
-)
+from api.webhooks.dispatcher import RetryPolicy, WebhookDispatcher
+from api.webhooks.models import WebhookDelivery
+from api.webhooks.service import allow_private_callbacks, enqueue_webhook
 from tests.api._support import application_of
 
 KEY = os.urandom(32)
@@ -168,6 +166,14 @@ def enqueue(engine: Engine, url: str, application_key_id: str, **overrides: Any)
     }
     with create_session_factory(engine)() as session, write_transaction(session):
         return enqueue_webhook(session, **arguments)
+
+
+def stored_delivery(engine: Engine, delivery_id: str) -> WebhookDelivery:
+    """The delivery's row as stored now."""
+    with Session(engine) as session:
+        row = session.get(WebhookDelivery, delivery_id)
+        assert row is not None
+        return row
 
 
 def utcnow() -> datetime:

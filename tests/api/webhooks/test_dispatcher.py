@@ -13,7 +13,6 @@ import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -24,20 +23,11 @@ from cryptography.x509.oid import NameOID
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from api.core.database import (
-    TransactionStateError,
-    create_db_engine,
-    create_session_factory,
-    write_transaction,
-)
+from api.core.database import create_db_engine
+from api.webhooks.dispatcher import RetryPolicy, WebhookDispatcher
 from api.webhooks.models import WebhookAttempt, WebhookDelivery
 from api.webhooks.schemas import WebhookAttemptRead
-from api.webhooks.service import (
-    RetryPolicy,
-    WebhookDispatcher,
-    enqueue_webhook,
-    verify_webhook_signature,
-)
+from api.webhooks.signing import verify_webhook_signature
 from tests.api.webhooks.conftest import (
     KEY,
     PAYLOAD,
@@ -46,15 +36,9 @@ from tests.api.webhooks.conftest import (
     local_application,
     make_dispatcher,
     serving,
+    stored_delivery,
     utcnow,
 )
-
-
-def _delivery(engine: Engine, delivery_id: str) -> WebhookDelivery:
-    with Session(engine) as session:
-        row = session.get(WebhookDelivery, delivery_id)
-        assert row is not None
-        return row
 
 
 def _attempts(engine: Engine, delivery_id: str) -> list[WebhookAttempt]:
@@ -107,7 +91,7 @@ def test_a_receiver_failing_twice_gets_the_webhook_on_the_third_attempt(
     assert len({request.body for request in receiver.requests}) == 1
     assert [r.headers["glassbox-attempt"] for r in receiver.requests] == ["1", "2", "3"]
 
-    delivery = _delivery(engine, delivery_id)
+    delivery = stored_delivery(engine, delivery_id)
     assert delivery.state == "delivered"
     assert delivery.attempts == 3
     assert delivery.lease is None and delivery.next_attempt_at is None
@@ -135,7 +119,7 @@ def test_a_refused_connection_is_recorded_retried_and_finally_failed(
         delivery_id = enqueue(engine, f"http://127.0.0.1:{_closed_port()}/hook", application)
         t0 = utcnow() + timedelta(seconds=1)
         assert dispatcher.run_once(now=t0) == 1
-        delivery = _delivery(engine, delivery_id)
+        delivery = stored_delivery(engine, delivery_id)
         assert delivery.state == "pending"
         assert _same_moment(delivery.next_attempt_at, t0 + timedelta(seconds=10))
         assert dispatcher.run_once(now=t0 + timedelta(seconds=10)) == 1
@@ -144,7 +128,7 @@ def test_a_refused_connection_is_recorded_retried_and_finally_failed(
         assert dispatcher.run_once(now=t0 + timedelta(days=365)) == 0
     finally:
         dispatcher.stop()
-    delivery = _delivery(engine, delivery_id)
+    delivery = stored_delivery(engine, delivery_id)
     assert delivery.state == "failed"
     assert delivery.attempts == 3 and delivery.next_attempt_at is None
     assert delivery.delivered_at is None
@@ -178,7 +162,7 @@ def test_a_receiver_that_never_answers_times_out_and_is_retried(
     (attempt,) = _attempts(engine, delivery_id)
     assert attempt.status_code is None and attempt.error == "timeout"
     assert 250 <= attempt.duration_ms < 2000
-    delivery = _delivery(engine, delivery_id)
+    delivery = stored_delivery(engine, delivery_id)
     assert delivery.state == "pending"
     assert _same_moment(delivery.next_attempt_at, t0 + timedelta(seconds=10))
 
@@ -192,7 +176,7 @@ def test_redirects_are_not_followed(
     assert [request.path for request in receiver.requests] == ["/hooks/glassbox?token=app-secret"]
     ((attempt),) = _attempts(engine, delivery_id)
     assert attempt.status_code == 307 and attempt.error == "HTTP 307"
-    assert _delivery(engine, delivery_id).state == "pending"
+    assert stored_delivery(engine, delivery_id).state == "pending"
 
 
 def test_the_url_query_and_the_payload_never_reach_the_logs(
@@ -274,83 +258,12 @@ def test_a_claim_abandoned_mid_attempt_is_taken_over_after_its_lease(
     # The dead claim's late outcome must not overwrite the newer attempt's.
     crashed._finish(claim, t0, status_code=500, error=None, duration_ms=1.0)
     crashed.stop()
-    delivery = _delivery(engine, delivery_id)
+    delivery = stored_delivery(engine, delivery_id)
     assert delivery.state == "delivered" and delivery.attempts == 2
     assert [(a.number, a.status_code) for a in _attempts(engine, delivery_id)] == [
         (1, 500),
         (2, 200),
     ]
-
-
-def test_an_enqueue_in_a_rolled_back_transaction_leaves_nothing(
-    engine: Engine, dispatcher: WebhookDispatcher, receiver: Receiver
-) -> None:
-    sessions = create_session_factory(engine)
-    with (  # noqa: PT012  # the enqueue and the failure after it are the point
-        pytest.raises(RuntimeError, match="reviewer's outcome failed"),
-        sessions() as session,
-        write_transaction(session),
-    ):
-        enqueue_webhook(
-            session,
-            application_key_id="app-key-1",
-            callback_url=receiver.url,
-            event="decision.superseded",
-            payload=PAYLOAD,
-        )
-        raise RuntimeError("reviewer's outcome failed")
-    with Session(engine) as session:
-        assert session.scalar(select(func.count()).select_from(WebhookDelivery)) == 0
-    assert dispatcher.run_once(now=utcnow() + timedelta(minutes=1)) == 0
-    assert receiver.requests == []
-
-
-def test_enqueue_joins_the_callers_transaction_and_never_commits_itself(
-    engine: Engine, receiver: Receiver
-) -> None:
-    with Session(engine) as session:
-        with pytest.raises(TransactionStateError):
-            enqueue_webhook(
-                session,
-                application_key_id="app-key-1",
-                callback_url=receiver.url,
-                event="decision.superseded",
-                payload=PAYLOAD,
-            )
-        with write_transaction(session):
-            delivery_id = enqueue_webhook(
-                session,
-                application_key_id="app-key-1",
-                callback_url=receiver.url,
-                event="decision.superseded",
-                payload=PAYLOAD,
-            )
-            with Session(engine) as other:  # not visible to anyone before the caller commits
-                assert other.get(WebhookDelivery, delivery_id) is None
-    stored = _delivery(engine, delivery_id)
-    assert stored.state == "pending" and stored.attempts == 0
-    assert stored.decision_id == PAYLOAD["decision_id"]
-    assert json.loads(stored.payload) == PAYLOAD
-
-
-@pytest.mark.parametrize(
-    ("field", "value"),
-    [
-        ("callback_url", "file:///etc/passwd"),
-        ("callback_url", "not a url"),
-        ("event", "Decision Superseded"),
-    ],
-)
-def test_enqueue_refuses_what_cannot_be_sent(engine: Engine, field: str, value: str) -> None:
-    arguments: dict[str, Any] = {
-        "application_key_id": "app-key-1",
-        "callback_url": "https://shop.example/hooks",
-        "event": "decision.superseded",
-        "payload": PAYLOAD,
-        field: value,
-    }
-    with Session(engine) as session, write_transaction(session), pytest.raises(ValueError):
-        enqueue_webhook(session, **arguments)
 
 
 def test_a_started_dispatcher_sends_as_soon_as_the_enqueue_commits(
@@ -366,7 +279,7 @@ def test_a_started_dispatcher_sends_as_soon_as_the_enqueue_commits(
         dispatcher.stop(timeout=10)
     assert not dispatcher.running
     assert receiver.requests[0].headers["glassbox-delivery"] == delivery_id
-    assert _delivery(engine, delivery_id).state == "delivered"
+    assert stored_delivery(engine, delivery_id).state == "delivered"
 
 
 def test_the_retry_policy_backs_off_and_stops() -> None:
@@ -465,7 +378,7 @@ def test_a_webhook_goes_to_the_address_that_was_checked_with_the_name_as_host(
     assert request.headers["host"] == f"hooks.shop.example:{port}"
     assert request.path == "/h?token=t"
     assert len(resolver.lookups) == 1
-    assert _delivery(engine, delivery_id).state == "delivered"
+    assert stored_delivery(engine, delivery_id).state == "delivered"
 
 
 def test_a_name_that_does_not_resolve_is_recorded_as_such(engine: Engine, application: str) -> None:
@@ -478,7 +391,7 @@ def test_a_name_that_does_not_resolve_is_recorded_as_such(engine: Engine, applic
     (attempt,) = _attempts(engine, delivery_id)
     assert (attempt.status_code, attempt.error) == (None, "name not resolved")
     assert WebhookAttemptRead.model_validate(attempt).result == "failed"
-    assert _delivery(engine, delivery_id).state == "pending"  # retried: DNS may come back
+    assert stored_delivery(engine, delivery_id).state == "pending"  # retried: DNS may come back
 
 
 def _certificate(name: str, directory: Path) -> tuple[Path, Path]:

@@ -15,7 +15,8 @@ from api.core.database import write_transaction
 from api.core.ids import new_id
 from api.core.security import Principal, Role, create_api_key
 from api.decisions.models import Decision
-from api.webhooks.service import allow_private_callbacks, enqueue_webhook, verify_webhook_signature
+from api.webhooks.service import allow_private_callbacks, enqueue_webhook
+from api.webhooks.signing import verify_webhook_signature
 from tests.api._support import application_of
 from tests.api.conftest import assert_problem, bearer
 from tests.api.webhooks.conftest import Receiver
