@@ -323,7 +323,7 @@ def build_home(path: Path, *, n_bodies: int, seed: int = 7) -> tuple[Home, Json]
     import logging
 
     os.environ.update(_quiet_env())
-    from api.cli import _demo_environment
+    from api.cli.common import demo_environment
     from data_fixtures import (
         generate_catalogue,
         generate_customers,
@@ -377,7 +377,7 @@ def build_home(path: Path, *, n_bodies: int, seed: int = 7) -> tuple[Home, Json]
 
     env = _clean_environ()
     env.update(_quiet_env())
-    env.update(_demo_environment(path, uri, host=HOST, port=8000))
+    env.update(demo_environment(path, uri, host=HOST, port=8000))
     env["GLASSBOX_DEMO_MODE"] = "true"
     env["GLASSBOX_DATABASE_URL"] = f"sqlite:///{path / 'glassbox.db'}"
     env["GLASSBOX_MLFLOW_TRACKING_URI"] = uri

@@ -2,39 +2,15 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
-from typer.testing import CliRunner
 
 from api.audit.models import SubjectKey
 from api.audit.service import data_key_for, verify_log
 from api.cli import app
 from api.core.settings import get_settings
 from tests.api._support import pseudonym
-from tests.api.conftest import secret_env
-
-runner = CliRunner()
-
-
-@pytest.fixture
-def service_env(
-    database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> Iterator[dict[str, str]]:
-    env = secret_env(database_url)
-    for name in list(os.environ):
-        if name.startswith("GLASSBOX_") and name != "GLASSBOX_TEST_DATABASE_URL":
-            monkeypatch.delenv(name)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.chdir(tmp_path)
-    get_settings.cache_clear()
-    yield env
-    get_settings.cache_clear()
+from tests.api.cli.conftest import runner
 
 
 def test_retention_run_dry_then_for_real(

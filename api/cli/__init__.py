@@ -1,0 +1,37 @@
+"""The ``glassbox`` command line: demo, fixtures, train, promote, models, and operations.
+
+One module per command group; this one builds the root command from them, in the order
+``glassbox --help`` lists them, and holds the console script's entry point.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from api.cli import apps, demo, keys, log, retention, serve, training
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="glassbox",
+    help="Scored, explained, recorded and contestable automated decisions.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+app.command()(training.fixtures)
+app.command()(training.train)
+app.command()(training.promote)
+app.command()(training.models)
+app.command()(demo.demo)
+app.command("verify-log")(log.verify_log_command)
+app.command("log")(log.show_log_command)
+app.command()(serve.serve)
+app.add_typer(keys.keys_app, name="keys")
+app.add_typer(apps.apps_app, name="apps")
+app.add_typer(log.checkpoint_app, name="checkpoint")
+app.add_typer(retention.retention_app, name="retention")
+
+
+def main() -> None:
+    """Entry point of the ``glassbox`` console script."""
+    app()
