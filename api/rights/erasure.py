@@ -11,7 +11,6 @@ the person what was kept, why and until when. While something is kept the reques
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -26,10 +25,10 @@ from api.core.database import write_transaction
 from api.core.timestamps import as_utc
 from api.reviews.holds import active_cases
 from api.rights.models import RequestKind, RequestStatus, RightsRequest
-from api.rights.policies import key_expires_at, retention_policies, served_specs
+from api.rights.policies import RetentionPolicies, key_expires_at, retention_policies, served_specs
 from api.rights.requests import complete_request, current_time, record_request, request_body
 from api.subjects.security import Subject
-from models.spec import Label, Retention
+from models.spec import Label
 
 __all__ = ["FinishedErasures", "erase_subject", "finish_pending_erasures", "scrub_storage"]
 
@@ -55,7 +54,7 @@ class _KeyPlan:
 def _plan_erasure(
     session: Session,
     pseudonym: str,
-    policies: Mapping[str, tuple[Retention, list[str]]],
+    policies: RetentionPolicies,
     now: datetime,
 ) -> _KeyPlan:
     """Which of a subject's keys an erasure shreds now, and which a legal hold keeps."""
@@ -192,7 +191,7 @@ class FinishedErasures:
 def finish_pending_erasures(
     session: Session,
     *,
-    policies: Mapping[str, tuple[Retention, list[str]]],
+    policies: RetentionPolicies,
     now: datetime,
     dry_run: bool = False,
 ) -> FinishedErasures:
@@ -231,5 +230,5 @@ def finish_pending_erasures(
             continue
         completed += 1
         if not dry_run:
-            complete_request(session, request, now=now, outcome=_erasure_outcome(plan))
+            complete_request(session, request=request, now=now, outcome=_erasure_outcome(plan))
     return FinishedErasures(completed=completed, pending=held, keys_shredded=shredded)

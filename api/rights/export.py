@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -28,11 +27,17 @@ from api.decisions.errors import SubjectErasedError
 from api.decisions.models import Decision
 from api.decisions.service import open_decision
 from api.rights.models import RequestKind, RightsRequest
-from api.rights.policies import key_expires_at, retention_policies, served_spec, served_specs
+from api.rights.policies import (
+    RetentionPolicies,
+    key_expires_at,
+    retention_policies,
+    served_spec,
+    served_specs,
+)
 from api.rights.requests import current_time, record_request, request_body
 from api.rights.standing import preference_of, standing_choices
 from api.subjects.security import Subject
-from models.spec import Label, ModelSpec, Retention
+from models.spec import Label, ModelSpec
 
 __all__ = ["export_csv", "export_subject"]
 
@@ -77,10 +82,10 @@ def _decision_export(
     session: Session,
     row: Decision,
     kek: bytes,
-    policies: Mapping[str, tuple[Retention, list[str]]],
+    policies: RetentionPolicies,
     error_id: str,
 ) -> dict[str, Any]:
-    spec = served_spec(context, row.model_name)
+    spec = served_spec(context, name=row.model_name)
     retention = policies.get(row.key_category, (None, []))[0]
     entry: dict[str, Any] = {
         "id": row.decision_id,

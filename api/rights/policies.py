@@ -12,7 +12,7 @@ one key per year instead of one per record.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import get_args
 
@@ -20,7 +20,16 @@ from api.context import AppContext
 from api.decisions.runtime import ModelNotServedError
 from models.spec import ModelKind, ModelSpec, Retention, default_spec_path, load_spec
 
-__all__ = ["key_expires_at", "retention_policies", "served_spec", "served_specs"]
+__all__ = [
+    "RetentionPolicies",
+    "key_expires_at",
+    "retention_policies",
+    "served_spec",
+    "served_specs",
+]
+
+# Retention category -> its rule and the names of the models sealed under it.
+RetentionPolicies = Mapping[str, tuple[Retention, list[str]]]
 
 
 def key_expires_at(retention: Retention, epoch: int) -> datetime:
@@ -71,7 +80,7 @@ def retention_policies(specs: Iterable[ModelSpec] = ()) -> dict[str, tuple[Reten
     return policies
 
 
-def served_spec(context: AppContext, name: str) -> ModelSpec | None:
+def served_spec(context: AppContext, *, name: str) -> ModelSpec | None:
     """The spec of a model in service, or None if it is not served (any more).
 
     Parameters
@@ -105,5 +114,5 @@ def served_specs(context: AppContext) -> list[ModelSpec]:
     list of ModelSpec
         One per served model that is loaded.
     """
-    specs = (served_spec(context, name) for name in context.settings.served_models)
+    specs = (served_spec(context, name=name) for name in context.settings.served_models)
     return [spec for spec in specs if spec is not None]

@@ -118,7 +118,7 @@ def record_request(
 
 
 def complete_request(
-    session: Session, request: RightsRequest, *, now: datetime, outcome: Mapping[str, Any]
+    session: Session, *, request: RightsRequest, now: datetime, outcome: Mapping[str, Any]
 ) -> None:
     """Complete a pending request and append its completion to the log, in the caller's
     write transaction.
