@@ -112,6 +112,7 @@ def _pieces(served: ServedModel, bodies: list[str], warm: int) -> dict[str, floa
         marks.append(time.perf_counter_ns())
         explanation = served.explainer.explain(row)
         marks.append(time.perf_counter_ns())
+        # As the service keeps them, dictionaries (the body and the sealed explanation hold them).
         [
             f.to_dict()
             for f in main_factors(explanation, spec, locale=request.locale, raw_values=clean)
