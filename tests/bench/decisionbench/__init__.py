@@ -1,0 +1,1 @@
+"""Tests of bench/decisionbench, the decision benchmark behind bench/decisions.py."""
