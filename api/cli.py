@@ -897,7 +897,7 @@ def _print_demo_keys(home: Path, *, host: str, port: int) -> None:
 def _run_server(*, host: str, port: int, workers: int) -> None:
     import uvicorn
 
-    from api.core.observability import configure_logging
+    from api.core.logs import configure_logging
     from api.core.server import uvicorn_options
     from api.core.settings import get_settings
 

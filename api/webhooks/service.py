@@ -91,7 +91,7 @@ from api.webhooks.signing import SIGNATURE_HEADER, sign_webhook, verify_webhook_
 
 if TYPE_CHECKING:
     from api.context import AppContext
-    from api.core.observability import Metrics
+    from api.core.metrics import Metrics
 
 __all__ = [
     "DELIVERY_HEADER",
