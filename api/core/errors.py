@@ -3,7 +3,8 @@
 Services raise these (or domain errors that subclass them); routers never build error
 responses. :func:`install_error_handlers` maps every failure -- ours, FastAPI's request
 validation, Starlette's routing errors and, as a safety net, anything unexpected -- to an
-``application/problem+json`` body::
+``application/problem+json`` body (:func:`error_response` is that mapping, also for the answers
+made outside FastAPI's stack, by the decision fast lane)::
 
     {"type": "https://glassbox.dev/problems/not-found", "title": "Not found", "status": 404,
      "detail": "...", "instance": "urn:glassbox:request:<request id>", "errors": [...]}
