@@ -183,7 +183,7 @@ def create_served_app() -> FastAPI:
     FastAPI
         :func:`create_app` with the settings from the environment.
     """
-    from api.core.observability import configure_logging
+    from api.core.logs import configure_logging
 
     configure_logging("INFO")
     return create_app()

@@ -14,14 +14,14 @@ Two properties follow from the GDPR rather than from accuracy:
   non-personal features only; their history is used for nothing but leaving out what they
   already took.
 
-Data flow for an operator's own files: :func:`models.data.read_csv` →
-:func:`validate_items` / :func:`validate_interactions` → :func:`train`.
+The operator's files are checked in :mod:`models.recommendation_data`; the model is evaluated
+and trained in :mod:`models.recommendation_training`. This module keeps the estimator itself:
+saved models name ``models.recommendation.HybridRecommender`` (:data:`SKOPS_TRUSTED_TYPES`).
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,40 +35,31 @@ from sklearn.base import BaseEstimator
 from sklearn.pipeline import Pipeline
 
 from models import _recsys as core
-from models.classifier import TrainResult, build_pipeline, check_gates, example_frame
-from models.data import DataError, line_numbers
+from models.classifier import build_pipeline
+from models.recommendation_data import (
+    CATEGORY,
+    EVENT,
+    IMPLICIT_EVENT,
+    ITEM,
+    RATING,
+    RELEASED,
+    TAG_SEPARATOR,
+    TAGS,
+    TIMESTAMP,
+    TITLE,
+    USER,
+    EventRules,
+    event_rules,
+    parse_timestamps,
+)
 from models.spec import ModelSpec, default_spec_path, load_spec
 
 __all__ = [
-    "MIN_ITEMS",
-    "MIN_LEARNERS",
     "SKOPS_TRUSTED_TYPES",
-    "DataWarning",
     "HistoryEvent",
-    "HoldoutReport",
     "HybridRecommender",
     "Recommendation",
-    "evaluate_holdout",
-    "train",
-    "validate_interactions",
-    "validate_items",
 ]
-
-# Canonical column names of the frames the validators return and the recommender fits on.
-USER, ITEM, EVENT, RATING, TIMESTAMP = "user_id", "item_id", "event", "rating", "timestamp"
-TITLE, CATEGORY, TAGS, RELEASED = "title", "category", "tags", "released_at"
-TAG_SEPARATOR = "|"
-# The event given to every row when the spec declares no event column.
-IMPLICIT_EVENT = "interaction"
-
-# Below these, precision@10 is noise and the ranker has too few learners to learn from.
-MIN_LEARNERS = 20
-MIN_ITEMS = 20
-# A learner takes part in the hold-out evaluation with at least this many relevant items.
-EVAL_MIN_ITEMS = 5
-EVAL_FRACTION = 0.2
-TOP_K = 10
-
 # Everything `skops.io.get_untrusted_types` reports for a fitted HybridRecommender: pass it as
 # `trusted=` to `skops.io.load(s)` (and to MLflow's skops serialisation).
 SKOPS_TRUSTED_TYPES: tuple[str, ...] = (
@@ -78,10 +69,6 @@ SKOPS_TRUSTED_TYPES: tuple[str, ...] = (
 )
 
 HistoryInput = Iterable[tuple[Any, ...]]
-
-
-class DataWarning(UserWarning):
-    """Rows of an operator's file that were left out but did not stop training."""
 
 
 class HistoryEvent(NamedTuple):
@@ -126,32 +113,10 @@ def _seconds(value: datetime | str | pd.Timestamp | np.datetime64) -> float:
     return float(stamp.timestamp())
 
 
-def _timestamps(column: pd.Series) -> pd.Series:
-    return pd.to_datetime(column, utc=True, format="ISO8601", errors="coerce")
-
-
 def _epoch_seconds(stamps: pd.Series) -> NDArray[np.float64]:
     delta = stamps - pd.Timestamp(0, tz="UTC")
     seconds = (delta / pd.Timedelta(seconds=1)).to_numpy(dtype=np.float64, na_value=np.nan)
     return np.asarray(seconds, dtype=np.float64)
-
-
-@dataclass(frozen=True)
-class _EventRules:
-    weights: dict[str, float]
-    relevant: frozenset[str]
-    completion: str
-
-
-def _event_rules(spec: ModelSpec) -> _EventRules:
-    columns = spec.interactions
-    assert columns is not None  # a recommendation spec always has one (spec validator)
-    if columns.event is None:
-        return _EventRules({IMPLICIT_EVENT: 1.0}, frozenset({IMPLICIT_EVENT}), IMPLICIT_EVENT)
-    relevant = [e for e in columns.relevant_events if e in columns.event_weights]
-    # "Completed in this category" counts the strongest relevant event (complete, by default).
-    completion = max(relevant, key=lambda e: (columns.event_weights[e], e)) if relevant else ""
-    return _EventRules(dict(columns.event_weights), frozenset(relevant), completion)
 
 
 class HybridRecommender(BaseEstimator):  # type: ignore[misc]
@@ -240,17 +205,18 @@ class HybridRecommender(BaseEstimator):  # type: ignore[misc]
         ----------
         interactions : DataFrame
             ``user_id, item_id, event, rating, timestamp`` as returned by
-            :func:`validate_interactions` (text timestamps and ratings are parsed).
+            :func:`~models.recommendation_data.validate_interactions` (text timestamps and
+            ratings are parsed).
         items : DataFrame
             ``item_id, category`` and optionally ``title, tags ('|'-joined), released_at``, as
-            returned by :func:`validate_items`.
+            returned by :func:`~models.recommendation_data.validate_items`.
 
         Returns
         -------
         self
         """
         spec = self._parsed_spec()
-        rules = _event_rules(spec)
+        rules = event_rules(spec)
         names = spec.feature_names
         unknown = [n for n in names if n not in core.KNOWN_FEATURES]
         if unknown:
@@ -374,7 +340,7 @@ class HybridRecommender(BaseEstimator):  # type: ignore[misc]
         if RELEASED in frame.columns:
             column = frame[RELEASED]
             if not pd.api.types.is_datetime64_any_dtype(column):
-                column = _timestamps(column)
+                column = parse_timestamps(column)
             released = _epoch_seconds(column)
         self.item_ids_ = ids
         self.item_index_ = {item: i for i, item in enumerate(ids.tolist())}
@@ -392,7 +358,7 @@ class HybridRecommender(BaseEstimator):  # type: ignore[misc]
         return released
 
     def _encode_events_with_rows(
-        self, interactions: pd.DataFrame, rules: _EventRules
+        self, interactions: pd.DataFrame, rules: EventRules
     ) -> tuple[core.Events, NDArray[np.bool_]]:
         """Events on catalogue items with a weight, and which rows of the frame they came from."""
         item = interactions[ITEM].astype(str).str.strip().map(self.item_index_)
@@ -404,7 +370,7 @@ class HybridRecommender(BaseEstimator):  # type: ignore[misc]
         weight = event.map(rules.weights)
         time = interactions[TIMESTAMP]
         if not pd.api.types.is_datetime64_any_dtype(time):
-            time = _timestamps(time)
+            time = parse_timestamps(time)
         seconds = _epoch_seconds(time)
         keep = (item.notna() & weight.notna()).to_numpy() & ~np.isnan(seconds)
         rating = (
@@ -671,497 +637,3 @@ def _display_values(
         else:
             out[name] = number
     return out
-
-
-# -- evaluation and training -----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class HoldoutReport:
-    """What the temporal hold-out measured, and the model fitted on the part before it."""
-
-    metrics: dict[str, float]
-    fairness: dict[str, list[dict[str, Any]]]
-    rows: dict[str, int]
-    model: HybridRecommender
-
-
-def _precision_recall(
-    recommended: Sequence[NDArray[np.int64]], truth: Sequence[set[int]], k: int
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    hits = np.array(
-        [len(truth[u] & set(recommended[u].tolist())) for u in range(len(truth))], dtype=float
-    )
-    sizes = np.array([len(t) for t in truth], dtype=float)
-    return hits / k, hits / np.maximum(sizes, 1.0)
-
-
-def evaluate_holdout(
-    interactions: pd.DataFrame,
-    items: pd.DataFrame,
-    spec: ModelSpec,
-    *,
-    seed: int = 7,
-    learners: pd.DataFrame | None = None,
-    k: int = TOP_K,
-) -> HoldoutReport:
-    """Fit on each learner's past and measure top-``k`` quality on what they took next.
-
-    For every learner with at least ``EVAL_MIN_ITEMS`` relevant items, the latest 20 % of them
-    (by first relevant event) are the test set, and everything that learner did from then on is
-    hidden from training. The popularity baseline is measured the same way (already taken items
-    left out), as is the non-personalised ranker.
-
-    Parameters
-    ----------
-    interactions, items : DataFrame
-        Outputs of :func:`validate_interactions` and :func:`validate_items`.
-    spec : ModelSpec
-        The recommendation spec.
-    learners : DataFrame, optional
-        ``user_id`` and protected attributes, for precision per group; never a model input.
-
-    Returns
-    -------
-    HoldoutReport
-    """
-    probe = HybridRecommender.from_spec(spec, seed=seed)
-    probe._fit_catalogue(items)
-    rules = _event_rules(spec)
-    events, kept = probe._encode_events_with_rows(interactions, rules)
-    split = core.holdout(events, fraction=EVAL_FRACTION, min_items=EVAL_MIN_ITEMS)
-    if len(split.test_user) == 0:
-        raise ValueError(
-            f"no learner has {EVAL_MIN_ITEMS} or more relevant items: nothing to evaluate on"
-        )
-    rows = np.flatnonzero(kept)[split.train]
-    model = HybridRecommender.from_spec(spec, seed=seed).fit(interactions.iloc[rows], items)
-
-    test_users = np.unique(split.test_user)
-    history = core.select_users(events.subset(split.train), test_users)
-    truth: list[set[int]] = [set() for _ in test_users]
-    position = np.searchsorted(test_users, split.test_user)
-    for u, item in zip(position, split.test_item, strict=True):
-        truth[u].add(int(item))
-    cut = split.cut[test_users]
-
-    personal = model._top_items(history, now=cut, personalised=True, k=k)
-    public = model._top_items(history, now=cut, personalised=False, k=k)
-    popular = _popularity_top(model, history, cut, k)
-    precision, recall = _precision_recall(personal, truth, k)
-    pop_precision, pop_recall = _precision_recall(popular, truth, k)
-    public_precision, public_recall = _precision_recall(public, truth, k)
-    p, p_pop = float(precision.mean()), float(pop_precision.mean())
-    lift = p / p_pop if p_pop > 0 else (math.inf if p > 0 else math.nan)
-    n_items = len(model.item_ids_)
-    metrics = {
-        f"precision_at_{k}": p,
-        f"recall_at_{k}": float(recall.mean()),
-        f"popularity_precision_at_{k}": p_pop,
-        f"popularity_recall_at_{k}": float(pop_recall.mean()),
-        "precision_lift_over_popularity": lift,
-        f"nonpersonal_precision_at_{k}": float(public_precision.mean()),
-        f"nonpersonal_recall_at_{k}": float(public_recall.mean()),
-        "catalogue_coverage": len(set(np.concatenate(personal).tolist())) / n_items,
-    }
-    fairness: dict[str, list[dict[str, Any]]] = {}
-    if learners is not None:
-        ids = _test_user_ids(interactions, kept, events, test_users)
-        fairness = _fairness(spec, learners, ids, precision, recall, pop_precision, k)
-    return HoldoutReport(
-        metrics=metrics,
-        fairness=fairness,
-        rows={
-            "train_interactions": len(rows),
-            "test_learners": len(test_users),
-            "test_items": len(split.test_item),
-        },
-        model=model,
-    )
-
-
-def _popularity_top(
-    model: HybridRecommender, history: core.Events, now: NDArray[np.float64], k: int
-) -> list[NDArray[np.int64]]:
-    taken = core.history_matrices(history, len(model.item_ids_)).taken
-    released = np.nan_to_num(model.released_, nan=-np.inf)
-    available = ~taken.toarray().astype(bool) & (released[None, :] <= now[:, None])
-    out = []
-    for u in range(history.n_users):
-        candidates = np.flatnonzero(available[u])
-        order = np.lexsort((candidates, -model.popularity_[candidates]))[:k]
-        out.append(candidates[order])
-    return out
-
-
-def _test_user_ids(
-    interactions: pd.DataFrame,
-    kept: NDArray[np.bool_],
-    events: core.Events,
-    test_users: NDArray[np.int64],
-) -> NDArray[np.str_]:
-    ids = interactions[USER].astype(str).to_numpy(dtype=str)[kept]
-    first = np.unique(events.user, return_index=True)[1]
-    return ids[first[test_users]]
-
-
-def _fairness(
-    spec: ModelSpec,
-    learners: pd.DataFrame,
-    user_ids: NDArray[np.str_],
-    precision: NDArray[np.float64],
-    recall: NDArray[np.float64],
-    pop_precision: NDArray[np.float64],
-    k: int,
-) -> dict[str, list[dict[str, Any]]]:
-    """Precision per group of each protected attribute (measured, never used to rank)."""
-    key = spec.interactions.user if spec.interactions else USER
-    key = key if key in learners.columns else USER
-    table = learners.drop_duplicates(subset=key).set_index(learners[key].astype(str).str.strip())
-    out: dict[str, list[dict[str, Any]]] = {}
-    for attribute in spec.protected_attributes:
-        if attribute not in table.columns:
-            continue
-        groups = table[attribute].astype(str).str.strip().reindex(user_ids).to_numpy()
-        rows = []
-        for group in sorted({g for g in groups if isinstance(g, str)}):
-            mask = groups == group
-            rows.append(
-                {
-                    "group": group,
-                    "count": int(mask.sum()),
-                    f"precision_at_{k}": float(precision[mask].mean()),
-                    f"recall_at_{k}": float(recall[mask].mean()),
-                    f"popularity_precision_at_{k}": float(pop_precision[mask].mean()),
-                }
-            )
-        out[attribute] = rows
-    return out
-
-
-def train(
-    interactions: pd.DataFrame,
-    items: pd.DataFrame,
-    spec: ModelSpec,
-    *,
-    seed: int = 7,
-    learners: pd.DataFrame | None = None,
-) -> TrainResult:
-    """Evaluate on a temporal hold-out, then fit the served model on all the data.
-
-    Parameters
-    ----------
-    interactions, items : DataFrame
-        Outputs of :func:`validate_interactions` and :func:`validate_items`.
-    spec : ModelSpec
-        The recommendation spec: features, gates and ``params``.
-    seed : int
-        Seed of everything random in training.
-    learners : DataFrame, optional
-        ``user_id`` and the protected attributes, for precision per group.
-
-    Returns
-    -------
-    TrainResult
-        ``model`` is the fitted :class:`HybridRecommender`; ``example`` and ``explain_sample``
-        are the personal ranker's inputs for items it recommends.
-    """
-    report = evaluate_holdout(interactions, items, spec, seed=seed, learners=learners)
-    model = HybridRecommender.from_spec(spec, seed=seed).fit(interactions, items)
-
-    # The rows a global SHAP plot should summarise are the ones the model acts on: its top
-    # recommendations for a sample of learners.
-    events, _ = model._encode_events_with_rows(interactions, _event_rules(spec))
-    rng = np.random.default_rng(seed)
-    sample = np.sort(rng.choice(events.n_users, size=min(50, events.n_users), replace=False))
-    history = core.select_users(events, sample)
-    scored = model._score_batch(
-        history, now=np.full(len(sample), model.reference_time_), personalised=True
-    )
-    raw, encoded = [], []
-    for u in range(len(sample)):
-        _, _, rows_encoded, rows_raw = scored.top(u, TOP_K)
-        raw.append(rows_raw)
-        encoded.append(rows_encoded)
-    features = pd.DataFrame(np.concatenate(raw), columns=model.feature_names_)
-    return TrainResult(
-        spec=spec,
-        model=model,
-        metrics=report.metrics,
-        gates=check_gates(spec, report.metrics),
-        params={
-            **spec.params,
-            "seed": seed,
-            "holdout_fraction": EVAL_FRACTION,
-            "eval_min_items": EVAL_MIN_ITEMS,
-            "k": TOP_K,
-        },
-        example=example_frame(features, spec),
-        explain_sample=np.concatenate(encoded)[:500],
-        fairness=report.fairness,
-        rows={
-            **report.rows,
-            # The model card's "rows for training / held out" are interactions here.
-            "train": report.rows["train_interactions"],
-            "eval": len(interactions) - report.rows["train_interactions"],
-            "interactions": len(interactions),
-            "learners": events.n_users,
-            "items": len(model.item_ids_),
-            "ranker_pairs": model.n_ranker_pairs_,
-        },
-    )
-
-
-# -- bring your own data ---------------------------------------------------------------------
-
-_EXAMPLES = 3
-
-
-def _examples(values: pd.Series) -> list[str]:
-    return sorted(values.astype(str).unique().tolist())[:_EXAMPLES]
-
-
-def _require(frame: pd.DataFrame, columns: Sequence[str], source: str) -> None:
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise DataError(
-            source,
-            [f"missing column {c!r}" for c in missing]
-            + [f"the file has columns {list(frame.columns)}"],
-        )
-
-
-def _text(column: pd.Series) -> pd.Series:
-    # A frame built in memory may hold real missing values where a CSV read as text has "".
-    return column.astype("string").fillna("").str.strip().astype(object)
-
-
-def _blank(text: pd.Series) -> pd.Series:
-    return text.eq("") | text.str.lower().isin({"na", "nan", "null", "none"})
-
-
-def validate_items(frame: pd.DataFrame, spec: ModelSpec, *, source: str) -> pd.DataFrame:
-    """Check an all-text catalogue frame against the spec and return it in canonical form.
-
-    Returns
-    -------
-    DataFrame
-        ``item_id, title, category, tags ('|'-joined), released_at`` (UTC, NaT when the file has
-        no release dates).
-
-    Raises
-    ------
-    DataError
-        Missing columns, blank or duplicate item ids, blank categories, unreadable release
-        dates, or a catalogue too small to rank.
-    """
-    columns = spec.items
-    if columns is None:
-        raise DataError(source, ["the spec has no items section: it does not describe a catalogue"])
-    _require(
-        frame,
-        [columns.item, columns.category]
-        + [c for c in (columns.title, columns.tags) if c is not None],
-        source,
-    )
-    problems: list[str] = []
-    ids = _text(frame[columns.item])
-    blank_ids = _blank(ids)
-    if blank_ids.any():
-        problems.append(
-            f"column {columns.item!r} has {int(blank_ids.sum())} blank item ids "
-            f"({line_numbers(blank_ids)})"
-        )
-    dupes = ids.duplicated(keep="first") & ~blank_ids
-    if dupes.any():
-        problems.append(
-            f"column {columns.item!r} lists {int(dupes.sum())} items twice: "
-            f"{_examples(ids[dupes])} ({line_numbers(dupes)})"
-        )
-    category = _text(frame[columns.category])
-    blank_category = _blank(category)
-    if blank_category.any():
-        problems.append(
-            f"column {columns.category!r} has {int(blank_category.sum())} blank values "
-            f"({line_numbers(blank_category)}); every item needs a category"
-        )
-    released = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[us, UTC]")
-    if RELEASED in frame.columns:
-        text = _text(frame[RELEASED])
-        released = _timestamps(text.where(~_blank(text), None))
-        bad = released.isna() & ~_blank(text)
-        if bad.any():
-            problems.append(
-                f"column {RELEASED!r} has {int(bad.sum())} values that are not ISO-8601 dates: "
-                f"{_examples(text[bad])} ({line_numbers(bad)})"
-            )
-    n_items = int(ids[~blank_ids].nunique())
-    if n_items < MIN_ITEMS:
-        problems.append(
-            f"the catalogue has {n_items} items; ranking a top {TOP_K} needs at least {MIN_ITEMS}"
-        )
-    if problems:
-        raise DataError(source, problems)
-    tags = (
-        frame[columns.tags]
-        .astype(str)
-        .str.split(columns.tag_separator, regex=False)
-        .map(lambda parts: TAG_SEPARATOR.join(p.strip() for p in parts if p.strip()))
-        if columns.tags is not None
-        else pd.Series("", index=frame.index)
-    )
-    return pd.DataFrame(
-        {
-            ITEM: ids,
-            TITLE: _text(frame[columns.title]) if columns.title is not None else ids,
-            CATEGORY: category,
-            TAGS: tags,
-            RELEASED: released,
-        }
-    ).reset_index(drop=True)
-
-
-def validate_interactions(
-    frame: pd.DataFrame,
-    spec: ModelSpec,
-    *,
-    source: str,
-    items: pd.DataFrame | None = None,
-) -> pd.DataFrame:
-    """Check an all-text interactions frame against the spec and return it in canonical form.
-
-    Rows with events the spec gives no weight, and (when most rows are fine) rows naming items
-    missing from ``items``, are dropped with a :class:`DataWarning` that gives their count.
-
-    Parameters
-    ----------
-    frame : DataFrame
-        From :func:`models.data.read_csv`.
-    spec : ModelSpec
-        The recommendation spec (column names, event weights, relevant events).
-    source : str
-        The file name, for the error message.
-    items : DataFrame, optional
-        The validated catalogue; when given, interactions are checked against it.
-
-    Returns
-    -------
-    DataFrame
-        ``user_id, item_id, event, rating (float, NaN if blank), timestamp (UTC)``.
-
-    Raises
-    ------
-    DataError
-        Missing columns, blank ids, unreadable timestamps, ratings that are not numbers from 1
-        to 5, no relevant event at all, interactions mostly about unknown items, or too few
-        learners or items to train and evaluate on.
-    """
-    columns = spec.interactions
-    assert columns is not None
-    rules = _event_rules(spec)
-    required = [columns.user, columns.item, columns.timestamp] + [
-        c for c in (columns.event, columns.rating) if c is not None
-    ]
-    _require(frame, required, source)
-    if frame.empty:
-        raise DataError(source, ["the file has no interactions"])
-    problems: list[str] = []
-    users, item_ids = _text(frame[columns.user]), _text(frame[columns.item])
-    for name, text in ((columns.user, users), (columns.item, item_ids)):
-        blank = _blank(text)
-        if blank.any():
-            problems.append(
-                f"column {name!r} has {int(blank.sum())} blank values ({line_numbers(blank)})"
-            )
-    stamps_text = _text(frame[columns.timestamp])
-    stamps = _timestamps(stamps_text.where(~_blank(stamps_text), None))
-    bad = stamps.isna()
-    if bad.any():
-        problems.append(
-            f"column {columns.timestamp!r} has {int(bad.sum())} values that are not ISO-8601 "
-            f"times: {_examples(stamps_text[bad])} ({line_numbers(bad)})"
-        )
-    ratings = pd.Series(np.nan, index=frame.index)
-    if columns.rating is not None:
-        text = _text(frame[columns.rating])
-        blank = _blank(text)
-        ratings = pd.to_numeric(text.where(~blank, None), errors="coerce").astype("float64")
-        not_number = ~blank & ratings.isna()
-        if not_number.any():
-            problems.append(
-                f"column {columns.rating!r} should hold numbers from 1 to 5 but has "
-                f"{_examples(text[not_number])} ({line_numbers(not_number)})"
-            )
-        outside = ratings.notna() & ((ratings < 1) | (ratings > 5))
-        if outside.any():
-            problems.append(
-                f"column {columns.rating!r} has {int(outside.sum())} ratings outside 1-5: "
-                f"{_examples(text[outside])} ({line_numbers(outside)})"
-            )
-    if problems:
-        raise DataError(source, problems)
-
-    events = (
-        _text(frame[columns.event])
-        if columns.event is not None
-        else pd.Series(IMPLICIT_EVENT, index=frame.index)
-    )
-    out = pd.DataFrame(
-        {USER: users, ITEM: item_ids, EVENT: events, RATING: ratings, TIMESTAMP: stamps}
-    )
-    unweighted = ~events.isin(list(rules.weights))
-    if unweighted.any():
-        warnings.warn(
-            f"{source}: {int(unweighted.sum())} rows have events the spec gives no weight "
-            f"({_examples(events[unweighted])}; weighted: {sorted(rules.weights)}); "
-            "they are ignored",
-            DataWarning,
-            stacklevel=2,
-        )
-        out = out[~unweighted.to_numpy()]
-    if not out[EVENT].isin(list(rules.relevant)).any():
-        raise DataError(
-            source,
-            [
-                f"no row has a relevant event {sorted(rules.relevant)} (events seen: "
-                f"{_examples(events)}): there is nothing to recommend from"
-            ],
-        )
-    if items is not None:
-        unknown = ~out[ITEM].isin(set(items[ITEM].astype(str)))
-        if unknown.mean() > 0.5:
-            raise DataError(
-                source,
-                [
-                    f"{int(unknown.sum())} of {len(out)} interactions refer to items missing from "
-                    f"the catalogue (e.g. {_examples(out[ITEM][unknown])}): is it the right "
-                    "catalogue file?"
-                ],
-            )
-        if unknown.any():
-            warnings.warn(
-                f"{source}: {int(unknown.sum())} interactions refer to "
-                f"{out[ITEM][unknown].nunique()} items missing from the catalogue "
-                f"(e.g. {_examples(out[ITEM][unknown])}); they are ignored",
-                DataWarning,
-                stacklevel=2,
-            )
-            out = out[~unknown.to_numpy()]
-    relevant = out[out[EVENT].isin(list(rules.relevant))]
-    per_learner = relevant.drop_duplicates([USER, ITEM]).groupby(USER).size()
-    n_learners = int((per_learner >= EVAL_MIN_ITEMS).sum())
-    n_items = int(relevant[ITEM].nunique())
-    if n_learners < MIN_LEARNERS:
-        problems.append(
-            f"too few learners to train: {n_learners} learners have {EVAL_MIN_ITEMS} or more "
-            f"items with a relevant event {sorted(rules.relevant)}; at least {MIN_LEARNERS} "
-            "are needed"
-        )
-    if n_items < MIN_ITEMS:
-        problems.append(
-            f"too few items to train: {n_items} items have a relevant event; at least "
-            f"{MIN_ITEMS} are needed"
-        )
-    if problems:
-        raise DataError(source, problems)
-    return out.reset_index(drop=True)

@@ -52,17 +52,18 @@ def train_from_files(
     """
     spec = _spec(kind, spec_path)
     if kind == "recommendation":
-        from models import recommendation
+        from models.recommendation_data import validate_interactions, validate_items
+        from models.recommendation_training import train
 
         if files.items is None:
             raise DataError(str(files.data), ["a recommender needs an items CSV (--items)"])
         # Items first: interactions that point outside the catalogue are checked against it.
-        items = recommendation.validate_items(read_csv(files.items), spec, source=str(files.items))
-        interactions = recommendation.validate_interactions(
+        items = validate_items(read_csv(files.items), spec, source=str(files.items))
+        interactions = validate_interactions(
             read_csv(files.data), spec, source=str(files.data), items=items
         )
         learners = read_csv(files.learners) if files.learners else None
-        return recommendation.train(interactions, items, spec, seed=seed, learners=learners)
+        return train(interactions, items, spec, seed=seed, learners=learners)
     frame = validate_frame(read_csv(files.data), spec, source=str(files.data))
     if kind == "fraud":
         return fraud.train(frame, spec, seed=seed)

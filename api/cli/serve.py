@@ -35,7 +35,7 @@ def run_server(*, host: str, port: int, workers: int) -> None:
     """
     import uvicorn
 
-    from api.core.observability import configure_logging
+    from api.core.logs import configure_logging
     from api.core.server import uvicorn_options
     from api.core.settings import get_settings
 

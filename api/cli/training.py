@@ -90,7 +90,7 @@ def train(
 ) -> None:
     """Train a model on a CSV that fits its spec, log it to MLflow and register it if it passes."""
     from models.data import DataError
-    from models.recommendation import DataWarning
+    from models.recommendation_data import DataWarning
     from models.registry import log_training
     from models.spec import SpecError
     from models.training import TrainingFiles, train_from_files

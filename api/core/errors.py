@@ -3,7 +3,8 @@
 Services raise these (or domain errors that subclass them); routers never build error
 responses. :func:`install_error_handlers` maps every failure -- ours, FastAPI's request
 validation, Starlette's routing errors and, as a safety net, anything unexpected -- to an
-``application/problem+json`` body::
+``application/problem+json`` body (:func:`error_response` is that mapping, also for the answers
+made outside FastAPI's stack, by the decision fast lane)::
 
     {"type": "https://glassbox.dev/problems/not-found", "title": "Not found", "status": 404,
      "detail": "...", "instance": "urn:glassbox:request:<request id>", "errors": [...]}
@@ -80,6 +81,7 @@ __all__ = [
     "UnauthorizedError",
     "disk_full_reason",
     "disk_full_response",
+    "error_response",
     "install_error_handlers",
     "log_integrity_alarm",
     "problem_body",
@@ -412,10 +414,6 @@ def problem_response(error: ProblemError, request_id: str) -> JSONResponse:
     )
 
 
-def _response(request: Request, error: ProblemError) -> JSONResponse:
-    return problem_response(error, request_id_of(request.scope))
-
-
 def _field_path(loc: Sequence[int | str]) -> str:
     # ("body", "features", "amount") -> "features.amount"; query/path/header keep their origin
     # ("query.limit") so a client can tell a bad query parameter from a body field.
@@ -425,18 +423,12 @@ def _field_path(loc: Sequence[int | str]) -> str:
     return ".".join(str(part) for part in parts)
 
 
-async def _problem_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, ProblemError)
-    return _response(request, exc)
-
-
-async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
+def _validation_problem(exc: RequestValidationError) -> ProblemError:
     raw = list(exc.errors())
     if any(error.get("type") == "json_invalid" for error in raw):
         # Syntax, not values: a 400, and the decoder's message and position are left out
         # because the document (which may hold personal data) is what they quote.
-        return _response(request, BadRequestError("The request body is not valid JSON."))
+        return BadRequestError("The request body is not valid JSON.")
     # pydantic's "msg" describes the rule broken ("Input should be a valid integer"); its
     # "input" -- the value itself -- is deliberately dropped.
     errors = [
@@ -445,16 +437,15 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     ]
     count = len(errors)
     detail = f"The request has {count} invalid field{'s' if count != 1 else ''}."
-    return _response(request, InvalidRequestError(detail, errors=errors))
+    return InvalidRequestError(detail, errors=errors)
 
 
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, StarletteHTTPException)
+def _http_error_response(scope: Mapping[str, Any], exc: StarletteHTTPException) -> JSONResponse:
     headers = dict(exc.headers or {})
     problem_cls = _BY_STATUS.get(exc.status_code)
     if problem_cls is not None:
         detail = _ROUTING_DETAILS.get(exc.status_code)
-        return _response(request, problem_cls(detail, headers=headers))
+        return problem_response(problem_cls(detail, headers=headers), request_id_of(scope))
     # A status without a problem type of ours: RFC 9457 §4.2.1 says "about:blank" with the
     # status phrase as title.
     try:
@@ -466,7 +457,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
         type_="about:blank",
         title=phrase,
         detail=phrase,
-        request_id=request_id_of(request.scope),
+        request_id=request_id_of(scope),
     )
     return JSONResponse(
         body, status_code=exc.status_code, headers=headers, media_type=PROBLEM_MEDIA_TYPE
@@ -488,15 +479,55 @@ def log_integrity_alarm(*, error_id: str) -> None:
     _integrity_log.error("sealed data failed its integrity check", extra={"error_id": error_id})
 
 
-async def _stored_data_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, DecryptionError)
-    request_id = request_id_of(request.scope)
+def _stored_data_response(scope: Mapping[str, Any]) -> JSONResponse:
+    request_id = request_id_of(scope)
     log_integrity_alarm(error_id=request_id)
     detail = (
         "This record's sealed data does not open: it was altered in storage, so it is not "
         f"shown. The incident was logged with id {request_id}."
     )
     return problem_response(StoredDataError(detail), request_id)
+
+
+def error_response(scope: Mapping[str, Any], exc: BaseException) -> JSONResponse | None:
+    """The problem+json answer to an error raised while serving a request; None for a bug.
+
+    The one mapping behind the app's handlers (:func:`install_error_handlers`) and behind the
+    answers given outside FastAPI's stack (the decision fast lane, :mod:`api.core.fastpath`),
+    so that an error gets the same problem on either path: ours (:class:`ProblemError`),
+    FastAPI's request validation (400 for a body that is not JSON, else 422 naming each
+    field), Starlette's routing errors, sealed data that does not open (a
+    :class:`~api.core.crypto.DecryptionError`: :class:`StoredDataError`, and an integrity
+    alarm in the log) and a full disk (:func:`disk_full_response`).
+
+    Parameters
+    ----------
+    scope : mapping
+        The request's ASGI scope (its request id goes in ``instance``).
+    exc : BaseException
+        The error.
+
+    Returns
+    -------
+    JSONResponse or None
+        The problem response; None for any other error, which the safety net answers (500).
+    """
+    if isinstance(exc, ProblemError):
+        return problem_response(exc, request_id_of(scope))
+    if isinstance(exc, RequestValidationError):
+        return problem_response(_validation_problem(exc), request_id_of(scope))
+    if isinstance(exc, StarletteHTTPException):
+        return _http_error_response(scope, exc)
+    if isinstance(exc, DecryptionError):
+        return _stored_data_response(scope)
+    return disk_full_response(scope, exc)
+
+
+async def _known_error(request: Request, exc: Exception) -> JSONResponse:
+    response = error_response(request.scope, exc)
+    if response is None:
+        raise exc  # a storage error that is not a full disk: on to the safety net
+    return response
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
@@ -632,13 +663,6 @@ def disk_full_response(scope: Mapping[str, Any], exc: BaseException) -> JSONResp
     return problem_response(error, error_id)
 
 
-async def _storage_error(request: Request, exc: Exception) -> JSONResponse:
-    response = disk_full_response(request.scope, exc)
-    if response is None:
-        raise exc  # not a full disk: on to the safety net, as if this handler did not exist
-    return response
-
-
 def install_error_handlers(app: FastAPI) -> None:
     """Map every error of the app to an ``application/problem+json`` response.
 
@@ -647,13 +671,19 @@ def install_error_handlers(app: FastAPI) -> None:
     app : FastAPI
         The application.
     """
-    app.add_exception_handler(ProblemError, _problem_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(DecryptionError, _stored_data_error)
+    # One handler (error_response decides) for every error it maps; a storage error is only
+    # handled when it means a full disk, any other goes on to the safety net.
+    for known in (
+        ProblemError,
+        RequestValidationError,
+        StarletteHTTPException,
+        DecryptionError,
+        OSError,
+        sqlite3.Error,
+        DBAPIError,
+    ):
+        app.add_exception_handler(known, _known_error)
     app.state.disk_full_alarm = _DiskFullAlarm()
-    for storage_error in (OSError, sqlite3.Error, DBAPIError):
-        app.add_exception_handler(storage_error, _storage_error)
     # Registered for Exception, Starlette runs it in ServerErrorMiddleware (outermost), which
     # re-raises afterwards so the server and the test client still see the bug.
     app.add_exception_handler(Exception, _unexpected_error)

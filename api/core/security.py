@@ -42,10 +42,12 @@ from typing import Annotated, Any, Final
 
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
 from pydantic import AfterValidator, BaseModel, ConfigDict
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import HTTPConnection
 
 from api.context import AppContext, ContextDep
 from api.core.applications import resolve_application
@@ -67,6 +69,8 @@ __all__ = [
     "Principal",
     "ReviewerDep",
     "Role",
+    "admit",
+    "bearer_key",
     "create_api_key",
     "generate_api_key",
     "hash_api_key",
@@ -440,7 +444,40 @@ def _digest(raw_key: str) -> str | None:
 
 # --- FastAPI dependencies --------------------------------------------------------------------
 
-_bearer = HTTPBearer(
+
+def bearer_key(authorization: str | None) -> str | None:
+    """The key in an ``Authorization: Bearer <key>`` header, or None when there is none.
+
+    HTTPBearer's reading of the header (the scheme in any case, the key stripped), for the
+    route guards and for the decision fast lane alike (:mod:`api.decisions.fast`).
+
+    Parameters
+    ----------
+    authorization : str or None
+        The header's value.
+
+    Returns
+    -------
+    str or None
+        The key as sent; None for no header, another scheme or an empty key.
+    """
+    scheme, key = get_authorization_scheme_param(authorization)
+    if not (authorization and scheme and key) or scheme.lower() != "bearer":
+        return None
+    return key
+
+
+class _ApiKeyBearer(HTTPBearer):
+    """HTTPBearer (the security scheme in OpenAPI), reading the header by :func:`bearer_key`."""
+
+    async def __call__(self, request: HTTPConnection) -> HTTPAuthorizationCredentials | None:
+        key = bearer_key(request.headers.get("Authorization"))
+        return (
+            None if key is None else HTTPAuthorizationCredentials(scheme="Bearer", credentials=key)
+        )
+
+
+_bearer = _ApiKeyBearer(
     auto_error=False,  # our own 401 problem instead of FastAPI's HTTPException
     scheme_name="ApiKey",
     bearerFormat="gbx_<role>_<random>",
@@ -464,10 +501,8 @@ def require_roles(*roles: Role | str) -> _Guard:
     Returns
     -------
     callable
-        An async dependency returning the :class:`Principal`. It raises
-        :class:`~api.core.errors.UnauthorizedError` (401) for a missing, malformed, unknown or
-        revoked key and :class:`~api.core.errors.ForbiddenError` (403) for another role.
-        The same role set always yields the same dependency.
+        An async dependency returning the :class:`Principal`; it refuses as :func:`admit`
+        does. The same role set always yields the same dependency.
     """
     if not roles:
         raise ValueError("require_roles needs at least one role")
@@ -476,30 +511,64 @@ def require_roles(*roles: Role | str) -> _Guard:
 
 @functools.cache
 def _guard_for(allowed: frozenset[Role]) -> _Guard:
-    needed = " or ".join(sorted(role.value for role in allowed))
-
     async def guard(context: ContextDep, credentials: _Credentials) -> Principal:
-        if credentials is None:
-            raise UnauthorizedError("An API key is required: 'Authorization: Bearer <key>'.")
-        principal = await context.keys.authenticate_async(credentials.credentials)
-        if principal is None and _is_subject_token(context, credentials.credentials):
-            # A person's own token is a real credential, just not one for this endpoint.
-            raise ForbiddenError(
-                f"This endpoint needs the role {needed}; a subject token does not open it."
-            )
-        if principal is None:
-            # One answer for malformed, unknown and revoked keys: no oracle for which it was.
-            raise UnauthorizedError(
-                "The API key is not valid.",
-                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
-            )
-        if principal.role not in allowed:
-            raise ForbiddenError(f"This endpoint needs the role {needed}.")
-        return principal
+        key = None if credentials is None else credentials.credentials
+        principal = None if key is None else await context.keys.authenticate_async(key)
+        return admit(context, key=key, principal=principal, roles=allowed)
 
     guard.__name__ = guard.__qualname__ = f"require_{'_or_'.join(sorted(allowed))}"
     _GUARD_ROLES[guard] = allowed
     return guard
+
+
+def admit(
+    context: AppContext, *, key: str | None, principal: Principal | None, roles: frozenset[Role]
+) -> Principal:
+    """Admit the caller of a request, or refuse it: the verdict of every role guard.
+
+    Used by the route guards (:func:`require_roles`) and by the decision fast lane, which
+    looks the key up in the cache only.
+
+    Parameters
+    ----------
+    context : AppContext
+        The running app (a subject token is told apart from a bad key with its signing key).
+    key : str or None
+        The key sent (:func:`bearer_key`); None when there was none.
+    principal : Principal or None
+        What the key authenticated as; None for a malformed, unknown or revoked key.
+    roles : frozenset of Role
+        The roles admitted.
+
+    Returns
+    -------
+    Principal
+        ``principal``, of one of ``roles``.
+
+    Raises
+    ------
+    UnauthorizedError
+        401: no key, or one that is malformed, unknown or revoked.
+    ForbiddenError
+        403: another role, or a person's subject token.
+    """
+    if key is None:
+        raise UnauthorizedError("An API key is required: 'Authorization: Bearer <key>'.")
+    if principal is not None and principal.role in roles:
+        return principal
+    needed = " or ".join(sorted(role.value for role in roles))
+    if principal is None and _is_subject_token(context, key):
+        # A person's own token is a real credential, just not one for this endpoint.
+        raise ForbiddenError(
+            f"This endpoint needs the role {needed}; a subject token does not open it."
+        )
+    if principal is None:
+        # One answer for malformed, unknown and revoked keys: no oracle for which it was.
+        raise UnauthorizedError(
+            "The API key is not valid.",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )
+    raise ForbiddenError(f"This endpoint needs the role {needed}.")
 
 
 def _is_subject_token(context: AppContext, raw: str) -> bool:

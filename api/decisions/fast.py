@@ -1,16 +1,27 @@
 """The fast lane of ``POST /v1/decisions/{model_name}``: the hot path without FastAPI's stack.
 
 The route in :mod:`api.decisions.router` stays the reference -- OpenAPI, and every request that
-is not a plain, well-formed call by a known application key. This lane answers the rest from
-the access-log layer (:class:`api.core.observability.FastRoute`) with the same service call,
-the same metrics and the same response body, and skips routing, dependency injection and the
-middleware under it, which together cost more CPU than scoring a decision.
+is not a plain, well-formed call. This lane answers the rest from the access-log layer
+(:class:`api.core.fastpath.FastRoute`) and skips routing, dependency injection and the
+middleware under it, which together cost more CPU than scoring a decision. It answers with the
+route's own edge helpers, so that each rule lives once:
 
-It declines (the request then goes through the full application, which gives the answer it
-always gave) whenever anything is not plain: no bearer key or one that is not in the key
-cache, another role, a content type other than JSON, a query string, a body that does not parse
-(by the routes' parser, :func:`api.core.jsonbody.loads`) or validate.
-Errors raised by the service itself are problem+json errors, answered as the app's handlers do.
+* the key is read from the header by :func:`api.core.security.bearer_key` and judged by
+  :func:`api.core.security.admit` for the route's roles (:data:`~api.decisions.router.
+  DECISION_ROLES`): no key, another role or a subject token get the guard's own 401 or 403;
+* the body is parsed by the routes' parser (:func:`api.core.jsonbody.loads`) and validated by
+  the route's schema (:class:`~api.decisions.schemas.DecisionCreate`);
+* the rate limit is the route's dependency (:func:`~api.decisions.router.take_decision_quota`),
+  the decision the service's, the answer the route's (:func:`~api.decisions.router.
+  decision_created`);
+* an error is answered by the app's one mapping to problem+json
+  (:func:`api.core.errors.error_response`): a service error, a 429, a tampered sealed record.
+
+It declines (the request then goes through the full application, which answers as it always
+did) whenever anything is not plain: a key that is not in the key cache (the full path looks it
+up in the database), a content type other than JSON, a query string (which the route refuses
+after authenticating), a body that does not parse or validate (the route names the fields, in
+FastAPI's words), or dependency overrides (a test's).
 """
 
 from __future__ import annotations
@@ -18,15 +29,20 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-import orjson
+from starlette.responses import Response
 from starlette.types import Scope
 
 from api.core import jsonbody
-from api.core.observability import FastRoute
+from api.core.fastpath import FastRoute
 from api.core.ratelimit import RateLimits
-from api.core.security import Role
+from api.core.security import admit, bearer_key
 from api.decisions import service
-from api.decisions.router import MODEL_NAME_PATTERN, observe_decision
+from api.decisions.router import (
+    DECISION_ROLES,
+    MODEL_NAME_PATTERN,
+    decision_created,
+    take_decision_quota,
+)
 from api.decisions.schemas import DecisionCreate
 
 if TYPE_CHECKING:
@@ -39,17 +55,17 @@ _PATH = re.compile("/v1/decisions/(" + MODEL_NAME_PATTERN.strip("^$") + ")")
 _TEMPLATE = "/v1/decisions/{model_name}"
 
 
-def _header(scope: Scope, name: bytes) -> bytes | None:
+def _header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope["headers"]:
         if key == name:
-            return bytes(value)
+            return bytes(value).decode("latin-1")  # as Starlette decodes headers
     return None
 
 
-def _is_json(content_type: bytes | None) -> bool:
+def _is_json(content_type: str | None) -> bool:
     if content_type is None:
         return False
-    return content_type.split(b";", 1)[0].strip().lower() == b"application/json"
+    return content_type.split(";", 1)[0].strip().lower() == "application/json"
 
 
 def decision_fast_route(app: FastAPI) -> FastRoute:
@@ -69,34 +85,29 @@ def decision_fast_route(app: FastAPI) -> FastRoute:
 
     limits: RateLimits = app.state.rate_limits
 
-    async def handle(scope: Scope, body: bytes, match: re.Match[str]) -> tuple[int, bytes] | None:
+    async def handle(scope: Scope, body: bytes, match: re.Match[str]) -> Response | None:
         context = getattr(app.state, "context", None)
-        # A query string is refused by the route (the decision route takes none).
         if context is None or app.dependency_overrides or scope.get("query_string"):
             return None
-        authorization = _header(scope, b"authorization")
-        if authorization is None or not _is_json(_header(scope, b"content-type")):
+        if not _is_json(_header(scope, b"content-type")):
             return None
-        scheme, _, credentials = authorization.decode("latin-1").partition(" ")
-        if scheme.lower() != "bearer" or not credentials:
+        key = bearer_key(_header(scope, b"authorization"))
+        principal = None if key is None else context.keys.cached(key)
+        if key is not None and principal is None:
             return None
-        principal = context.keys.cached(credentials)
-        if principal is None or principal.role is not Role.APPLICATION:
-            return None
+        principal = admit(context, key=key, principal=principal, roles=DECISION_ROLES)
         try:
-            # The routes' parser (a repeated key is refused there, by name), and Python mode on
-            # the parsed document, as FastAPI validates a body.
+            # Python mode on the parsed document, as FastAPI validates a body.
             data: Any = jsonbody.loads(body)
             request = DecisionCreate.model_validate(data)
         except (ValueError, RecursionError):  # JSONDecodeError, DuplicateKeyError, pydantic's
             return None
         # Only once the lane is sure to answer: a request it declines takes its token on the
         # full path instead, never twice.
-        limits.decisions.acquire(principal.key_id)
+        await take_decision_quota(principal, limits)
         result = await service.create_decision(
             context, model_name=match.group(1), request=request, principal=principal
         )
-        observe_decision(app.state.metrics, result)
-        return 201, orjson.dumps(result.body)
+        return decision_created(app.state.metrics, result)
 
     return FastRoute(method="POST", path=_PATH, template=_TEMPLATE, handler=handle)

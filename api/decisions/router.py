@@ -10,17 +10,18 @@ from fastapi.responses import Response
 
 from api.context import ContextDep
 from api.core.errors import problem_responses
-from api.core.observability import Metrics, MetricsDep
+from api.core.metrics import Metrics, MetricsDep
 from api.core.ratelimit import RateLimitsDep
 from api.core.routing import ApiRoute
-from api.core.security import ApplicationDep
+from api.core.security import ApplicationDep, Principal, Role, require_roles
 from api.decisions import service
 from api.decisions.schemas import DecisionCreate, DecisionRead
 
 __all__ = [
     "DECISION_ID_PATTERN",
+    "DECISION_ROLES",
     "MODEL_NAME_PATTERN",
-    "observe_decision",
+    "decision_created",
     "router",
     "take_decision_quota",
 ]
@@ -39,6 +40,9 @@ DECISION_ID_PATTERN = r"^[0-9a-f]{32}$"
 MODEL_NAME_PATTERN = r"^[a-z](?:[a-z0-9_-]{0,30}|[a-z0-9_-]{32,63})$"
 ModelName = Annotated[str, Path(pattern=MODEL_NAME_PATTERN, description="fraud, churn …")]
 DecisionId = Annotated[str, Path(pattern=DECISION_ID_PATTERN)]
+# Who may ask for a decision (the fast lane admits the same roles).
+DECISION_ROLES = frozenset({Role.APPLICATION})
+DecidingApplicationDep = Annotated[Principal, Depends(require_roles(*DECISION_ROLES))]
 
 
 def _json(body: dict[str, Any], *, status_code: int = 200) -> Response:
@@ -47,13 +51,42 @@ def _json(body: dict[str, Any], *, status_code: int = 200) -> Response:
     return Response(orjson.dumps(body), status_code=status_code, media_type="application/json")
 
 
-def observe_decision(metrics: Metrics, result: service.DecisionResult) -> None:
-    """Count a decision and time its parts (also used by :mod:`api.decisions.fast`)."""
+def decision_created(metrics: Metrics, result: service.DecisionResult) -> Response:
+    """Count a decision, time its parts and answer 201 with it (the route's and the fast lane's).
+
+    Parameters
+    ----------
+    metrics : Metrics
+        The app's metrics.
+    result : DecisionResult
+        The decision taken.
+
+    Returns
+    -------
+    Response
+        201, the decision as JSON.
+    """
     metrics.count_decision(result.model, result.outcome, result.compute_seconds, result.log_seconds)
+    # The body is built from validated values already; skipping a second validation pass keeps
+    # the hot path short (the schema still documents it in OpenAPI).
+    return _json(result.body, status_code=201)
 
 
-async def take_decision_quota(principal: ApplicationDep, limits: RateLimitsDep) -> None:
-    """Take a decision from the key's rate limit, or answer 429 (the fast lane takes the same)."""
+async def take_decision_quota(principal: DecidingApplicationDep, limits: RateLimitsDep) -> None:
+    """Take a decision from the key's rate limit, or answer 429 (the fast lane takes the same).
+
+    Parameters
+    ----------
+    principal : Principal
+        The application's key.
+    limits : RateLimits
+        The app's rate limits.
+
+    Raises
+    ------
+    api.core.errors.TooManyRequestsError
+        The key's bucket is empty.
+    """
     limits.decisions.acquire(principal.key_id)
 
 
@@ -67,7 +100,7 @@ async def take_decision_quota(principal: ApplicationDep, limits: RateLimitsDep) 
 async def create_decision(
     model_name: ModelName,
     request: DecisionCreate,
-    principal: ApplicationDep,
+    principal: DecidingApplicationDep,
     context: ContextDep,
     metrics: MetricsDep,
 ) -> Response:
@@ -75,10 +108,7 @@ async def create_decision(
     result = await service.create_decision(
         context, model_name=model_name, request=request, principal=principal
     )
-    observe_decision(metrics, result)
-    # The body is built from validated values already; skipping a second validation pass keeps
-    # the hot path short (the schema still documents it in OpenAPI).
-    return _json(result.body, status_code=201)
+    return decision_created(metrics, result)
 
 
 @router.get("/{decision_id}", response_model=DecisionRead, responses=problem_responses(404, 409))

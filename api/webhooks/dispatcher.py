@@ -63,7 +63,7 @@ from api.webhooks.service import (
 from api.webhooks.signing import SIGNATURE_HEADER, sign_webhook
 
 if TYPE_CHECKING:
-    from api.core.observability import Metrics
+    from api.core.metrics import Metrics
 
 __all__ = [
     "DELIVERY_HEADER",

@@ -1,11 +1,8 @@
-"""The recommender: quality against popularity, privacy by construction, explanations, BYO data."""
+"""The recommender: its behaviour, privacy by construction, serialisation and explanations."""
 
 from __future__ import annotations
 
 import copy
-import warnings
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,77 +11,13 @@ import shap
 import skops.io as sio
 from numpy.testing import assert_allclose, assert_array_equal
 
-from data_fixtures import generate_catalogue, generate_interactions, generate_learners
-from models.classifier import TrainResult
-from models.data import DataError, read_csv
 from models.recommendation import (
     SKOPS_TRUSTED_TYPES,
-    DataWarning,
     HistoryEvent,
     HybridRecommender,
     Recommendation,
-    train,
-    validate_interactions,
-    validate_items,
 )
-from models.spec import ModelSpec, default_spec_path, load_spec
-
-N_ITEMS, N_LEARNERS, SEED = 150, 600, 7
-NOW = "2026-10-01T00:00:00Z"
-
-
-@dataclass(frozen=True)
-class Files:
-    items: Path
-    interactions: Path
-    learners: Path
-
-
-@dataclass(frozen=True)
-class Data:
-    spec: ModelSpec
-    items: pd.DataFrame
-    interactions: pd.DataFrame
-    learners: pd.DataFrame
-
-
-@pytest.fixture(scope="module")
-def spec() -> ModelSpec:
-    return load_spec(default_spec_path("recommendation"))
-
-
-@pytest.fixture(scope="module")
-def files(tmp_path_factory: pytest.TempPathFactory) -> Files:
-    folder = tmp_path_factory.mktemp("recommendation")
-    catalogue = generate_catalogue(N_ITEMS, seed=SEED)
-    learners = generate_learners(N_LEARNERS, seed=SEED)
-    interactions = generate_interactions(learners, catalogue, seed=SEED)
-    out = Files(folder / "items.csv", folder / "interactions.csv", folder / "learners.csv")
-    catalogue.to_csv(out.items, index=False)
-    interactions.to_csv(out.interactions, index=False)
-    learners.to_csv(out.learners, index=False)
-    return out
-
-
-@pytest.fixture(scope="module")
-def data(spec: ModelSpec, files: Files) -> Data:
-    # Through the operator's path: text CSVs, read as text, validated against the spec.
-    items = validate_items(read_csv(files.items), spec, source="items.csv")
-    interactions = validate_interactions(
-        read_csv(files.interactions), spec, source="interactions.csv", items=items
-    )
-    return Data(spec, items, interactions, read_csv(files.learners))
-
-
-@pytest.fixture(scope="module")
-def result(data: Data) -> TrainResult:
-    return train(data.interactions, data.items, data.spec, seed=SEED, learners=data.learners)
-
-
-@pytest.fixture(scope="module")
-def model(result: TrainResult) -> HybridRecommender:
-    assert isinstance(result.model, HybridRecommender)
-    return result.model
+from tests.models.conftest import N_ITEMS, NOW, SEED, Data
 
 
 def _history_of(data: Data, user: str) -> list[HistoryEvent]:
@@ -109,39 +42,6 @@ def _active_learner(data: Data, rank: int = 0) -> str:
 
 def _ids(recommendations: list[Recommendation]) -> list[str]:
     return [r.item_id for r in recommendations]
-
-
-# -- quality ---------------------------------------------------------------------------------
-
-
-def test_gates_pass_and_the_model_beats_popularity(result: TrainResult) -> None:
-    metrics = result.metrics
-    failed = {k: metrics.get(k) for k, ok in result.gates.items() if not ok}
-    assert not failed, f"failed gates: {failed}"
-    assert metrics["precision_at_10"] > 1.5 * metrics["popularity_precision_at_10"]
-    assert metrics["recall_at_10"] > metrics["popularity_recall_at_10"]
-    assert metrics["precision_lift_over_popularity"] == pytest.approx(
-        metrics["precision_at_10"] / metrics["popularity_precision_at_10"]
-    )
-    assert 0 < metrics["nonpersonal_precision_at_10"] < metrics["precision_at_10"]
-    assert 0.3 < metrics["catalogue_coverage"] <= 1.0
-
-
-def test_training_result_carries_ranker_rows_and_fairness(
-    result: TrainResult, model: HybridRecommender
-) -> None:
-    assert list(result.example.columns) == result.spec.feature_names
-    assert 0 < len(result.example) <= 5
-    assert result.explain_sample.shape[1] == len(result.spec.feature_names)
-    assert 0 < len(result.explain_sample) <= 500
-    assert {"age_band", "sex"} == set(result.fairness)
-    for rows in result.fairness.values():
-        assert sum(row["count"] for row in rows) == result.rows["test_learners"]
-    # The MLflow pyfunc face: ranker features in, probabilities out.
-    proba = model.predict_proba(result.example)
-    assert proba.shape == (len(result.example), 2)
-    assert_allclose(proba, model.ranker_for(True).predict_proba(result.example))
-    assert set(model.predict(result.example)) <= {0, 1}
 
 
 # -- behaviour -------------------------------------------------------------------------------
@@ -312,137 +212,3 @@ def test_treeshap_adds_up_to_the_ranker_margin(
     assert_allclose(base + values.sum(axis=1), margin, rtol=0, atol=1e-9)
     # The score a person sees is the same margin as a probability.
     assert_allclose([r.score for r in recommended], 1 / (1 + np.exp(-margin)), rtol=1e-12)
-
-
-# -- bring your own data ----------------------------------------------------------------------
-
-
-def _raw(path: Path) -> pd.DataFrame:
-    return read_csv(path)
-
-
-def _problems(excinfo: pytest.ExceptionInfo[DataError]) -> str:
-    return "; ".join(excinfo.value.problems)
-
-
-def test_missing_interaction_column_is_named(spec: ModelSpec, files: Files) -> None:
-    frame = _raw(files.interactions).drop(columns=["timestamp"])
-    with pytest.raises(DataError) as excinfo:
-        validate_interactions(frame, spec, source="x.csv")
-    assert "missing column 'timestamp'" in _problems(excinfo)
-    assert excinfo.value.source == "x.csv"
-
-
-def test_unreadable_timestamps_are_named_with_their_lines(spec: ModelSpec, files: Files) -> None:
-    frame = _raw(files.interactions)
-    frame.loc[3, "timestamp"] = "yesterday"
-    with pytest.raises(DataError) as excinfo:
-        validate_interactions(frame, spec, source="x.csv")
-    message = _problems(excinfo)
-    assert "'timestamp'" in message and "'yesterday'" in message and "lines 5" in message
-
-
-@pytest.mark.parametrize(("value", "words"), [("great", "numbers from 1 to 5"), ("7", "outside")])
-def test_bad_ratings_are_named(spec: ModelSpec, files: Files, value: str, words: str) -> None:
-    frame = _raw(files.interactions)
-    frame.loc[0, "rating"] = value
-    with pytest.raises(DataError) as excinfo:
-        validate_interactions(frame, spec, source="x.csv")
-    message = _problems(excinfo)
-    assert "'rating'" in message and words in message and repr(value) in message
-
-
-def test_empty_interactions_are_refused(spec: ModelSpec, files: Files) -> None:
-    frame = _raw(files.interactions).iloc[0:0]
-    with pytest.raises(DataError, match="no interactions"):
-        validate_interactions(frame, spec, source="x.csv")
-
-
-def test_interactions_without_a_relevant_event_are_refused(spec: ModelSpec, files: Files) -> None:
-    frame = _raw(files.interactions)
-    frame = frame[frame["event"] == "view"]
-    with pytest.raises(DataError) as excinfo:
-        validate_interactions(frame, spec, source="x.csv")
-    assert "no row has a relevant event" in _problems(excinfo)
-
-
-def test_unknown_events_are_ignored_with_a_warning(spec: ModelSpec, files: Files) -> None:
-    frame = _raw(files.interactions)
-    frame.loc[:9, "event"] = "wishlist"
-    with pytest.warns(DataWarning, match="10 rows have events the spec gives no weight"):
-        out = validate_interactions(frame, spec, source="x.csv")
-    assert len(out) == len(frame) - 10
-    assert "wishlist" not in set(out["event"])
-
-
-def test_interactions_about_another_catalogue_are_refused(
-    spec: ModelSpec, files: Files, data: Data
-) -> None:
-    frame = _raw(files.interactions)
-    frame["item_id"] = "X" + frame["item_id"]
-    with pytest.raises(DataError) as excinfo:
-        validate_interactions(frame, spec, source="x.csv", items=data.items)
-    assert "missing from the catalogue" in _problems(excinfo)
-
-
-def test_a_few_unknown_items_are_dropped_and_counted(
-    spec: ModelSpec, files: Files, data: Data
-) -> None:
-    frame = _raw(files.interactions)
-    frame.loc[:4, "item_id"] = "GONE"
-    with pytest.warns(DataWarning, match="5 interactions refer to 1 items missing"):
-        out = validate_interactions(frame, spec, source="x.csv", items=data.items)
-    assert len(out) == len(frame) - 5
-
-
-def test_too_few_learners_is_refused_with_the_numbers(spec: ModelSpec, files: Files) -> None:
-    frame = _raw(files.interactions)
-    frame = frame[frame["user_id"].isin(frame["user_id"].unique()[:15])]
-    with pytest.raises(DataError) as excinfo:
-        validate_interactions(frame, spec, source="x.csv")
-    message = _problems(excinfo)
-    assert "too few learners" in message and "at least 20" in message
-
-
-def test_catalogue_problems_are_named(spec: ModelSpec, files: Files) -> None:
-    with pytest.raises(DataError, match="missing column 'category'"):
-        validate_items(_raw(files.items).drop(columns=["category"]), spec, source="items.csv")
-    frame = _raw(files.items)
-    frame.loc[1, "item_id"] = str(frame["item_id"].iloc[0])
-    frame.loc[2, "released_at"] = "soon"
-    with pytest.raises(DataError) as excinfo:
-        validate_items(frame, spec, source="items.csv")
-    message = _problems(excinfo)
-    assert "items twice" in message and "'soon'" in message
-    with pytest.raises(DataError, match="at least 20"):
-        validate_items(_raw(files.items).head(5), spec, source="items.csv")
-
-
-def test_validated_frames_are_canonical(data: Data) -> None:
-    assert list(data.interactions.columns) == ["user_id", "item_id", "event", "rating", "timestamp"]
-    assert str(data.interactions["timestamp"].dt.tz) == "UTC"
-    assert data.interactions["rating"].dropna().between(1, 5).all()
-    assert list(data.items.columns) == ["item_id", "title", "category", "tags", "released_at"]
-
-
-def test_an_operator_spec_with_other_column_names(spec: ModelSpec, files: Files) -> None:
-    assert spec.interactions is not None and spec.items is not None
-    renamed = spec.model_copy(
-        update={
-            "interactions": spec.interactions.model_copy(
-                update={"user": "learner", "item": "course", "timestamp": "at"}
-            ),
-            "items": spec.items.model_copy(update={"item": "course", "tag_separator": ";"}),
-        }
-    )
-    items = _raw(files.items).rename(columns={"item_id": "course"})
-    items["tags"] = items["tags"].str.replace("|", ";")
-    interactions = _raw(files.interactions).rename(
-        columns={"user_id": "learner", "item_id": "course", "timestamp": "at"}
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", DataWarning)
-        valid_items = validate_items(items, renamed, source="items.csv")
-        valid = validate_interactions(interactions, renamed, source="x.csv", items=valid_items)
-    assert valid_items["tags"].str.contains("|", regex=False).any()
-    assert list(valid.columns) == ["user_id", "item_id", "event", "rating", "timestamp"]

@@ -34,8 +34,8 @@ from api.core.errors import (
     disk_full_reason,
     install_error_handlers,
 )
+from api.core.logs import JsonFormatter
 from api.core.models import ApiKey
-from api.core.observability import JsonFormatter
 from api.core.security import Role
 from tests.api.conftest import Service, assert_problem, bearer
 from tests.api.decisions.support import fraud_rows
