@@ -18,7 +18,7 @@ from sqlalchemy import DateTime
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["UTCDateTime", "UtcDatetime", "as_utc"]
+__all__ = ["UTCDateTime", "UtcDatetime", "as_utc", "utc_now"]
 
 
 @overload
@@ -73,3 +73,19 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 # A response field holding a stored time: RFC 3339 with its offset, as the OpenAPI promises.
 UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
+
+
+def utc_now(now: datetime | None = None) -> datetime:
+    """The time a service acts at: the caller's clock if it gave one, else now -- aware UTC.
+
+    Parameters
+    ----------
+    now : datetime, optional
+        A controllable clock (tests, ``glassbox retention run --now``); naive means UTC.
+
+    Returns
+    -------
+    datetime
+        ``now`` in UTC, or the current time.
+    """
+    return datetime.now(UTC) if now is None else as_utc(now).astimezone(UTC)

@@ -22,11 +22,11 @@ from api.audit.models import SubjectKey
 from api.audit.service import ERASED_MARKER, shred_data_keys
 from api.context import AppContext
 from api.core.database import write_transaction
-from api.core.timestamps import as_utc
+from api.core.timestamps import as_utc, utc_now
 from api.reviews.holds import active_cases
 from api.rights.models import RequestKind, RequestStatus, RightsRequest
 from api.rights.policies import RetentionPolicies, key_expires_at, retention_policies, served_specs
-from api.rights.requests import complete_request, current_time, record_request, request_body
+from api.rights.requests import complete_request, record_request, request_body
 from api.subjects.security import Subject
 from models.spec import Label
 
@@ -149,7 +149,7 @@ def erase_subject(
     dict
         An ``ErasureRead`` body: what was erased, what was kept, why and until when.
     """
-    when = current_time(now)
+    when = utc_now(now)
     policies = retention_policies(served_specs(context))
     with context.sessions() as session, write_transaction(session):
         plan = _plan_erasure(session, subject.pseudonym, policies, when)

@@ -22,7 +22,7 @@ from api.core.crypto import DecryptionError
 from api.core.database import write_transaction
 from api.core.errors import StoredDataError, log_integrity_alarm
 from api.core.ids import new_id
-from api.core.timestamps import UTCDateTime, as_utc
+from api.core.timestamps import UTCDateTime, as_utc, utc_now
 from api.decisions.errors import SubjectErasedError
 from api.decisions.models import Decision
 from api.decisions.service import open_decision
@@ -34,7 +34,7 @@ from api.rights.policies import (
     served_spec,
     served_specs,
 )
-from api.rights.requests import current_time, record_request, request_body
+from api.rights.requests import record_request, request_body
 from api.rights.standing import preference_of, standing_choices
 from api.subjects.security import Subject
 from models.spec import Label, ModelSpec
@@ -184,7 +184,7 @@ def _export(
     now: datetime | None,
     error_id: str | None,
 ) -> dict[str, Any]:
-    when = current_time(now)
+    when = utc_now(now)
     error_id = error_id or new_id()
     kek = context.settings.key_encryption_key.get_secret_value()
     policies = retention_policies(served_specs(context))

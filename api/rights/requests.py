@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -19,13 +19,12 @@ from api.audit.schemas import EntryKind, LogEntryCreate
 from api.audit.service import append_entries
 from api.context import AppContext
 from api.core.ids import new_id
-from api.core.timestamps import as_utc
+from api.core.timestamps import as_utc, utc_now
 from api.reviews.deadlines import due_date
 from api.rights.models import RequestKind, RequestStatus, RightsRequest
 
 __all__ = [
     "complete_request",
-    "current_time",
     "list_requests",
     "record_request",
     "request_body",
@@ -40,22 +39,6 @@ _ARTICLES: Mapping[RequestKind, str] = {
     RequestKind.RESTRICTION_LIFT: "18",
     RequestKind.ERASURE: "17",
 }
-
-
-def current_time(now: datetime | None = None) -> datetime:
-    """The time the rights domain acts at: the caller's clock if it gave one, else now (UTC).
-
-    Parameters
-    ----------
-    now : datetime, optional
-        A controllable clock (tests, ``glassbox retention run --now``).
-
-    Returns
-    -------
-    datetime
-        ``now``, or the current aware UTC time.
-    """
-    return now or datetime.now(UTC)
 
 
 def record_request(
@@ -211,7 +194,7 @@ def list_requests(
     if kind is not None:
         query = query.where(RightsRequest.kind == kind.value)
     query = query.order_by(RightsRequest.due_at, RightsRequest.request_id).limit(limit)
-    now = current_time()
+    now = utc_now()
     with context.sessions() as session:
         return [
             {

@@ -20,10 +20,10 @@ from api.audit.models import SubjectKey
 from api.audit.schemas import EntryKind, LogEntryCreate
 from api.audit.service import append_entries, shred_expired_keys
 from api.core.database import write_transaction
+from api.core.timestamps import utc_now
 from api.reviews.holds import active_cases
 from api.rights.erasure import finish_pending_erasures, scrub_storage
 from api.rights.policies import key_expires_at, retention_policies
-from api.rights.requests import current_time
 from models.spec import ModelSpec, Retention
 
 __all__ = ["RetentionReport", "run_retention"]
@@ -107,7 +107,7 @@ def run_retention(
     RetentionReport
         The counts.
     """
-    when = current_time(now)
+    when = utc_now(now)
     say = progress or (lambda _line: None)
     policies = retention_policies(specs)
     report = RetentionReport(now=when, dry_run=dry_run)

@@ -17,9 +17,9 @@ from sqlalchemy.orm import Session
 
 from api.context import AppContext
 from api.core.database import is_postgresql, write_transaction
-from api.core.timestamps import as_utc
+from api.core.timestamps import as_utc, utc_now
 from api.rights.models import RequestKind, RightsRequest, SubjectPreference
-from api.rights.requests import current_time, record_request, request_body
+from api.rights.requests import record_request, request_body
 from api.subjects.security import Subject
 
 __all__ = [
@@ -97,7 +97,7 @@ def _change_preference(
     values: Callable[[SubjectPreference | None, datetime], dict[str, Any]],
     now: datetime | None,
 ) -> dict[str, Any]:
-    when = current_time(now)
+    when = utc_now(now)
     with context.sessions() as session, write_transaction(session):
         current = preference_of(session, pseudonym=subject.pseudonym)
         _set_preference(session, subject.pseudonym, when, **values(current, when))

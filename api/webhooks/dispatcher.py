@@ -43,7 +43,7 @@ from sqlalchemy.orm import Session
 from api.audit.chain import canonical_json, format_timestamp
 from api.core.database import create_session_factory, is_postgresql, write_transaction
 from api.core.ids import new_id
-from api.core.timestamps import as_utc
+from api.core.timestamps import as_utc, utc_now
 from api.webhooks.destinations import (
     DestinationError,
     DestinationRefusedError,
@@ -58,7 +58,6 @@ from api.webhooks.service import (
     private_callbacks_allowed,
     register_dispatcher,
     unregister_dispatcher,
-    utcnow,
 )
 from api.webhooks.signing import SIGNATURE_HEADER, sign_webhook
 
@@ -186,7 +185,7 @@ class WebhookDispatcher:
         *,
         signing_key: bytes,
         retry: RetryPolicy | None = None,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Callable[[], datetime] = utc_now,
         client_factory: Callable[[], httpx.Client] | None = None,
         resolver: Resolver = system_resolver,
         timeout_seconds: float = 5.0,

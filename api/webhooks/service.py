@@ -30,7 +30,6 @@ import re
 import threading
 import weakref
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
@@ -45,6 +44,7 @@ from api.core.errors import InvalidRequestError, NotFoundError
 from api.core.ids import new_id
 from api.core.models import ApiKey, Application
 from api.core.security import Principal
+from api.core.timestamps import utc_now
 from api.decisions.errors import DecisionNotFoundError
 from api.decisions.models import Decision
 from api.webhooks.destinations import DestinationRefusedError, Reach, callback_url_reach
@@ -63,7 +63,6 @@ __all__ = [
     "private_callbacks_allowed",
     "register_dispatcher",
     "unregister_dispatcher",
-    "utcnow",
 ]
 
 _EVENT_PATTERN: Final = re.compile(r"^[a-z][a-z0-9_.]{0,63}$")
@@ -72,17 +71,6 @@ _WAKE_KEY: Final = "glassbox.webhooks.enqueued"
 # Dispatchers running in this process, woken when a transaction that enqueued a webhook commits.
 _running: weakref.WeakSet[WebhookDispatcher] = weakref.WeakSet()
 _running_lock = threading.Lock()
-
-
-def utcnow() -> datetime:
-    """The current time, aware UTC: the outbox's clock, and a dispatcher's by default.
-
-    Returns
-    -------
-    datetime
-        Now, in UTC.
-    """
-    return datetime.now(UTC)
 
 
 def register_dispatcher(dispatcher: WebhookDispatcher) -> None:
@@ -272,7 +260,7 @@ def enqueue_webhook(
     if decision_id is None and isinstance(payload.get("decision_id"), str):
         decision_id = payload["decision_id"]
     delivery_id = new_id()
-    now = utcnow()
+    now = utc_now()
     with writing(session):
         session.add(
             WebhookDelivery(
