@@ -1193,7 +1193,6 @@ def micro_main(argv: Sequence[str]) -> None:
 
     from api.audit.chain import canonical_json
     from api.audit.schemas import EntryKind
-    from api.audit.service import seal_entry
     from api.context import AppContext
     from api.core.crypto import (
         new_data_key,
@@ -1210,6 +1209,7 @@ def micro_main(argv: Sequence[str]) -> None:
     from api.decisions.service import create_decision
     from api.decisions.validation import validate_features
     from api.main import create_app
+    from api.vault.sealing import seal_entry
     from explain import TreeExplainer, main_factors
 
     settings = get_settings()

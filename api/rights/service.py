@@ -3,7 +3,7 @@
 Every request is recorded in ``rights_request`` with its Art. 12(3) due date and appended to
 the decision log (kind ``rights_request``) in the same transaction. Erasure and retention never
 touch ``log_entry``: they shred data keys, and a subject has one key per retention category and
-calendar year (:class:`api.audit.service.KeyId`), so that
+calendar year (:class:`api.vault.keys.KeyId`), so that
 
 * an erasure request (Art. 17) can shred everything except what a legal hold keeps -- a review
   case still open (Art. 17(3)(e)), or a category whose spec says its period overrides erasure
@@ -32,14 +32,8 @@ from sqlalchemy import Engine, column, func, inspect, select, table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from api.audit.models import SubjectKey
+from api.audit.log import append_entries
 from api.audit.schemas import EntryKind, LogEntryCreate
-from api.audit.service import (
-    ERASED_MARKER,
-    append_entries,
-    shred_data_keys,
-    shred_expired_keys,
-)
 from api.context import AppContext
 from api.core.crypto import DecryptionError
 from api.core.database import is_postgresql, write_transaction
@@ -54,6 +48,8 @@ from api.reviews.deadlines import due_date
 from api.reviews.holds import CaseHold, active_cases
 from api.rights.models import RequestKind, RequestStatus, RightsRequest, SubjectPreference
 from api.subjects.security import Subject
+from api.vault.keys import ERASED_MARKER, shred_data_keys, shred_expired_keys
+from api.vault.models import SubjectKey
 from models.spec import Label, ModelKind, ModelSpec, Retention, default_spec_path, load_spec
 
 __all__ = [

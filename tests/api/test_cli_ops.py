@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
-from api.audit.service import append_entries
+from api.audit.log import append_entries
 from api.cli import app
 from api.core.models import Application
 from api.core.security import KeyStore, Role, create_api_key, hash_api_key

@@ -12,9 +12,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api.audit.errors import WriterClosedError
+from api.audit.log import append_entries, get_entry, log_head, verify_log
 from api.audit.models import LogEntry
 from api.audit.schemas import LogEntryRead
-from api.audit.service import LogWriter, append_entries, get_entry, log_head, verify_log
+from api.audit.writer import LogWriter
 from api.core.database import create_db_engine
 from tests.api._support import make_entry
 

@@ -8,9 +8,12 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from api.audit.models import LogEntry, SubjectKey
+from api.audit.log import verify_log
+from api.audit.models import LogEntry
 from api.audit.schemas import LogEntryCreate, LogEntryRead
-from api.audit.service import LogWriter, data_key_for, verify_log
+from api.audit.writer import LogWriter
+from api.vault.keys import data_key_for
+from api.vault.models import SubjectKey
 from tests.api._support import make_entry, pseudonym
 
 

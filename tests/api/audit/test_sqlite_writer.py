@@ -15,7 +15,8 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from api.audit.service import LogWriter, verify_log
+from api.audit.log import verify_log
+from api.audit.writer import LogWriter
 from api.core.database import sqlite_file, writer_lock_path
 from tests.api._support import make_entry
 

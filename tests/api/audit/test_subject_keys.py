@@ -10,18 +10,9 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.audit.models import SubjectKey
+from api.audit.log import append_entries, get_entry, verify_log
 from api.audit.schemas import EntryKind, LogEntryCreate, LogEntryRead
-from api.audit.service import (
-    LogWriter,
-    append_entries,
-    data_key_for,
-    get_entry,
-    open_sealed_field,
-    seal_entry,
-    shred_subject_key,
-    verify_log,
-)
+from api.audit.writer import LogWriter
 from api.core.crypto import (
     DecryptionError,
     KeyNotFoundError,
@@ -29,6 +20,9 @@ from api.core.crypto import (
     unwrap_data_key,
 )
 from api.core.database import write_transaction
+from api.vault.keys import data_key_for, shred_subject_key
+from api.vault.models import SubjectKey
+from api.vault.sealing import open_sealed_field, seal_entry
 from tests.api._support import RawLog, pseudonym
 
 ALICE, BOB = pseudonym(1), pseudonym(2)
