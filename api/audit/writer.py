@@ -31,7 +31,7 @@ from api.core.database import write_transaction
 from api.vault.keys import data_keys_for
 from api.vault.sealing import SealedRecord
 
-__all__ = ["LogWriter", "Unit", "WriterStats"]
+__all__ = ["LogWriter", "WriterStats"]
 
 _STOP = None
 

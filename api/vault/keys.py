@@ -65,11 +65,9 @@ __all__ = [
     "fetch_data_keys",
     "key_lookup",
     "keys_open_stored_data",
-    "resolve_keys",
     "shred_data_keys",
     "shred_expired_keys",
     "shred_subject_key",
-    "unwrap_key",
 ]
 
 # A subject's key when nothing says otherwise, and (with epoch 0) the single key a subject had
@@ -96,28 +94,8 @@ def _wrap_context(category: str, epoch: int) -> dict[str, Any]:
     return {"category": category, "epoch": epoch}
 
 
-def unwrap_key(kek: bytes, wrapped: bytes, key: KeyId) -> bytes:
-    """Unwrap a stored data key with the AAD it was wrapped under.
-
-    Parameters
-    ----------
-    kek : bytes
-        The key-encryption key.
-    wrapped : bytes
-        The stored ``wrapped_key``.
-    key : KeyId
-        Which key it is (a legacy key has the old AAD).
-
-    Returns
-    -------
-    bytes
-        The 32-byte data key.
-
-    Raises
-    ------
-    api.core.crypto.DecryptionError
-        If the KEK or the key's identity do not match.
-    """
+def _unwrap(kek: bytes, wrapped: bytes, key: KeyId) -> bytes:
+    # A key of the general category and epoch 0 was wrapped before keys were split: old AAD.
     return unwrap_data_key(
         kek, wrapped, pseudonym=key.pseudonym, **_wrap_context(key.category, key.epoch)
     )
@@ -197,7 +175,7 @@ def data_key_for(
         wrapped = found[(key.category, key.epoch)]
         if wrapped is None:
             raise KeyShredded(f"the data key {key} was erased")
-        return unwrap_key(kek, wrapped, key)
+        return _unwrap(kek, wrapped, key)
     if found:
         raise KeyShredded(f"the data of {pseudonym} was erased")
     if not create:
@@ -215,7 +193,7 @@ def key_lookup(
 
     Each row is ``(pseudonym, category, epoch, wrapped_key)``; the erasure marker is among them.
     With ``restrictions``, a subject who restricted processing (Art. 18) also gets a row of the
-    pseudo-category that :func:`resolve_keys` refuses -- in the same round trip.
+    pseudo-category that :func:`fetch_data_keys` refuses -- in the same round trip.
 
     Parameters
     ----------
@@ -253,7 +231,7 @@ _KEYS_OF = key_lookup(_PSEUDONYMS, restrictions=False)
 _KEYS_AND_RESTRICTIONS_OF = key_lookup(_PSEUDONYMS, restrictions=True)
 
 
-def resolve_keys(
+def _resolve_keys(
     rows: Iterable[Sequence[Any]], wanted: Collection[KeyId], kek: bytes
 ) -> tuple[dict[KeyId, bytes], list[KeyId]]:
     """Find the wanted keys among the subjects' key rows, and name those still missing.
@@ -296,7 +274,7 @@ def resolve_keys(
             wrapped = stored[key]
             if wrapped is None:
                 raise KeyShredded(f"the data key {key} was erased")
-            found[key] = unwrap_key(kek, bytes(wrapped), key)
+            found[key] = _unwrap(kek, bytes(wrapped), key)
     return found, sorted(set(wanted) - found.keys())
 
 
@@ -346,7 +324,7 @@ def fetch_data_keys(
     """
     wanted = set(keys)
     pseudonyms = sorted({key.pseudonym for key in wanted})
-    found, missing = resolve_keys(
+    found, missing = _resolve_keys(
         rows.select(pseudonyms, restrictions=refuse_restricted), wanted, kek
     )
     if not missing:
@@ -372,7 +350,7 @@ def fetch_data_keys(
     else:
         # Another transaction may have won the race for some of them: use whichever is stored.
         again = rows.select(sorted({key.pseudonym for key in missing}), restrictions=False)
-        more, _ = resolve_keys(again, missing, kek)
+        more, _ = _resolve_keys(again, missing, kek)
         found.update(more)
     return found
 
@@ -604,9 +582,7 @@ def keys_open_stored_data(
     opens = True
     if stored is not None and stored.wrapped_key is not None:
         try:
-            unwrap_key(
-                kek, stored.wrapped_key, KeyId(stored.pseudonym, stored.category, stored.epoch)
-            )
+            _unwrap(kek, stored.wrapped_key, KeyId(stored.pseudonym, stored.category, stored.epoch))
         except DecryptionError:
             opens = False
     return {
