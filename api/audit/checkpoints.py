@@ -206,7 +206,7 @@ def verify_checkpoint(
     return CheckpointVerification(ok=True)
 
 
-def signed_by_checkpoint_key(session: Session, signing_key: bytes) -> bool:
+def signed_by_checkpoint_key(session: Session, *, signing_key: bytes) -> bool:
     """Whether the newest stored checkpoint was signed by this key (start-up secrets check).
 
     Parameters

@@ -33,8 +33,6 @@ from api.vault.sealing import SealedRecord
 
 __all__ = ["DirectWriter", "NeedsSessionError"]
 
-_KEY_COLUMNS = ("pseudonym", "category", "epoch", "wrapped_key", "created_at")
-
 
 class NeedsSessionError(Exception):
     """The batch needs the general path (a table with Python-side column defaults)."""
@@ -95,14 +93,13 @@ class _DriverKeyRows:
         return list(self._cursor.fetchall())
 
     def insert_absent(self, rows: Sequence[Mapping[str, Any]]) -> bool:
+        columns = tuple(rows[0])  # the vault builds every row alike
         plan = self._writer.insert_plan(
             cast(Table, SubjectKey.__table__),
-            _KEY_COLUMNS,
+            columns,
             " ON CONFLICT (pseudonym, category, epoch) DO NOTHING",
         )
-        self._cursor.executemany(
-            plan.sql, [plan.params([row[c] for c in _KEY_COLUMNS]) for row in rows]
-        )
+        self._cursor.executemany(plan.sql, [plan.params([row[c] for c in columns]) for row in rows])
         # On SQLite, BEGIN IMMEDIATE holds the database's only write lock since the look-up:
         # nobody else can have stored any of these keys, so ours are the stored ones (every row
         # inserted says so). On PostgreSQL sessions create keys too, outside the log's advisory
@@ -251,7 +248,7 @@ class DirectWriter:
                 wanted = keys_of_batch(items, year)
                 keys = (
                     fetch_data_keys(
-                        _DriverKeyRows(self, cursor), wanted, kek, refuse_restricted=True
+                        _DriverKeyRows(self, cursor), keys=wanted, kek=kek, refuse_restricted=True
                     )
                     if wanted
                     else {}

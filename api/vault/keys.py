@@ -295,7 +295,7 @@ class KeyRows(Protocol):
 
 
 def fetch_data_keys(
-    rows: KeyRows, keys: Collection[KeyId], kek: bytes, *, refuse_restricted: bool
+    rows: KeyRows, *, keys: Collection[KeyId], kek: bytes, refuse_restricted: bool
 ) -> dict[KeyId, bytes]:
     """Return several data keys, creating the missing ones: the one rule of both paths.
 
@@ -407,7 +407,9 @@ def data_keys_for(
     ProcessingRestricted
         With ``refuse_restricted``, if any of the subjects restricted processing (Art. 18).
     """
-    return fetch_data_keys(_SessionKeyRows(session), keys, kek, refuse_restricted=refuse_restricted)
+    return fetch_data_keys(
+        _SessionKeyRows(session), keys=keys, kek=kek, refuse_restricted=refuse_restricted
+    )
 
 
 # --- shredding -----------------------------------------------------------------------------
@@ -587,5 +589,7 @@ def keys_open_stored_data(
             opens = False
     return {
         "key_encryption_key": opens,
-        "checkpoint_signing_key": signed_by_checkpoint_key(session, checkpoint_signing_key),
+        "checkpoint_signing_key": signed_by_checkpoint_key(
+            session, signing_key=checkpoint_signing_key
+        ),
     }
