@@ -13,7 +13,7 @@ from fastapi import Depends, Request
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.audit.service import LogWriter
+from api.audit.writer import LogWriter
 from api.core.settings import Settings
 
 if TYPE_CHECKING:

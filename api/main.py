@@ -16,7 +16,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.audit.service import LogWriter
+from api.audit.writer import LogWriter
 from api.context import AppContext
 from api.core.database import create_db_engine, create_session_factory, migrate
 from api.core.settings import DEMO_MODE_WARNING, Settings, get_settings
@@ -37,8 +37,8 @@ def check_stored_secrets(sessions: sessionmaker[Session], settings: Settings) ->
     api.core.secret_check.SecretMismatchError
         Naming the secrets that do not match.
     """
-    from api.audit.service import keys_open_stored_data
     from api.core.secret_check import check_secrets
+    from api.vault.keys import keys_open_stored_data
 
     def probe(session: Session) -> dict[str, bool]:
         return keys_open_stored_data(

@@ -4,16 +4,16 @@ Exceptions::
 
     AuditError              base class of the decision-log errors
     ├── WriterClosedError         an entry was submitted to a stopped LogWriter
-    ├── ProcessingRestricted      a new record about a subject who restricted processing
     └── CheckpointNotFoundError   no checkpoint with that id (also a LookupError)
 
-Cryptographic failures (``KeyShredded`` ...) live in :mod:`api.core.crypto`, transaction misuse
+Cryptographic failures (``KeyShredded`` ...) live in :mod:`api.core.crypto`, a refused subject
+(``ProcessingRestricted``) in :mod:`api.vault.errors`, transaction misuse
 (``TransactionStateError``) in :mod:`api.core.database`.
 """
 
 from __future__ import annotations
 
-__all__ = ["AuditError", "CheckpointNotFoundError", "ProcessingRestricted", "WriterClosedError"]
+__all__ = ["AuditError", "CheckpointNotFoundError", "WriterClosedError"]
 
 
 class AuditError(Exception):
@@ -26,7 +26,3 @@ class WriterClosedError(AuditError):
 
 class CheckpointNotFoundError(AuditError, LookupError):
     """No checkpoint matches the request."""
-
-
-class ProcessingRestricted(AuditError):  # noqa: N818  # reads as the state it reports
-    """The subject restricted processing (Art. 18): no new record about them is written."""

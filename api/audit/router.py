@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
+from api.audit.checkpoints import create_checkpoint, export_checkpoint, verify_checkpoint
 from api.audit.errors import CheckpointNotFoundError
 from api.audit.schemas import (
     CheckpointDocument,
@@ -16,7 +17,6 @@ from api.audit.schemas import (
     CheckpointVerificationRead,
     LogVerificationRead,
 )
-from api.audit.service import create_checkpoint, export_checkpoint, verify_checkpoint
 from api.context import ContextDep
 from api.core.crypto import load_signing_key, public_key_bytes
 from api.core.errors import NotFoundError, problem_responses

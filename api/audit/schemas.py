@@ -61,7 +61,7 @@ class LogEntryCreate(BaseModel):
     """An entry to append.
 
     ``body`` holds non-personal metadata and, under ``"sealed"``, the base64 ciphertexts of
-    personal fields (see ``api.audit.service.seal_entry``). Personal data must never be put
+    personal fields (see ``api.vault.sealing.seal_entry``). Personal data must never be put
     into it in plaintext.
     """
 

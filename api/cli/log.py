@@ -30,7 +30,7 @@ def verify_log_command(
 ) -> None:
     """Re-compute the decision log's hash chain and check every decision row against its log
     entry or MAC; exit 1 naming the first bad entry, or each bad decision and its columns."""
-    from api.audit.service import log_head
+    from api.audit.log import log_head
     from api.decisions.integrity import verify_records
 
     settings = service_settings(home, demo=demo)
@@ -85,7 +85,7 @@ def show_log_command(
     from sqlalchemy import select
 
     from api.audit.models import LogEntry
-    from api.audit.service import SEALED_KEY
+    from api.vault.sealing import SEALED_KEY
 
     settings = service_settings(home, demo=demo)
     query = select(LogEntry).order_by(LogEntry.seq.desc()).limit(last)
@@ -112,7 +112,7 @@ def create_checkpoint_command(
     home: HomeOption = Path(".glassbox"), demo: DemoOption = False
 ) -> None:
     """Sign the log's current size and head hash with the checkpoint key."""
-    from api.audit.service import create_checkpoint
+    from api.audit.checkpoints import create_checkpoint
 
     settings = service_settings(home, demo=demo)
     with open_database(settings) as sessions, sessions() as session:
@@ -137,8 +137,8 @@ def export_checkpoint_command(
     demo: DemoOption = False,
 ) -> None:
     """Export a signed checkpoint as a JSON document."""
+    from api.audit.checkpoints import export_checkpoint
     from api.audit.errors import CheckpointNotFoundError
-    from api.audit.service import export_checkpoint
 
     settings = service_settings(home, demo=demo)
     with open_database(settings) as sessions, sessions() as session:
@@ -171,7 +171,7 @@ def verify_checkpoint_command(
     import base64
     import binascii
 
-    from api.audit.service import verify_checkpoint
+    from api.audit.checkpoints import verify_checkpoint
     from api.core.crypto import load_signing_key, public_key_bytes
 
     try:

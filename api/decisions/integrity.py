@@ -37,11 +37,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.audit.chain import canonical_value, format_timestamp
+from api.audit.log import get_entries, verify_log
 from api.audit.schemas import DecisionRowProblem, EntryKind, LogEntryRead, LogVerificationRead
-from api.audit.service import SEALED_IN_ENTRY, get_entries, verify_log
 from api.core.crypto import derive_key, hmac_sha256
 from api.decisions.errors import DecisionIntegrityError
 from api.decisions.models import Decision
+from api.vault.sealing import SEALED_IN_ENTRY
 
 __all__ = [
     "COVERED_COLUMNS",

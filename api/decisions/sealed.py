@@ -1,7 +1,7 @@
 """A decision's sealed fields (features, frozen explanation, notice), opened.
 
 A logged decision's fields are sealed once, in its log entry, where the hash chain covers them;
-its row holds :data:`api.audit.service.SEALED_IN_ENTRY` instead. A decision that policy does not
+its row holds :data:`api.vault.sealing.SEALED_IN_ENTRY` instead. A decision that policy does not
 log -- and any decision written before fields were sealed once -- carries them in its row.
 
 Nothing is opened from a row whose plain columns fail their check (:mod:`api.decisions.integrity`):
@@ -15,12 +15,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from api.audit.log import get_entry
 from api.audit.schemas import LogEntryRead
-from api.audit.service import SEALED_IN_ENTRY, get_entry, open_entry_field
 from api.core.crypto import DecryptionError, decrypt_field, field_aad
 from api.decisions.errors import DecisionIntegrityError
 from api.decisions.integrity import SEALED_MARKER, check_decision
 from api.decisions.models import Decision
+from api.vault.sealing import SEALED_IN_ENTRY, open_entry_field
 
 __all__ = ["open_decision_fields"]
 

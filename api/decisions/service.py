@@ -22,9 +22,7 @@ from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from api.audit.errors import ProcessingRestricted
 from api.audit.schemas import EntryKind, LogEntryCreate
-from api.audit.service import SealedRecord, data_key_for
 from api.context import AppContext
 from api.core.applications import asked_by, pseudonym_namespace
 from api.core.crypto import (
@@ -51,6 +49,9 @@ from api.decisions.validation import FeatureProblemsError, validate_features, va
 from api.reviews.models import CaseOrigin, ReviewCase
 from api.reviews.service import case_opening
 from api.rights.preferences import has_objected
+from api.vault.errors import ProcessingRestricted
+from api.vault.keys import data_key_for
+from api.vault.sealing import SealedRecord
 from api.webhooks.service import check_callback_url
 from explain import Explanation, main_factors
 from models.spec import Band, Label

@@ -12,6 +12,7 @@ import api.decisions.models  # the decision table
 import api.reviews.models  # review cases
 import api.rights.models  # rights requests, objections and restrictions
 import api.subjects.models  # revoked subject tokens
+import api.vault.models  # the subjects' data keys
 import api.webhooks.models  # noqa: F401  # the webhook outbox and its attempts
 from api.core.database import Base, create_db_engine
 

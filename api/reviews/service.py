@@ -25,8 +25,8 @@ from sqlalchemy import CursorResult, and_, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from api.audit.log import append_entries
 from api.audit.schemas import EntryKind, LogEntryCreate
-from api.audit.service import append_entries, data_key_for, seal_entry
 from api.core.crypto import KeyShredded, decrypt_field, encrypt_field, field_aad
 from api.core.database import is_postgresql, write_transaction
 from api.core.ids import new_id
@@ -59,6 +59,8 @@ from api.reviews.schemas import (
     ReviewerCaseRead,
     ReviewerStatRead,
 )
+from api.vault.keys import data_key_for
+from api.vault.sealing import seal_entry
 from api.webhooks.service import enqueue_webhook
 from models.spec import Band, ModelSpec
 

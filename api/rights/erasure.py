@@ -18,8 +18,6 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from api.audit.models import SubjectKey
-from api.audit.service import ERASED_MARKER, shred_data_keys
 from api.context import AppContext
 from api.core.database import write_transaction
 from api.core.timestamps import as_utc, utc_now
@@ -28,6 +26,8 @@ from api.rights.models import RequestKind, RequestStatus, RightsRequest
 from api.rights.policies import RetentionPolicies, key_expires_at, retention_policies, served_specs
 from api.rights.requests import complete_request, record_request, request_body
 from api.subjects.security import Subject
+from api.vault.keys import ERASED_MARKER, shred_data_keys
+from api.vault.models import SubjectKey
 from models.spec import Label
 
 __all__ = ["FinishedErasures", "erase_subject", "finish_pending_erasures", "scrub_storage"]

@@ -1,7 +1,7 @@
 """Retention policies: how long each category of personal data is kept, and when a key dies.
 
 A subject has one data key per retention category and calendar year
-(:class:`api.audit.service.KeyId`), so erasure and retention shred keys, never log entries.
+(:class:`api.vault.keys.KeyId`), so erasure and retention shred keys, never log entries.
 
 Retention rule: a key of year ``Y`` seals records created in ``Y`` at the latest, so it expires
 when the **end** of year ``Y`` plus the category's period has passed -- at

@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from api.audit.log import append_entries
 from api.audit.schemas import EntryKind, LogEntryCreate
-from api.audit.service import append_entries
 from api.context import AppContext
 from api.core.ids import new_id
 from api.core.timestamps import as_utc, utc_now

@@ -16,14 +16,15 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from api.audit.models import SubjectKey
+from api.audit.log import append_entries
 from api.audit.schemas import EntryKind, LogEntryCreate
-from api.audit.service import append_entries, shred_expired_keys
 from api.core.database import write_transaction
 from api.core.timestamps import utc_now
 from api.reviews.holds import active_cases
 from api.rights.erasure import finish_pending_erasures, scrub_storage
 from api.rights.policies import key_expires_at, retention_policies
+from api.vault.keys import shred_expired_keys
+from api.vault.models import SubjectKey
 from models.spec import ModelSpec, Retention
 
 __all__ = ["RetentionReport", "run_retention"]

@@ -54,7 +54,7 @@ PIECES = (
     "TreeSHAP explain",
     "main factors",
 )
-# The thread the service's group-commit writer runs in (api.audit.service.LogWriter).
+# The thread the service's group-commit writer runs in (api.audit.writer.LogWriter).
 WRITER_THREAD = "glassbox-log-writer"
 _PRINCIPAL = Principal(
     key_id="bench",

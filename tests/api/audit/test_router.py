@@ -6,7 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.audit.chain import GENESIS_HASH
-from api.audit.service import append_entries, log_head
+from api.audit.log import append_entries, log_head
 from api.context import AppContext
 from api.core.security import Role
 from tests.api._support import RawLog, make_entry

@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.audit.service import append_entries, verify_log
+from api.audit.log import append_entries, verify_log
 from tests.api._support import LOG_COLUMNS, RawLog, flipped, make_entry
 
 SIZE = 20

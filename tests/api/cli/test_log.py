@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.audit.service import append_entries
+from api.audit.log import append_entries
 from tests.api._support import RawLog, make_entry
 from tests.api.cli.conftest import invoke
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.audit.models import SubjectKey
-from api.audit.service import data_key_for, verify_log
+from api.audit.log import verify_log
 from api.cli import app
 from api.core.settings import get_settings
+from api.vault.keys import data_key_for
+from api.vault.models import SubjectKey
 from tests.api._support import pseudonym
 from tests.api.cli.conftest import runner
 

@@ -208,7 +208,7 @@ def test_a_log_written_before_the_hash_indexes_went_survives_their_removal(
     # must all come through.
     from alembic import command
 
-    from api.audit.service import append_entries, verify_log
+    from api.audit.log import append_entries, verify_log
     from api.core.database import _alembic_config, create_session_factory
     from tests.api._support import make_entry
 

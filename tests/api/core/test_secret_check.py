@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.audit.service import create_checkpoint, data_key_for
+from api.audit.checkpoints import create_checkpoint
 from api.core.secret_check import (
     CHECKED_SECRETS,
     SecretMismatchError,
@@ -21,6 +21,7 @@ from api.core.secret_check import (
 )
 from api.core.settings import SECRET_NAMES, SecretKey, Settings
 from api.main import create_app
+from api.vault.keys import data_key_for
 from tests.api._support import pseudonym
 from tests.api.conftest import random_secret
 

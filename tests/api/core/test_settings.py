@@ -182,7 +182,10 @@ def test_get_settings_builds_once_and_can_be_reset(real_secrets: dict[str, bytes
 def test_importing_the_storage_modules_does_nothing(tmp_path: Path) -> None:
     # No GLASSBOX_* variable is set and the working directory is empty: reading settings,
     # creating a database or a secrets directory at import time would show here.
-    code = "import api.core.settings, api.core.database, api.core.crypto, api.audit.service"
+    code = (
+        "import api.core.settings, api.core.database, api.core.crypto, api.audit.log, "
+        "api.audit.writer, api.audit.checkpoints, api.vault.keys, api.vault.sealing"
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith("GLASSBOX_")}
     subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, check=True)
     assert list(tmp_path.iterdir()) == []

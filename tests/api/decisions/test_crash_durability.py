@@ -24,8 +24,8 @@ import httpx
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from api.audit.log import verify_log
 from api.audit.models import LogEntry
-from api.audit.service import verify_log
 from api.core.database import create_db_engine, migrate
 from api.core.security import Role, create_api_key
 from api.core.settings import SECRET_NAMES

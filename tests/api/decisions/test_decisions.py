@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from api.audit.service import read_entries, verify_log
+from api.audit.log import read_entries, verify_log
 from api.core.tokens import read_subject_token
 from api.decisions.models import Decision
 from api.decisions.service import open_decision
@@ -366,7 +366,7 @@ def test_reload_serves_a_moved_alias_without_restart(
 def test_no_new_decision_is_recorded_about_an_erased_person(
     service: Service, trained: TrainedModels
 ) -> None:
-    from api.audit.service import shred_subject_key
+    from api.vault.keys import shred_subject_key
 
     _, safe = fraud_rows(trained)
     body = {"subject_ref": "erased-person", "features": safe, "legal_basis": "contract"}

@@ -10,11 +10,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from api.audit.service import data_key_for
 from api.core.crypto import encrypt_field, field_aad
 from api.core.database import write_transaction
 from api.core.ids import new_id
 from api.decisions.models import Decision
+from api.vault.keys import data_key_for
 
 __all__ = ["insert_decision", "subject"]
 

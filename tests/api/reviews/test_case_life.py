@@ -27,8 +27,8 @@ from hypothesis.stateful import (
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.audit.log import verify_log
 from api.audit.models import LogEntry
-from api.audit.service import verify_log
 from api.core.crypto import new_data_key
 from api.core.database import create_db_engine, create_session_factory, migrate
 from api.decisions.models import Decision

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.audit.service import read_entries, verify_log
+from api.audit.log import read_entries, verify_log
 from api.reviews import service
 from api.reviews.errors import CaseClaimedError
 from api.reviews.models import ReviewCase

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from api.audit.service import read_entries
+from api.audit.log import read_entries
 from tests.api.conftest import Service, assert_problem, bearer
 from tests.api.decisions.support import fraud_rows
 from tests.conftest import TrainedModels

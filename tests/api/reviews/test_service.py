@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.audit.service import open_sealed_field, read_entries, shred_subject_key, verify_log
+from api.audit.log import read_entries, verify_log
 from api.decisions.errors import DecisionNotFoundError, SubjectErasedError
 from api.decisions.models import Decision
 from api.decisions.runtime import ModelRegistry
@@ -27,6 +27,8 @@ from api.reviews.errors import (
     SecondReviewerError,
 )
 from api.reviews.models import ReviewCase
+from api.vault.keys import shred_subject_key
+from api.vault.sealing import open_sealed_field
 from tests.api.decisions.support import fraud_rows
 from tests.api.reviews.support import insert_decision, subject
 from tests.conftest import TrainedModels

@@ -16,9 +16,10 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
-from api.audit.models import SubjectKey
-from api.audit.service import data_key_for, verify_log
+from api.audit.log import verify_log
 from api.rights.retention import run_retention
+from api.vault.keys import data_key_for
+from api.vault.models import SubjectKey
 from tests.api.conftest import Service
 from tests.api.rights.support import me, person_with_everything
 from tests.conftest import TrainedModels

@@ -10,11 +10,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.audit.models import SubjectKey
+from api.audit.log import read_entries, verify_log
 from api.audit.schemas import EntryKind
-from api.audit.service import data_key_for, read_entries, verify_log
 from api.rights.policies import key_expires_at, retention_policies
 from api.rights.retention import run_retention
+from api.vault.keys import data_key_for
+from api.vault.models import SubjectKey
 from tests.api._support import pseudonym
 
 ALICE, BOB = pseudonym(1), pseudonym(2)

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
-from api.audit.service import verify_log
+from api.audit.log import verify_log
 from tests.api.conftest import Service, assert_problem
 from tests.api.rights.support import churn_features, decide, history, me, person_with_everything
 from tests.conftest import TrainedModels

@@ -13,8 +13,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.audit.chain import GENESIS_HASH
+from api.audit.log import append_entries, get_entry, log_head, read_entries, verify_log
 from api.audit.schemas import EntryKind, LogEntryCreate
-from api.audit.service import append_entries, get_entry, log_head, read_entries, verify_log
 from api.core.database import create_db_engine, write_transaction
 from tests.api._support import RawLog, make_entry, pseudonym
 

@@ -9,17 +9,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.audit.chain import GENESIS_HASH
+from api.audit.checkpoints import create_checkpoint, export_checkpoint, verify_checkpoint
 from api.audit.errors import CheckpointNotFoundError
+from api.audit.log import append_entries, log_head, read_entries, verify_log
 from api.audit.schemas import CheckpointDocument, EntryKind
-from api.audit.service import (
-    append_entries,
-    create_checkpoint,
-    export_checkpoint,
-    log_head,
-    read_entries,
-    verify_checkpoint,
-    verify_log,
-)
 from api.core.crypto import public_key_bytes, public_key_id
 from tests.api._support import RawLog, make_entry
 

@@ -1,8 +1,7 @@
-"""Per-subject data keys, sealed fields and crypto-shredding (Art. 17)."""
+"""The key vault's data keys: created once, stored only wrapped, and crypto-shredded (Art. 17)."""
 
 from __future__ import annotations
 
-import json
 import threading
 from datetime import UTC, datetime
 
@@ -10,45 +9,14 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.audit.models import SubjectKey
-from api.audit.schemas import EntryKind, LogEntryCreate, LogEntryRead
-from api.audit.service import (
-    LogWriter,
-    append_entries,
-    data_key_for,
-    get_entry,
-    open_sealed_field,
-    seal_entry,
-    shred_subject_key,
-    verify_log,
-)
-from api.core.crypto import (
-    DecryptionError,
-    KeyNotFoundError,
-    KeyShredded,
-    unwrap_data_key,
-)
+from api.audit.log import append_entries, get_entry, verify_log
+from api.audit.schemas import EntryKind, LogEntryCreate
+from api.core.crypto import DecryptionError, KeyNotFoundError, KeyShredded, unwrap_data_key
 from api.core.database import write_transaction
-from tests.api._support import RawLog, pseudonym
-
-ALICE, BOB = pseudonym(1), pseudonym(2)
-FEATURES = json.dumps({"amount": 912.5, "country": "ES"}).encode()
-
-
-def _decision(
-    session_factory: sessionmaker[Session], kek: bytes, subject: str, features: bytes
-) -> LogEntryRead:
-    with session_factory() as session:
-        dek = data_key_for(session, subject, kek)
-        entry = seal_entry(
-            dek,
-            kind=EntryKind.DECISION,
-            subject_pseudonym=subject,
-            body={"model": "fraud", "outcome": "block"},
-            personal={"features": features, "statement": b"I was travelling"},
-        )
-    with session_factory() as session:
-        return append_entries(session, [entry])[0]
+from api.vault.keys import data_key_for, shred_subject_key
+from api.vault.models import SubjectKey
+from api.vault.sealing import open_sealed_field
+from tests.api.vault.support import ALICE, BOB, FEATURES, sealed_decision
 
 
 def test_a_data_key_is_created_once_and_stored_only_wrapped(
@@ -102,56 +70,11 @@ def test_a_key_created_inside_a_unit_of_work_rolls_back_with_it(
         data_key_for(session, ALICE, kek, create=False)
 
 
-def test_sealed_fields_round_trip_and_nothing_personal_is_stored_in_plaintext(
-    session_factory: sessionmaker[Session], kek: bytes, raw_log: RawLog
-) -> None:
-    stored = _decision(session_factory, kek, ALICE, FEATURES)
-    with session_factory() as session:
-        assert open_sealed_field(session, stored, "features", kek=kek) == FEATURES
-        assert open_sealed_field(session, stored, "statement", kek=kek) == b"I was travelling"
-        with pytest.raises(KeyError):
-            open_sealed_field(session, stored, "nothing", kek=kek)
-    body = raw_log.rows()[0]["body"]
-    assert "912.5" not in body and "travelling" not in body
-    assert json.loads(body)["outcome"] == "block"
-
-
-def test_a_sealed_field_moved_to_another_entry_or_field_does_not_open(
-    session_factory: sessionmaker[Session], kek: bytes
-) -> None:
-    first = _decision(session_factory, kek, ALICE, FEATURES)
-    second = _decision(session_factory, kek, ALICE, b"other features")
-    sealed = first.body_data()["sealed"]
-    moved_row = second.model_copy(
-        update={"body": json.dumps({"sealed": {"features": sealed["features"]}})}
-    )
-    moved_field = first.model_copy(
-        update={"body": json.dumps({"sealed": {"statement": sealed["features"]}})}
-    )
-    with session_factory() as session:
-        with pytest.raises(DecryptionError):
-            open_sealed_field(session, moved_row, "features", kek=kek)
-        with pytest.raises(DecryptionError):
-            open_sealed_field(session, moved_field, "statement", kek=kek)
-
-
-def test_a_sealed_field_that_is_no_longer_base64_is_a_decryption_error(
-    session_factory: sessionmaker[Session], kek: bytes
-) -> None:
-    stored = _decision(session_factory, kek, ALICE, FEATURES)
-    sealed = stored.body_data()["sealed"]
-    mangled = stored.model_copy(
-        update={"body": json.dumps({"sealed": {"features": "!" + sealed["features"][1:]}})}
-    )
-    with session_factory() as session, pytest.raises(DecryptionError):
-        open_sealed_field(session, mangled, "features", kek=kek)
-
-
 def test_shredding_makes_the_data_unreadable_and_the_chain_still_verifies(
     session_factory: sessionmaker[Session], kek: bytes, engine: Engine
 ) -> None:
-    alice = _decision(session_factory, kek, ALICE, FEATURES)
-    bob = _decision(session_factory, kek, BOB, b"bob's features")
+    alice = sealed_decision(session_factory, kek, ALICE, FEATURES)
+    bob = sealed_decision(session_factory, kek, BOB, b"bob's features")
     with session_factory() as session:
         assert shred_subject_key(session, ALICE) is True
         assert shred_subject_key(session, ALICE) is False  # already gone
@@ -184,7 +107,7 @@ def test_shredding_a_subject_without_a_key_blocks_future_keys(
 def test_shredding_and_its_log_entry_commit_together(
     session_factory: sessionmaker[Session], kek: bytes
 ) -> None:
-    alice = _decision(session_factory, kek, ALICE, FEATURES)
+    alice = sealed_decision(session_factory, kek, ALICE, FEATURES)
     with session_factory() as session, write_transaction(session):
         shred_subject_key(session, ALICE)
         erasure = LogEntryCreate(
@@ -197,30 +120,3 @@ def test_shredding_and_its_log_entry_commit_together(
         assert verify_log(session).size == 2
         with pytest.raises(KeyShredded):
             open_sealed_field(session, alice, "features", kek=kek)
-
-
-def test_sealed_entries_go_through_the_writer(engine: Engine, kek: bytes) -> None:
-    with Session(engine) as session:
-        dek = data_key_for(session, ALICE, kek)
-    entry = seal_entry(
-        dek,
-        kind=EntryKind.CONTEST,
-        subject_pseudonym=ALICE,
-        body={"decision": "x"},
-        personal={"statement": b"wrong data"},
-    )
-    with LogWriter(engine) as writer:
-        stored = writer.submit(entry).result(timeout=30)
-    with Session(engine) as session:
-        assert open_sealed_field(session, stored, "statement", kek=kek) == b"wrong data"
-
-
-def test_seal_entry_refuses_a_body_that_hides_sealed_fields() -> None:
-    with pytest.raises(ValueError, match="sealed"):
-        seal_entry(
-            b"\x00" * 32,
-            kind=EntryKind.DECISION,
-            subject_pseudonym=ALICE,
-            body={"sealed": {}},
-            personal={},
-        )

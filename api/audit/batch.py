@@ -1,0 +1,121 @@
+"""One batch of the log writer: what callers queued, what it writes, what each caller gets.
+
+Both of the writer's paths -- the session path and the driver path (:mod:`api.audit.direct`)
+-- assemble a batch here and write it in one transaction: the rows of its sealed records and
+units, then its entries chained onto the head (:func:`api.audit.log.chain_entries`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.orm import Session
+
+from api.audit.log import PreparedEntry, prepare_entry
+from api.audit.schemas import LogEntryCreate, LogEntryRead
+from api.vault.keys import KeyId
+from api.vault.sealing import SealedRecord, seal_record
+
+__all__ = ["Batch", "Item", "RowGroups", "Unit", "Work", "assemble_batch", "keys_of_batch"]
+
+# A unit of work runs inside the batch's transaction: it may write rows of its own (a decision,
+# a case) and returns the log entries that must commit atomically with them.
+Unit = Callable[[Session], Sequence[LogEntryCreate]]
+Work = PreparedEntry | Unit | SealedRecord
+Item = tuple[Work, Future[Any]]
+
+
+class RowGroups:
+    """Rows to insert, grouped for executemany: tables in order of first appearance (a row
+    that references another table's row comes after it), then by the columns given."""
+
+    def __init__(self) -> None:
+        self._groups: dict[Table, dict[tuple[str, ...], list[Mapping[str, Any]]]] = {}
+
+    def add(self, table: Table, row: Mapping[str, Any]) -> None:
+        """Queue one row of ``table``."""
+        self._groups.setdefault(table, {}).setdefault(tuple(row), []).append(row)
+
+    def __iter__(self) -> Iterator[tuple[Table, tuple[str, ...], list[Mapping[str, Any]]]]:
+        for table, by_columns in self._groups.items():
+            for columns, values in by_columns.items():
+                yield table, columns, values
+
+
+@dataclass
+class Batch:
+    """A batch made ready to write: its rows, its entries in chain order, and whose is which."""
+
+    rows: RowGroups = field(default_factory=RowGroups)
+    prepared: list[PreparedEntry] = field(default_factory=list)
+    # Per caller: its entries' slice of ``prepared`` and the shape of its result.
+    spans: list[tuple[int, int, str]] = field(default_factory=list)
+
+    def results(self, stored: Sequence[LogEntryRead]) -> list[Any]:
+        """Each caller's result, in queue order, from the batch's stored entries."""
+        results: list[Any] = []
+        for a, b, shape in self.spans:
+            if shape == "one" or shape == "record":
+                results.append(stored[a])
+            elif shape == "none":
+                results.append(None)
+            else:
+                results.append(list(stored[a:b]))
+        return results
+
+
+def keys_of_batch(items: Sequence[Item], year: int) -> set[KeyId]:
+    """The data keys that seal a batch's records (``year``: the batch's, UTC)."""
+    return {work.key_id(year) for work, _ in items if isinstance(work, SealedRecord)}
+
+
+def assemble_batch(
+    items: Sequence[Item],
+    keys: Mapping[KeyId, bytes],
+    year: int,
+    session: Session | None = None,
+) -> Batch:
+    """Seal a batch's records and run its units: the rows and entries it writes.
+
+    Parameters
+    ----------
+    items : sequence of (work, future)
+        The queued work, in order.
+    keys : mapping of KeyId to bytes
+        The data keys of :func:`keys_of_batch`.
+    year : int
+        The batch's year, as given to :func:`keys_of_batch`.
+    session : Session, optional
+        The batch's session, inside its write transaction: needed for units of work.
+
+    Returns
+    -------
+    Batch
+        What to insert, and how to hand the results back.
+    """
+    batch = Batch()
+    prepared = batch.prepared
+    for work, _ in items:
+        start = len(prepared)
+        if isinstance(work, PreparedEntry):
+            prepared.append(work)
+            shape = "one"
+        elif isinstance(work, SealedRecord):
+            key = work.key_id(year)
+            row, entries = seal_record(work, keys[key], key)
+            batch.rows.add(work.table, row)
+            for table, extra in work.extra_rows:
+                batch.rows.add(table, extra)
+            prepared.extend(entries)
+            shape = "record" if work.entry_kind is not None else "none"
+        else:
+            if session is None:
+                raise TypeError("a unit of work needs the batch's session")
+            prepared.extend(prepare_entry(entry) for entry in work(session))
+            shape = "many"
+        batch.spans.append((start, len(prepared), shape))
+    return batch

@@ -1,0 +1,298 @@
+"""The log writer's hot path: one batch in driver SQL on one connection the writer thread keeps.
+
+For batches of plain entries and sealed records (not units, which need an ORM session) the same
+statements as the session path -- BEGIN IMMEDIATE (SQLite) or the log's advisory lock
+(PostgreSQL), the batch's data keys, the rows, the head, the entries, COMMIT -- without building
+SQLAlchemy statements, sessions and results for each batch. The rules are shared, not copied:
+the batch is chained by :func:`api.audit.log.chain_entries`, its keys are found and created by
+:func:`api.vault.keys.fetch_data_keys` with the vault's own query
+(:func:`api.vault.keys.key_lookup`) compiled once for the driver.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from sqlalchemy import ARRAY, Dialect, Engine, String, Table, bindparam
+from sqlalchemy.exc import DBAPIError
+
+from api.audit.batch import Item, assemble_batch, keys_of_batch
+from api.audit.chain import GENESIS_HASH
+from api.audit.log import LOG_LOCK_ID, ChainedEntry, PreparedEntry, chain_entries
+from api.audit.models import LogEntry
+from api.audit.schemas import LogEntryRead
+from api.core.database import WalCheckpointer, sqlite_file, writer_lock_path
+from api.vault.keys import fetch_data_keys, key_lookup
+from api.vault.models import SubjectKey
+from api.vault.sealing import SealedRecord
+
+__all__ = ["DirectWriter", "NeedsSessionError"]
+
+
+class NeedsSessionError(Exception):
+    """The batch needs the general path (a table with Python-side column defaults)."""
+
+
+class _Slot:
+    """Stands for the i-th subject while a lookup's SQLite text is expanded once."""
+
+    __slots__ = ("index",)
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+
+
+class _DriverLookup:
+    """The vault's key lookup as driver SQL for one dialect.
+
+    PostgreSQL binds the subjects as one array (``= ANY``): one statement text whatever the
+    batch, planned once. SQLite has no arrays: one text per number of subjects (``IN (?, ...)``),
+    expanded the first time and kept.
+    """
+
+    def __init__(self, dialect: Dialect, *, restrictions: bool) -> None:
+        self._postgresql = dialect.name == "postgresql"
+        pseudonyms = (
+            bindparam("pseudonyms", type_=ARRAY(String()))
+            if self._postgresql
+            else bindparam("pseudonyms", expanding=True)
+        )
+        self._compiled = key_lookup(pseudonyms, restrictions=restrictions).compile(dialect=dialect)
+        self._texts: dict[int, tuple[str, tuple[Any, ...]]] = {}
+
+    def statement(self, pseudonyms: Sequence[str]) -> tuple[str, Any]:
+        """The SQL text and the driver's parameters for these subjects."""
+        if self._postgresql:
+            return self._compiled.string, self._compiled.construct_params(
+                {"pseudonyms": list(pseudonyms)}
+            )
+        plan = self._texts.get(len(pseudonyms))
+        if plan is None:
+            slots = [_Slot(i) for i in range(len(pseudonyms))]
+            state = self._compiled.construct_expanded_state({"pseudonyms": slots})
+            plan = self._texts[len(pseudonyms)] = (state.statement, state.positional_parameters)
+        text, template = plan
+        return text, tuple(pseudonyms[v.index] if isinstance(v, _Slot) else v for v in template)
+
+
+class _DriverKeyRows:
+    """``subject_key`` rows through the writer's cursor (:class:`api.vault.keys.KeyRows`)."""
+
+    def __init__(self, writer: DirectWriter, cursor: Any) -> None:
+        self._writer = writer
+        self._cursor = cursor
+
+    def select(self, pseudonyms: Sequence[str], *, restrictions: bool) -> Iterable[Sequence[Any]]:
+        sql, params = self._writer.lookups[restrictions].statement(pseudonyms)
+        self._cursor.execute(sql, params)
+        return list(self._cursor.fetchall())
+
+    def insert_absent(self, rows: Sequence[Mapping[str, Any]]) -> bool:
+        columns = tuple(rows[0])  # the vault builds every row alike
+        plan = self._writer.insert_plan(
+            cast(Table, SubjectKey.__table__),
+            columns,
+            " ON CONFLICT (pseudonym, category, epoch) DO NOTHING",
+        )
+        self._cursor.executemany(plan.sql, [plan.params([row[c] for c in columns]) for row in rows])
+        # On SQLite, BEGIN IMMEDIATE holds the database's only write lock since the look-up:
+        # nobody else can have stored any of these keys, so ours are the stored ones (every row
+        # inserted says so). On PostgreSQL sessions create keys too, outside the log's advisory
+        # lock, and another transaction may have won the race for some of them: re-read.
+        return not self._writer.postgresql and self._cursor.rowcount == len(rows)
+
+
+class _Insert:
+    """An INSERT of some columns of a table, as driver SQL with the types' bind processors."""
+
+    __slots__ = ("processors", "sql")
+
+    def __init__(self, dialect: Dialect, table: Table, keys: Sequence[str], suffix: str = ""):
+        columns = [table.c[key] for key in keys]
+        quote = dialect.identifier_preparer
+        mark = "?" if dialect.paramstyle in ("qmark", "numeric") else "%s"
+        # Identifiers come from the table's metadata (quoted), values only through placeholders.
+        self.sql = (
+            f"INSERT INTO {quote.format_table(table)} "  # noqa: S608
+            f"({', '.join(quote.format_column(c) for c in columns)}) "
+            f"VALUES ({', '.join(mark for _ in columns)}){suffix}"
+        )
+        self.processors = [c.type._cached_bind_processor(dialect) for c in columns]
+
+    def params(self, values: Sequence[Any]) -> tuple[Any, ...]:
+        return tuple(
+            v if p is None or v is None else p(v)
+            for p, v in zip(self.processors, values, strict=True)
+        )
+
+
+class DirectWriter:
+    """The writer's hot path: driver SQL on one connection the writer thread keeps.
+
+    For batches of plain entries and sealed records (not units, which need an ORM session):
+    the same statements the general path runs -- BEGIN IMMEDIATE (SQLite) or the advisory
+    lock (PostgreSQL), the data keys of the batch, the rows, the head, the entries, COMMIT --
+    without building SQLAlchemy statements, sessions and results for each batch. The head is
+    read from the database in every batch (an indexed lookup of one row), so several writers,
+    in one process or many, chain correctly.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect
+        self.postgresql = engine.dialect.name == "postgresql"
+        self._connection: Any = None
+        self._inserts: dict[tuple[Table, tuple[str, ...], str], _Insert] = {}
+        self._simple: dict[Table, bool] = {}
+        database = sqlite_file(engine)
+        self._lock_path = None if database is None else writer_lock_path(database)
+        self._lock_fd: int | None = None
+        # Checkpoints of a database file run in a thread of their own, outside the write lock
+        # (api.core.database.WalCheckpointer), not inside this writer's commits; the writer
+        # only finishes each round, after a commit, with the few pages committed meanwhile.
+        self.checkpointer = None if database is None else WalCheckpointer(engine)
+        mark = "%s" if self.postgresql else "?"
+        self._head_sql = "SELECT seq, entry_hash FROM log_entry ORDER BY seq DESC LIMIT 1"
+        self._lock_sql = f"SELECT pg_advisory_xact_lock({mark})"
+        self.lookups = {
+            restrictions: _DriverLookup(self.dialect, restrictions=restrictions)
+            for restrictions in (False, True)
+        }
+
+    def insert_plan(self, table: Table, keys: tuple[str, ...], suffix: str) -> _Insert:
+        """The driver INSERT of these columns of a table (built once per table and columns)."""
+        plan = self._inserts.get((table, keys, suffix))
+        if plan is None:
+            plan = self._inserts[(table, keys, suffix)] = _Insert(self.dialect, table, keys, suffix)
+        return plan
+
+    def _check(self, table: Table) -> None:
+        simple = self._simple.get(table)
+        if simple is None:
+            simple = self._simple[table] = not any(
+                c.default is not None or c.onupdate is not None for c in table.c
+            )
+        if not simple:
+            raise NeedsSessionError(table.name)
+
+    def lock(self) -> None:
+        """Take the SQLite file's writer lock (as ``write_transaction`` does); no-op if held."""
+        if self._lock_path is None or self._lock_fd is not None:
+            return
+        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._lock_fd = fd
+
+    def unlock(self) -> None:
+        """Release the writer lock if this writer holds it."""
+        fd, self._lock_fd = self._lock_fd, None
+        if fd is not None:
+            os.close(fd)  # closing the descriptor releases the lock
+
+    def _connect(self) -> Any:
+        connection = self.engine.raw_connection()
+        if self.checkpointer is not None:
+            cursor = connection.cursor()
+            cursor.execute("PRAGMA wal_autocheckpoint = 0")
+            cursor.close()
+        return connection
+
+    def close(self) -> None:
+        """Give the connection back and release the writer lock."""
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                if self.checkpointer is not None:
+                    # The connection goes back to the pool: automatic checkpoints on again.
+                    connection.cursor().execute("PRAGMA wal_autocheckpoint = 1000")
+                connection.close()
+        self.unlock()
+
+    def write(self, items: Sequence[Item], kek: bytes) -> list[Any]:
+        """Write one batch in one transaction; the results as ``LogWriter`` hands them back.
+
+        Raises
+        ------
+        NeedsSessionError
+            Before anything is written, if the batch has a table the driver path cannot take.
+        """
+        # A table the driver path cannot take (Python-side defaults) goes the general way.
+        for work, _ in items:
+            if isinstance(work, SealedRecord):
+                self._check(work.table)
+                for table, _ in work.extra_rows:
+                    self._check(table)
+        took_lock = self._lock_fd is None
+        if took_lock:
+            self.lock()
+        try:
+            if self._connection is None:
+                self._connection = self._connect()
+            connection = self._connection
+            try:
+                cursor = connection.cursor()
+                if self.postgresql:
+                    cursor.execute(self._lock_sql, (LOG_LOCK_ID,))
+                else:
+                    cursor.execute("BEGIN IMMEDIATE")
+                year = datetime.now(UTC).year
+                wanted = keys_of_batch(items, year)
+                keys = (
+                    fetch_data_keys(
+                        _DriverKeyRows(self, cursor), keys=wanted, kek=kek, refuse_restricted=True
+                    )
+                    if wanted
+                    else {}
+                )
+                batch = assemble_batch(items, keys, year)
+                for table, columns, values in batch.rows:
+                    plan = self.insert_plan(table, columns, "")
+                    cursor.executemany(
+                        plan.sql, [plan.params([v[c] for c in columns]) for v in values]
+                    )
+                stored = self._append(cursor, batch.prepared) if batch.prepared else []
+                connection.commit()
+                if self.checkpointer is not None:
+                    self.checkpointer.written(len(items))
+            except BaseException as exc:
+                # A failed batch leaves nothing behind; the connection is not trusted again.
+                with contextlib.suppress(Exception):
+                    connection.rollback()
+                self.close()
+                dbapi_error = self.dialect.loaded_dbapi.Error
+                if isinstance(exc, dbapi_error):
+                    # The exceptions SQLAlchemy would raise (IntegrityError ...), as on the
+                    # general path; parameters are kept out of the message.
+                    raise DBAPIError.instance(
+                        None, None, exc, dbapi_error, hide_parameters=True, dialect=self.dialect
+                    ) from exc
+                raise
+            if self.checkpointer is not None and self.checkpointer.finish_due:
+                # Committed, still holding the lock: finish the checkpoint thread's round.
+                self.checkpointer.finish(connection)
+        finally:
+            if took_lock:
+                self.unlock()
+        return batch.results(stored)
+
+    def _append(self, cursor: Any, prepared: Sequence[PreparedEntry]) -> list[LogEntryRead]:
+        cursor.execute(self._head_sql)
+        head = cursor.fetchone()
+        moment = datetime.now(UTC)
+        rows = chain_entries(
+            (0, GENESIS_HASH) if head is None else (int(head[0]), str(head[1])),
+            prepared,
+            moment=moment,
+        )
+        plan = self.insert_plan(cast(Table, LogEntry.__table__), ChainedEntry._fields, "")
+        cursor.executemany(plan.sql, [plan.params(row) for row in rows])
+        return [row.read(moment) for row in rows]

@@ -1,0 +1,1 @@
+"""The key vault: each subject's data keys, and the personal fields sealed under them."""
