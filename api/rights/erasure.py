@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.context import AppContext
@@ -26,11 +26,10 @@ from api.rights.models import RequestKind, RequestStatus, RightsRequest
 from api.rights.policies import RetentionPolicies, key_expires_at, retention_policies, served_specs
 from api.rights.requests import complete_request, record_request, request_body
 from api.subjects.security import Subject
-from api.vault.keys import ERASED_MARKER, shred_data_keys
-from api.vault.models import SubjectKey
+from api.vault.keys import scrub_storage, shred_data_keys, subject_keys
 from models.spec import Label
 
-__all__ = ["FinishedErasures", "erase_subject", "finish_pending_erasures", "scrub_storage"]
+__all__ = ["FinishedErasures", "erase_subject", "finish_pending_erasures"]
 
 _CASE_HOLD_REASON = Label(
     en=(
@@ -59,11 +58,7 @@ def _plan_erasure(
 ) -> _KeyPlan:
     """Which of a subject's keys an erasure shreds now, and which a legal hold keeps."""
     cases = active_cases(session, [pseudonym])
-    rows = session.execute(
-        select(SubjectKey.category, SubjectKey.epoch, SubjectKey.shredded_at)
-        .where(SubjectKey.pseudonym == pseudonym, SubjectKey.category != ERASED_MARKER)
-        .order_by(SubjectKey.category, SubjectKey.epoch)
-    ).all()
+    rows = subject_keys(session, pseudonym=pseudonym)
     plan = _KeyPlan()
     for category, epoch, shredded_at in rows:
         retention, models = policies.get(category, (None, []))
@@ -97,32 +92,6 @@ def _plan_erasure(
         plan.erase.append((category, epoch))
         plan.erased.append({**described, "erased_at": now})
     return plan
-
-
-def scrub_storage(engine: Engine) -> None:
-    """Push wiped keys out of the database's files after a shredding commit.
-
-    SQLite keeps the pages a transaction replaced in the ``-wal`` file until a checkpoint
-    resets it: ``wal_checkpoint(TRUNCATE)`` copies the new pages into the main file (where
-    ``secure_delete`` has zeroed the old cells) and empties the WAL. PostgreSQL keeps the
-    old row versions until VACUUM.
-
-    Parameters
-    ----------
-    engine : Engine
-        The service's engine.
-    """
-    if engine.dialect.name == "postgresql":
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            connection.exec_driver_sql("VACUUM subject_key")
-        return
-    raw = engine.raw_connection()
-    try:
-        cursor = raw.cursor()
-        cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        cursor.close()
-    finally:
-        raw.close()
 
 
 def erase_subject(

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from api.audit.log import append_entries
@@ -21,10 +21,9 @@ from api.audit.schemas import EntryKind, LogEntryCreate
 from api.core.database import write_transaction
 from api.core.timestamps import utc_now
 from api.reviews.holds import active_cases
-from api.rights.erasure import finish_pending_erasures, scrub_storage
+from api.rights.erasure import finish_pending_erasures
 from api.rights.policies import key_expires_at, retention_policies
-from api.vault.keys import shred_expired_keys
-from api.vault.models import SubjectKey
+from api.vault.keys import count_expired_keys, scrub_storage, shred_expired_keys
 from models.spec import ModelSpec, Retention
 
 __all__ = ["RetentionReport", "run_retention"]
@@ -101,7 +100,7 @@ def run_retention(
         Called with a line of text per step.
     engine : Engine, optional
         When given, the storage is scrubbed after shredding
-        (:func:`~api.rights.erasure.scrub_storage`).
+        (:func:`~api.vault.keys.scrub_storage`).
 
     Returns
     -------
@@ -120,14 +119,9 @@ def run_retention(
             count = 0
             if through is not None:
                 if dry_run:
-                    query = select(func.count()).where(
-                        SubjectKey.category == category,
-                        SubjectKey.epoch <= through,
-                        SubjectKey.shredded_at.is_(None),
+                    count = count_expired_keys(
+                        session, category=category, through_epoch=through, exclude=held
                     )
-                    if held:
-                        query = query.where(SubjectKey.pseudonym.not_in(sorted(held)))
-                    count = session.execute(query).scalar_one()
                 else:
                     count = shred_expired_keys(
                         session, category=category, through_epoch=through, exclude=held, now=when

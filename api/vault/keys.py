@@ -21,6 +21,7 @@ from typing import Any, NamedTuple, Protocol, cast
 from sqlalchemy import (
     CompoundSelect,
     CursorResult,
+    Engine,
     Integer,
     LargeBinary,
     Select,
@@ -28,6 +29,7 @@ from sqlalchemy import (
     and_,
     any_,
     bindparam,
+    func,
     literal,
     null,
     or_,
@@ -60,14 +62,18 @@ __all__ = [
     "LEGACY_EPOCH",
     "KeyId",
     "KeyRows",
+    "KeyState",
+    "count_expired_keys",
     "data_key_for",
     "data_keys_for",
     "fetch_data_keys",
     "key_lookup",
     "keys_open_stored_data",
+    "scrub_storage",
     "shred_data_keys",
     "shred_expired_keys",
     "shred_subject_key",
+    "subject_keys",
 ]
 
 # A subject's key when nothing says otherwise, and (with epoch 0) the single key a subject had
@@ -537,17 +543,101 @@ def shred_expired_keys(
     """
     query = (
         update(SubjectKey)
-        .where(
-            SubjectKey.category == category,
-            SubjectKey.epoch <= through_epoch,
-            SubjectKey.shredded_at.is_(None),
-        )
+        .where(*_expired(category, through_epoch, exclude))
         .values(wrapped_key=None, shredded_at=now or datetime.now(UTC))
     )
-    if exclude:
-        query = query.where(SubjectKey.pseudonym.not_in(sorted(exclude)))
     with writing(session):
         return cast("CursorResult[Any]", session.execute(query)).rowcount
+
+
+def count_expired_keys(
+    session: Session, *, category: str, through_epoch: int, exclude: Collection[str] = ()
+) -> int:
+    """How many keys :func:`shred_expired_keys` would wipe (a retention dry run).
+
+    Parameters
+    ----------
+    session : Session
+        The session.
+    category, through_epoch, exclude
+        As for :func:`shred_expired_keys`.
+
+    Returns
+    -------
+    int
+        The number of live keys of the category up to that year, held subjects' aside.
+    """
+    query = select(func.count()).where(*_expired(category, through_epoch, exclude))
+    return session.execute(query).scalar_one()
+
+
+def _expired(category: str, through_epoch: int, exclude: Collection[str]) -> list[Any]:
+    # The one rule of "expired": a live key of the category up to the year, not under a hold.
+    clauses: list[Any] = [
+        SubjectKey.category == category,
+        SubjectKey.epoch <= through_epoch,
+        SubjectKey.shredded_at.is_(None),
+    ]
+    if exclude:
+        clauses.append(SubjectKey.pseudonym.not_in(sorted(exclude)))
+    return clauses
+
+
+class KeyState(NamedTuple):
+    """One of a subject's keys as an erasure plan sees it: which, and whether already wiped."""
+
+    category: str
+    epoch: int
+    shredded_at: datetime | None
+
+
+def subject_keys(session: Session, *, pseudonym: str) -> list[KeyState]:
+    """Every key a subject has (all categories and years), wiped ones included.
+
+    Parameters
+    ----------
+    session : Session
+        The session.
+    pseudonym : str
+        The subject.
+
+    Returns
+    -------
+    list of KeyState
+        Ordered by category and year; the erasure marker is not a key and is left out.
+    """
+    rows = session.execute(
+        select(SubjectKey.category, SubjectKey.epoch, SubjectKey.shredded_at)
+        .where(SubjectKey.pseudonym == pseudonym, SubjectKey.category != ERASED_MARKER)
+        .order_by(SubjectKey.category, SubjectKey.epoch)
+    ).all()
+    return [KeyState(row.category, int(row.epoch), row.shredded_at) for row in rows]
+
+
+def scrub_storage(engine: Engine) -> None:
+    """Push wiped keys out of the database's files after a shredding commit.
+
+    SQLite keeps the pages a transaction replaced in the ``-wal`` file until a checkpoint
+    resets it: ``wal_checkpoint(TRUNCATE)`` copies the new pages into the main file (where
+    ``secure_delete`` has zeroed the old cells) and empties the WAL. PostgreSQL keeps the
+    old row versions until VACUUM.
+
+    Parameters
+    ----------
+    engine : Engine
+        The service's engine.
+    """
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.exec_driver_sql("VACUUM subject_key")
+        return
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        cursor.close()
+    finally:
+        raw.close()
 
 
 # --- start-up ------------------------------------------------------------------------------
