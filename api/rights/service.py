@@ -48,8 +48,8 @@ from api.core.ids import new_id
 from api.core.timestamps import UTCDateTime, as_utc
 from api.decisions.errors import SubjectErasedError
 from api.decisions.models import Decision
+from api.decisions.reading import open_decision
 from api.decisions.runtime import ModelNotServedError
-from api.decisions.service import open_decision
 from api.reviews.deadlines import due_date
 from api.reviews.holds import CaseHold, active_cases
 from api.rights.models import RequestKind, RequestStatus, RightsRequest, SubjectPreference

@@ -15,7 +15,7 @@ from api.decisions.errors import DecisionNotFoundError, SubjectErasedError
 from api.decisions.models import Decision
 from api.decisions.runtime import ModelRegistry
 from api.decisions.validation import FeatureProblemsError
-from api.reviews import service
+from api.reviews.contest import create_contest, get_subject_case, list_subject_cases, withdraw_case
 from api.reviews.errors import (
     AlreadyDecidedByHumanError,
     CaseAlreadyOpenError,
@@ -26,7 +26,17 @@ from api.reviews.errors import (
     ReviewInputError,
     SecondReviewerError,
 )
+from api.reviews.metrics import reviewer_stats
 from api.reviews.models import ReviewCase
+from api.reviews.queue import (
+    claim_case,
+    escalate_decision,
+    extend_case,
+    get_case_for_reviewer,
+    list_queue,
+    release_case,
+)
+from api.reviews.resolution import approve_resolution, resolve_case
 from tests.api.decisions.support import fraud_rows
 from tests.api.reviews.support import insert_decision, subject
 from tests.conftest import TrainedModels
@@ -74,7 +84,7 @@ def _contest(
     corrections: dict[str, Any] | None = None,
 ) -> str:
     with sessions() as session:
-        case = service.create_contest(
+        case = create_contest(
             session,
             pseudonym=subject(who),
             decision_id=decision_id,
@@ -105,7 +115,7 @@ def test_contest_seals_statement_and_corrections_and_logs_them(
         session_factory, kek, decision_id, registry, corrections={"distance_from_home_km": 3.5}
     )
     with session_factory() as session:
-        case = service.get_subject_case(session, pseudonym=subject("a"), case_id=case_id, kek=kek)
+        case = get_subject_case(session, pseudonym=subject("a"), case_id=case_id, kek=kek)
         row = session.get(ReviewCase, case_id)
         assert row is not None
         assert b"travelling" not in (row.statement_ct or b"")
@@ -165,10 +175,10 @@ def test_only_the_subjects_own_decision_and_only_once(
     with pytest.raises(CaseAlreadyOpenError):
         _contest(session_factory, kek, decision_id)
     with session_factory() as session, pytest.raises(CaseNotFoundError):
-        service.get_subject_case(session, pseudonym=subject("b"), case_id=case_id, kek=kek)
+        get_subject_case(session, pseudonym=subject("b"), case_id=case_id, kek=kek)
     with session_factory() as session:
-        assert service.list_subject_cases(session, pseudonym=subject("b"), kek=kek) == []
-        service.withdraw_case(session, pseudonym=subject("a"), case_id=case_id, kek=kek)
+        assert list_subject_cases(session, pseudonym=subject("b"), kek=kek) == []
+        withdraw_case(session, pseudonym=subject("a"), case_id=case_id, kek=kek)
     # Withdrawn: the decision may be contested again.
     _contest(session_factory, kek, decision_id)
 
@@ -179,24 +189,22 @@ def test_claim_lease_release_and_takeover(
     case_id = _contest(session_factory, kek, _decide(session_factory, kek, version, risky))
     start = datetime.now(UTC)
     with session_factory() as session:
-        claimed = service.claim_case(
-            session, case_id=case_id, reviewer="r1", lease=LEASE, now=start
-        )
+        claimed = claim_case(session, case_id=case_id, reviewer="r1", lease=LEASE, now=start)
         assert claimed.state == "assigned" and claimed.assigned_to == "r1"
         assert not claimed.claimable
         with pytest.raises(CaseClaimedError):
-            service.claim_case(session, case_id=case_id, reviewer="r2", lease=LEASE, now=start)
+            claim_case(session, case_id=case_id, reviewer="r2", lease=LEASE, now=start)
         with pytest.raises(NotAssigneeError):
-            service.release_case(session, case_id=case_id, reviewer="r2", now=start)
+            release_case(session, case_id=case_id, reviewer="r2", now=start)
         # The lease ran out: the case is back in the queue and another reviewer takes it.
         later = start + LEASE + timedelta(seconds=1)
-        (queued,) = service.list_queue(session, now=later)
+        (queued,) = list_queue(session, now=later)
         assert queued.claimable
-        taken = service.claim_case(session, case_id=case_id, reviewer="r2", lease=LEASE, now=later)
+        taken = claim_case(session, case_id=case_id, reviewer="r2", lease=LEASE, now=later)
         assert taken.assigned_to == "r2"
         with pytest.raises(NotAssigneeError):
-            service.release_case(session, case_id=case_id, reviewer="r1", now=later)
-        released = service.release_case(session, case_id=case_id, reviewer="r2", now=later)
+            release_case(session, case_id=case_id, reviewer="r1", now=later)
+        released = release_case(session, case_id=case_id, reviewer="r2", now=later)
         assert released.state == "open" and released.assigned_to is None
     transitions = [e["transition"] for e in _log_of(session_factory, case_id)]
     assert transitions == ["open", "claim", "claim", "release"]
@@ -215,7 +223,7 @@ def test_resolution_writes_a_new_superseding_decision(
     case_id = _contest(session_factory, kek, decision_id)
     with session_factory() as session:
         with pytest.raises(NotAssigneeError):
-            service.resolve_case(
+            resolve_case(
                 session,
                 case_id=case_id,
                 reviewer="r1",
@@ -225,7 +233,7 @@ def test_resolution_writes_a_new_superseding_decision(
                 models=registry,
                 kek=kek,
             )
-        service.claim_case(session, case_id=case_id, reviewer="r1", lease=LEASE)
+        claim_case(session, case_id=case_id, reviewer="r1", lease=LEASE)
         for resolution, outcome, field in [
             ("overturn", "review", "outcome"),
             ("uphold", "approve", "outcome"),
@@ -233,7 +241,7 @@ def test_resolution_writes_a_new_superseding_decision(
             ("overturn", None, "outcome"),
         ]:
             with pytest.raises(ReviewInputError) as caught:
-                service.resolve_case(
+                resolve_case(
                     session,
                     case_id=case_id,
                     reviewer="r1",
@@ -244,7 +252,7 @@ def test_resolution_writes_a_new_superseding_decision(
                     kek=kek,
                 )
             assert caught.value.errors is not None and caught.value.errors[0].field == field
-        done = service.resolve_case(
+        done = resolve_case(
             session,
             case_id=case_id,
             reviewer="r1",
@@ -265,15 +273,13 @@ def test_resolution_writes_a_new_superseding_decision(
             assert human.decided_by == "human" and human.outcome == "approve"
             assert human.case_id == case_id and human.reviewer_key_id == "r1"
             assert human.model_version == original.model_version
-        case = service.get_subject_case(session, pseudonym=subject("a"), case_id=case_id, kek=kek)
+        case = get_subject_case(session, pseudonym=subject("a"), case_id=case_id, kek=kek)
         assert case.rationale == "The customer was travelling; the card was present."
         assert case.human_decision_id == human.decision_id
         # A resolved case never reopens, and its decision is not contested again.
         for attempt in (
-            lambda: service.claim_case(session, case_id=case_id, reviewer="r2", lease=LEASE),
-            lambda: service.withdraw_case(
-                session, pseudonym=subject("a"), case_id=case_id, kek=kek
-            ),
+            lambda: claim_case(session, case_id=case_id, reviewer="r2", lease=LEASE),
+            lambda: withdraw_case(session, pseudonym=subject("a"), case_id=case_id, kek=kek),
         ):
             with pytest.raises(CaseStateError):
                 attempt()
@@ -296,8 +302,8 @@ def test_overturning_a_significant_decision_takes_a_second_reviewer(
     decision_id = _decide(session_factory, kek, version, risky)  # block, significant
     case_id = _contest(session_factory, kek, decision_id)
     with session_factory() as session:
-        service.claim_case(session, case_id=case_id, reviewer="r1", lease=LEASE)
-        proposed = service.resolve_case(
+        claim_case(session, case_id=case_id, reviewer="r1", lease=LEASE)
+        proposed = resolve_case(
             session,
             case_id=case_id,
             reviewer="r1",
@@ -309,19 +315,15 @@ def test_overturning_a_significant_decision_takes_a_second_reviewer(
         )
         assert proposed.state == "assigned" and proposed.awaiting_second_reviewer
         assert proposed.lease_expires_at is None
-        view = service.get_case_for_reviewer(session, case_id=case_id, models=registry, kek=kek)
+        view = get_case_for_reviewer(session, case_id=case_id, models=registry, kek=kek)
         assert view.proposal is not None and view.proposal.outcome == "approve"
-        case = service.get_subject_case(session, pseudonym=subject("a"), case_id=case_id, kek=kek)
+        case = get_subject_case(session, pseudonym=subject("a"), case_id=case_id, kek=kek)
         assert case.awaiting_second_reviewer and case.rationale is None
         with pytest.raises(SecondReviewerError):
-            service.approve_resolution(
-                session, case_id=case_id, reviewer="r1", models=registry, kek=kek
-            )
+            approve_resolution(session, case_id=case_id, reviewer="r1", models=registry, kek=kek)
         with pytest.raises(CaseStateError):
-            service.claim_case(session, case_id=case_id, reviewer="r2", lease=LEASE)
-        done = service.approve_resolution(
-            session, case_id=case_id, reviewer="r2", models=registry, kek=kek
-        )
+            claim_case(session, case_id=case_id, reviewer="r2", lease=LEASE)
+        done = approve_resolution(session, case_id=case_id, reviewer="r2", models=registry, kek=kek)
         assert done.state == "resolved" and done.outcome == "approve"
         row = session.get(ReviewCase, case_id)
         assert row is not None and (row.resolved_by, row.approved_by) == ("r1", "r2")
@@ -338,8 +340,8 @@ def test_upholding_a_significant_decision_needs_one_reviewer(
 ) -> None:
     case_id = _contest(session_factory, kek, _decide(session_factory, kek, version, risky))
     with session_factory() as session:
-        service.claim_case(session, case_id=case_id, reviewer="r1", lease=LEASE)
-        done = service.resolve_case(
+        claim_case(session, case_id=case_id, reviewer="r1", lease=LEASE)
+        done = resolve_case(
             session,
             case_id=case_id,
             reviewer="r1",
@@ -350,7 +352,7 @@ def test_upholding_a_significant_decision_needs_one_reviewer(
             kek=kek,
         )
         assert done.state == "resolved" and done.outcome == "block"
-        (stat,) = service.reviewer_stats(session)
+        (stat,) = reviewer_stats(session)
     assert stat.reviewer_key_id == "r1" and stat.cases_resolved == 1
     assert stat.agreement_rate == 1.0 and stat.overturn_rate == 0.0
     assert stat.median_seconds_to_resolve is not None and stat.median_seconds_to_resolve >= 0
@@ -373,7 +375,7 @@ def test_reviewer_sees_everything_with_rescores(
         corrections={"distance_from_home_km": 1.0, "country_mismatch": False},
     )
     with session_factory() as session:
-        view = service.get_case_for_reviewer(session, case_id=case_id, models=registry, kek=kek)
+        view = get_case_for_reviewer(session, case_id=case_id, models=registry, kek=kek)
     assert view.decision.features == risky
     assert view.statement and view.corrections == {
         "distance_from_home_km": 1.0,
@@ -392,15 +394,13 @@ def test_escalation_and_extension(
     decision_id = _decide(session_factory, kek, version, risky)
     received = datetime(2027, 1, 31, 9, 0, tzinfo=UTC)
     with session_factory() as session:
-        case = service.escalate_decision(
-            session, decision_id=decision_id, reviewer="r1", now=received
-        )
+        case = escalate_decision(session, decision_id=decision_id, reviewer="r1", now=received)
         assert case.origin == "escalation"
         assert case.due_at == datetime(2027, 2, 28, 9, 0, tzinfo=UTC)
         with pytest.raises(CaseAlreadyOpenError):
-            service.escalate_decision(session, decision_id=decision_id, reviewer="r2")
+            escalate_decision(session, decision_id=decision_id, reviewer="r2")
         with pytest.raises(ReviewInputError):  # after the first due date: too late
-            service.extend_case(
+            extend_case(
                 session,
                 case_id=case.case_id,
                 reviewer="r1",
@@ -408,7 +408,7 @@ def test_escalation_and_extension(
                 reason="complex",
                 now=datetime(2027, 3, 1, tzinfo=UTC),
             )
-        extended = service.extend_case(
+        extended = extend_case(
             session,
             case_id=case.case_id,
             reviewer="r1",
@@ -418,7 +418,7 @@ def test_escalation_and_extension(
         )
         assert extended.due_at == datetime(2027, 4, 28, 9, 0, tzinfo=UTC)
         with pytest.raises(ReviewInputError):  # once only
-            service.extend_case(
+            extend_case(
                 session,
                 case_id=case.case_id,
                 reviewer="r1",
@@ -426,7 +426,7 @@ def test_escalation_and_extension(
                 reason="again",
                 now=datetime(2027, 2, 11, tzinfo=UTC),
             )
-        (queued,) = service.list_queue(session, now=datetime(2027, 5, 1, tzinfo=UTC))
+        (queued,) = list_queue(session, now=datetime(2027, 5, 1, tzinfo=UTC))
         assert queued.overdue
         row = session.get(ReviewCase, case.case_id)
         assert row is not None and row.extension_reason is not None
@@ -448,11 +448,11 @@ def test_queue_puts_overdue_cases_first(
                 session, kek=kek, pseudonym=subject("q"), model_version=version, features=risky
             )
             ids.append(
-                service.escalate_decision(
+                escalate_decision(
                     session, decision_id=decision_id, reviewer="r1", now=received
                 ).case_id
             )
-        queue = service.list_queue(session, now=datetime(2027, 2, 15, tzinfo=UTC))
+        queue = list_queue(session, now=datetime(2027, 2, 15, tzinfo=UTC))
     assert [c.case_id for c in queue] == [ids[1], ids[2], ids[0]]
     assert [c.overdue for c in queue] == [True, False, False]
 
@@ -467,18 +467,14 @@ def test_an_erased_persons_case_is_refused_not_broken(
     decision_id = _decide(session_factory, kek, version, risky)
     case_id = _contest(session_factory, kek, decision_id)
     with session_factory() as session:
-        service.claim_case(session, case_id=case_id, reviewer="r1", lease=LEASE)
+        claim_case(session, case_id=case_id, reviewer="r1", lease=LEASE)
     with session_factory() as session:
         shred_subject_key(session, subject("a"))
     with session_factory() as session:
         for attempt in (
-            lambda: service.get_case_for_reviewer(
-                session, case_id=case_id, models=registry, kek=kek
-            ),
-            lambda: service.get_subject_case(
-                session, pseudonym=subject("a"), case_id=case_id, kek=kek
-            ),
-            lambda: service.resolve_case(
+            lambda: get_case_for_reviewer(session, case_id=case_id, models=registry, kek=kek),
+            lambda: get_subject_case(session, pseudonym=subject("a"), case_id=case_id, kek=kek),
+            lambda: resolve_case(
                 session,
                 case_id=case_id,
                 reviewer="r1",
