@@ -15,7 +15,6 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from api.core.crypto import decrypt_field, field_aad
 from api.core.database import write_transaction
 from api.decisions.integrity import row_mac_key
 from api.decisions.models import Decision
@@ -29,6 +28,7 @@ from api.reviews.cases import (
     case_key,
     check_held_by,
     load_case,
+    open_field,
     open_json,
     reading,
     record_transition,
@@ -249,11 +249,7 @@ def approve_resolution(
         if case.proposed_by == reviewer:
             raise SecondReviewerError("a second reviewer must approve, not the one who proposed")
         dek = case_key(session, decision, kek)
-        rationale = decrypt_field(
-            dek,
-            case.rationale_ct or b"",
-            aad=field_aad(ReviewCase.__tablename__, case_id, "rationale"),
-        )
+        rationale = open_field(dek, case_id, "rationale", case.rationale_ct or b"")
         verdict = _verdict(spec, decision, case.proposed_resolution or "", case.proposed_outcome)
         _complete(
             session,
