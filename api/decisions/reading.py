@@ -35,7 +35,7 @@ __all__ = [
 ]
 
 
-def find_decision(session: Session, decision_id: str) -> Decision | None:
+def find_decision(session: Session, *, decision_id: str) -> Decision | None:
     """One decision's row by id, unopened and unchecked (callers check before they serve it).
 
     Parameters
@@ -55,7 +55,7 @@ def find_decision(session: Session, decision_id: str) -> Decision | None:
     ).scalar_one_or_none()
 
 
-def find_decisions(session: Session, decision_ids: Iterable[str]) -> dict[str, Decision]:
+def find_decisions(session: Session, *, decision_ids: Iterable[str]) -> dict[str, Decision]:
     """Some decisions' rows by id, unopened and unchecked.
 
     Parameters
@@ -77,7 +77,7 @@ def find_decisions(session: Session, decision_ids: Iterable[str]) -> dict[str, D
     return {row.decision_id: row for row in rows}
 
 
-def subject_decisions(session: Session, pseudonym: str, *, limit: int) -> Sequence[Decision]:
+def subject_decisions(session: Session, *, pseudonym: str, limit: int) -> Sequence[Decision]:
     """A subject's decisions, newest first, unopened and unchecked.
 
     Parameters
@@ -102,7 +102,7 @@ def subject_decisions(session: Session, pseudonym: str, *, limit: int) -> Sequen
     ).all()
 
 
-def is_superseded(session: Session, decision_id: str) -> bool:
+def is_superseded(session: Session, *, decision_id: str) -> bool:
     """Whether a human decision supersedes this one (Art. 22(3)).
 
     Parameters
@@ -225,7 +225,7 @@ def open_decision(session: Session, *, decision_id: str, kek: bytes) -> OpenedDe
     api.decisions.errors.DecisionIntegrityError
         When the row's plain columns do not match its MAC or its log entry.
     """
-    decision = find_decision(session, decision_id)
+    decision = find_decision(session, decision_id=decision_id)
     if decision is None:
         raise DecisionNotFoundError(f"no decision {decision_id}")
     mac_key = row_mac_key(kek)

@@ -92,7 +92,7 @@ def dumps(value: Any) -> bytes:
 # --- sealing --------------------------------------------------------------------------------
 
 
-def case_key(session: Session, decision: Decision, kek: bytes) -> bytes:
+def case_key(session: Session, decision: Decision, *, kek: bytes) -> bytes:
     """The data key of a case's sealed fields: the contested decision's own.
 
     A case's statement, corrections and rationale are sealed under the contested decision's key
@@ -244,7 +244,7 @@ def record_transition(
 # --- loading and opening --------------------------------------------------------------------
 
 
-def load_case(session: Session, case_id: str, *, lock: bool = False) -> ReviewCase:
+def load_case(session: Session, *, case_id: str, lock: bool = False) -> ReviewCase:
     """One case by id (``FOR UPDATE`` with ``lock``).
 
     Raises
@@ -273,7 +273,7 @@ def check_open_to_review(session: Session, decision: Decision) -> None:
     """
     if decision.decided_by == "human":
         raise AlreadyDecidedByHumanError("this decision was taken by a person after a review")
-    if is_superseded(session, decision.decision_id):
+    if is_superseded(session, decision_id=decision.decision_id):
         raise AlreadyDecidedByHumanError("a person already decided on this decision")
     active = session.execute(
         select(

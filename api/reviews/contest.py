@@ -125,7 +125,7 @@ def create_contest(
     """
     received_at = utc_now(now)
     with reading(session):
-        decision = find_decision(session, decision_id)
+        decision = find_decision(session, decision_id=decision_id)
         if decision is None or decision.subject_pseudonym != pseudonym:
             raise DecisionNotFoundError(f"no decision {decision_id}")
         check_open_to_review(session, decision)
@@ -139,10 +139,10 @@ def create_contest(
         clean = _validate_corrections(models.version(model_name, model_version).spec, corrections)
     try:
         with write_transaction(session):
-            decision = find_decision(session, decision_id)
+            decision = find_decision(session, decision_id=decision_id)
             assert decision is not None
             check_open_to_review(session, decision)
-            dek = case_key(session, decision, kek)
+            dek = case_key(session, decision, kek=kek)
             values = case_opening(
                 decision_id=decision_id,
                 subject_pseudonym=pseudonym,
@@ -237,9 +237,9 @@ def get_subject_case(session: Session, *, pseudonym: str, case_id: str, kek: byt
         ).scalar_one_or_none()
         if case is None:
             raise CaseNotFoundError(f"no case {case_id}")
-        decision = find_decision(session, case.decision_id)
+        decision = find_decision(session, decision_id=case.decision_id)
         assert decision is not None
-        return _subject_read(case, decision, case_key(session, decision, kek), now=utc_now())
+        return _subject_read(case, decision, case_key(session, decision, kek=kek), now=utc_now())
 
 
 def list_subject_cases(session: Session, *, pseudonym: str, kek: bytes) -> list[CaseRead]:
@@ -267,13 +267,13 @@ def list_subject_cases(session: Session, *, pseudonym: str, kek: bytes) -> list[
         ).all()
         if not cases:
             return []
-        decisions = find_decisions(session, (case.decision_id for case in cases))
+        decisions = find_decisions(session, decision_ids=(case.decision_id for case in cases))
         now = utc_now()
         return [
             _subject_read(
                 case,
                 decisions[case.decision_id],
-                case_key(session, decisions[case.decision_id], kek),
+                case_key(session, decisions[case.decision_id], kek=kek),
                 now=now,
             )
             for case in cases
@@ -308,7 +308,7 @@ def withdraw_case(session: Session, *, pseudonym: str, case_id: str, kek: bytes)
     """
     now = utc_now()
     with write_transaction(session):
-        case = load_case(session, case_id, lock=True)
+        case = load_case(session, case_id=case_id, lock=True)
         if case.subject_pseudonym != pseudonym:
             raise CaseNotFoundError(f"no case {case_id}")
         if case.state not in ACTIVE_CASE_STATES:

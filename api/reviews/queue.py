@@ -234,7 +234,7 @@ def release_case(
     """
     moment = utc_now(now)
     with write_transaction(session):
-        case = load_case(session, case_id, lock=True)
+        case = load_case(session, case_id=case_id, lock=True)
         if case.proposed_by is not None and case.state in ACTIVE_CASE_STATES:
             raise CaseStateError("a resolution is proposed; it waits for a second reviewer")
         check_held_by(case, reviewer, moment)
@@ -292,7 +292,7 @@ def extend_case(
     """
     moment = utc_now(now)
     with write_transaction(session):
-        case = load_case(session, case_id, lock=True)
+        case = load_case(session, case_id=case_id, lock=True)
         if case.state not in ACTIVE_CASE_STATES:
             raise CaseStateError(f"the case is {case.state}")
         due_at = as_utc(case.due_at)
@@ -359,7 +359,7 @@ def escalate_decision(
     moment = utc_now(now)
     try:
         with write_transaction(session):
-            decision = find_decision(session, decision_id)
+            decision = find_decision(session, decision_id=decision_id)
             if decision is None:
                 raise DecisionNotFoundError(f"no decision {decision_id}")
             check_open_to_review(session, decision)
@@ -449,10 +449,10 @@ def get_case_for_reviewer(
     """
     moment = utc_now(now)
     with reading(session):
-        case = load_case(session, case_id)
-        decision = find_decision(session, case.decision_id)
+        case = load_case(session, case_id=case_id)
+        decision = find_decision(session, decision_id=case.decision_id)
         assert decision is not None
-        dek = case_key(session, decision, kek)
+        dek = case_key(session, decision, kek=kek)
         opened = open_decision_fields(
             session, dek, decision, ("features", "explanation"), mac_key=row_mac_key(kek)
         )

@@ -83,8 +83,8 @@ def _under_review(
     Loading an older model version can take seconds: SQLite's write lock must not wait on it.
     """
     with reading(session):
-        case = load_case(session, case_id)
-        decision = find_decision(session, case.decision_id)
+        case = load_case(session, case_id=case_id)
+        decision = find_decision(session, decision_id=case.decision_id)
         assert decision is not None
     return decision, models.version(decision.model_name, decision.model_version).spec
 
@@ -146,11 +146,11 @@ def resolve_case(
     decision, spec = _under_review(session, models, case_id)
     verdict = _verdict(spec, decision, resolution, outcome)
     with write_transaction(session):
-        case = load_case(session, case_id, lock=True)
+        case = load_case(session, case_id=case_id, lock=True)
         if case.proposed_by is not None and case.state in ACTIVE_CASE_STATES:
             raise CaseStateError("a resolution is proposed already; it waits for a second reviewer")
         check_held_by(case, reviewer, moment)
-        dek = case_key(session, decision, kek)
+        dek = case_key(session, decision, kek=kek)
         sealed_rationale = rationale.strip().encode("utf-8")
         rationale_ct = seal_field(dek, case_id, "rationale", sealed_rationale)
         if _needs_second_reviewer(spec, decision, verdict):
@@ -243,12 +243,12 @@ def approve_resolution(
     moment = utc_now(now)
     decision, spec = _under_review(session, models, case_id)
     with write_transaction(session):
-        case = load_case(session, case_id, lock=True)
+        case = load_case(session, case_id=case_id, lock=True)
         if case.state not in ACTIVE_CASE_STATES or case.proposed_by is None:
             raise CaseStateError("no resolution waits for a second reviewer on this case")
         if case.proposed_by == reviewer:
             raise SecondReviewerError("a second reviewer must approve, not the one who proposed")
-        dek = case_key(session, decision, kek)
+        dek = case_key(session, decision, kek=kek)
         rationale = open_field(dek, case_id, "rationale", case.rationale_ct or b"")
         verdict = _verdict(spec, decision, case.proposed_resolution or "", case.proposed_outcome)
         _complete(

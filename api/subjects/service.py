@@ -65,7 +65,7 @@ def list_decisions(
     list of SubjectDecisionSummary
         One line per decision.
     """
-    rows = subject_decisions(session, subject.pseudonym, limit=_MAX_LISTED)
+    rows = subject_decisions(session, pseudonym=subject.pseudonym, limit=_MAX_LISTED)
     # The list shows outcomes from the plain columns: none that was changed in storage.
     check_decisions(session, rows, key=row_mac_key(kek))
     return [SubjectDecisionSummary.model_validate(_summary(row)) for row in rows]
@@ -203,7 +203,7 @@ def read_decision(
     """
     kek = context.settings.key_encryption_key.get_secret_value()
     with context.sessions() as session:
-        found = find_decision(session, decision_id)
+        found = find_decision(session, decision_id=decision_id)
         if found is None or found.subject_pseudonym != subject.pseudonym:
             raise DecisionNotFoundError(f"no decision {decision_id}")
         opened = open_decision(session, decision_id=decision_id, kek=kek)
