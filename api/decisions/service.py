@@ -16,10 +16,11 @@ from datetime import timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from starlette.concurrency import run_in_threadpool
 
 from api.audit.errors import ProcessingRestricted
+from api.audit.schemas import LogEntryCreate
 from api.context import AppContext
 from api.core.applications import asked_by, pseudonym_namespace
 from api.core.crypto import KeyShredded, pseudonymise
@@ -228,6 +229,8 @@ async def create_decision(
         mac_key=row_mac_key(settings.key_encryption_key.get_secret_value()),
     )
     created_at = record.row["created_at"]
+    case_rows: tuple[tuple[Table, dict[str, Any]], ...] = ()
+    case_entries: tuple[LogEntryCreate, ...] = ()
     if record.review_reasons:
         # Art. 22: a decision that needs a human first is in the review queue from the moment
         # it is acknowledged -- its case commits with it, or neither does.
@@ -237,11 +240,10 @@ async def create_decision(
             model_name=served.name,
             received_at=created_at,
         )
-        written = context.writer.submit_record(
-            record.for_writer(extra_rows=(case_row,), extra_entries=(case_entry,))
-        )
-    else:
-        written = context.writer.submit_record(record.for_writer())
+        case_rows, case_entries = (case_row,), (case_entry,)
+    written = context.writer.submit_record(
+        record.for_writer(extra_rows=case_rows, extra_entries=case_entries)
+    )
     submitted = time.perf_counter()
     # What only the response needs is made while the writer commits the record: the subject
     # token and the body. Nothing of it is sent unless the record is acknowledged.
