@@ -11,10 +11,7 @@ from api.audit.service import shred_subject_key, verify_log
 from api.decisions.errors import SubjectErasedError
 from api.decisions.runtime import ModelRegistry
 from api.reviews.contest import get_subject_case
-from api.reviews.queue import (
-    claim_case,
-    get_case_for_reviewer,
-)
+from api.reviews.queue import claim_case, get_case_for_reviewer
 from api.reviews.resolution import resolve_case
 from tests.api.reviews.support import LEASE, decide, open_contest, subject
 

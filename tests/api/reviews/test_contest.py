@@ -14,10 +14,7 @@ from api.decisions.errors import DecisionNotFoundError
 from api.decisions.runtime import ModelRegistry
 from api.decisions.validation import FeatureProblemsError
 from api.reviews.contest import get_subject_case, list_subject_cases, withdraw_case
-from api.reviews.errors import (
-    CaseAlreadyOpenError,
-    CaseNotFoundError,
-)
+from api.reviews.errors import CaseAlreadyOpenError, CaseNotFoundError
 from api.reviews.models import ReviewCase
 from tests.api.reviews.support import decide, log_of, open_contest, subject
 

@@ -21,10 +21,7 @@ from api.reviews.errors import (
 )
 from api.reviews.metrics import reviewer_stats
 from api.reviews.models import ReviewCase
-from api.reviews.queue import (
-    claim_case,
-    get_case_for_reviewer,
-)
+from api.reviews.queue import claim_case, get_case_for_reviewer
 from api.reviews.resolution import approve_resolution, resolve_case
 from tests.api.reviews.support import LEASE, decide, log_of, open_contest, subject
 
