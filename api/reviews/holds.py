@@ -1,22 +1,25 @@
-"""The cases that hold a subject's data: what erasure and retention ask the case domain.
+"""What the rights domain asks the case domain: which cases hold a subject's data, and which
+cases a subject's export lists.
 
 An open or assigned review case still needs its decision and the subject's key (Art. 17(3)(e):
 the data are needed for the establishment or defence of a claim, here the contest itself), so
 the rights domain asks this function before it shreds anything. It is the case domain's answer,
-read from its own table; no other domain reads ``review_case``.
+read from its own table; no other domain reads ``review_case``. An export (Art. 15) lists the
+subject's cases with :func:`case_records`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.reviews.models import ACTIVE_CASE_STATES, ReviewCase
 
-__all__ = ["CaseHold", "active_cases"]
+__all__ = ["CaseHold", "active_cases", "case_records"]
 
 
 @dataclass(frozen=True)
@@ -58,3 +61,37 @@ def active_cases(session: Session, pseudonyms: Iterable[str] | None = None) -> l
         )
         for row in session.execute(query)
     ]
+
+
+def case_records(session: Session, *, pseudonym: str) -> list[dict[str, Any]]:
+    """A subject's cases as their export lists them: the case's life, none of its sealed text.
+
+    Parameters
+    ----------
+    session : Session
+        The session.
+    pseudonym : str
+        The subject.
+
+    Returns
+    -------
+    list of dict
+        One per case, oldest first: ids, state, origin, times, resolution and outcome.
+    """
+    rows = session.execute(
+        select(
+            ReviewCase.case_id,
+            ReviewCase.decision_id,
+            ReviewCase.state,
+            ReviewCase.origin,
+            ReviewCase.received_at,
+            ReviewCase.due_at,
+            ReviewCase.resolved_at,
+            ReviewCase.resolution,
+            ReviewCase.outcome,
+            ReviewCase.human_decision_id,
+        )
+        .where(ReviewCase.subject_pseudonym == pseudonym)
+        .order_by(ReviewCase.received_at)
+    )
+    return [dict(row._mapping) for row in rows]

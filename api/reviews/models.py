@@ -49,7 +49,8 @@ class Resolution(StrEnum):
 #: The states of a case that still holds its decision: the queue's, and what stops an erasure.
 ACTIVE_CASE_STATES: tuple[str, ...] = (CaseState.OPEN.value, CaseState.ASSIGNED.value)
 
-_ACTIVE = "state IN ('open', 'assigned')"
+# The same states as the partial unique index's predicate: one live case per decision.
+_ACTIVE = f"state IN ({', '.join(repr(state) for state in ACTIVE_CASE_STATES)})"
 
 
 class ReviewCase(Base):

@@ -9,13 +9,14 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Query
 
 from api.context import ContextDep
 from api.core.errors import problem_responses
 from api.core.routing import ApiRoute
 from api.core.security import AuditorOrAdminDep, ReviewerDep
-from api.reviews import service
+from api.reviews import metrics, queue, resolution
+from api.reviews.dependencies import CaseId, DecisionId, KekDep
 from api.reviews.schemas import (
     CaseSummaryRead,
     ExtensionCreate,
@@ -33,9 +34,6 @@ router = APIRouter(
     responses=problem_responses(401, 403, 404, 422),
 )
 
-CaseId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
-DecisionId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
-
 
 @router.get("/cases", summary="The review queue")
 def list_cases(
@@ -45,18 +43,17 @@ def list_cases(
 ) -> list[CaseSummaryRead]:
     """Open and assigned cases, overdue first, then by due date; overdue ones are flagged."""
     with context.sessions() as session:
-        return service.list_queue(session, limit=limit)
+        return queue.list_queue(session, limit=limit)
 
 
 @router.get("/cases/{case_id}", summary="Everything about one case")
-def read_case(case_id: CaseId, _: ReviewerDep, context: ContextDep) -> ReviewerCaseRead:
+def read_case(
+    case_id: CaseId, _: ReviewerDep, context: ContextDep, kek: KekDep
+) -> ReviewerCaseRead:
     """The decision with all its inputs and SHAP values, the person's statement and
     corrections, re-scores on the deciding version and today's champion, earlier cases."""
-    kek = context.settings.key_encryption_key.get_secret_value()
     with context.sessions() as session:
-        return service.get_case_for_reviewer(
-            session, case_id=case_id, models=context.models, kek=kek
-        )
+        return queue.get_case_for_reviewer(session, case_id=case_id, models=context.models, kek=kek)
 
 
 @router.post("/cases/{case_id}/claim", responses=problem_responses(409))
@@ -64,14 +61,14 @@ def claim_case(case_id: CaseId, reviewer: ReviewerDep, context: ContextDep) -> C
     """Take the case for review; one reviewer wins a race, the others get 409."""
     lease = timedelta(minutes=context.settings.review_lease_minutes)
     with context.sessions() as session:
-        return service.claim_case(session, case_id=case_id, reviewer=reviewer.key_id, lease=lease)
+        return queue.claim_case(session, case_id=case_id, reviewer=reviewer.key_id, lease=lease)
 
 
 @router.post("/cases/{case_id}/release", responses=problem_responses(409))
 def release_case(case_id: CaseId, reviewer: ReviewerDep, context: ContextDep) -> CaseSummaryRead:
     """Hand the case back to the queue."""
     with context.sessions() as session:
-        return service.release_case(session, case_id=case_id, reviewer=reviewer.key_id)
+        return queue.release_case(session, case_id=case_id, reviewer=reviewer.key_id)
 
 
 @router.post("/cases/{case_id}/extend", responses=problem_responses(409))
@@ -81,7 +78,7 @@ def extend_case(
     """Extend the deadline once, before it passes, by up to two months, with a reason the
     person is shown (Art. 12(3))."""
     with context.sessions() as session:
-        return service.extend_case(
+        return queue.extend_case(
             session,
             case_id=case_id,
             reviewer=reviewer.key_id,
@@ -92,39 +89,41 @@ def extend_case(
 
 @router.post("/cases/{case_id}/resolve", responses=problem_responses(409))
 def resolve_case(
-    case_id: CaseId, resolution: ResolutionCreate, reviewer: ReviewerDep, context: ContextDep
+    case_id: CaseId,
+    body: ResolutionCreate,
+    reviewer: ReviewerDep,
+    context: ContextDep,
+    kek: KekDep,
 ) -> CaseSummaryRead:
     """Uphold, overturn or amend, with a rationale; the human outcome supersedes the model's
     (or, where policy wants four eyes, waits for a second reviewer's approval)."""
-    settings = context.settings
     with context.sessions() as session:
-        return service.resolve_case(
+        return resolution.resolve_case(
             session,
             case_id=case_id,
             reviewer=reviewer.key_id,
-            resolution=resolution.resolution,
-            outcome=resolution.outcome,
-            rationale=resolution.rationale,
+            resolution=body.resolution,
+            outcome=body.outcome,
+            rationale=body.rationale,
             models=context.models,
-            kek=settings.key_encryption_key.get_secret_value(),
-            public_url=settings.public_url,
+            kek=kek,
+            public_url=context.settings.public_url,
         )
 
 
 @router.post("/cases/{case_id}/approve", responses=problem_responses(409))
 def approve_resolution(
-    case_id: CaseId, reviewer: ReviewerDep, context: ContextDep
+    case_id: CaseId, reviewer: ReviewerDep, context: ContextDep, kek: KekDep
 ) -> CaseSummaryRead:
     """A second, different reviewer approves a proposed resolution; it then takes effect."""
-    settings = context.settings
     with context.sessions() as session:
-        return service.approve_resolution(
+        return resolution.approve_resolution(
             session,
             case_id=case_id,
             reviewer=reviewer.key_id,
             models=context.models,
-            kek=settings.key_encryption_key.get_secret_value(),
-            public_url=settings.public_url,
+            kek=kek,
+            public_url=context.settings.public_url,
         )
 
 
@@ -134,7 +133,7 @@ def escalate_decision(
 ) -> CaseSummaryRead:
     """Send a decision to the review queue on a reviewer's own initiative."""
     with context.sessions() as session:
-        return service.escalate_decision(session, decision_id=decision_id, reviewer=reviewer.key_id)
+        return queue.escalate_decision(session, decision_id=decision_id, reviewer=reviewer.key_id)
 
 
 # Reviewer behaviour is an audit matter (SPEC §5): auditors and admins read it, reviewers don't.
@@ -148,4 +147,4 @@ def read_reviewer_stats(_: AuditorOrAdminDep, context: ContextDep) -> list[Revie
     """Per reviewer and model: cases resolved, agreement with the model (uphold share),
     overturn rate and median seconds from claim to resolution -- so rubber-stamping shows."""
     with context.sessions() as session:
-        return service.reviewer_stats(session)
+        return metrics.reviewer_stats(session)

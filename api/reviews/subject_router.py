@@ -7,14 +7,13 @@ case or decision of someone else is answered as not found.
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Path
+from fastapi import APIRouter
 
 from api.context import ContextDep
 from api.core.errors import problem_responses
 from api.core.routing import ApiRoute
-from api.reviews import service
+from api.reviews import contest
+from api.reviews.dependencies import CaseId, DecisionId, KekDep
 from api.reviews.schemas import CaseRead, ContestCreate
 from api.subjects.security import SubjectContestDep, SubjectReadDep
 
@@ -27,9 +26,6 @@ router = APIRouter(
     responses=problem_responses(401, 403, 429),
 )
 
-CaseId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
-DecisionId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
-
 
 @router.post(
     "/decisions/{decision_id}/contest",
@@ -38,55 +34,60 @@ DecisionId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
 )
 def create_contest(
     decision_id: DecisionId,
-    contest: ContestCreate,
+    body: ContestCreate,
     subject: SubjectContestDep,
     context: ContextDep,
+    kek: KekDep,
 ) -> CaseRead:
     """Contest one of my decisions: my statement and, optionally, corrected values; a person
     reviews it within one month."""
     with context.sessions() as session:
-        return service.create_contest(
+        return contest.create_contest(
             session,
             pseudonym=subject.pseudonym,
             decision_id=decision_id,
-            statement=contest.statement,
-            corrections=contest.corrections,
+            statement=body.statement,
+            corrections=body.corrections,
             models=context.models,
-            kek=context.settings.key_encryption_key.get_secret_value(),
+            kek=kek,
         )
 
 
 @router.get("/cases")
-def list_my_cases(subject: SubjectReadDep, context: ContextDep) -> list[CaseRead]:
+def list_my_cases(subject: SubjectReadDep, context: ContextDep, kek: KekDep) -> list[CaseRead]:
     """My cases, newest first: status, due date, outcome and the reviewer's reasons."""
     with context.sessions() as session:
-        return service.list_subject_cases(
+        return contest.list_subject_cases(
             session,
             pseudonym=subject.pseudonym,
-            kek=context.settings.key_encryption_key.get_secret_value(),
+            kek=kek,
         )
 
 
 @router.get("/cases/{case_id}", responses=problem_responses(404, 409))
-def read_my_case(case_id: CaseId, subject: SubjectReadDep, context: ContextDep) -> CaseRead:
+def read_my_case(
+    case_id: CaseId, subject: SubjectReadDep, context: ContextDep, kek: KekDep
+) -> CaseRead:
     """One of my cases: received and due dates, any extension and why, the outcome and the
     reviewer's reasons once resolved, and the decision that replaced the automated one."""
     with context.sessions() as session:
-        return service.get_subject_case(
+        return contest.get_subject_case(
             session,
             pseudonym=subject.pseudonym,
             case_id=case_id,
-            kek=context.settings.key_encryption_key.get_secret_value(),
+            kek=kek,
         )
 
 
 @router.post("/cases/{case_id}/withdraw", responses=problem_responses(404, 409))
-def withdraw_my_case(case_id: CaseId, subject: SubjectContestDep, context: ContextDep) -> CaseRead:
+def withdraw_my_case(
+    case_id: CaseId, subject: SubjectContestDep, context: ContextDep, kek: KekDep
+) -> CaseRead:
     """Withdraw my contest before it is resolved."""
     with context.sessions() as session:
-        return service.withdraw_case(
+        return contest.withdraw_case(
             session,
             pseudonym=subject.pseudonym,
             case_id=case_id,
-            kek=context.settings.key_encryption_key.get_secret_value(),
+            kek=kek,
         )

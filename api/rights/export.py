@@ -14,7 +14,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import column, inspect, select, table
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.context import AppContext
@@ -22,10 +22,11 @@ from api.core.crypto import DecryptionError
 from api.core.database import write_transaction
 from api.core.errors import StoredDataError, log_integrity_alarm
 from api.core.ids import new_id
-from api.core.timestamps import UTCDateTime, as_utc, utc_now
+from api.core.timestamps import as_utc, utc_now
 from api.decisions.errors import SubjectErasedError
 from api.decisions.models import Decision
-from api.decisions.service import open_decision
+from api.decisions.reading import open_decision
+from api.reviews.holds import case_records
 from api.rights.models import RequestKind, RightsRequest
 from api.rights.policies import (
     RetentionPolicies,
@@ -139,43 +140,6 @@ def _decision_export(
     }
 
 
-def _cases_export(session: Session, pseudonym: str) -> list[dict[str, Any]]:
-    if not inspect(session.connection()).has_table("review_case"):
-        return []
-    cases = table(
-        "review_case",
-        column("case_id"),
-        column("decision_id"),
-        column("subject_pseudonym"),
-        column("state"),
-        column("origin"),
-        # Typed, so that SQLite's naive text comes back as aware UTC like every other time.
-        column("received_at", UTCDateTime()),
-        column("due_at", UTCDateTime()),
-        column("resolved_at", UTCDateTime()),
-        column("resolution"),
-        column("outcome"),
-        column("human_decision_id"),
-    )
-    rows = session.execute(
-        select(
-            cases.c.case_id,
-            cases.c.decision_id,
-            cases.c.state,
-            cases.c.origin,
-            cases.c.received_at,
-            cases.c.due_at,
-            cases.c.resolved_at,
-            cases.c.resolution,
-            cases.c.outcome,
-            cases.c.human_decision_id,
-        )
-        .where(cases.c.subject_pseudonym == pseudonym)
-        .order_by(cases.c.received_at)
-    )
-    return [dict(row._mapping) for row in rows]
-
-
 def _export(
     context: AppContext,
     *,
@@ -197,7 +161,7 @@ def _export(
         decisions = [
             _decision_export(context, session, row, kek, policies, error_id) for row in rows
         ]
-        cases = _cases_export(session, subject.pseudonym)
+        cases = case_records(session, pseudonym=subject.pseudonym)
         requests = session.scalars(
             select(RightsRequest)
             .where(RightsRequest.subject_pseudonym == subject.pseudonym)

@@ -1,6 +1,6 @@
 """The standing choices of a subject, as the decision path and the key vault read them.
 
-Kept apart from :mod:`api.rights.service` so that the decision service can ask "did this person
+Kept apart from the rest of :mod:`api.rights` so that the decision service can ask "did this person
 object?" and the log writer "did this person restrict processing?" without importing the rights
 domain's export and erasure machinery (which imports the decision service in turn). This module
 stays light: tables and queries, nothing else.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
@@ -28,17 +28,15 @@ DecisionId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
 LocaleQuery = Annotated[Locale | None, Query(description="en or es; the decision's own by default")]
 
 
-@router.get("/decisions", response_model=list[SubjectDecisionSummary])
-def list_my_decisions(subject: SubjectReadDep, context: ContextDep) -> list[dict[str, Any]]:
+@router.get("/decisions")
+def list_my_decisions(subject: SubjectReadDep, context: ContextDep) -> list[SubjectDecisionSummary]:
     """Every decision about me, newest first (Art. 15)."""
-    return service.list_decisions(context, subject=subject)
+    kek = context.settings.key_encryption_key.get_secret_value()
+    with context.sessions() as session:
+        return service.list_decisions(session, subject=subject, kek=kek)
 
 
-@router.get(
-    "/decisions/{decision_id}",
-    response_model=SubjectDecisionRead,
-    responses=problem_responses(404, 409, 422),
-)
+@router.get("/decisions/{decision_id}", responses=problem_responses(404, 409, 422))
 def read_my_decision(
     decision_id: DecisionId,
     subject: SubjectReadDep,
@@ -46,7 +44,7 @@ def read_my_decision(
     locale: Annotated[
         Locale | None, Query(description="en or es; the decision's by default")
     ] = None,
-) -> dict[str, Any]:
+) -> SubjectDecisionRead:
     """One decision about me, explained as it was when it was taken, and the data it used."""
     return service.read_decision(context, subject=subject, decision_id=decision_id, locale=locale)
 
@@ -54,5 +52,6 @@ def read_my_decision(
 @router.delete("/token", status_code=204)
 def revoke_my_token(subject: SubjectReadDep, context: ContextDep) -> Response:
     """Revoke the token sent with this request (a lost or shared link); it opens nothing after."""
-    service.revoke_token(context, subject=subject)
+    with context.sessions() as session:
+        service.revoke_token(session, subject=subject)
     return Response(status_code=204)

@@ -10,17 +10,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
 
 from api.context import AppContext
 from api.core.database import is_postgresql, write_transaction
 from api.decisions.errors import DecisionNotFoundError
 from api.decisions.integrity import check_decisions, row_mac_key
 from api.decisions.models import Decision
+from api.decisions.reading import OpenedDecision, find_decision, open_decision, subject_decisions
 from api.decisions.runtime import ModelNotServedError, ServedModel
-from api.decisions.service import OpenedDecision, open_decision
 from api.subjects.models import RevokedToken
+from api.subjects.schemas import SubjectDecisionRead, SubjectDecisionSummary
 from api.subjects.security import Subject
 from explain import Explanation, Locale, SpecMismatchError, main_factors, subject_view
 
@@ -45,32 +46,29 @@ def _summary(row: Decision) -> dict[str, Any]:
     }
 
 
-def list_decisions(context: AppContext, *, subject: Subject) -> list[dict[str, Any]]:
+def list_decisions(
+    session: Session, *, subject: Subject, kek: bytes
+) -> list[SubjectDecisionSummary]:
     """Every decision about the subject, newest first (Art. 15(1)).
 
     Parameters
     ----------
-    context : AppContext
-        The running service.
+    session : Session
+        The session.
     subject : Subject
         Whose decisions.
+    kek : bytes
+        The key-encryption key (the row MACs' key derives from it).
 
     Returns
     -------
-    list of dict
-        ``SubjectDecisionSummary`` bodies.
+    list of SubjectDecisionSummary
+        One line per decision.
     """
-    kek = context.settings.key_encryption_key.get_secret_value()
-    with context.sessions() as session:
-        rows = session.scalars(
-            select(Decision)
-            .where(Decision.subject_pseudonym == subject.pseudonym)
-            .order_by(Decision.created_at.desc(), Decision.decision_id.desc())
-            .limit(_MAX_LISTED)
-        ).all()
-        # The list shows outcomes from the plain columns: none that was changed in storage.
-        check_decisions(session, rows, key=row_mac_key(kek))
-        return [_summary(row) for row in rows]
+    rows = subject_decisions(session, pseudonym=subject.pseudonym, limit=_MAX_LISTED)
+    # The list shows outcomes from the plain columns: none that was changed in storage.
+    check_decisions(session, rows, key=row_mac_key(kek))
+    return [SubjectDecisionSummary.model_validate(_summary(row)) for row in rows]
 
 
 def _served(context: AppContext, name: str) -> ServedModel | None:
@@ -177,7 +175,7 @@ def _recommender_view(
 
 def read_decision(
     context: AppContext, *, subject: Subject, decision_id: str, locale: Locale | None = None
-) -> dict[str, Any]:
+) -> SubjectDecisionRead:
     """One of the subject's decisions with its frozen explanation and the data used.
 
     Parameters
@@ -193,8 +191,8 @@ def read_decision(
 
     Returns
     -------
-    dict
-        A ``SubjectDecisionRead`` body.
+    SubjectDecisionRead
+        The decision as the person sees it.
 
     Raises
     ------
@@ -205,10 +203,8 @@ def read_decision(
     """
     kek = context.settings.key_encryption_key.get_secret_value()
     with context.sessions() as session:
-        owner = session.execute(
-            select(Decision.subject_pseudonym).where(Decision.decision_id == decision_id)
-        ).scalar_one_or_none()
-        if owner is None or owner != subject.pseudonym:
+        found = find_decision(session, decision_id=decision_id)
+        if found is None or found.subject_pseudonym != subject.pseudonym:
             raise DecisionNotFoundError(f"no decision {decision_id}")
         opened = open_decision(session, decision_id=decision_id, kek=kek)
     row = opened.row
@@ -223,7 +219,7 @@ def read_decision(
     label = opened.frozen["outcome_label"]
     if shown != row.locale:
         label = _outcome_label(served, row.outcome, shown) or label
-    return {
+    body = {
         **_summary(row),
         "locale": shown,
         "outcome_label": label,
@@ -239,19 +235,20 @@ def read_decision(
         # The reviewer's resolution and reasons, sealed with the human decision.
         "human_review": opened.frozen.get("human"),
     }
+    return SubjectDecisionRead.model_validate(body)
 
 
-def revoke_token(context: AppContext, *, subject: Subject) -> None:
+def revoke_token(session: Session, *, subject: Subject) -> None:
     """Revoke the token the subject presented; from now on it opens nothing.
 
     Parameters
     ----------
-    context : AppContext
-        The running service.
+    session : Session
+        Without an open transaction.
     subject : Subject
         The holder of the token to revoke.
     """
-    with context.sessions() as session, write_transaction(session):
+    with write_transaction(session):
         dialect = postgresql if is_postgresql(session) else sqlite
         # Revoking twice (a retried request) is not an error.
         statement = (

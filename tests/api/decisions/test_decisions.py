@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from api.audit.log import read_entries, verify_log
 from api.core.tokens import read_subject_token
 from api.decisions.models import Decision
-from api.decisions.service import open_decision
+from api.decisions.reading import open_decision
 from tests.api._support import RawLog
 from tests.api.conftest import Service, bearer
 from tests.api.decisions.support import fraud_rows, learner_history, logged_and_unlogged

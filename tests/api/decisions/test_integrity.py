@@ -20,7 +20,7 @@ from api.cli import app as cli
 from api.core.settings import SECRET_NAMES, get_settings
 from api.decisions.integrity import check_decision, row_mac, row_mac_key
 from api.decisions.models import Decision
-from api.decisions.service import open_decision
+from api.decisions.reading import open_decision
 from tests.api.conftest import Service, bearer, secret_env
 from tests.api.decisions.support import logged_and_unlogged
 from tests.api.reviews.support import insert_decision

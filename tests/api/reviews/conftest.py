@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from api.decisions.runtime import ModelRegistry
+from tests.api.decisions.support import fraud_rows
 from tests.conftest import TrainedModels
 
 
@@ -14,3 +17,17 @@ def registry(trained: TrainedModels) -> ModelRegistry:
     models = ModelRegistry(trained.tracking_uri)
     models.load_all(("fraud", "churn"))
     return models
+
+
+@pytest.fixture
+def risky(trained: TrainedModels) -> dict[str, Any]:
+    """The features of a transaction the fraud model blocks."""
+    return fraud_rows(trained)[0]
+
+
+@pytest.fixture
+def version(trained: TrainedModels) -> int:
+    """The fraud model's trained version."""
+    number = trained.registrations["fraud"].version
+    assert number is not None
+    return number

@@ -5,18 +5,24 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
+from api.audit.log import read_entries
 from api.core.crypto import encrypt_field, field_aad
 from api.core.database import write_transaction
 from api.core.ids import new_id
 from api.decisions.models import Decision
+from api.decisions.runtime import ModelRegistry
+from api.reviews.contest import create_contest
 from api.vault.keys import data_key_for
 
-__all__ = ["insert_decision", "subject"]
+__all__ = ["LEASE", "decide", "insert_decision", "log_of", "open_contest", "subject"]
+
+#: A reviewer's claim in the tests.
+LEASE = timedelta(minutes=30)
 
 
 def subject(n: int | str) -> str:
@@ -84,3 +90,53 @@ def insert_decision(
             )
         )
     return decision_id
+
+
+def decide(
+    sessions: sessionmaker[Session],
+    kek: bytes,
+    version: int,
+    features: dict[str, Any],
+    who: str = "a",
+    **kwargs: Any,
+) -> str:
+    """Store an automated fraud decision about subject ``who`` in a session of its own."""
+    with sessions() as session:
+        return insert_decision(
+            session,
+            kek=kek,
+            pseudonym=subject(who),
+            model_version=version,
+            features=features,
+            **kwargs,
+        )
+
+
+def open_contest(
+    sessions: sessionmaker[Session],
+    kek: bytes,
+    decision_id: str,
+    registry: ModelRegistry | None = None,
+    who: str = "a",
+    corrections: dict[str, Any] | None = None,
+) -> str:
+    """Subject ``who`` contests a decision; the new case's id."""
+    with sessions() as session:
+        case = create_contest(
+            session,
+            pseudonym=subject(who),
+            decision_id=decision_id,
+            statement="I was travelling; it was me.",
+            corrections=corrections,
+            models=registry,
+            kek=kek,
+        )
+    return case.case_id
+
+
+def log_of(sessions: sessionmaker[Session], case_id: str) -> list[dict[str, Any]]:
+    """The log entries about a case, in order, each body with its kind."""
+    with sessions() as session:
+        entries = read_entries(session, limit=10_000)
+    bodies = [(e, e.body_data()) for e in entries]
+    return [{"kind": e.kind, **body} for e, body in bodies if body.get("case_id") == case_id]

@@ -33,7 +33,7 @@ from api.core.crypto import new_data_key
 from api.core.database import create_db_engine, create_session_factory, migrate
 from api.decisions.models import Decision
 from api.decisions.runtime import ModelRegistry
-from api.reviews import service
+from api.reviews.contest import create_contest, withdraw_case
 from api.reviews.errors import (
     CaseClaimedError,
     CaseStateError,
@@ -42,6 +42,14 @@ from api.reviews.errors import (
     SecondReviewerError,
 )
 from api.reviews.models import CaseState, ReviewCase
+from api.reviews.queue import (
+    claim_case,
+    escalate_decision,
+    extend_case,
+    get_case_for_reviewer,
+    release_case,
+)
+from api.reviews.resolution import approve_resolution, resolve_case
 from tests.api.reviews.support import insert_decision, subject
 from tests.conftest import TrainedModels
 
@@ -109,7 +117,7 @@ class CaseLife(RuleBasedStateMachine):
                 significant=significant,
             )
             if contest:
-                case: Any = service.create_contest(
+                case: Any = create_contest(
                     session,
                     pseudonym=pseudonym,
                     decision_id=decision_id,
@@ -120,7 +128,7 @@ class CaseLife(RuleBasedStateMachine):
                     now=self.now,
                 )
             else:
-                case = service.escalate_decision(
+                case = escalate_decision(
                     session, decision_id=decision_id, reviewer="lead", now=self.now
                 )
         self.expected[case.case_id] = Expected(
@@ -145,9 +153,7 @@ class CaseLife(RuleBasedStateMachine):
         )
         with self.sessions() as session:
             try:
-                service.claim_case(
-                    session, case_id=case, reviewer=reviewer, lease=LEASE, now=self.now
-                )
+                claim_case(session, case_id=case, reviewer=reviewer, lease=LEASE, now=self.now)
             except (CaseClaimedError, CaseStateError):
                 assert not allowed
                 return
@@ -161,7 +167,7 @@ class CaseLife(RuleBasedStateMachine):
         allowed = exp.proposed_by is None and exp.held_by(reviewer, self.now)
         with self.sessions() as session:
             try:
-                service.release_case(session, case_id=case, reviewer=reviewer, now=self.now)
+                release_case(session, case_id=case, reviewer=reviewer, now=self.now)
             except (CaseStateError, NotAssigneeError):
                 assert not allowed
                 return
@@ -176,7 +182,7 @@ class CaseLife(RuleBasedStateMachine):
         original = "block" if exp.significant else "review"
         with self.sessions() as session:
             try:
-                service.resolve_case(
+                resolve_case(
                     session,
                     case_id=case,
                     reviewer=reviewer,
@@ -204,7 +210,7 @@ class CaseLife(RuleBasedStateMachine):
         allowed = exp.active and exp.proposed_by is not None and exp.proposed_by != reviewer
         with self.sessions() as session:
             try:
-                service.approve_resolution(
+                approve_resolution(
                     session,
                     case_id=case,
                     reviewer=reviewer,
@@ -224,7 +230,7 @@ class CaseLife(RuleBasedStateMachine):
         exp = self.expected[case]
         with self.sessions() as session:
             try:
-                service.withdraw_case(session, pseudonym=exp.pseudonym, case_id=case, kek=self.kek)
+                withdraw_case(session, pseudonym=exp.pseudonym, case_id=case, kek=self.kek)
             except CaseStateError:
                 assert not exp.active
                 return
@@ -238,7 +244,7 @@ class CaseLife(RuleBasedStateMachine):
         allowed = exp.active and not exp.extended and self.now < exp.due_at
         with self.sessions() as session:
             try:
-                service.extend_case(
+                extend_case(
                     session,
                     case_id=case,
                     reviewer="lead",
@@ -256,7 +262,7 @@ class CaseLife(RuleBasedStateMachine):
     @rule(case=cases)
     def review_and_rescore(self, case: str) -> None:
         with self.sessions() as session:
-            view = service.get_case_for_reviewer(
+            view = get_case_for_reviewer(
                 session, case_id=case, models=self.models, kek=self.kek, now=self.now
             )
         assert view.rescore_deciding is not None

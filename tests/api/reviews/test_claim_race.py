@@ -11,9 +11,9 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.audit.log import read_entries, verify_log
-from api.reviews import service
 from api.reviews.errors import CaseClaimedError
 from api.reviews.models import ReviewCase
+from api.reviews.queue import claim_case, escalate_decision
 from tests.api.reviews.support import insert_decision, subject
 
 REVIEWERS = 8
@@ -26,7 +26,7 @@ def _race(sessions: sessionmaker[Session], case_id: str) -> list[Any]:
         with sessions() as session:
             barrier.wait()
             try:
-                return service.claim_case(
+                return claim_case(
                     session, case_id=case_id, reviewer=f"r{n}", lease=timedelta(minutes=30)
                 )
             except CaseClaimedError as exc:
@@ -48,9 +48,7 @@ def test_exactly_one_reviewer_wins_a_claim_race(
                 model_version=1,
                 features={"amount": 1.0},
             )
-            case_id = service.escalate_decision(
-                session, decision_id=decision_id, reviewer="lead"
-            ).case_id
+            case_id = escalate_decision(session, decision_id=decision_id, reviewer="lead").case_id
         results = _race(session_factory, case_id)
         winners = [r for r in results if not isinstance(r, Exception)]
         losers = [r for r in results if isinstance(r, CaseClaimedError)]

@@ -18,7 +18,7 @@ from tests.api.rights.support import decide, history, me, person_with_everything
 from tests.api.rights.test_erasure_scan import _found, _storage_bytes
 from tests.conftest import TrainedModels
 
-pytest.importorskip("api.reviews.service", reason="the case domain is not in this build")
+pytest.importorskip("api.reviews.contest", reason="the case domain is not in this build")
 
 STATEMENT = "I was on holiday in Porto-9b41e and paid my own hotel"
 

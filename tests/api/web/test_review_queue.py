@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from api.decisions.models import Decision
-from api.reviews.service import create_contest
+from api.reviews.contest import create_contest
 from tests.api.web.conftest import Visit
 from tests.api.web.live import LiveServer
 from tests.api.web.test_contest_and_review import sign_in

@@ -1,0 +1,250 @@
+"""Reading a stored decision: its data key, its sealed fields opened, the body it was given with.
+
+Every reader of a decision's details -- the application that asked, the subject, a reviewer,
+an access request -- comes through :func:`open_decision` (or :func:`decision_data_key` and
+:func:`api.decisions.sealed.open_decision_fields` for a row already loaded), so none serves a
+row whose plain columns were changed in storage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session
+
+from api.core.crypto import KeyNotFoundError, KeyShredded
+from api.decisions.errors import DecisionNotFoundError, SubjectErasedError
+from api.decisions.integrity import check_decision, row_mac_key
+from api.decisions.models import Decision
+from api.decisions.records import decision_body, sealing_key, subject_link
+from api.decisions.sealed import open_decision_fields
+from api.vault.keys import data_key_for
+from explain import Explanation
+
+__all__ = [
+    "OpenedDecision",
+    "decision_data_key",
+    "find_decision",
+    "find_decisions",
+    "is_superseded",
+    "open_decision",
+    "subject_decisions",
+]
+
+
+def find_decision(session: Session, *, decision_id: str) -> Decision | None:
+    """One decision's row by id, unopened and unchecked (callers check before they serve it).
+
+    Parameters
+    ----------
+    session : Session
+        The session.
+    decision_id : str
+        The decision's id.
+
+    Returns
+    -------
+    Decision or None
+        The row, or None when there is no such decision.
+    """
+    return session.execute(
+        select(Decision).where(Decision.decision_id == decision_id)
+    ).scalar_one_or_none()
+
+
+def find_decisions(session: Session, *, decision_ids: Iterable[str]) -> dict[str, Decision]:
+    """Some decisions' rows by id, unopened and unchecked.
+
+    Parameters
+    ----------
+    session : Session
+        The session.
+    decision_ids : iterable of str
+        The decisions' ids.
+
+    Returns
+    -------
+    dict of str to Decision
+        The rows found, by id.
+    """
+    ids = sorted(set(decision_ids))
+    if not ids:
+        return {}
+    rows = session.scalars(select(Decision).where(Decision.decision_id.in_(ids))).all()
+    return {row.decision_id: row for row in rows}
+
+
+def subject_decisions(session: Session, *, pseudonym: str, limit: int) -> Sequence[Decision]:
+    """A subject's decisions, newest first, unopened and unchecked.
+
+    Parameters
+    ----------
+    session : Session
+        The session.
+    pseudonym : str
+        The subject.
+    limit : int
+        At most this many.
+
+    Returns
+    -------
+    sequence of Decision
+        The rows.
+    """
+    return session.scalars(
+        select(Decision)
+        .where(Decision.subject_pseudonym == pseudonym)
+        .order_by(Decision.created_at.desc(), Decision.decision_id.desc())
+        .limit(limit)
+    ).all()
+
+
+def is_superseded(session: Session, *, decision_id: str) -> bool:
+    """Whether a human decision supersedes this one (Art. 22(3)).
+
+    Parameters
+    ----------
+    session : Session
+        The session.
+    decision_id : str
+        The decision's id.
+
+    Returns
+    -------
+    bool
+        True once a person decided on it after a review.
+    """
+    return bool(
+        session.execute(
+            select(exists().where(Decision.supersedes_decision_id == decision_id))
+        ).scalar_one()
+    )
+
+
+def decision_data_key(session: Session, decision: Decision, *, kek: bytes) -> bytes:
+    """The subject's data key that seals a decision (:func:`~api.decisions.records.sealing_key`).
+
+    Parameters
+    ----------
+    session : Session
+        The session.
+    decision : Decision
+        The stored decision.
+    kek : bytes
+        The key-encryption key.
+
+    Returns
+    -------
+    bytes
+        The data key.
+
+    Raises
+    ------
+    api.core.crypto.KeyShredded
+        The key was erased (Art. 17) or expired with its retention period.
+    api.core.crypto.KeyNotFoundError
+        The subject has no such key.
+    """
+    category, epoch = sealing_key(decision)
+    return data_key_for(
+        session, decision.subject_pseudonym, kek, category=category, epoch=epoch, create=False
+    )
+
+
+@dataclass(frozen=True)
+class OpenedDecision:
+    """A stored decision with its sealed fields opened.
+
+    Attributes
+    ----------
+    row : Decision
+        The stored row (outcome, score, model version, subject pseudonym, ...).
+    features : dict
+        The data used, as validated at decision time (the recommender: the history).
+    frozen : dict
+        The explanation as it was shown: ``explanation`` (``Explanation.to_dict()``),
+        ``factors``, ``items`` and ``outcome_label``.
+    notice : dict
+        The notice's ``text`` and ``contest_url``.
+    """
+
+    row: Decision
+    features: dict[str, Any]
+    frozen: dict[str, Any]
+    notice: dict[str, Any]
+
+    def body(self, *, subject_token: str | None = None) -> dict[str, Any]:
+        """The decision as the API shows it (``DecisionRead``), frozen explanation included."""
+        row = {c.key: getattr(self.row, c.key) for c in Decision.__table__.columns}
+        return decision_body(
+            row,
+            explanation=Explanation.from_dict(self.frozen["explanation"]),
+            factors=self.frozen["factors"],
+            items=self.frozen["items"],
+            outcome_label=self.frozen["outcome_label"],
+            notice={
+                **self.notice,
+                "subject_token": subject_token,
+                "token_expires_at": None,
+                "link": subject_link(self.notice["contest_url"], subject_token)
+                if subject_token
+                else None,
+            },
+            logged=self.row.log_entry_id is not None,
+        )
+
+
+def open_decision(session: Session, *, decision_id: str, kek: bytes) -> OpenedDecision:
+    """Load a decision and open its sealed fields with the subject's data key.
+
+    Callers check who may see it (the application that asked, the subject, a reviewer).
+
+    Parameters
+    ----------
+    session : Session
+        The session.
+    decision_id : str
+        The decision's id.
+    kek : bytes
+        The key-encryption key.
+
+    Returns
+    -------
+    OpenedDecision
+        The row and its opened fields.
+
+    Raises
+    ------
+    DecisionNotFoundError
+        When there is no such decision.
+    SubjectErasedError
+        When the subject's data key was erased (Art. 17): the details are gone for good.
+    api.decisions.errors.DecisionIntegrityError
+        When the row's plain columns do not match its MAC or its log entry.
+    """
+    decision = find_decision(session, decision_id=decision_id)
+    if decision is None:
+        raise DecisionNotFoundError(f"no decision {decision_id}")
+    mac_key = row_mac_key(kek)
+    try:
+        dek = decision_data_key(session, decision, kek=kek)
+    except (KeyShredded, KeyNotFoundError) as exc:
+        if decision.row_mac is not None:
+            # A changed key_category or key_epoch points at no key: that is not an erasure.
+            check_decision(decision, key=mac_key)
+        raise SubjectErasedError(
+            "the data of this person was erased; the decision's details are gone"
+        ) from exc
+
+    opened = open_decision_fields(
+        session, dek, decision, ("features", "explanation", "notice"), mac_key=mac_key
+    )
+    return OpenedDecision(
+        row=decision,
+        features=opened["features"],
+        frozen=opened["explanation"],
+        notice=opened["notice"],
+    )

@@ -1,0 +1,334 @@
+"""The person's contest (Art. 22(3), Art. 16): open a case on their decision, follow it, withdraw.
+
+The person states their point of view and, where their data was wrong, gives corrected values,
+checked against the deciding model version's spec. They reach only cases about themselves: a
+case or decision of someone else is answered as not found.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from api.audit.schemas import EntryKind
+from api.core.database import write_transaction
+from api.core.timestamps import as_utc
+from api.decisions.errors import DecisionNotFoundError
+from api.decisions.models import Decision
+from api.decisions.reading import find_decision, find_decisions
+from api.decisions.records import sealing_key
+from api.decisions.runtime import ModelRegistry
+from api.decisions.validation import FeatureProblemsError, validate_features
+from api.reviews import deadlines
+from api.reviews.cases import (
+    Sealed,
+    Step,
+    case_key,
+    case_opening,
+    check_open_to_review,
+    dumps,
+    load_case,
+    open_json,
+    open_text,
+    overdue,
+    reading,
+    record_transition,
+    seal_field,
+    utc_now,
+)
+from api.reviews.errors import (
+    CaseAlreadyOpenError,
+    CaseNotFoundError,
+    CaseStateError,
+    ReviewInputError,
+)
+from api.reviews.models import ACTIVE_CASE_STATES, CaseOrigin, CaseState, ReviewCase
+from api.reviews.schemas import CaseRead
+from models.spec import ModelSpec
+
+__all__ = ["create_contest", "get_subject_case", "list_subject_cases", "withdraw_case"]
+
+
+def _validate_corrections(spec: ModelSpec, corrections: Mapping[str, Any]) -> dict[str, Any]:
+    """Check only the corrected features, by the deciding model's spec (Art. 16)."""
+    if spec.kind == "recommendation":
+        raise ReviewInputError(
+            "corrections", "a recommendation is based on a history; corrections do not apply"
+        )
+    if not corrections:
+        raise ReviewInputError("corrections", "give at least one corrected value, or leave it out")
+    given = spec.model_copy(
+        update={"features": [f for f in spec.features if f.name in corrections]}
+    )
+    try:
+        return {
+            name: value
+            for name, value in validate_features(given, corrections).items()
+            if name in corrections
+        }
+    except FeatureProblemsError as exc:
+        raise FeatureProblemsError(
+            [("corrections." + f.removeprefix("features."), m) for f, m in exc.problems]
+        ) from None
+
+
+def create_contest(
+    session: Session,
+    *,
+    pseudonym: str,
+    decision_id: str,
+    statement: str,
+    corrections: Mapping[str, Any] | None,
+    models: ModelRegistry | None,
+    kek: bytes,
+    now: datetime | None = None,
+) -> CaseRead:
+    """Open a case on the subject's own decision with their statement and corrections.
+
+    Parameters
+    ----------
+    session : Session
+        Without an open transaction.
+    pseudonym : str
+        The subject (from their token).
+    decision_id : str
+        The decision contested.
+    statement : str
+        The person's point of view.
+    corrections : mapping, optional
+        Corrected feature values, checked against the deciding model version's spec.
+    models : ModelRegistry, optional
+        Where the deciding version's spec comes from (needed only with corrections).
+    kek : bytes
+        The key-encryption key.
+    now : datetime, optional
+        The time of receipt.
+
+    Returns
+    -------
+    CaseRead
+        The new case.
+
+    Raises
+    ------
+    DecisionNotFoundError
+        No such decision about this subject (another subject's is not found either).
+    CaseAlreadyOpenError, AlreadyDecidedByHumanError
+        The decision is under review already, or a person decided it.
+    FeatureProblemsError
+        A correction does not fit the spec; each problem names ``corrections.<feature>``.
+    """
+    received_at = utc_now(now)
+    with reading(session):
+        decision = find_decision(session, decision_id=decision_id)
+        if decision is None or decision.subject_pseudonym != pseudonym:
+            raise DecisionNotFoundError(f"no decision {decision_id}")
+        check_open_to_review(session, decision)
+        model_name, model_version = decision.model_name, decision.model_version
+    # Outside the write transaction: loading an older model version can take seconds, and
+    # SQLite's write lock must not wait on it.
+    clean: dict[str, Any] | None = None
+    if corrections is not None:
+        if models is None:
+            raise ReviewInputError("corrections", "corrections cannot be checked at the moment")
+        clean = _validate_corrections(models.version(model_name, model_version).spec, corrections)
+    try:
+        with write_transaction(session):
+            decision = find_decision(session, decision_id=decision_id)
+            assert decision is not None
+            check_open_to_review(session, decision)
+            dek = case_key(session, decision, kek=kek)
+            values = case_opening(
+                decision_id=decision_id,
+                subject_pseudonym=pseudonym,
+                model_name=model_name,
+                origin=CaseOrigin.CONTEST,
+                received_at=received_at,
+            )
+            case_id = values["case_id"]
+            personal = {"statement": statement.encode("utf-8")}
+            if clean is not None:
+                personal["corrections"] = dumps(clean)
+            case = ReviewCase(
+                **values,
+                **{f"{name}_ct": seal_field(dek, case_id, name, v) for name, v in personal.items()},
+            )
+            record_transition(
+                session,
+                case,
+                Step(
+                    "open",
+                    kind=EntryKind.CONTEST,
+                    actor="subject",
+                    at=received_at,
+                    sealed=Sealed(dek=dek, key=sealing_key(decision), fields=personal),
+                    details={"due_at": case.due_at, "corrected_features": sorted(clean or {})},
+                ),
+            )
+    except IntegrityError as exc:
+        # Two contests raced past the check; the partial unique index let one through.
+        raise CaseAlreadyOpenError("this decision is already under review") from exc
+    return get_subject_case(session, pseudonym=pseudonym, case_id=case_id, kek=kek)
+
+
+def _subject_read(case: ReviewCase, decision: Decision, dek: bytes, *, now: datetime) -> CaseRead:
+    resolved = case.state == CaseState.RESOLVED
+    return CaseRead(
+        case_id=case.case_id,
+        decision_id=case.decision_id,
+        model=case.model_name,
+        origin=case.origin,
+        state=case.state,
+        received_at=as_utc(case.received_at),
+        due_at=as_utc(deadlines.effective_due(case.due_at, case.extended_due_at)),
+        extended_due_at=as_utc(case.extended_due_at),
+        extension_reason=case.extension_reason,
+        overdue=overdue(case, now),
+        statement=open_text(dek, case.case_id, "statement", case.statement_ct),
+        corrections=open_json(dek, case.case_id, "corrections", case.corrections_ct),
+        awaiting_second_reviewer=case.proposed_by is not None and not resolved,
+        resolved_at=as_utc(case.resolved_at),
+        resolution=case.resolution,
+        outcome=case.outcome,
+        previous_outcome=decision.outcome,
+        # The reasons only once they are final: a proposal may still be refused.
+        rationale=open_text(dek, case.case_id, "rationale", case.rationale_ct)
+        if resolved
+        else None,
+        human_decision_id=case.human_decision_id,
+        withdrawn_at=as_utc(case.withdrawn_at),
+    )
+
+
+def get_subject_case(session: Session, *, pseudonym: str, case_id: str, kek: bytes) -> CaseRead:
+    """One case about the subject, with the reviewer's reasons once it is resolved.
+
+    Parameters
+    ----------
+    session : Session
+        The session.
+    pseudonym : str
+        The subject (from their token).
+    case_id : str
+        The case.
+    kek : bytes
+        The key-encryption key.
+
+    Returns
+    -------
+    CaseRead
+        The case as the person sees it.
+
+    Raises
+    ------
+    CaseNotFoundError
+        No such case about this subject.
+    """
+    with reading(session):
+        case = session.execute(
+            select(ReviewCase).where(
+                ReviewCase.case_id == case_id, ReviewCase.subject_pseudonym == pseudonym
+            )
+        ).scalar_one_or_none()
+        if case is None:
+            raise CaseNotFoundError(f"no case {case_id}")
+        decision = find_decision(session, decision_id=case.decision_id)
+        assert decision is not None
+        return _subject_read(case, decision, case_key(session, decision, kek=kek), now=utc_now())
+
+
+def list_subject_cases(session: Session, *, pseudonym: str, kek: bytes) -> list[CaseRead]:
+    """Every case about the subject, newest first.
+
+    Parameters
+    ----------
+    session : Session
+        The session.
+    pseudonym : str
+        The subject (from their token).
+    kek : bytes
+        The key-encryption key.
+
+    Returns
+    -------
+    list of CaseRead
+        The cases as the person sees them.
+    """
+    with reading(session):
+        cases = session.scalars(
+            select(ReviewCase)
+            .where(ReviewCase.subject_pseudonym == pseudonym)
+            .order_by(ReviewCase.received_at.desc(), ReviewCase.case_id.desc())
+        ).all()
+        if not cases:
+            return []
+        decisions = find_decisions(session, decision_ids=(case.decision_id for case in cases))
+        now = utc_now()
+        return [
+            _subject_read(
+                case,
+                decisions[case.decision_id],
+                case_key(session, decisions[case.decision_id], kek=kek),
+                now=now,
+            )
+            for case in cases
+        ]
+
+
+def withdraw_case(session: Session, *, pseudonym: str, case_id: str, kek: bytes) -> CaseRead:
+    """The subject withdraws their contest before it is resolved.
+
+    Parameters
+    ----------
+    session : Session
+        Without an open transaction.
+    pseudonym : str
+        The subject (from their token).
+    case_id : str
+        The case.
+    kek : bytes
+        The key-encryption key.
+
+    Returns
+    -------
+    CaseRead
+        The withdrawn case.
+
+    Raises
+    ------
+    CaseNotFoundError
+        No such case about this subject.
+    CaseStateError
+        The case is resolved or withdrawn already.
+    """
+    now = utc_now()
+    with write_transaction(session):
+        case = load_case(session, case_id=case_id, lock=True)
+        if case.subject_pseudonym != pseudonym:
+            raise CaseNotFoundError(f"no case {case_id}")
+        if case.state not in ACTIVE_CASE_STATES:
+            raise CaseStateError(f"the case is {case.state}; it can no longer be withdrawn")
+        record_transition(
+            session,
+            case,
+            Step("withdraw", actor="subject", at=now),
+            changes={
+                "state": CaseState.WITHDRAWN.value,
+                "withdrawn_at": now,
+                # A withdrawn case keeps no claim and no pending proposal, nor its reasons.
+                "assigned_to": None,
+                "claimed_at": None,
+                "lease_expires_at": None,
+                "proposed_by": None,
+                "proposed_at": None,
+                "proposed_resolution": None,
+                "proposed_outcome": None,
+                "rationale_ct": None,
+            },
+        )
+    return get_subject_case(session, pseudonym=pseudonym, case_id=case_id, kek=kek)
