@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from api.core.security import KeyStore
     from api.decisions.runtime import ModelRegistry
 
-__all__ = ["AppContext", "ContextDep", "get_context"]
+__all__ = ["AppContext", "ContextDep", "KekDep", "get_context", "key_encryption_key"]
 
 
 @dataclass
@@ -46,3 +46,15 @@ async def get_context(request: Request) -> AppContext:
 
 
 ContextDep = Annotated[AppContext, Depends(get_context)]
+
+
+async def key_encryption_key(context: ContextDep) -> bytes:
+    """The key-encryption key, which opens the subjects' data keys (a dependency).
+
+    Routes that open sealed data take it from here rather than unwrapping the setting each.
+    Async on purpose, as :func:`get_context`.
+    """
+    return context.settings.key_encryption_key.get_secret_value()
+
+
+KekDep = Annotated[bytes, Depends(key_encryption_key)]

@@ -17,7 +17,7 @@ from api.audit.schemas import (
     CheckpointVerificationRead,
     LogVerificationRead,
 )
-from api.context import ContextDep
+from api.context import ContextDep, KekDep
 from api.core.crypto import load_signing_key, public_key_bytes
 from api.core.errors import NotFoundError, problem_responses
 from api.core.routing import ApiRoute
@@ -35,11 +35,12 @@ router = APIRouter(
 
 
 @router.get("/verify", summary="Verify the decision log's hash chain and the decision rows")
-def verify_decision_log(_: AuditorOrAdminDep, context: ContextDep) -> LogVerificationRead:
+def verify_decision_log(
+    _: AuditorOrAdminDep, context: ContextDep, kek: KekDep
+) -> LogVerificationRead:
     """Re-compute every entry's hash; name the first entry that does not fit, and why. Then
     check every decision's plain columns against its log entry and its row MAC; name each
     decision that does not match, and the columns."""
-    kek = context.settings.key_encryption_key.get_secret_value()
     with context.sessions() as session:
         return verify_records(session, kek=kek)
 

@@ -15,6 +15,7 @@ from api.core.ratelimit import RateLimitsDep
 from api.core.routing import ApiRoute
 from api.core.security import ApplicationDep, Principal, Role, require_roles
 from api.decisions import service
+from api.decisions.dependencies import DECISION_ID_PATTERN, DecisionId
 from api.decisions.schemas import DecisionCreate, DecisionRead
 
 __all__ = [
@@ -36,10 +37,8 @@ router = APIRouter(
 # A model name is never 32 characters long, the length of a decision id, so that a path
 # ``/v1/decisions/<segment>`` belongs to one route or the other whatever the method: a POST to a
 # decision is a 405, not "no such model". (No look-ahead: pydantic's regex engine has none.)
-DECISION_ID_PATTERN = r"^[0-9a-f]{32}$"
 MODEL_NAME_PATTERN = r"^[a-z](?:[a-z0-9_-]{0,30}|[a-z0-9_-]{32,63})$"
 ModelName = Annotated[str, Path(pattern=MODEL_NAME_PATTERN, description="fraud, churn …")]
-DecisionId = Annotated[str, Path(pattern=DECISION_ID_PATTERN)]
 # Who may ask for a decision (the fast lane admits the same roles).
 DECISION_ROLES = frozenset({Role.APPLICATION})
 DecidingApplicationDep = Annotated[Principal, Depends(require_roles(*DECISION_ROLES))]

@@ -16,7 +16,7 @@ import json
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import exists, inspect, select
@@ -61,18 +61,9 @@ __all__ = [
     "record_transition",
     "seal_field",
     "summary",
-    "utc_now",
 ]
 
 _CASE_TABLE = ReviewCase.__tablename__
-
-
-def utc_now(now: datetime | None = None) -> datetime:
-    """``now`` in UTC, or the current time: the moment of a step.
-
-    Every stored time is UTC: SQLite compares them as text, so one zone must hold for all.
-    """
-    return datetime.now(UTC) if now is None else now.astimezone(UTC)
 
 
 @contextmanager

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from api.audit.schemas import EntryKind
 from api.core.database import write_transaction
-from api.core.timestamps import as_utc
+from api.core.timestamps import as_utc, utc_now
 from api.decisions.errors import DecisionNotFoundError
 from api.decisions.models import Decision
 from api.decisions.reading import find_decision, find_decisions
@@ -39,7 +39,6 @@ from api.reviews.cases import (
     reading,
     record_transition,
     seal_field,
-    utc_now,
 )
 from api.reviews.errors import (
     CaseAlreadyOpenError,

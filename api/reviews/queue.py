@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api.core.database import is_postgresql, write_transaction
-from api.core.timestamps import as_utc
+from api.core.timestamps import as_utc, utc_now
 from api.decisions.errors import DecisionNotFoundError
 from api.decisions.integrity import row_mac_key
 from api.decisions.reading import find_decision
@@ -38,7 +38,6 @@ from api.reviews.cases import (
     reading,
     record_transition,
     summary,
-    utc_now,
 )
 from api.reviews.errors import (
     CaseAlreadyOpenError,

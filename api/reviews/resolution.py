@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from api.core.database import write_transaction
+from api.core.timestamps import utc_now
 from api.decisions.integrity import row_mac_key
 from api.decisions.models import Decision
 from api.decisions.reading import find_decision
@@ -34,7 +35,6 @@ from api.reviews.cases import (
     record_transition,
     seal_field,
     summary,
-    utc_now,
 )
 from api.reviews.errors import CaseStateError, ReviewInputError, SecondReviewerError
 from api.reviews.models import ACTIVE_CASE_STATES, CaseState, Resolution, ReviewCase

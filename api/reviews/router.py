@@ -11,12 +11,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.context import ContextDep
+from api.context import ContextDep, KekDep
 from api.core.errors import problem_responses
 from api.core.routing import ApiRoute
 from api.core.security import AuditorOrAdminDep, ReviewerDep
+from api.decisions.dependencies import DecisionId
 from api.reviews import metrics, queue, resolution
-from api.reviews.dependencies import CaseId, DecisionId, KekDep
+from api.reviews.dependencies import CaseId
 from api.reviews.schemas import (
     CaseSummaryRead,
     ExtensionCreate,

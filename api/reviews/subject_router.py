@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.context import ContextDep
+from api.context import ContextDep, KekDep
 from api.core.errors import problem_responses
 from api.core.routing import ApiRoute
+from api.decisions.dependencies import DecisionId
 from api.reviews import contest
-from api.reviews.dependencies import CaseId, DecisionId, KekDep
+from api.reviews.dependencies import CaseId
 from api.reviews.schemas import CaseRead, ContestCreate
 from api.subjects.security import SubjectContestDep, SubjectReadDep
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from api.context import ContextDep
+from api.context import ContextDep, KekDep
 from api.core.errors import problem_responses
 from api.core.routing import ApiRoute
+from api.decisions.dependencies import DecisionId
 from api.subjects import service
 from api.subjects.schemas import SubjectDecisionRead, SubjectDecisionSummary
 from api.subjects.security import SubjectReadDep
@@ -24,14 +25,14 @@ router = APIRouter(
     responses=problem_responses(401, 403, 429),
 )
 
-DecisionId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
 LocaleQuery = Annotated[Locale | None, Query(description="en or es; the decision's own by default")]
 
 
 @router.get("/decisions")
-def list_my_decisions(subject: SubjectReadDep, context: ContextDep) -> list[SubjectDecisionSummary]:
+def list_my_decisions(
+    subject: SubjectReadDep, context: ContextDep, kek: KekDep
+) -> list[SubjectDecisionSummary]:
     """Every decision about me, newest first (Art. 15)."""
-    kek = context.settings.key_encryption_key.get_secret_value()
     with context.sessions() as session:
         return service.list_decisions(session, subject=subject, kek=kek)
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Path
+from fastapi import APIRouter
 
 from api.context import ContextDep
 from api.core.errors import problem_responses
 from api.core.routing import ApiRoute
 from api.core.security import ApplicationDep
+from api.decisions.dependencies import DecisionId
 from api.webhooks import service
 from api.webhooks.schemas import DecisionWebhooksRead
 
@@ -21,8 +20,6 @@ router = APIRouter(
     tags=["webhooks"],
     responses=problem_responses(401, 403, 404, 422),
 )
-
-DecisionId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
 
 
 @router.get("/{decision_id}/webhooks", summary="Webhooks sent about a decision")

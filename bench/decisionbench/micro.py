@@ -2,7 +2,7 @@
 
 1. TreeSHAP per row (the explainer the service builds, and shap's own routine for reference);
 2. the pieces of the hot path that are the service's own functions, one decision at a time
-   (parse, validate, encode, explain, main factors);
+   (parse, validate, encode, explain, main factors, and composing the record);
 3. ``create_decision`` itself inside the real app's lifespan (the same engine, migrations, models
    and group-commit writer as the server, on a database of its own) at 1, 8 and 32 concurrent
    requests, then 8 again after ``gc.freeze()``, with the service's own timers of what it did
@@ -34,9 +34,11 @@ import numpy as np
 from api.context import AppContext
 from api.core.security import Principal, Role
 from api.core.settings import Settings, get_settings
+from api.decisions.integrity import row_mac_key
+from api.decisions.records import compose_decision
 from api.decisions.runtime import ModelRegistry, ServedModel
 from api.decisions.schemas import DecisionCreate
-from api.decisions.service import create_decision
+from api.decisions.service import create_decision, score_request
 from api.decisions.validation import validate_features
 from api.main import create_app
 from explain import TreeExplainer, main_factors
@@ -53,9 +55,12 @@ PIECES = (
     "encode row",
     "TreeSHAP explain",
     "main factors",
+    "compose the record",
 )
+_COMPOSE = PIECES[-1]
 # The thread the service's group-commit writer runs in (api.audit.writer.LogWriter).
 WRITER_THREAD = "glassbox-log-writer"
+_PSEUDONYM = "0" * 64
 _PRINCIPAL = Principal(
     key_id="bench",
     name="bench",
@@ -97,10 +102,18 @@ def _treeshap(served: ServedModel, encoded: list[np.ndarray], warm: int) -> Json
     return result
 
 
-def _pieces(served: ServedModel, bodies: list[str], warm: int) -> dict[str, float]:
-    """Microseconds per decision of each of :data:`PIECES`, one decision at a time."""
+def _pieces(
+    served: ServedModel, bodies: list[str], warm: int, settings: Settings
+) -> dict[str, float]:
+    """Microseconds per decision of each of :data:`PIECES`, one decision at a time.
+
+    The last piece is :func:`api.decisions.records.compose_decision` (outcome, notice, contest
+    URL, frozen fields, row MAC) on the service's own scoring of the same request, which is not
+    timed again.
+    """
     spec = served.spec
     totals: Counter[str] = Counter()
+    mac_key = row_mac_key(settings.key_encryption_key.get_secret_value())
 
     def one(body: str) -> None:
         marks = [time.perf_counter_ns()]
@@ -118,8 +131,20 @@ def _pieces(served: ServedModel, bodies: list[str], warm: int) -> dict[str, floa
             for f in main_factors(explanation, spec, locale=request.locale, raw_values=clean)
         ]
         marks.append(time.perf_counter_ns())
-        for label, (a, b) in zip(PIECES, itertools.pairwise(marks), strict=True):
+        for label, (a, b) in zip(PIECES, itertools.pairwise(marks), strict=False):
             totals[label] += b - a
+        scored = score_request(served, request, objected=False)
+        started = time.perf_counter_ns()
+        compose_decision(
+            served,
+            scored,
+            request=request,
+            subject_pseudonym=_PSEUDONYM,
+            application_key_id=_PRINCIPAL.key_id,
+            public_url=settings.public_url,
+            mac_key=mac_key,
+        )
+        totals[_COMPOSE] += time.perf_counter_ns() - started
 
     for body in bodies[:warm]:
         one(body)
@@ -285,7 +310,7 @@ def main(argv: Sequence[str]) -> None:
     ]
     warm = min(500, len(encoded) // 5)
     treeshap = _treeshap(served, encoded, warm)
-    pieces = _pieces(served, bodies, warm)
+    pieces = _pieces(served, bodies, warm, settings)
     sweep = asyncio.run(_sweep(settings, bodies, decisions=ns.decisions, warm=warm))
     print(
         json.dumps(

@@ -261,7 +261,7 @@ def report(results: Json) -> str:
                 "compute until the writer has the record / wait until committed (token, body, "
                 f"commit) ms | {_fmt(compute_ms, 3)} / "
                 f"{_fmt(alone.get('log_wait_ms_per_decision'), 3)} |",
-                "| ... that compute beyond the pieces (pseudonym, outcome, notice, row MAC, "
+                "| ... that compute beyond the pieces (pseudonym, objection check, token, "
                 f"submit) (us) | {_fmt(compute_ms * 1000 - inside, 0)} |",
             ]
         for run in micro["create_decision_sweep"]:

@@ -38,4 +38,4 @@ def test_report_shows_the_services_own_timers_when_a_run_has_them() -> None:
     assert "the service's own timers" in table
     assert "| 0.500 / 0.250 |" in table
     # 500 us of compute, 100 us of it in the pieces it runs (parsing happens before it).
-    assert "(pseudonym, outcome, notice, row MAC, submit) (us) | 400 |" in table
+    assert "(pseudonym, objection check, token, submit) (us) | 400 |" in table
