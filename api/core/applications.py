@@ -38,14 +38,14 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Final
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
-from sqlalchemy import exists, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api.core.database import writing
 from api.core.errors import ConflictError, InvalidRequestError, NotFoundError
 from api.core.models import ApiKey, Application
 from api.core.timestamps import as_utc
-from api.decisions.models import Decision
+from api.decisions.models import decided_by_any
 
 if TYPE_CHECKING:
     from api.core.security import Principal  # security imports this module
@@ -229,7 +229,7 @@ def _reads(session: Session, names: Sequence[str] | None = None) -> list[Applica
         select(ApiKey.key_id).where(ApiKey.application == Application.name).correlate(Application)
     )
     # A decision is where a person first gets a pseudonym: none means nobody to split.
-    decided = exists().where(Decision.application_key_id.in_(keys_of_app)).correlate(Application)
+    decided = decided_by_any(keys_of_app).correlate(Application)
     query = select(Application, active, decided).order_by(Application.name)
     if names is not None:
         query = query.where(Application.name.in_(names))

@@ -8,14 +8,26 @@ subject's data key, bound to their row and field; erasing the key (Art. 17) leav
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Boolean, Float, Index, Integer, LargeBinary, String, Text, text
+from sqlalchemy import (
+    Boolean,
+    Exists,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    exists,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from api.core.database import Base
 from api.core.timestamps import UTCDateTime
 
-__all__ = ["Decision"]
+__all__ = ["Decision", "decided_by_any"]
 
 
 class Decision(Base):
@@ -77,3 +89,22 @@ class Decision(Base):
     # caught, and names the column, for decisions no log entry covers. NULL on rows written
     # before rows carried it.
     row_mac: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+def decided_by_any(key_ids: Any) -> Exists:
+    """Whether any decision was asked for by one of these keys, as a clause to embed.
+
+    The application listing asks it of every application in one query (a correlated subquery
+    of that application's keys); the decision domain owns the question, the caller the query.
+
+    Parameters
+    ----------
+    key_ids : selectable or collection of str
+        The keys, e.g. ``select(ApiKey.key_id).where(...)`` correlated to the caller's row.
+
+    Returns
+    -------
+    Exists
+        ``EXISTS (SELECT ... FROM decision WHERE application_key_id IN key_ids)``.
+    """
+    return exists().where(Decision.application_key_id.in_(key_ids))
