@@ -55,7 +55,9 @@ def _checkpoint_message(size: int, head_hash: str, created_at: str) -> bytes:
     return CHECKPOINT_FORMAT.encode("ascii") + b"\n" + body
 
 
-def create_checkpoint(session: Session, signing_key: Ed25519PrivateKey | bytes) -> CheckpointRead:
+def create_checkpoint(
+    session: Session, *, signing_key: Ed25519PrivateKey | bytes
+) -> CheckpointRead:
     """Sign the log's current size and head hash, store the checkpoint and log it.
 
     The checkpoint is also appended to the log as a ``checkpoint`` entry, so the history of
@@ -101,7 +103,7 @@ def create_checkpoint(session: Session, signing_key: Ed25519PrivateKey | bytes) 
                 "signature": signature,
             },
         )
-        append_prepared(session, [prepare_entry(entry)])
+        append_prepared(session, prepared=[prepare_entry(entry)])
         return CheckpointRead.model_validate(checkpoint)
 
 
@@ -145,6 +147,7 @@ def export_checkpoint(session: Session, *, checkpoint_id: int | None = None) -> 
 
 def verify_checkpoint(
     session: Session,
+    *,
     document: CheckpointDocument | Mapping[str, Any] | str | bytes,
     public_key: Ed25519PublicKey | bytes,
 ) -> CheckpointVerification:

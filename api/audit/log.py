@@ -190,7 +190,7 @@ def lock_log(session: Session) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOG_LOCK_ID})
 
 
-def append_prepared(session: Session, prepared: Sequence[PreparedEntry]) -> list[LogEntryRead]:
+def append_prepared(session: Session, *, prepared: Sequence[PreparedEntry]) -> list[LogEntryRead]:
     """Chain prepared entries onto the head and insert them, in the session's transaction.
 
     Parameters
@@ -215,7 +215,7 @@ def append_prepared(session: Session, prepared: Sequence[PreparedEntry]) -> list
     return [row.read(moment) for row in rows]
 
 
-def append_entries(session: Session, entries: Sequence[LogEntryCreate]) -> list[LogEntryRead]:
+def append_entries(session: Session, *, entries: Sequence[LogEntryCreate]) -> list[LogEntryRead]:
     """Append a batch of entries in one transaction, chained onto the current head.
 
     Parameters
@@ -242,7 +242,7 @@ def append_entries(session: Session, entries: Sequence[LogEntryCreate]) -> list[
     if not prepared:
         return []
     with writing(session):
-        return append_prepared(session, prepared)
+        return append_prepared(session, prepared=prepared)
 
 
 # --- read ---------------------------------------------------------------------------------
@@ -272,7 +272,7 @@ def log_head(session: Session) -> tuple[int, str]:
     return head.seq, head.entry_hash
 
 
-def get_entry(session: Session, entry_id: str) -> LogEntryRead | None:
+def get_entry(session: Session, *, entry_id: str) -> LogEntryRead | None:
     """Return one entry by its id.
 
     Parameters
@@ -293,7 +293,7 @@ def get_entry(session: Session, entry_id: str) -> LogEntryRead | None:
     return None if row is None else LogEntryRead(**row._mapping)
 
 
-def get_entries(session: Session, entry_ids: Collection[str]) -> dict[str, LogEntryRead]:
+def get_entries(session: Session, *, entry_ids: Collection[str]) -> dict[str, LogEntryRead]:
     """Return several entries by id, in one query.
 
     Parameters

@@ -55,7 +55,7 @@ def create_log_checkpoint(_: AuditorOrAdminDep, context: ContextDep) -> Checkpoi
     exported document, to be kept outside the database."""
     signing_key = context.settings.checkpoint_signing_key.get_secret_value()
     with context.sessions() as session:
-        checkpoint = create_checkpoint(session, signing_key)
+        checkpoint = create_checkpoint(session, signing_key=signing_key)
         document = export_checkpoint(session, checkpoint_id=checkpoint.checkpoint_id)
     return CheckpointDocumentRead.model_validate(document.model_dump())
 
@@ -92,5 +92,5 @@ def verify_log_checkpoint(
         load_signing_key(context.settings.checkpoint_signing_key.get_secret_value())
     )
     with context.sessions() as session:
-        result = verify_checkpoint(session, document, trusted)
+        result = verify_checkpoint(session, document=document, public_key=trusted)
     return CheckpointVerificationRead.model_validate(result.model_dump())

@@ -350,12 +350,12 @@ class LogWriter:
             year = datetime.now(UTC).year
             wanted = keys_of_batch(items, year)
             keys = (
-                data_keys_for(session, wanted, self._kek or b"", refuse_restricted=True)
+                data_keys_for(session, keys=wanted, kek=self._kek or b"", refuse_restricted=True)
                 if wanted
                 else {}
             )
             batch = assemble_batch(items, keys, year, session)
             for table, _, values in batch.rows:
                 session.connection().execute(insert(table), [dict(v) for v in values])
-            stored = append_prepared(session, batch.prepared) if batch.prepared else []
+            stored = append_prepared(session, prepared=batch.prepared) if batch.prepared else []
         return batch.results(stored)

@@ -104,7 +104,7 @@ def revoke_key(
     settings = service_settings(home, demo=demo)
     with open_database(settings) as sessions, sessions() as session:
         try:
-            key = revoke_api_key(session, key_id)
+            key = revoke_api_key(session, key_id=key_id)
         except NotFoundError:
             errors.print(f"No API key has the id {key_id!r}.", markup=False)
             raise typer.Exit(2) from None

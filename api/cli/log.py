@@ -116,7 +116,9 @@ def create_checkpoint_command(
 
     settings = service_settings(home, demo=demo)
     with open_database(settings) as sessions, sessions() as session:
-        checkpoint = create_checkpoint(session, settings.checkpoint_signing_key.get_secret_value())
+        checkpoint = create_checkpoint(
+            session, signing_key=settings.checkpoint_signing_key.get_secret_value()
+        )
     console.print(
         f"Checkpoint {checkpoint.checkpoint_id}: {checkpoint.size} entries, head hash "
         f"{checkpoint.head_hash}, key {checkpoint.public_key_id}.",
@@ -191,7 +193,7 @@ def verify_checkpoint_command(
             errors.print("--public-key must be base64.")
             raise typer.Exit(2) from None
     with open_database(settings) as sessions, sessions() as session:
-        result = verify_checkpoint(session, document, trusted)
+        result = verify_checkpoint(session, document=document, public_key=trusted)
     if result.ok:
         console.print(f"[green]OK[/]: the log still matches the checkpoint in {file}.")
         return

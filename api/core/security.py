@@ -229,7 +229,7 @@ def create_api_key(
     )
 
 
-def revoke_api_key(session: Session, key_id: str) -> ApiKeyRead:
+def revoke_api_key(session: Session, *, key_id: str) -> ApiKeyRead:
     """Revoke a key; revoking it again changes nothing.
 
     Other workers keep accepting the key for up to their cache TTL; call

@@ -321,7 +321,7 @@ def check_decision(decision: Decision, *, key: bytes, entry: LogEntryRead | None
         raise DecisionIntegrityError(decision.decision_id, found.columns, found.reason)
 
 
-def check_decisions(session: Session, decisions: Iterable[Decision], *, key: bytes) -> None:
+def check_decisions(session: Session, *, decisions: Iterable[Decision], key: bytes) -> None:
     """:func:`check_decision` for several rows; the entries of rows without a MAC in one query.
 
     Raises
@@ -330,7 +330,7 @@ def check_decisions(session: Session, decisions: Iterable[Decision], *, key: byt
         For the first row that does not match.
     """
     rows = list(decisions)
-    entries = get_entries(session, [str(d.log_entry_id) for d in rows if _needs_entry(d)])
+    entries = get_entries(session, entry_ids=[str(d.log_entry_id) for d in rows if _needs_entry(d)])
     for decision in rows:
         entry = entries.get(str(decision.log_entry_id)) if _needs_entry(decision) else None
         check_decision(decision, key=key, entry=entry)
@@ -377,7 +377,9 @@ def verify_decision_rows(
         ).all()
         if not rows:
             break
-        entries = get_entries(session, [str(d.log_entry_id) for d in rows if d.log_entry_id])
+        entries = get_entries(
+            session, entry_ids=[str(d.log_entry_id) for d in rows if d.log_entry_id]
+        )
         for decision in rows:
             checked += 1
             if decision.row_mac is None and decision.log_entry_id is None:

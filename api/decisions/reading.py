@@ -124,7 +124,7 @@ def is_superseded(session: Session, *, decision_id: str) -> bool:
     )
 
 
-def decision_data_key(session: Session, decision: Decision, *, kek: bytes) -> bytes:
+def decision_data_key(session: Session, *, decision: Decision, kek: bytes) -> bytes:
     """The subject's data key that seals a decision (:func:`~api.decisions.records.sealing_key`).
 
     Parameters
@@ -150,7 +150,12 @@ def decision_data_key(session: Session, decision: Decision, *, kek: bytes) -> by
     """
     category, epoch = sealing_key(decision)
     return data_key_for(
-        session, decision.subject_pseudonym, kek, category=category, epoch=epoch, create=False
+        session,
+        pseudonym=decision.subject_pseudonym,
+        kek=kek,
+        category=category,
+        epoch=epoch,
+        create=False,
     )
 
 
@@ -230,7 +235,7 @@ def open_decision(session: Session, *, decision_id: str, kek: bytes) -> OpenedDe
         raise DecisionNotFoundError(f"no decision {decision_id}")
     mac_key = row_mac_key(kek)
     try:
-        dek = decision_data_key(session, decision, kek=kek)
+        dek = decision_data_key(session, decision=decision, kek=kek)
     except (KeyShredded, KeyNotFoundError) as exc:
         if decision.row_mac is not None:
             # A changed key_category or key_epoch points at no key: that is not an erasure.
@@ -240,7 +245,11 @@ def open_decision(session: Session, *, decision_id: str, kek: bytes) -> OpenedDe
         ) from exc
 
     opened = open_decision_fields(
-        session, dek, decision, ("features", "explanation", "notice"), mac_key=mac_key
+        session,
+        dek=dek,
+        decision=decision,
+        fields=("features", "explanation", "notice"),
+        mac_key=mac_key,
     )
     return OpenedDecision(
         row=decision,

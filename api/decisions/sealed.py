@@ -30,10 +30,10 @@ _TABLE = Decision.__tablename__
 
 def open_decision_fields(
     session: Session,
+    *,
     dek: bytes,
     decision: Decision,
     fields: tuple[str, ...],
-    *,
     mac_key: bytes,
 ) -> dict[str, Any]:
     """Check a decision's columns, then decrypt and parse some of its sealed fields.
@@ -70,7 +70,7 @@ def open_decision_fields(
     in_entry = any(getattr(decision, f"{field}_ct") == SEALED_IN_ENTRY for field in fields)
     if decision.log_entry_id is not None and (in_entry or decision.row_mac is None):
         # Read anyway for the fields, or the only check an old row without a MAC has.
-        entry = get_entry(session, str(decision.log_entry_id))
+        entry = get_entry(session, entry_id=str(decision.log_entry_id))
     check_decision(decision, key=mac_key, entry=entry)
     for field in fields:
         blob: bytes = getattr(decision, f"{field}_ct")

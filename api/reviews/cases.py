@@ -84,7 +84,7 @@ def dumps(value: Any) -> bytes:
 # --- sealing --------------------------------------------------------------------------------
 
 
-def case_key(session: Session, decision: Decision, *, kek: bytes) -> bytes:
+def case_key(session: Session, *, decision: Decision, kek: bytes) -> bytes:
     """The data key of a case's sealed fields: the contested decision's own.
 
     A case's statement, corrections and rationale are sealed under the contested decision's key
@@ -100,9 +100,9 @@ def case_key(session: Session, decision: Decision, *, kek: bytes) -> bytes:
     SubjectErasedError
         The person's data was erased.
     """
-    check_decisions(session, [decision], key=row_mac_key(kek))
+    check_decisions(session, decisions=[decision], key=row_mac_key(kek))
     try:
-        return decision_data_key(session, decision, kek=kek)
+        return decision_data_key(session, decision=decision, kek=kek)
     except KeyShredded as exc:
         raise SubjectErasedError(
             "the data of this person was erased; the case can no longer be read or changed"
@@ -199,9 +199,9 @@ class Step:
 
 def record_transition(
     session: Session,
+    *,
     case: ReviewCase,
     step: Step | LogEntryCreate,
-    *,
     changes: Mapping[str, Any] | None = None,
 ) -> None:
     """Apply one step to a case and append it to the decision log, in the caller's transaction.
@@ -230,7 +230,7 @@ def record_transition(
         setattr(case, name, value)
     session.flush()
     entry = step.entry(case, from_state=previous) if isinstance(step, Step) else step
-    append_entries(session, [entry])
+    append_entries(session, entries=[entry])
 
 
 # --- loading and opening --------------------------------------------------------------------
@@ -253,7 +253,7 @@ def load_case(session: Session, *, case_id: str, lock: bool = False) -> ReviewCa
     return case
 
 
-def check_open_to_review(session: Session, decision: Decision) -> None:
+def check_open_to_review(session: Session, *, decision: Decision) -> None:
     """Refuse a case on a decision that a person already decided, or that is under one.
 
     Raises

@@ -127,7 +127,7 @@ def create_contest(
         decision = find_decision(session, decision_id=decision_id)
         if decision is None or decision.subject_pseudonym != pseudonym:
             raise DecisionNotFoundError(f"no decision {decision_id}")
-        check_open_to_review(session, decision)
+        check_open_to_review(session, decision=decision)
         model_name, model_version = decision.model_name, decision.model_version
     # Outside the write transaction: loading an older model version can take seconds, and
     # SQLite's write lock must not wait on it.
@@ -140,8 +140,8 @@ def create_contest(
         with write_transaction(session):
             decision = find_decision(session, decision_id=decision_id)
             assert decision is not None
-            check_open_to_review(session, decision)
-            dek = case_key(session, decision, kek=kek)
+            check_open_to_review(session, decision=decision)
+            dek = case_key(session, decision=decision, kek=kek)
             values = case_opening(
                 decision_id=decision_id,
                 subject_pseudonym=pseudonym,
@@ -159,8 +159,8 @@ def create_contest(
             )
             record_transition(
                 session,
-                case,
-                Step(
+                case=case,
+                step=Step(
                     "open",
                     kind=EntryKind.CONTEST,
                     actor="subject",
@@ -238,7 +238,9 @@ def get_subject_case(session: Session, *, pseudonym: str, case_id: str, kek: byt
             raise CaseNotFoundError(f"no case {case_id}")
         decision = find_decision(session, decision_id=case.decision_id)
         assert decision is not None
-        return _subject_read(case, decision, case_key(session, decision, kek=kek), now=utc_now())
+        return _subject_read(
+            case, decision, case_key(session, decision=decision, kek=kek), now=utc_now()
+        )
 
 
 def list_subject_cases(session: Session, *, pseudonym: str, kek: bytes) -> list[CaseRead]:
@@ -272,7 +274,7 @@ def list_subject_cases(session: Session, *, pseudonym: str, kek: bytes) -> list[
             _subject_read(
                 case,
                 decisions[case.decision_id],
-                case_key(session, decisions[case.decision_id], kek=kek),
+                case_key(session, decision=decisions[case.decision_id], kek=kek),
                 now=now,
             )
             for case in cases
@@ -314,8 +316,8 @@ def withdraw_case(session: Session, *, pseudonym: str, case_id: str, kek: bytes)
             raise CaseStateError(f"the case is {case.state}; it can no longer be withdrawn")
         record_transition(
             session,
-            case,
-            Step("withdraw", actor="subject", at=now),
+            case=case,
+            step=Step("withdraw", actor="subject", at=now),
             changes={
                 "state": CaseState.WITHDRAWN.value,
                 "withdrawn_at": now,

@@ -32,7 +32,7 @@ class CaseHold:
     subject_pseudonym: str
 
 
-def active_cases(session: Session, pseudonyms: Iterable[str] | None = None) -> list[CaseHold]:
+def active_cases(session: Session, *, pseudonyms: Iterable[str] | None = None) -> list[CaseHold]:
     """The open or assigned review cases of some subjects (or of everyone).
 
     Parameters

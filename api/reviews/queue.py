@@ -190,8 +190,8 @@ def claim_case(
         # claim was taken from, which the step records before it takes the claim's values.
         record_transition(
             session,
-            case,
-            Step(
+            case=case,
+            step=Step(
                 "renew" if renew else "claim",
                 actor=reviewer,
                 at=moment,
@@ -239,8 +239,8 @@ def release_case(
         check_held_by(case, reviewer, moment)
         record_transition(
             session,
-            case,
-            Step("release", actor=reviewer, at=moment),
+            case=case,
+            step=Step("release", actor=reviewer, at=moment),
             changes={
                 "state": CaseState.OPEN.value,
                 "assigned_to": None,
@@ -306,8 +306,8 @@ def extend_case(
             raise ReviewInputError("months", refusal)
         record_transition(
             session,
-            case,
-            Step(
+            case=case,
+            step=Step(
                 "extend",
                 actor=reviewer,
                 at=moment,
@@ -361,7 +361,7 @@ def escalate_decision(
             decision = find_decision(session, decision_id=decision_id)
             if decision is None:
                 raise DecisionNotFoundError(f"no decision {decision_id}")
-            check_open_to_review(session, decision)
+            check_open_to_review(session, decision=decision)
             case = ReviewCase(
                 **case_opening(
                     decision_id=decision_id,
@@ -373,8 +373,8 @@ def escalate_decision(
             )
             record_transition(
                 session,
-                case,
-                Step("open", actor=reviewer, at=moment, details={"due_at": case.due_at}),
+                case=case,
+                step=Step("open", actor=reviewer, at=moment, details={"due_at": case.due_at}),
             )
             return summary(case, moment)
     except IntegrityError as exc:
@@ -451,9 +451,13 @@ def get_case_for_reviewer(
         case = load_case(session, case_id=case_id)
         decision = find_decision(session, decision_id=case.decision_id)
         assert decision is not None
-        dek = case_key(session, decision, kek=kek)
+        dek = case_key(session, decision=decision, kek=kek)
         opened = open_decision_fields(
-            session, dek, decision, ("features", "explanation"), mac_key=row_mac_key(kek)
+            session,
+            dek=dek,
+            decision=decision,
+            fields=("features", "explanation"),
+            mac_key=row_mac_key(kek),
         )
         features, frozen = opened["features"], opened["explanation"]
         corrections = open_json(dek, case_id, "corrections", case.corrections_ct)

@@ -150,14 +150,14 @@ def resolve_case(
         if case.proposed_by is not None and case.state in ACTIVE_CASE_STATES:
             raise CaseStateError("a resolution is proposed already; it waits for a second reviewer")
         check_held_by(case, reviewer, moment)
-        dek = case_key(session, decision, kek=kek)
+        dek = case_key(session, decision=decision, kek=kek)
         sealed_rationale = rationale.strip().encode("utf-8")
         rationale_ct = seal_field(dek, case_id, "rationale", sealed_rationale)
         if _needs_second_reviewer(spec, decision, verdict):
             record_transition(
                 session,
-                case,
-                Step(
+                case=case,
+                step=Step(
                     "propose",
                     actor=reviewer,
                     at=moment,
@@ -248,7 +248,7 @@ def approve_resolution(
             raise CaseStateError("no resolution waits for a second reviewer on this case")
         if case.proposed_by == reviewer:
             raise SecondReviewerError("a second reviewer must approve, not the one who proposed")
-        dek = case_key(session, decision, kek=kek)
+        dek = case_key(session, decision=decision, kek=kek)
         rationale = open_field(dek, case_id, "rationale", case.rationale_ct or b"")
         verdict = _verdict(spec, decision, case.proposed_resolution or "", case.proposed_outcome)
         _complete(
@@ -290,7 +290,7 @@ def _complete(
     (an approval finds the proposer's stored already).
     """
     opened = open_decision_fields(
-        session, dek, decision, ("features", "explanation"), mac_key=mac_key
+        session, dek=dek, decision=decision, fields=("features", "explanation"), mac_key=mac_key
     )
     features, frozen = opened["features"], opened["explanation"]
     corrections = open_json(dek, case.case_id, "corrections", case.corrections_ct)
@@ -324,8 +324,8 @@ def _complete(
     # One entry is both the case's last step and the human decision's record.
     record_transition(
         session,
-        case,
-        human.entry,
+        case=case,
+        step=human.entry,
         changes={
             "state": CaseState.RESOLVED.value,
             "resolved_at": now,

@@ -57,7 +57,7 @@ def _plan_erasure(
     now: datetime,
 ) -> _KeyPlan:
     """Which of a subject's keys an erasure shreds now, and which a legal hold keeps."""
-    cases = active_cases(session, [pseudonym])
+    cases = active_cases(session, pseudonyms=[pseudonym])
     rows = subject_keys(session, pseudonym=pseudonym)
     plan = _KeyPlan()
     for category, epoch, shredded_at in rows:
@@ -122,7 +122,9 @@ def erase_subject(
     policies = retention_policies(served_specs(context))
     with context.sessions() as session, write_transaction(session):
         plan = _plan_erasure(session, subject.pseudonym, policies, when)
-        shred_data_keys(session, subject.pseudonym, plan.erase, mark_erased=True, now=when)
+        shred_data_keys(
+            session, pseudonym=subject.pseudonym, keys=plan.erase, mark_erased=True, now=when
+        )
         status = RequestStatus.PENDING if plan.kept else RequestStatus.COMPLETED
         request = record_request(
             session,
@@ -193,7 +195,9 @@ def finish_pending_erasures(
     for request in pending:
         plan = _plan_erasure(session, request.subject_pseudonym, policies, now)
         if not dry_run:
-            shredded += shred_data_keys(session, request.subject_pseudonym, plan.erase, now=now)
+            shredded += shred_data_keys(
+                session, pseudonym=request.subject_pseudonym, keys=plan.erase, now=now
+            )
         if plan.kept:
             held += 1
             continue

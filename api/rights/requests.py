@@ -83,7 +83,7 @@ def record_request(
         **({"outcome": dict(outcome)} if outcome else {}),
     }
     entry = LogEntryCreate(kind=EntryKind.RIGHTS_REQUEST, subject_pseudonym=pseudonym, body=body)
-    (stored,) = append_entries(session, [entry])
+    (stored,) = append_entries(session, entries=[entry])
     request = RightsRequest(
         request_id=request_id,
         subject_pseudonym=pseudonym,
@@ -130,7 +130,7 @@ def complete_request(
     }
     append_entries(
         session,
-        [
+        entries=[
             LogEntryCreate(
                 kind=EntryKind.RIGHTS_REQUEST,
                 subject_pseudonym=request.subject_pseudonym,

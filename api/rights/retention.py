@@ -143,7 +143,7 @@ def run_retention(
         )
         if not dry_run:
             (entry,) = append_entries(
-                session, [LogEntryCreate(kind=EntryKind.RETENTION, body=report.body())]
+                session, entries=[LogEntryCreate(kind=EntryKind.RETENTION, body=report.body())]
             )
             report.log_entry_id = entry.entry_id
     if engine is not None and not dry_run and report.keys_shredded:

@@ -67,7 +67,7 @@ def list_decisions(
     """
     rows = subject_decisions(session, pseudonym=subject.pseudonym, limit=_MAX_LISTED)
     # The list shows outcomes from the plain columns: none that was changed in storage.
-    check_decisions(session, rows, key=row_mac_key(kek))
+    check_decisions(session, decisions=rows, key=row_mac_key(kek))
     return [SubjectDecisionSummary.model_validate(_summary(row)) for row in rows]
 
 

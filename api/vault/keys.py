@@ -123,9 +123,9 @@ def _insert_subject_key_if_absent(
 
 def data_key_for(
     session: Session,
+    *,
     pseudonym: str,
     kek: bytes,
-    *,
     category: str = GENERAL_CATEGORY,
     epoch: int | None = None,
     create: bool = True,
@@ -187,9 +187,9 @@ def data_key_for(
     if not create:
         raise KeyNotFoundError(f"no data key {key}")
     if in_write_transaction(session):
-        return data_keys_for(session, [key], kek)[key]
+        return data_keys_for(session, keys=[key], kek=kek)[key]
     with Session(session.get_bind()) as own, write_transaction(own):
-        return data_keys_for(own, [key], kek)[key]
+        return data_keys_for(own, keys=[key], kek=kek)[key]
 
 
 def key_lookup(
@@ -380,9 +380,9 @@ class _SessionKeyRows:
 
 def data_keys_for(
     session: Session,
+    *,
     keys: Collection[KeyId],
     kek: bytes,
-    *,
     refuse_restricted: bool = False,
 ) -> dict[KeyId, bytes]:
     """Return several data keys, creating the missing ones, in two statements.
@@ -433,7 +433,7 @@ def _mark_erased(session: Session, pseudonym: str, now: datetime) -> None:
     )
 
 
-def shred_subject_key(session: Session, pseudonym: str) -> bool:
+def shred_subject_key(session: Session, *, pseudonym: str) -> bool:
     """Erase every data key of a subject (crypto-shredding, Art. 17) and mark them erased.
 
     Every field sealed under the keys becomes unreadable for good; the log's ciphertexts and
@@ -467,9 +467,9 @@ def shred_subject_key(session: Session, pseudonym: str) -> bool:
 
 def shred_data_keys(
     session: Session,
+    *,
     pseudonym: str,
     keys: Collection[tuple[str, int]],
-    *,
     mark_erased: bool = False,
     now: datetime | None = None,
 ) -> int:

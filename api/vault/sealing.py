@@ -260,7 +260,7 @@ def _open_sealed(dek: bytes, entry_id: str, sealed: Mapping[str, str], field: st
     return decrypt_field(dek, blob, aad=field_aad(LOG_TABLE, entry_id, field))
 
 
-def open_sealed_field(session: Session, entry: LogEntryRead, field: str, *, kek: bytes) -> bytes:
+def open_sealed_field(session: Session, *, entry: LogEntryRead, field: str, kek: bytes) -> bytes:
     """Decrypt one personal field of a stored entry.
 
     Parameters
@@ -300,8 +300,8 @@ def open_sealed_field(session: Session, entry: LogEntryRead, field: str, *, kek:
     if named is not None:
         dek = data_key_for(
             session,
-            entry.subject_pseudonym,
-            kek,
+            pseudonym=entry.subject_pseudonym,
+            kek=kek,
             category=named["category"],
             epoch=named["epoch"],
             create=False,
@@ -309,11 +309,19 @@ def open_sealed_field(session: Session, entry: LogEntryRead, field: str, *, kek:
     else:
         try:
             dek = data_key_for(
-                session, entry.subject_pseudonym, kek, epoch=entry.entry_at.year, create=False
+                session,
+                pseudonym=entry.subject_pseudonym,
+                kek=kek,
+                epoch=entry.entry_at.year,
+                create=False,
             )
         except KeyNotFoundError:
             # Sealed before keys were split: the subject's single key.
             dek = data_key_for(
-                session, entry.subject_pseudonym, kek, epoch=LEGACY_EPOCH, create=False
+                session,
+                pseudonym=entry.subject_pseudonym,
+                kek=kek,
+                epoch=LEGACY_EPOCH,
+                create=False,
             )
     return _open_sealed(dek, entry.entry_id, sealed, field)

@@ -141,7 +141,7 @@ def revoked_keys(context: AppContext) -> dict[Role, str]:
     with context.sessions() as session:
         for role in Role:
             keys[role], principal = create_api_key(session, name=f"revoked {role}", role=role)
-            revoke_api_key(session, principal.key_id)
+            revoke_api_key(session, key_id=principal.key_id)
     return keys
 
 
@@ -371,7 +371,7 @@ def test_grouped_applications_share_exactly_the_groups_people(
         )
         old = service.context.keys.authenticate(keys["bank"])
         assert old is not None
-        revoke_api_key(session, old.key_id)
+        revoke_api_key(session, key_id=old.key_id)
     service.context.keys.invalidate()
     assert principal.pseudonym_scope == "group:finance"
     assert _decide(service, keys["bank"], "fraud", body).status_code == 401

@@ -22,9 +22,9 @@ def checkpointed(
     session_factory: sessionmaker[Session], signing_key: Ed25519PrivateKey
 ) -> CheckpointDocument:
     with session_factory() as session:
-        append_entries(session, [make_entry(n) for n in range(10)])
-        create_checkpoint(session, signing_key)
-        append_entries(session, [make_entry(n) for n in range(10, 13)])
+        append_entries(session, entries=[make_entry(n) for n in range(10)])
+        create_checkpoint(session, signing_key=signing_key)
+        append_entries(session, entries=[make_entry(n) for n in range(10, 13)])
         return export_checkpoint(session)
 
 
@@ -59,18 +59,22 @@ def test_an_exported_checkpoint_verifies_as_object_and_as_json(
     }
     with session_factory() as session:
         for document in (checkpointed, exported, json.loads(exported)):
-            assert verify_checkpoint(session, document, public).ok
-        assert verify_checkpoint(session, checkpointed, signing_key.public_key()).ok
+            assert verify_checkpoint(session, document=document, public_key=public).ok
+        assert verify_checkpoint(
+            session, document=checkpointed, public_key=signing_key.public_key()
+        ).ok
 
 
 def test_a_checkpoint_of_an_empty_log_verifies(
     session_factory: sessionmaker[Session], signing_key: Ed25519PrivateKey
 ) -> None:
     with session_factory() as session:
-        checkpoint = create_checkpoint(session, signing_key)
+        checkpoint = create_checkpoint(session, signing_key=signing_key)
         document = export_checkpoint(session, checkpoint_id=checkpoint.checkpoint_id)
         assert (document.size, document.head_hash) == (0, GENESIS_HASH)
-        assert verify_checkpoint(session, document, public_key_bytes(signing_key)).ok
+        assert verify_checkpoint(
+            session, document=document, public_key=public_key_bytes(signing_key)
+        ).ok
 
 
 def test_another_key_or_an_edited_document_fails(
@@ -81,11 +85,17 @@ def test_another_key_or_an_edited_document_fails(
     stranger = public_key_bytes(Ed25519PrivateKey.generate())
     public = public_key_bytes(signing_key)
     with session_factory() as session:
-        assert not verify_checkpoint(session, checkpointed, stranger).ok
+        assert not verify_checkpoint(session, document=checkpointed, public_key=stranger).ok
         smaller = checkpointed.model_copy(update={"size": 5})
-        assert "signature" in (verify_checkpoint(session, smaller, public).reason or "")
-        assert "malformed" in (verify_checkpoint(session, "{not json", public).reason or "")
-        assert "malformed" in (verify_checkpoint(session, {"size": -1}, public).reason or "")
+        assert "signature" in (
+            verify_checkpoint(session, document=smaller, public_key=public).reason or ""
+        )
+        assert "malformed" in (
+            verify_checkpoint(session, document="{not json", public_key=public).reason or ""
+        )
+        assert "malformed" in (
+            verify_checkpoint(session, document={"size": -1}, public_key=public).reason or ""
+        )
 
 
 def test_a_consistently_rechained_rewrite_fails_the_checkpoint(
@@ -100,7 +110,9 @@ def test_a_consistently_rechained_rewrite_fails_the_checkpoint(
     with session_factory() as session:
         # The chain alone cannot tell: every hash was recomputed.
         assert verify_log(session).ok
-        result = verify_checkpoint(session, checkpointed, public_key_bytes(signing_key))
+        result = verify_checkpoint(
+            session, document=checkpointed, public_key=public_key_bytes(signing_key)
+        )
     assert not result.ok
     assert "rewritten" in (result.reason or "")
 
@@ -117,7 +129,9 @@ def test_a_truncated_log_fails_the_checkpoint(
     with session_factory() as session:
         assert verify_log(session).ok  # a shorter chain is still a chain
         assert log_head(session)[0] == 6
-        result = verify_checkpoint(session, checkpointed, public_key_bytes(signing_key))
+        result = verify_checkpoint(
+            session, document=checkpointed, public_key=public_key_bytes(signing_key)
+        )
     assert not result.ok
     assert "removed" in (result.reason or "")
 

@@ -71,12 +71,12 @@ def _through_a_session(engine: Engine, kek: bytes, record: SealedRecord) -> LogE
 
 def test_plain_entries_come_back_alike_from_both_paths(engine: Engine) -> None:
     with Session(engine) as session:
-        by_session = append_entries(session, [make_entry(1)])[0]
+        by_session = append_entries(session, entries=[make_entry(1)])[0]
     with LogWriter(engine) as writer:
         by_driver = writer.submit(make_entry(2)).result(timeout=30)
     with Session(engine) as session:
         for stored in (by_session, by_driver):
-            assert get_entry(session, stored.entry_id) == stored
+            assert get_entry(session, entry_id=stored.entry_id) == stored
             assert stored.entry_at.utcoffset() is not None
         assert verify_log(session).size == 2
     assert by_driver.seq == by_session.seq + 1
@@ -96,7 +96,7 @@ def test_a_sealed_record_is_written_alike_by_both_paths(engine: Engine, kek: byt
             assert rows[note_id].note_ct == SEALED_IN_ENTRY, path
             assert rows[note_id].log_entry_id == entry.entry_id, path
             assert entry.body_data()["data_key"]["category"] == "scores", path
-            opened = open_sealed_field(session, entry, "note", kek=kek)
+            opened = open_sealed_field(session, entry=entry, field="note", kek=kek)
             assert opened == f"note {note_id}".encode(), path
         assert verify_log(session).ok
 
@@ -119,7 +119,7 @@ def test_a_restricted_subject_is_refused_by_both_paths(engine: Engine, kek: byte
         write_transaction(session),
         pytest.raises(ProcessingRestricted),
     ):
-        data_keys_for(session, [KeyId(subject)], kek, refuse_restricted=True)
+        data_keys_for(session, keys=[KeyId(subject)], kek=kek, refuse_restricted=True)
     with Session(engine) as session:
         assert session.execute(select(_NOTES)).all() == []
         assert verify_log(session).size == 0

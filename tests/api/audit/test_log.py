@@ -30,8 +30,8 @@ def test_appended_entries_chain_from_genesis_and_verify(
     session_factory: sessionmaker[Session],
 ) -> None:
     with session_factory() as session:
-        first = append_entries(session, [make_entry(n) for n in range(3)])
-        second = append_entries(session, [make_entry(n) for n in range(3, 5)])
+        first = append_entries(session, entries=[make_entry(n) for n in range(3)])
+        second = append_entries(session, entries=[make_entry(n) for n in range(3, 5)])
     stored = first + second
     assert [entry.seq for entry in stored] == [1, 2, 3, 4, 5]
     assert stored[0].prev_hash == GENESIS_HASH
@@ -46,10 +46,10 @@ def test_appended_entries_chain_from_genesis_and_verify(
 
 def test_read_paths_return_what_was_stored(session_factory: sessionmaker[Session]) -> None:
     with session_factory() as session:
-        stored = append_entries(session, [make_entry(n) for n in range(12)])
+        stored = append_entries(session, entries=[make_entry(n) for n in range(12)])
     with session_factory() as session:
-        assert get_entry(session, stored[4].entry_id) == stored[4]
-        assert get_entry(session, "f" * 32) is None
+        assert get_entry(session, entry_id=stored[4].entry_id) == stored[4]
+        assert get_entry(session, entry_id="f" * 32) is None
         assert read_entries(session, after_seq=3, limit=2) == stored[3:5]
         about = read_entries(session, subject_pseudonym=pseudonym(1))
     assert about == [entry for entry in stored if entry.subject_pseudonym == pseudonym(1)]
@@ -58,7 +58,7 @@ def test_read_paths_return_what_was_stored(session_factory: sessionmaker[Session
 
 def test_appending_nothing_is_a_no_op(session_factory: sessionmaker[Session]) -> None:
     with session_factory() as session:
-        assert append_entries(session, []) == []
+        assert append_entries(session, entries=[]) == []
         assert not session.in_transaction()
 
 
@@ -67,7 +67,7 @@ def test_an_unencodable_body_is_refused_before_anything_is_written(
 ) -> None:
     with session_factory() as session:
         with pytest.raises(TypeError):
-            append_entries(session, [make_entry(1), make_entry(2, bad=object())])
+            append_entries(session, entries=[make_entry(1), make_entry(2, bad=object())])
         assert log_head(session) == (0, GENESIS_HASH)
 
 
@@ -76,7 +76,7 @@ def test_entries_join_the_callers_write_transaction(
 ) -> None:
     def unit_of_work(session: Session) -> None:
         with write_transaction(session):
-            append_entries(session, [make_entry(1)])
+            append_entries(session, entries=[make_entry(1)])
             raise RuntimeError("the unit of work fails after the append")
 
     with session_factory() as session, pytest.raises(RuntimeError):
@@ -85,8 +85,8 @@ def test_entries_join_the_callers_write_transaction(
         assert log_head(session) == (0, GENESIS_HASH)  # rolled back together
     with session_factory() as session:
         with write_transaction(session):
-            append_entries(session, [make_entry(1)])
-            append_entries(session, [make_entry(2)])
+            append_entries(session, entries=[make_entry(1)])
+            append_entries(session, entries=[make_entry(2)])
         assert verify_log(session).size == 2
 
 
@@ -96,7 +96,7 @@ def test_a_second_entry_after_the_same_head_is_refused(
     # Two writers that read the same head both compute its seq plus one: the primary key lets
     # only one of them in, so the chain cannot fork.
     with session_factory() as session:
-        append_entries(session, [make_entry(n) for n in range(2)])
+        append_entries(session, entries=[make_entry(n) for n in range(2)])
     rival = {**raw_log.rows()[1], "entry_id": "f" * 32, "body": "{}", "entry_hash": "e" * 64}
     with pytest.raises(IntegrityError):
         raw_log.insert(rival)
@@ -108,7 +108,7 @@ def test_an_entry_claiming_an_older_head_is_named_by_verification(
     # Past the writers' lock and the key, a forger can add an entry that claims to follow
     # entry 1 under a new seq: the link from entry 2 does not lead to it.
     with session_factory() as session:
-        append_entries(session, [make_entry(n) for n in range(2)])
+        append_entries(session, entries=[make_entry(n) for n in range(2)])
     forged = {**raw_log.rows()[1], "seq": 3, "entry_id": "f" * 32, "entry_hash": "e" * 64}
     raw_log.insert(forged)
     with session_factory() as session:
@@ -157,7 +157,7 @@ def test_any_sequence_of_appends_verifies(
         size_before = log_head(session)[0]
         session.rollback()
         for batch in batches:
-            append_entries(session, batch)
+            append_entries(session, entries=batch)
         result = verify_log(session, batch_size=7)
     assert result.ok, result
     assert result.size == size_before + sum(len(batch) for batch in batches)
@@ -180,7 +180,7 @@ def test_concurrent_appends_all_land_on_one_chain(
             for batch in range(batches_each):
                 entries = [make_entry(worker * 100 + batch * 10 + i) for i in range(1 + batch % 3)]
                 with Session(engine) as session:
-                    append_entries(session, entries)
+                    append_entries(session, entries=entries)
         except BaseException as exc:  # surfaced below
             errors.append(exc)
 
@@ -204,10 +204,10 @@ def test_concurrent_appends_all_land_on_one_chain(
 
 def test_writes_are_visible_to_a_fresh_engine(database_url: str, engine: Engine) -> None:
     with Session(engine) as session:
-        stored = append_entries(session, [make_entry(7)])
+        stored = append_entries(session, entries=[make_entry(7)])
     fresh = create_db_engine(database_url)
     try:
         with Session(fresh) as session:
-            assert get_entry(session, stored[0].entry_id) == stored[0]
+            assert get_entry(session, entry_id=stored[0].entry_id) == stored[0]
     finally:
         fresh.dispose()

@@ -18,7 +18,7 @@ SIZE = 12
 @pytest.fixture
 def logged(context: AppContext) -> int:
     with context.sessions() as session:
-        append_entries(session, [make_entry(n) for n in range(SIZE)])
+        append_entries(session, entries=[make_entry(n) for n in range(SIZE)])
     return SIZE
 
 

@@ -23,7 +23,8 @@ def log(session_factory: sessionmaker[Session], raw_log: RawLog) -> RawLog:
         # Several batches, some entries without a subject.
         for start in range(0, SIZE, 5):
             append_entries(
-                session, [make_entry(n, with_subject=n % 4 != 0) for n in range(start, start + 5)]
+                session,
+                entries=[make_entry(n, with_subject=n % 4 != 0) for n in range(start, start + 5)],
             )
     raw_log.drop_guards()
     return raw_log
@@ -40,7 +41,7 @@ def test_the_database_refuses_updates_and_deletes(
     session_factory: sessionmaker[Session], raw_log: RawLog
 ) -> None:
     with session_factory() as session:
-        append_entries(session, [make_entry(1)])
+        append_entries(session, entries=[make_entry(1)])
     for statement in (
         "UPDATE log_entry SET kind = 'notice'",
         "DELETE FROM log_entry",

@@ -46,7 +46,7 @@ def test_entries_from_many_threads_are_committed_before_they_are_acknowledged(
         # Runs the moment the future resolves: the entry must already be committed.
         entry = future.result()
         with Session(probe) as session:
-            if get_entry(session, entry.entry_id) is None:
+            if get_entry(session, entry_id=entry.entry_id) is None:
                 acknowledged_but_invisible.append(entry.seq)
 
     futures: list[Future[LogEntryRead]] = []
@@ -84,7 +84,7 @@ def test_a_failing_batch_fails_every_entry_in_it_and_writes_none(
     database_url: str, engine: Engine
 ) -> None:
     with Session(engine) as session:
-        existing = append_entries(session, [make_entry(0)])[0]
+        existing = append_entries(session, entries=[make_entry(0)])[0]
     writer = LogWriter(engine, max_batch=10)
     # Queued before the thread starts, so they go out as one batch; one of them reuses an
     # entry id and violates UNIQUE(entry_id) -- a real storage failure, no mock.
@@ -205,7 +205,9 @@ def _count(engine: Engine, column: object) -> int:
 
 def test_a_unit_writes_its_rows_and_entries_in_one_commit(engine: Engine, kek: bytes) -> None:
     def unit(session: Session) -> list[LogEntryCreate]:
-        data_key_for(session, pseudonym(1), kek)  # a row of another table, same transaction
+        data_key_for(
+            session, pseudonym=pseudonym(1), kek=kek
+        )  # a row of another table, same transaction
         return [make_entry(1), make_entry(2)]
 
     with LogWriter(engine) as writer:
@@ -218,7 +220,7 @@ def test_a_unit_writes_its_rows_and_entries_in_one_commit(engine: Engine, kek: b
 
 def test_a_unit_that_writes_no_entry_still_commits_its_rows(engine: Engine, kek: bytes) -> None:
     def unit(session: Session) -> list[LogEntryCreate]:
-        data_key_for(session, pseudonym(2), kek)
+        data_key_for(session, pseudonym=pseudonym(2), kek=kek)
         return []
 
     with LogWriter(engine) as writer:
@@ -230,7 +232,7 @@ def test_a_unit_that_writes_no_entry_still_commits_its_rows(engine: Engine, kek:
 
 def test_a_failing_unit_fails_alone_and_its_batch_mates_land(engine: Engine, kek: bytes) -> None:
     def broken(session: Session) -> list[LogEntryCreate]:
-        data_key_for(session, pseudonym(3), kek)
+        data_key_for(session, pseudonym=pseudonym(3), kek=kek)
         raise RuntimeError("this unit cannot be recorded")
 
     writer = LogWriter(engine)  # not started: everything below lands in one batch

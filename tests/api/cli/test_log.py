@@ -20,7 +20,7 @@ def test_verify_log_names_the_first_bad_entry(
     code, output = invoke("verify-log")
     assert code == 0 and "OK: 0 entries" in output, output
     with session_factory() as session:
-        append_entries(session, [make_entry(n) for n in range(9)])
+        append_entries(session, entries=[make_entry(n) for n in range(9)])
     code, output = invoke("verify-log", "--batch-size", "4")
     assert code == 0 and "OK: 9 entries" in output, output
 
@@ -41,7 +41,7 @@ def test_checkpoint_create_export_verify(
     code, output = invoke("checkpoint", "export")
     assert code == 2 and "checkpoint create" in output
     with session_factory() as session:
-        append_entries(session, [make_entry(n) for n in range(6)])
+        append_entries(session, entries=[make_entry(n) for n in range(6)])
     code, output = invoke("checkpoint", "create")
     assert code == 0 and "6 entries" in output, output
 
@@ -71,10 +71,12 @@ def test_log_shows_the_newest_entries_without_their_sealed_plaintext(
     service_env: dict[str, str], session_factory: sessionmaker[Session]
 ) -> None:
     with session_factory() as session:
-        append_entries(session, [make_entry(n) for n in range(12)])
+        append_entries(session, entries=[make_entry(n) for n in range(12)])
         append_entries(
             session,
-            [make_entry(12, sealed={"statement": base64.b64encode(b"ciphertext").decode()})],
+            entries=[
+                make_entry(12, sealed={"statement": base64.b64encode(b"ciphertext").decode()})
+            ],
         )
     code, output = invoke("log", "--last", "3")
     assert code == 0, output

@@ -19,8 +19,8 @@ def test_retention_run_dry_then_for_real(
 ) -> None:
     kek = get_settings().key_encryption_key.get_secret_value()
     with session_factory() as session:
-        data_key_for(session, pseudonym(1), kek, category="scores", epoch=2020)
-        data_key_for(session, pseudonym(1), kek, category="scores", epoch=2026)
+        data_key_for(session, pseudonym=pseudonym(1), kek=kek, category="scores", epoch=2020)
+        data_key_for(session, pseudonym=pseudonym(1), kek=kek, category="scores", epoch=2026)
 
     dry = runner.invoke(app, ["retention", "run", "--dry-run", "--now", "2027-06-01T00:00:00"])
     assert dry.exit_code == 0, dry.output

@@ -219,7 +219,7 @@ def test_a_log_written_before_the_hash_indexes_went_survives_their_removal(
             config.attributes["connection"] = connection
             command.upgrade(config, "0008")
         with create_session_factory(engine)() as session:
-            append_entries(session, [make_entry(n) for n in range(5)])
+            append_entries(session, entries=[make_entry(n) for n in range(5)])
             before = verify_log(session)
         migrate(engine)
         with create_session_factory(engine)() as session:

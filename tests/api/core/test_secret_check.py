@@ -147,9 +147,11 @@ def test_a_database_from_before_the_check_is_tried_with_the_keys_themselves(
 ) -> None:
     # Data written by a version that kept no check: a subject's data key and a checkpoint.
     with session_factory() as session:
-        data_key_for(session, pseudonym(1), settings.key_encryption_key.get_secret_value())
+        data_key_for(
+            session, pseudonym=pseudonym(1), kek=settings.key_encryption_key.get_secret_value()
+        )
     with session_factory() as session:
-        create_checkpoint(session, settings.checkpoint_signing_key.get_secret_value())
+        create_checkpoint(session, signing_key=settings.checkpoint_signing_key.get_secret_value())
     with engine.begin() as connection:
         assert connection.execute(text("SELECT count(*) FROM secret_check")).scalar_one() == 0
     other = settings.model_copy(update={changed: SecretKey.parse(random_secret())})

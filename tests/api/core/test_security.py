@@ -85,8 +85,8 @@ def test_create_list_and_revoke(session_factory: sessionmaker[Session]) -> None:
     with session_factory() as session:
         _, first = create_api_key(session, name="  reviewer one ", role=Role.REVIEWER)
         _, second = create_api_key(session, name="auditor", role=Role.AUDITOR)
-        revoked = revoke_api_key(session, first.key_id)
-        again = revoke_api_key(session, first.key_id)
+        revoked = revoke_api_key(session, key_id=first.key_id)
+        again = revoke_api_key(session, key_id=first.key_id)
         listed = {key.key_id: key for key in list_api_keys(session)}
     assert first.name == "reviewer one"
     assert revoked.revoked_at is not None and revoked.revoked_at.tzinfo is not None
@@ -107,7 +107,7 @@ def test_bad_roles_names_and_ids_are_refused(session_factory: sessionmaker[Sessi
         with pytest.raises(InvalidRequestError):
             create_api_key(session, name="x" * 201, role="admin")
         with pytest.raises(NotFoundError):
-            revoke_api_key(session, "0" * 16)
+            revoke_api_key(session, key_id="0" * 16)
         assert list_api_keys(session) == []
 
 
@@ -116,7 +116,7 @@ def test_the_store_authenticates_good_keys_only(session_factory: sessionmaker[Se
     with session_factory() as session:
         raw_key, principal = create_api_key(session, name="crm", role="application")
         gone_key, gone = create_api_key(session, name="old", role="admin")
-        revoke_api_key(session, gone.key_id)
+        revoke_api_key(session, key_id=gone.key_id)
     assert store.authenticate(raw_key) == principal
     for bad in (
         gone_key,
@@ -143,7 +143,7 @@ def test_a_cached_key_needs_no_query_until_its_ttl_runs_out(
         assert store.authenticate(raw_key) == principal
         assert not any("api_key" in q for q in queries)  # served from the cache
 
-        revoke_api_key(session, principal.key_id)
+        revoke_api_key(session, key_id=principal.key_id)
         # Documented behaviour: a revocation reaches a worker within the TTL, not at once.
         assert store.authenticate(raw_key) == principal
         clock.now += 0.2
@@ -157,8 +157,8 @@ def test_invalidate_makes_a_revocation_immediate(session_factory: sessionmaker[S
         other_key, other = create_api_key(session, name="auditor", role="auditor")
         assert store.authenticate(raw_key) == principal
         assert store.authenticate(other_key) == other
-        revoke_api_key(session, principal.key_id)
-        revoke_api_key(session, other.key_id)
+        revoke_api_key(session, key_id=principal.key_id)
+        revoke_api_key(session, key_id=other.key_id)
     store.invalidate(principal.key_id)
     assert store.authenticate(raw_key) is None
     assert store.authenticate(other_key) == other  # still cached: only one key was forgotten
@@ -197,7 +197,7 @@ def test_revoking_and_invalidating_locks_a_key_out_at_once(
     principal = context.keys.authenticate(auditor)
     assert principal is not None
     with context.sessions() as session:
-        revoke_api_key(session, principal.key_id)
+        revoke_api_key(session, key_id=principal.key_id)
     context.keys.invalidate(principal.key_id)
     assert_problem(client.get("/v1/audit/verify", headers=bearer(auditor)), 401)
 

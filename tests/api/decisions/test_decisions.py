@@ -375,7 +375,7 @@ def test_no_new_decision_is_recorded_about_an_erased_person(
     context = service.client.app.state.context  # type: ignore[attr-defined]
     pseudonym = service.pseudonym("erased-person")
     with Session(context.engine) as session:
-        assert shred_subject_key(session, pseudonym)
+        assert shred_subject_key(session, pseudonym=pseudonym)
     refused = _decide(service, "fraud", body)
     assert refused.status_code == 409
     assert refused.headers["content-type"].startswith("application/problem+json")

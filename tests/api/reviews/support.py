@@ -58,7 +58,9 @@ def insert_decision(
     created_at = datetime.now(UTC)
     with write_transaction(session):
         # Sealed as the decision service seals: under the model's retention category and year.
-        dek = data_key_for(session, pseudonym, kek, category="fraud_history", epoch=created_at.year)
+        dek = data_key_for(
+            session, pseudonym=pseudonym, kek=kek, category="fraud_history", epoch=created_at.year
+        )
         session.add(
             Decision(
                 decision_id=decision_id,

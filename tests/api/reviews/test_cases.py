@@ -29,7 +29,7 @@ def test_an_erased_persons_case_is_refused_not_broken(
     with session_factory() as session:
         claim_case(session, case_id=case_id, reviewer="r1", lease=LEASE)
     with session_factory() as session:
-        shred_subject_key(session, subject("a"))
+        shred_subject_key(session, pseudonym=subject("a"))
     with session_factory() as session:
         for attempt in (
             lambda: get_case_for_reviewer(session, case_id=case_id, models=registry, kek=kek),

@@ -51,7 +51,9 @@ def test_contest_seals_statement_and_corrections_and_logs_them(
             for e in read_entries(session, limit=10_000)
             if e.body_data().get("case_id") == case_id
         ]
-        assert open_sealed_field(session, stored, "statement", kek=kek).startswith(b"I was")
+        assert open_sealed_field(session, entry=stored, field="statement", kek=kek).startswith(
+            b"I was"
+        )
 
 
 @pytest.mark.parametrize(

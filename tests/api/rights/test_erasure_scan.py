@@ -85,7 +85,7 @@ def test_nothing_of_an_erased_person_is_left_in_the_database_files(
             assert wrapped is not None
             secrets[f"wrapped {category}"] = wrapped
             secrets[f"key {category}"] = data_key_for(
-                session, pseudonym, kek, category=category, epoch=epoch, create=False
+                session, pseudonym=pseudonym, kek=kek, category=category, epoch=epoch, create=False
             )
     # Positive control: while the keys exist, the scan sees them.
     before = _found(_storage_bytes(database_url), secrets)

@@ -36,7 +36,7 @@ KEYS = [
 def keys(session_factory: sessionmaker[Session], kek: bytes) -> None:
     with session_factory() as session:
         for subject, category, year in KEYS:
-            data_key_for(session, subject, kek, category=category, epoch=year)
+            data_key_for(session, pseudonym=subject, kek=kek, category=category, epoch=year)
 
 
 def _live(session_factory: sessionmaker[Session]) -> set[tuple[str, str, int]]:
@@ -78,7 +78,9 @@ def test_each_category_is_shredded_at_its_own_boundary_and_not_a_second_earlier(
     with session_factory() as session:
         assert verify_log(session).ok
         with pytest.raises(Exception, match="erased"):
-            data_key_for(session, ALICE, kek, category="scores", epoch=2024, create=False)
+            data_key_for(
+                session, pseudonym=ALICE, kek=kek, category="scores", epoch=2024, create=False
+            )
 
 
 @pytest.mark.usefixtures("keys")

@@ -21,7 +21,7 @@ def sealed_decision(
 ) -> LogEntryRead:
     """Log a decision about ``subject`` with its features and statement sealed."""
     with session_factory() as session:
-        dek = data_key_for(session, subject, kek)
+        dek = data_key_for(session, pseudonym=subject, kek=kek)
         entry = seal_entry(
             dek,
             kind=EntryKind.DECISION,
@@ -30,4 +30,4 @@ def sealed_decision(
             personal={"features": features, "statement": b"I was travelling"},
         )
     with session_factory() as session:
-        return append_entries(session, [entry])[0]
+        return append_entries(session, entries=[entry])[0]

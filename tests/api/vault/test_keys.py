@@ -23,10 +23,10 @@ def test_a_data_key_is_created_once_and_stored_only_wrapped(
     session_factory: sessionmaker[Session], kek: bytes
 ) -> None:
     with session_factory() as session:
-        first = data_key_for(session, ALICE, kek)
+        first = data_key_for(session, pseudonym=ALICE, kek=kek)
     with session_factory() as session:
-        assert data_key_for(session, ALICE, kek) == first
-        assert data_key_for(session, BOB, kek) != first
+        assert data_key_for(session, pseudonym=ALICE, kek=kek) == first
+        assert data_key_for(session, pseudonym=BOB, kek=kek) != first
         row = session.execute(select(SubjectKey).where(SubjectKey.pseudonym == ALICE)).scalar_one()
     wrapped = row.wrapped_key
     assert wrapped is not None and first not in wrapped
@@ -46,7 +46,7 @@ def test_concurrent_first_uses_agree_on_one_key(engine: Engine, kek: bytes) -> N
     def first_use() -> None:
         start.wait()
         with Session(engine) as session:
-            keys.append(data_key_for(session, ALICE, kek))
+            keys.append(data_key_for(session, pseudonym=ALICE, kek=kek))
 
     threads = [threading.Thread(target=first_use) for _ in range(6)]
     for thread in threads:
@@ -61,13 +61,13 @@ def test_a_key_created_inside_a_unit_of_work_rolls_back_with_it(
 ) -> None:
     def unit_of_work(session: Session) -> None:
         with write_transaction(session):
-            data_key_for(session, ALICE, kek)
+            data_key_for(session, pseudonym=ALICE, kek=kek)
             raise RuntimeError("unit of work failed")
 
     with session_factory() as session, pytest.raises(RuntimeError):
         unit_of_work(session)
     with session_factory() as session, pytest.raises(KeyNotFoundError):
-        data_key_for(session, ALICE, kek, create=False)
+        data_key_for(session, pseudonym=ALICE, kek=kek, create=False)
 
 
 def test_shredding_makes_the_data_unreadable_and_the_chain_still_verifies(
@@ -76,16 +76,16 @@ def test_shredding_makes_the_data_unreadable_and_the_chain_still_verifies(
     alice = sealed_decision(session_factory, kek, ALICE, FEATURES)
     bob = sealed_decision(session_factory, kek, BOB, b"bob's features")
     with session_factory() as session:
-        assert shred_subject_key(session, ALICE) is True
-        assert shred_subject_key(session, ALICE) is False  # already gone
+        assert shred_subject_key(session, pseudonym=ALICE) is True
+        assert shred_subject_key(session, pseudonym=ALICE) is False  # already gone
     with session_factory() as session:
-        stored_alice = get_entry(session, alice.entry_id)
+        stored_alice = get_entry(session, entry_id=alice.entry_id)
         assert stored_alice == alice  # the log itself is untouched
         with pytest.raises(KeyShredded):
-            open_sealed_field(session, alice, "features", kek=kek)
+            open_sealed_field(session, entry=alice, field="features", kek=kek)
         with pytest.raises(KeyShredded):
-            data_key_for(session, ALICE, kek)  # and no fresh key appears for them
-        assert open_sealed_field(session, bob, "features", kek=kek) == b"bob's features"
+            data_key_for(session, pseudonym=ALICE, kek=kek)  # and no fresh key appears for them
+        assert open_sealed_field(session, entry=bob, field="features", kek=kek) == b"bob's features"
         assert verify_log(session).ok
         rows = session.execute(select(SubjectKey).where(SubjectKey.pseudonym == ALICE)).scalars()
         # The wiped key, and the erasure marker that keeps new keys from appearing.
@@ -99,9 +99,9 @@ def test_shredding_a_subject_without_a_key_blocks_future_keys(
     session_factory: sessionmaker[Session], kek: bytes
 ) -> None:
     with session_factory() as session:
-        assert shred_subject_key(session, BOB) is False
+        assert shred_subject_key(session, pseudonym=BOB) is False
     with session_factory() as session, pytest.raises(KeyShredded):
-        data_key_for(session, BOB, kek)
+        data_key_for(session, pseudonym=BOB, kek=kek)
 
 
 def test_shredding_and_its_log_entry_commit_together(
@@ -109,14 +109,14 @@ def test_shredding_and_its_log_entry_commit_together(
 ) -> None:
     alice = sealed_decision(session_factory, kek, ALICE, FEATURES)
     with session_factory() as session, write_transaction(session):
-        shred_subject_key(session, ALICE)
+        shred_subject_key(session, pseudonym=ALICE)
         erasure = LogEntryCreate(
             kind=EntryKind.RIGHTS_REQUEST,
             subject_pseudonym=ALICE,
             body={"right": "erasure", "article": "17"},
         )
-        append_entries(session, [erasure])
+        append_entries(session, entries=[erasure])
     with session_factory() as session:
         assert verify_log(session).size == 2
         with pytest.raises(KeyShredded):
-            open_sealed_field(session, alice, "features", kek=kek)
+            open_sealed_field(session, entry=alice, field="features", kek=kek)

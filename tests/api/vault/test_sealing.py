@@ -22,10 +22,13 @@ def test_sealed_fields_round_trip_and_nothing_personal_is_stored_in_plaintext(
 ) -> None:
     stored = sealed_decision(session_factory, kek, ALICE, FEATURES)
     with session_factory() as session:
-        assert open_sealed_field(session, stored, "features", kek=kek) == FEATURES
-        assert open_sealed_field(session, stored, "statement", kek=kek) == b"I was travelling"
+        assert open_sealed_field(session, entry=stored, field="features", kek=kek) == FEATURES
+        assert (
+            open_sealed_field(session, entry=stored, field="statement", kek=kek)
+            == b"I was travelling"
+        )
         with pytest.raises(KeyError):
-            open_sealed_field(session, stored, "nothing", kek=kek)
+            open_sealed_field(session, entry=stored, field="nothing", kek=kek)
     body = raw_log.rows()[0]["body"]
     assert "912.5" not in body and "travelling" not in body
     assert json.loads(body)["outcome"] == "block"
@@ -45,9 +48,9 @@ def test_a_sealed_field_moved_to_another_entry_or_field_does_not_open(
     )
     with session_factory() as session:
         with pytest.raises(DecryptionError):
-            open_sealed_field(session, moved_row, "features", kek=kek)
+            open_sealed_field(session, entry=moved_row, field="features", kek=kek)
         with pytest.raises(DecryptionError):
-            open_sealed_field(session, moved_field, "statement", kek=kek)
+            open_sealed_field(session, entry=moved_field, field="statement", kek=kek)
 
 
 def test_a_sealed_field_that_is_no_longer_base64_is_a_decryption_error(
@@ -59,12 +62,12 @@ def test_a_sealed_field_that_is_no_longer_base64_is_a_decryption_error(
         update={"body": json.dumps({"sealed": {"features": "!" + sealed["features"][1:]}})}
     )
     with session_factory() as session, pytest.raises(DecryptionError):
-        open_sealed_field(session, mangled, "features", kek=kek)
+        open_sealed_field(session, entry=mangled, field="features", kek=kek)
 
 
 def test_sealed_entries_go_through_the_writer(engine: Engine, kek: bytes) -> None:
     with Session(engine) as session:
-        dek = data_key_for(session, ALICE, kek)
+        dek = data_key_for(session, pseudonym=ALICE, kek=kek)
     entry = seal_entry(
         dek,
         kind=EntryKind.CONTEST,
@@ -75,7 +78,7 @@ def test_sealed_entries_go_through_the_writer(engine: Engine, kek: bytes) -> Non
     with LogWriter(engine) as writer:
         stored = writer.submit(entry).result(timeout=30)
     with Session(engine) as session:
-        assert open_sealed_field(session, stored, "statement", kek=kek) == b"wrong data"
+        assert open_sealed_field(session, entry=stored, field="statement", kek=kek) == b"wrong data"
 
 
 def test_seal_entry_refuses_a_body_that_hides_sealed_fields() -> None:
