@@ -50,6 +50,18 @@ def closed_loop(
     return run_python_loadgen(target, seconds=seconds, connections=connections)
 
 
+def _warm_up(
+    target: Target, durations: Durations, *, script: Path, use_wrk: bool, log: Path, name: str
+) -> Json:
+    """Load a fresh server for the warm-up time; refuse to measure one that answers no 2xx."""
+    warm = closed_loop(
+        target, connections=CONNECTIONS, seconds=durations.warmup, script=script, use_wrk=use_wrk
+    )
+    if warm["ok"] == 0:
+        raise RuntimeError(f"{name} warm-up got no 2xx: {warm}\n{tail(log)}")
+    return warm
+
+
 def measured(server_pid: int, run: Callable[[], Json]) -> Json:
     """Run a scenario and add the server's CPU time per successful request, the load
     generator's CPU, and what every other process on the machine used meanwhile."""
@@ -120,15 +132,7 @@ def run_glassbox(
         if quiet > 0.25:
             say(f"  WARNING: other processes still keep {quiet:.2f} cores busy")
         target = Target(port, "/v1/decisions/fraud", home.glassbox_bodies, api_key)
-        warm = closed_loop(
-            target,
-            connections=CONNECTIONS,
-            seconds=durations.warmup,
-            script=script,
-            use_wrk=use_wrk,
-        )
-        if warm["ok"] == 0:
-            raise RuntimeError(f"warm-up got no 2xx: {warm}\n{tail(log)}")
+        warm = _warm_up(target, durations, script=script, use_wrk=use_wrk, log=log, name="glassbox")
         memory = tree_memory_mib(server.pid)
         say(f"  RSS after warm-up: {memory['rss_mib']:.0f} MiB (PSS {memory['pss_mib']:.0f})")
         a = measured(
@@ -196,15 +200,7 @@ def run_mlflow(
         say(f"mlflow models serve --workers {workers} ready in {startup:.1f} s (pid {server.pid})")
         quiet = wait_for_quiet(quiet_wait)
         target = Target(port, "/invocations", home.mlflow_bodies, None)
-        warm = closed_loop(
-            target,
-            connections=CONNECTIONS,
-            seconds=durations.warmup,
-            script=script,
-            use_wrk=use_wrk,
-        )
-        if warm["ok"] == 0:
-            raise RuntimeError(f"mlflow warm-up got no 2xx: {warm}\n{tail(log)}")
+        _warm_up(target, durations, script=script, use_wrk=use_wrk, log=log, name="mlflow")
         memory = tree_memory_mib(server.pid)
         a = measured(
             server.pid,

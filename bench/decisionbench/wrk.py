@@ -13,6 +13,16 @@ from .loadgen import Target
 
 __all__ = ["WRK_SCRIPT", "run_wrk"]
 
+# The figures the Lua script reports, as the report names them.
+_QUANTILES = (
+    ("p50", "p50"),
+    ("p90", "p90"),
+    ("p99", "p99"),
+    ("p99.9", "p999"),
+    ("mean", "mean"),
+    ("max", "max"),
+)
+
 WRK_SCRIPT = r"""
 -- POSTs pre-generated JSON bodies (one per line of a file), cycling through them; counts
 -- statuses, and times every request with a monotonic clock (LuaJIT FFI). The bench runs one
@@ -151,27 +161,7 @@ def run_wrk(target: Target, *, connections: int, seconds: float, script: Path) -
         + raw["timeouts"],
         "throughput_per_s": raw["ok"] / duration,
         # Measured per request in the Lua script (exact).
-        "latency_ms": {
-            q: raw[f"{key}_us"] / 1000
-            for q, key in (
-                ("p50", "p50"),
-                ("p90", "p90"),
-                ("p99", "p99"),
-                ("p99.9", "p999"),
-                ("mean", "mean"),
-                ("max", "max"),
-            )
-        },
+        "latency_ms": {q: raw[f"{key}_us"] / 1000 for q, key in _QUANTILES},
         # wrk's histogram after its stats_correct(): synthetic samples added for slow responses.
-        "wrk_corrected_latency_ms": {
-            q: raw[f"wrk_{key}_us"] / 1000
-            for q, key in (
-                ("p50", "p50"),
-                ("p90", "p90"),
-                ("p99", "p99"),
-                ("p99.9", "p999"),
-                ("mean", "mean"),
-                ("max", "max"),
-            )
-        },
+        "wrk_corrected_latency_ms": {q: raw[f"wrk_{key}_us"] / 1000 for q, key in _QUANTILES},
     }
