@@ -26,6 +26,7 @@ from explain import Explanation
 
 __all__ = [
     "OpenedDecision",
+    "asked_by_key",
     "decision_data_key",
     "find_decision",
     "find_decisions",
@@ -77,8 +78,10 @@ def find_decisions(session: Session, *, decision_ids: Iterable[str]) -> dict[str
     return {row.decision_id: row for row in rows}
 
 
-def subject_decisions(session: Session, *, pseudonym: str, limit: int) -> Sequence[Decision]:
-    """A subject's decisions, newest first, unopened and unchecked.
+def subject_decisions(
+    session: Session, *, pseudonym: str, limit: int | None = None, newest_first: bool = True
+) -> Sequence[Decision]:
+    """A subject's decisions, unopened and unchecked.
 
     Parameters
     ----------
@@ -86,20 +89,45 @@ def subject_decisions(session: Session, *, pseudonym: str, limit: int) -> Sequen
         The session.
     pseudonym : str
         The subject.
-    limit : int
-        At most this many.
+    limit : int, optional
+        At most this many (the person's list); all of them when None (an export).
+    newest_first : bool
+        Newest first (the person's list), or oldest first (an export reads as a history).
 
     Returns
     -------
     sequence of Decision
         The rows.
     """
-    return session.scalars(
-        select(Decision)
-        .where(Decision.subject_pseudonym == pseudonym)
-        .order_by(Decision.created_at.desc(), Decision.decision_id.desc())
-        .limit(limit)
-    ).all()
+    order = (
+        (Decision.created_at.desc(), Decision.decision_id.desc())
+        if newest_first
+        else (Decision.created_at, Decision.decision_id)
+    )
+    query = select(Decision).where(Decision.subject_pseudonym == pseudonym).order_by(*order)
+    if limit is not None:
+        query = query.limit(limit)
+    return session.scalars(query).all()
+
+
+def asked_by_key(session: Session, *, decision_id: str) -> str | None:
+    """The API key that asked for a decision, without loading its sealed fields.
+
+    Parameters
+    ----------
+    session : Session
+        The session.
+    decision_id : str
+        The decision's id.
+
+    Returns
+    -------
+    str or None
+        The key's id; None when there is no such decision.
+    """
+    return session.scalar(
+        select(Decision.application_key_id).where(Decision.decision_id == decision_id)
+    )
 
 
 def is_superseded(session: Session, *, decision_id: str) -> bool:

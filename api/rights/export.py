@@ -25,7 +25,7 @@ from api.core.ids import new_id
 from api.core.timestamps import as_utc, utc_now
 from api.decisions.errors import SubjectErasedError
 from api.decisions.models import Decision
-from api.decisions.reading import open_decision
+from api.decisions.reading import open_decision, subject_decisions
 from api.reviews.holds import case_records
 from api.rights.models import RequestKind, RightsRequest
 from api.rights.policies import (
@@ -153,11 +153,7 @@ def _export(
     kek = context.settings.key_encryption_key.get_secret_value()
     policies = retention_policies(served_specs(context))
     with context.sessions() as session:
-        rows = session.scalars(
-            select(Decision)
-            .where(Decision.subject_pseudonym == subject.pseudonym)
-            .order_by(Decision.created_at, Decision.decision_id)
-        ).all()
+        rows = subject_decisions(session, pseudonym=subject.pseudonym, newest_first=False)
         decisions = [
             _decision_export(context, session, row, kek, policies, error_id) for row in rows
         ]

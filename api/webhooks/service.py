@@ -46,7 +46,7 @@ from api.core.models import ApiKey, Application
 from api.core.security import Principal
 from api.core.timestamps import utc_now
 from api.decisions.errors import DecisionNotFoundError
-from api.decisions.models import Decision
+from api.decisions.reading import asked_by_key
 from api.webhooks.destinations import DestinationRefusedError, Reach, callback_url_reach
 from api.webhooks.models import WebhookAttempt, WebhookDelivery
 from api.webhooks.schemas import DecisionWebhooksRead, WebhookAttemptRead, WebhookDeliveryRead
@@ -323,9 +323,7 @@ def list_decision_webhooks(
         When there is no such decision or another application asked for it (the same answer,
         so one application cannot learn another's decision ids).
     """
-    owner = session.scalar(
-        select(Decision.application_key_id).where(Decision.decision_id == decision_id)
-    )
+    owner = asked_by_key(session, decision_id=decision_id)
     if owner is None or not asked_by(session, key_id=owner, principal=principal):
         raise DecisionNotFoundError(f"no decision {decision_id}")
     # One statement, so one snapshot even under READ COMMITTED: a delivery's state and its
