@@ -84,6 +84,22 @@ def measured(server_pid: int, run: Callable[[], Json]) -> Json:
     return result
 
 
+def _throughput(
+    server_pid: int, target: Target, durations: Durations, *, script: Path, use_wrk: bool
+) -> Json:
+    """The closed-loop throughput scenario, with the server's CPU measured around it."""
+    return measured(
+        server_pid,
+        lambda: closed_loop(
+            target,
+            connections=CONNECTIONS,
+            seconds=durations.throughput,
+            script=script,
+            use_wrk=use_wrk,
+        ),
+    )
+
+
 def _describe(name: str, r: Json) -> None:
     lat = r["latency_ms"]
     cpu = r.get("server_cpu_ms_per_request")
@@ -135,16 +151,7 @@ def run_glassbox(
         warm = _warm_up(target, durations, script=script, use_wrk=use_wrk, log=log, name="glassbox")
         memory = tree_memory_mib(server.pid)
         say(f"  RSS after warm-up: {memory['rss_mib']:.0f} MiB (PSS {memory['pss_mib']:.0f})")
-        a = measured(
-            server.pid,
-            lambda: closed_loop(
-                target,
-                connections=CONNECTIONS,
-                seconds=durations.throughput,
-                script=script,
-                use_wrk=use_wrk,
-            ),
-        )
+        a = _throughput(server.pid, target, durations, script=script, use_wrk=use_wrk)
         _describe(f"(a) closed loop, {CONNECTIONS} connections", a)
         rate = max(1.0, round(a["throughput_per_s"] / 2))
         b = measured(
@@ -202,16 +209,7 @@ def run_mlflow(
         target = Target(port, "/invocations", home.mlflow_bodies, None)
         _warm_up(target, durations, script=script, use_wrk=use_wrk, log=log, name="mlflow")
         memory = tree_memory_mib(server.pid)
-        a = measured(
-            server.pid,
-            lambda: closed_loop(
-                target,
-                connections=CONNECTIONS,
-                seconds=durations.throughput,
-                script=script,
-                use_wrk=use_wrk,
-            ),
-        )
+        a = _throughput(server.pid, target, durations, script=script, use_wrk=use_wrk)
         _describe(f"mlflow closed loop, {CONNECTIONS} connections", a)
         c = measured(
             server.pid,
