@@ -41,7 +41,9 @@ class Factor:
     direction : {"raises", "lowers"}
         Whether it pushed the score up or down.
     sentence : str
-        A plain-language sentence, e.g. "The transaction amount (1,250.00 EUR) raised the score."
+        A plain-language sentence, e.g. "The transaction amount (1,250.00 EUR) made a hold or
+        block more likely." (or "... raised the score." where the policy does not say what a
+        higher score means).
     """
 
     feature: str
@@ -95,7 +97,8 @@ def main_factors(
     explanation : Explanation
         The decision's explanation; its features must be the spec's, in the same order.
     spec : ModelSpec
-        Supplies labels, units and types.
+        Supplies labels, units, value labels and types, and (``policy.higher_score_means``)
+        what a higher score means, for the sentences' verb.
     k : int, optional
         How many factors; the spec's ``top_k_factors`` by default.
     locale : {"en", "es"}
@@ -121,6 +124,8 @@ def main_factors(
     limit = spec.top_k_factors if k is None else k
     if limit < 0:
         raise ValueError("k must not be negative")
+    meaning = spec.policy.higher_score_means
+    means = None if meaning is None else meaning.get(locale)
     factors: list[Factor] = []
     for column in ranked_columns(explanation):
         contribution = float(explanation.values[column])
@@ -134,9 +139,9 @@ def main_factors(
         flag = as_bool(value) if feature.type == "boolean" else None
         state = None if flag is None else feature.when_true if flag else feature.when_false
         sentence = (
-            state_sentence(state.get(locale), direction, locale)
+            state_sentence(state.get(locale), direction, locale, meaning=means)
             if state is not None
-            else factor_sentence(label, shown, direction, locale)
+            else factor_sentence(label, shown, direction, locale, meaning=means)
         )
         factors.append(
             Factor(

@@ -1,7 +1,9 @@
 """Plain-language text in English and Spanish: values as a person reads them, and sentences.
 
-The spec gives each feature a label (a noun phrase such as "transaction amount") and a unit; the
-sentences here put those labels in a frame. Spanish needs the article's gender and number, which
+The spec gives each feature a label (a noun phrase such as "transaction amount"), a unit and, for
+a category, labels of its values; its policy may say what a higher score means ("a block"), so a
+factor "made a block more likely" rather than "raised the score". The sentences here put those
+words in a frame. Spanish needs the article's gender and number, which
 the spec does not carry, so it is inferred from the label's first word with the usual ending rules
 and the common exceptions; every label of the shipped specs is checked in the tests.
 """
@@ -42,23 +44,6 @@ _UNRECOGNISED = {"en": "not recognised", "es": "no reconocido"}
 # The spellings models.encoding accepts, so a value shows as the model read it.
 _TRUE_WORDS = frozenset({"1", "true", "yes", "y", "t", "si", "sí"})
 _FALSE_WORDS = frozenset({"0", "false", "no", "n", "f"})
-
-# Spec units are written once, in English. Those used by the shipped specs get their Spanish form
-# and a singular here; any other unit is shown as written.
-_UNITS: Mapping[str, Mapping[str, tuple[str, str]]] = {
-    "days": {"en": ("day", "days"), "es": ("día", "días")},
-    "months": {"en": ("month", "months"), "es": ("mes", "meses")},
-    "transactions": {"en": ("transaction", "transactions"), "es": ("operación", "operaciones")},
-    "logins": {"en": ("login", "logins"), "es": ("inicio de sesión", "inicios de sesión")},
-    "tickets": {"en": ("ticket", "tickets"), "es": ("solicitud", "solicitudes")},
-    "courses": {"en": ("course", "courses"), "es": ("curso", "cursos")},
-    "failures": {"en": ("failure", "failures"), "es": ("fallo", "fallos")},
-    "completions": {"en": ("completion", "completions"), "es": ("finalización", "finalizaciones")},
-    "share": {"en": ("share", "share"), "es": ("proporción", "proporción")},
-    "visits": {"en": ("visit", "visits"), "es": ("visita", "visitas")},
-    "learners": {"en": ("learner", "learners"), "es": ("alumno", "alumnos")},
-    "× usual": {"en": ("× usual", "× usual"), "es": ("× lo habitual", "× lo habitual")},
-}
 
 # Labels that already begin with a determiner, or are adjectival phrases ("popular with learners
 # like you"), read wrongly with an article in front.
@@ -156,17 +141,15 @@ def _format_number(value: float, locale: Locale, *, integer: bool) -> str:
     return text
 
 
-def _with_unit(number: str, value: float, unit: str | None, locale: Locale) -> str:
-    if not unit:
+def _with_unit(number: str, value: float, feature: Feature, locale: Locale) -> str:
+    forms = feature.unit_forms(locale)
+    if forms is None:
         return number
-    if unit == "%":
+    singular, plural = forms
+    if singular == plural == "%":
         # English writes "45%"; Spanish style separates the sign: "45 %".
         return f"{number}%" if locale == "en" else f"{number} %"
-    forms = _UNITS.get(unit)
-    if forms is not None:
-        singular, plural = forms[locale]
-        unit = singular if value == 1 else plural
-    return f"{number} {unit}"
+    return f"{number} {singular if value == 1 else plural}"
 
 
 def as_bool(value: RawValue) -> bool | None:
@@ -247,7 +230,8 @@ def display_value(feature: Feature, value: RawValue, locale: Locale) -> str:
     Returns
     -------
     str
-        The formatted value. Category values are shown as given.
+        The formatted value. A category value is shown by its label in the spec's
+        ``value_labels`` where it has one in ``locale``, otherwise as given.
     """
     if is_missing(value):
         return _MISSING[locale]
@@ -258,36 +242,52 @@ def display_value(feature: Feature, value: RawValue, locale: Locale) -> str:
         return _YES[locale] if flag else _NO[locale]
     if feature.type == "category":
         if isinstance(value, str) or str(value) in (feature.categories or []):
-            return str(value)
+            return feature.value_label(str(value), locale) or str(value)
         return _UNRECOGNISED[locale]
     if isinstance(value, bool) or not isinstance(value, int | float):
         return str(value)
     number = _format_number(float(value), locale, integer=feature.type == "integer")
-    return _with_unit(number, float(value), feature.unit, locale)
+    return _with_unit(number, float(value), feature, locale)
 
 
-def factor_sentence(label: str, shown: str, direction: Direction, locale: Locale) -> str:
-    """ "The transaction amount (1,250.00 EUR) raised the score." and its Spanish."""
-    subject, plural = _subject(label, locale)
-    subject = _capitalise(subject)
+def _effect(direction: Direction, meaning: str | None, locale: Locale, *, plural: bool) -> str:
+    """What a factor did, as a predicate: "raised the score" or, where the spec says what a
+    higher score means, "made a block more likely" ("hizo más probable el bloqueo")."""
+    raises = direction == "raises"
+    if meaning is None:
+        if locale == "es":
+            if plural:
+                return "aumentaron la puntuación" if raises else "redujeron la puntuación"
+            return "aumentó la puntuación" if raises else "redujo la puntuación"
+        return "raised the score" if raises else "lowered the score"
     if locale == "es":
-        if plural:
-            verb = "aumentaron" if direction == "raises" else "redujeron"
-        else:
-            verb = "aumentó" if direction == "raises" else "redujo"
-        return f"{subject} ({shown}) {verb} la puntuación."
-    verb = "raised" if direction == "raises" else "lowered"
-    return f"{subject} ({shown}) {verb} the score."
+        verb = "hicieron" if plural else "hizo"
+        return f"{verb} {'más' if raises else 'menos'} probable {meaning}"
+    return f"made {meaning} {'more' if raises else 'less'} likely"
 
 
-def state_sentence(state: str, direction: Direction, locale: Locale) -> str:
+def factor_sentence(
+    label: str, shown: str, direction: Direction, locale: Locale, *, meaning: str | None = None
+) -> str:
+    """ "The transaction amount (1,250.00 EUR) raised the score." and its Spanish.
+
+    With ``meaning`` (the policy's ``higher_score_means`` in ``locale``, e.g. "a block"):
+    "The transaction amount (1,250.00 EUR) made a block more likely."
+    """
+    subject, plural = _subject(label, locale)
+    return f"{_capitalise(subject)} ({shown}) {_effect(direction, meaning, locale, plural=plural)}."
+
+
+def state_sentence(
+    state: str, direction: Direction, locale: Locale, *, meaning: str | None = None
+) -> str:
     """ "Automatic renewal is off, which raised the score." and its Spanish."""
     subject = _capitalise(state)
+    # The subject of "lo que" / "which" is the whole clause: always singular.
+    effect = _effect(direction, meaning, locale, plural=False)
     if locale == "es":
-        verb = "aumentó" if direction == "raises" else "redujo"
-        return f"{subject}, lo que {verb} la puntuación."
-    verb = "raised" if direction == "raises" else "lowered"
-    return f"{subject}, which {verb} the score."
+        return f"{subject}, lo que {effect}."
+    return f"{subject}, which {effect}."
 
 
 def counterfactual_sentence(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,12 +15,17 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
 from models.encoding import SpecEncoder
-from models.spec import ModelSpec
+from models.recommendation_data import DataWarning
+from models.spec import Locale, ModelSpec, SpecError, Unit
+from models.units import reads_in_both_languages
 
 __all__ = [
+    "MissingLabelsError",
     "TrainResult",
+    "UntranslatedUnitWarning",
     "build_pipeline",
     "check_gates",
+    "check_words",
     "example_frame",
     "fairness_table",
     "train_classifier",
@@ -56,6 +62,74 @@ class TrainResult:
     @property
     def passed(self) -> bool:
         return all(self.gates.values())
+
+
+_LOCALES: tuple[Locale, ...] = ("en", "es")
+
+
+class MissingLabelsError(SpecError):
+    """Category values seen in the data (or declared) that have no label in a language.
+
+    ``missing`` lists each ``(feature, value, locale)``; the message groups them per feature.
+    """
+
+    def __init__(self, spec_name: str, missing: list[tuple[str, str, Locale]]) -> None:
+        self.missing = missing
+        per_feature: dict[str, dict[str, list[str]]] = {}
+        for feature, value, locale in missing:
+            per_feature.setdefault(feature, {}).setdefault(value, []).append(locale)
+        listed = "; ".join(
+            f"{feature}: "
+            + ", ".join(f"{value!r} ({', '.join(locales)})" for value, locales in values.items())
+            for feature, values in per_feature.items()
+        )
+        super().__init__(
+            f"spec {spec_name!r}: category values have no label in every language — {listed}. "
+            'Add them under each feature\'s value_labels (e.g. "Month-to-month": {en: '
+            "month-to-month, es: mes a mes}) or declare value_labels_fallback: raw on the feature "
+            "to show them as written"
+        )
+
+
+class UntranslatedUnitWarning(DataWarning):
+    """A unit written as a plain string that has no Spanish form: it is shown as written."""
+
+
+def check_words(spec: ModelSpec, frame: pd.DataFrame) -> None:
+    """Refuse a spec that would show a person a category value they may not understand.
+
+    Every value of a category feature — seen in ``frame`` or declared in ``categories`` — needs
+    a label in English and Spanish, unless the feature declares ``value_labels_fallback: raw``.
+    A plain-string unit without a Spanish form only warns: it is still shown, as written.
+
+    Raises
+    ------
+    MissingLabelsError
+        Listing each feature, value and language without a label.
+    """
+    missing: list[tuple[str, str, Locale]] = []
+    for feature in spec.features:
+        if feature.type == "category" and feature.value_labels_fallback is None:
+            seen = set(feature.categories or [])
+            if feature.name in frame.columns:
+                seen |= {str(v) for v in frame[feature.name].dropna().unique()}
+            for value in sorted(seen):
+                missing += [
+                    (feature.name, value, locale)
+                    for locale in _LOCALES
+                    if feature.value_label(value, locale) is None
+                ]
+        unit = feature.unit
+        if unit is not None and not isinstance(unit, Unit) and not reads_in_both_languages(unit):
+            warnings.warn(
+                f"feature {feature.name!r}: unit {unit!r} has no Spanish form and is shown as "
+                f"written; to translate it write unit: {{en: [singular, plural], "
+                f"es: [singular, plural]}}",
+                UntranslatedUnitWarning,
+                stacklevel=2,
+            )
+    if missing:
+        raise MissingLabelsError(spec.name, missing)
 
 
 def build_pipeline(spec: ModelSpec, params: Mapping[str, Any], *, seed: int) -> Pipeline:
@@ -153,8 +227,16 @@ def train_classifier(
         protected attributes where the file has them.
     metrics_fn : callable
         The model kind's evaluation, ``(spec, y_true, scores) -> metrics``.
+
+    Raises
+    ------
+    MissingLabelsError
+        A category value has no label in a language the service speaks (see
+        :func:`check_words`); nothing is fitted.
     """
     assert spec.target is not None
+    # Before anything is fitted: a refused spec must not cost a training run.
+    check_words(spec, frame)
     features = frame[spec.feature_names]
     y = frame[spec.target].to_numpy(dtype=np.int64)
     protected = [a for a in spec.protected_attributes if a in frame.columns]

@@ -62,8 +62,10 @@ def model_card(result: TrainResult, *, data_source: str) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for f in spec.features:
+        en, es = f.unit_forms("en"), f.unit_forms("es")
+        unit = "" if en is None or es is None else en[1] if en == es else f"{en[1]} / {es[1]}"
         lines.append(
-            f"| `{f.name}` | {f.label.en} | {f.label.es} | {f.type} | {f.unit or ''} | "
+            f"| `{f.name}` | {f.label.en} | {f.label.es} | {f.type} | {unit} | "
             f"{'yes' if f.actionable else 'no'} | {'yes' if f.special_category else 'no'} |"
         )
     lines += [

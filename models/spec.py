@@ -1,21 +1,25 @@
 """Declarative model specs.
 
 A spec is the single place where an operator says what a model may use and what its scores mean:
-the features with their human labels (English and Spanish), units, ranges and whether a person can
-act on them; which data is special-category (Art. 9) and so refused unless the policy names an
-Art. 9(2) basis; the outcome policy (score bands, significance, the uncertainty band that sends a
-decision to a human); how long its records are kept; the notice text (Art. 13(2)(f)); and the
-quality gates a trained model has to pass before it may serve.
+the features with their human labels (English and Spanish), units, the labels of category values,
+ranges and whether a person can act on them; which data is special-category (Art. 9) and so
+refused unless the policy names an Art. 9(2) basis; the outcome policy (score bands, significance,
+the uncertainty band that sends a decision to a human, what a higher score means in words); how
+long its records are kept; the notice text (Art. 13(2)(f)); and the quality gates a trained model
+has to pass before it may serve.
 """
 
 from __future__ import annotations
 
+import re
 from itertools import pairwise
 from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from models.units import builtin_unit_forms
 
 __all__ = [
     "Band",
@@ -29,6 +33,8 @@ __all__ = [
     "Policy",
     "Retention",
     "SpecError",
+    "Unit",
+    "ValueLabel",
     "default_spec_path",
     "load_spec",
 ]
@@ -57,13 +63,53 @@ class Label(_Strict):
         return self.es if locale == "es" else self.en
 
 
+# --- Words a person reads: value labels, units, the meaning of a higher score -----------------
+# (kept together: Feature.unit/value_labels/value_labels_fallback and Policy.higher_score_means)
+
+_Word = Annotated[str, Field(min_length=1)]
+
+
+class ValueLabel(_Strict):
+    """How a category's value reads in each language; a language left out has no label yet.
+
+    Training refuses a spec in which a value seen in the data lacks a label in either language,
+    unless the feature declares ``value_labels_fallback: raw``.
+    """
+
+    en: _Word | None = None
+    es: _Word | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> ValueLabel:
+        if self.en is None and self.es is None:
+            raise ValueError("a value label needs en, es or both")
+        return self
+
+    def get(self, locale: Locale) -> str | None:
+        return self.es if locale == "es" else self.en
+
+
+class Unit(_Strict):
+    """A unit in both languages: one word for any count (``USD``) or ``[singular, plural]``."""
+
+    en: _Word | tuple[_Word, _Word]
+    es: _Word | tuple[_Word, _Word]
+
+    def forms(self, locale: Locale) -> tuple[str, str]:
+        """``(singular, plural)`` in ``locale``."""
+        word = self.es if locale == "es" else self.en
+        return (word, word) if isinstance(word, str) else word
+
+
 class Feature(_Strict):
     """One input of the model as the application sends it (before any encoding)."""
 
     name: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
     type: Literal["number", "integer", "boolean", "category"]
     label: Label
-    unit: str | None = None
+    # A plain string is written in English (models.units gives the common ones their Spanish
+    # form); a Unit gives both languages.
+    unit: str | Unit | None = None
     minimum: float | None = None
     maximum: float | None = None
     categories: list[str] | None = None
@@ -83,6 +129,22 @@ class Feature(_Strict):
     # person is not told that "automatic renewal switched on (no)" raised their score.
     when_true: Label | None = None
     when_false: Label | None = None
+    # Category features: how each value reads ("Month-to-month" -> "mes a mes", "A11" -> "no
+    # checking account"), and whether a value without a label may be shown as written ("raw").
+    value_labels: dict[str, ValueLabel] = Field(default_factory=dict)
+    value_labels_fallback: Literal["raw"] | None = None
+
+    @field_validator("value_labels", mode="before")
+    @classmethod
+    def _codes_as_text(cls, value: object) -> object:
+        # Coded values are often numbers (1, 2, 3): YAML reads an unquoted key as an int, while
+        # the data's values are text.
+        if isinstance(value, dict):
+            return {
+                str(k) if isinstance(k, int | float) and not isinstance(k, bool) else k: v
+                for k, v in value.items()
+            }
+        return value
 
     @model_validator(mode="after")
     def _check(self) -> Feature:
@@ -96,7 +158,36 @@ class Feature(_Strict):
             raise ValueError(f"feature {self.name!r}: when_true/when_false apply to booleans only")
         if self.type in ("boolean", "category") and self.monotonic:
             raise ValueError(f"feature {self.name!r}: monotonic applies to numeric features only")
+        self._check_words()
         return self
+
+    def _check_words(self) -> None:
+        if self.type != "category" and (self.value_labels or self.value_labels_fallback):
+            raise ValueError(
+                f"feature {self.name!r}: value_labels and value_labels_fallback apply to "
+                "category features only"
+            )
+        if self.categories is not None:
+            unknown = sorted(set(self.value_labels) - set(self.categories))
+            if unknown:
+                raise ValueError(
+                    f"feature {self.name!r}: value_labels name values outside its categories: "
+                    f"{unknown}"
+                )
+
+    def unit_forms(self, locale: Locale) -> tuple[str, str] | None:
+        """The unit's ``(singular, plural)`` in ``locale``; a string outside the built-in
+        table is shown as written in both languages."""
+        if self.unit is None:
+            return None
+        if isinstance(self.unit, Unit):
+            return self.unit.forms(locale)
+        return builtin_unit_forms(self.unit, locale) or (self.unit, self.unit)
+
+    def value_label(self, value: str, locale: Locale) -> str | None:
+        """The spec's label of a category value in ``locale``, if it has one."""
+        label = self.value_labels.get(value)
+        return None if label is None else label.get(locale)
 
     @property
     def column(self) -> str:
@@ -137,6 +228,10 @@ class Policy(_Strict):
     # Overturning a significant outcome takes a second, different reviewer (four eyes) before
     # it has effect.
     second_reviewer_for_overturn: bool = False
+    # What a higher score means, as a noun phrase ("a block" / "el bloqueo", "leaving" /
+    # "la baja"), so a factor "made a block more likely" instead of "raised the score" — which
+    # reads like good news when a higher score is a refusal.
+    higher_score_means: Label | None = None
 
     @model_validator(mode="after")
     def _check(self) -> Policy:
@@ -288,6 +383,21 @@ def default_spec_path(kind: ModelKind) -> Path:
     return SPECS_DIR / f"{kind}.yaml"
 
 
+class _SpecLoader(yaml.SafeLoader):
+    """YAML 1.1 reads yes/no/on/off as booleans, which would turn a category value such as "Yes"
+    or "No" into true/false; only true and false are booleans here. Boolean fields still accept
+    yes/no, which pydantic reads as booleans."""
+
+
+_SpecLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_SpecLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
 def load_spec(path: str | Path) -> ModelSpec:
     """Read and validate a spec file.
 
@@ -298,7 +408,7 @@ def load_spec(path: str | Path) -> ModelSpec:
     """
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_SpecLoader)  # noqa: S506
     except FileNotFoundError as exc:
         raise SpecError(f"{path}: no such spec file") from exc
     except (yaml.YAMLError, UnicodeDecodeError) as exc:

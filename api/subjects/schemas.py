@@ -47,6 +47,8 @@ class CorrectableRead(BaseModel):
     minimum: float | None = None
     maximum: float | None = None
     categories: list[str] | None = None
+    # How each category reads in the person's language, where the spec labels it.
+    category_labels: dict[str, str] = Field(default_factory=dict)
     # How the two states of a yes/no input read ("the card was present"), where the spec says.
     true_label: str | None = None
     false_label: str | None = None

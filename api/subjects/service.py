@@ -125,10 +125,16 @@ def _correctable(
             "feature": feature.name,
             "label": feature.label.get(locale),
             "type": feature.type,
-            "unit": feature.unit,
+            # The plural in the person's language ("days", "días"), as a form's field reads it.
+            "unit": forms[1] if (forms := feature.unit_forms(locale)) else None,
             "minimum": feature.minimum,
             "maximum": feature.maximum,
             "categories": feature.categories,
+            "category_labels": {
+                value: label
+                for value in feature.categories or []
+                if (label := feature.value_label(value, locale)) is not None
+            },
             "true_label": feature.when_true.get(locale) if feature.when_true else None,
             "false_label": feature.when_false.get(locale) if feature.when_false else None,
             "value": opened.features[feature.name],

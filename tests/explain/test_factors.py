@@ -82,11 +82,12 @@ def test_sentences_and_values_in_english(fraud_spec: ModelSpec) -> None:
         ("electronics", "electronics"),
         (None, "not provided"),
     ]
+    # The fraud policy says what a higher score means, so no sentence reads like good news.
     assert [f.sentence for f in factors] == [
-        "The transaction amount (1,250.00 EUR) raised the score.",
-        "The card was not physically present, which lowered the score.",
-        "The merchant category (electronics) raised the score.",
-        "The distance from your home address (not provided) raised the score.",
+        "The transaction amount (1,250.00 EUR) made a hold or block more likely.",
+        "The card was not physically present, which made a hold or block less likely.",
+        "The merchant category (electronics) made a hold or block more likely.",
+        "The distance from your home address (not provided) made a hold or block more likely.",
     ]
     assert factors[0].label == "transaction amount"
 
@@ -97,11 +98,36 @@ def test_sentences_and_values_in_spanish(fraud_spec: ModelSpec) -> None:
         explanation(values, fraud_spec), fraud_spec, k=5, locale="es", raw_values=RAW
     )
     assert [f.sentence for f in factors] == [
+        "El importe de la operación (1.250,00 EUR) hizo más probable la retención o el bloqueo.",
+        "La tarjeta no estaba presente físicamente, lo que hizo menos probable la retención o el "
+        "bloqueo.",
+        "La categoría del comercio (electrónica) hizo más probable la retención o el bloqueo.",
+        "Las operaciones con la tarjeta en la última hora (2 operaciones) hicieron menos probable "
+        "la retención o el bloqueo.",
+        "La distancia a su domicilio (no facilitado) hizo más probable la retención o el bloqueo.",
+    ]
+    assert factors[2].display_value == "electrónica"
+    assert factors[2].value == "electronics"
+
+
+def test_without_a_declared_meaning_factors_raise_or_lower_the_score(
+    fraud_spec: ModelSpec,
+) -> None:
+    policy = fraud_spec.policy.model_copy(update={"higher_score_means": None})
+    spec = fraud_spec.model_copy(update={"policy": policy})
+    values = [0.9, 0.0, 0.0, 0.0, 0.0, 0.0, -0.3, 0.0, -0.7, 0.0]
+    e = explanation(values, spec)
+    en = main_factors(e, spec, k=3, locale="en", raw_values=RAW)
+    es = main_factors(e, spec, k=3, locale="es", raw_values=RAW)
+    assert [f.sentence for f in en] == [
+        "The transaction amount (1,250.00 EUR) raised the score.",
+        "The card was not physically present, which lowered the score.",
+        "The card transactions in the last hour (2 transactions) lowered the score.",
+    ]
+    assert [f.sentence for f in es] == [
         "El importe de la operación (1.250,00 EUR) aumentó la puntuación.",
         "La tarjeta no estaba presente físicamente, lo que redujo la puntuación.",
-        "La categoría del comercio (electronics) aumentó la puntuación.",
         "Las operaciones con la tarjeta en la última hora (2 operaciones) redujeron la puntuación.",
-        "La distancia a su domicilio (no facilitado) aumentó la puntuación.",
     ]
 
 
@@ -166,6 +192,9 @@ def test_yes_no_features_read_as_a_state_when_the_spec_words_them() -> None:
     raw = {"auto_renew": False}
     (en,) = main_factors(explanation, spec, k=1, locale="en", raw_values=raw)
     (es,) = main_factors(explanation, spec, k=1, locale="es", raw_values=raw)
-    assert en.sentence == "Automatic renewal is off, which raised the score."
-    assert es.sentence == "La renovación automática está desactivada, lo que aumentó la puntuación."
+    assert en.sentence == "Automatic renewal is off, which made cancelling more likely."
+    assert (
+        es.sentence
+        == "La renovación automática está desactivada, lo que hizo más probable la cancelación."
+    )
     assert en.display_value == "no"

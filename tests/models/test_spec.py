@@ -75,3 +75,105 @@ def test_not_yaml_and_missing_file(tmp_path: Path) -> None:
         load_spec(_write(tmp_path, "features: [unclosed"))
     with pytest.raises(SpecError, match="no such spec file"):
         load_spec(tmp_path / "absent.yaml")
+
+
+# --- words a person reads: value labels, units, the meaning of a higher score ----------------
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        default_spec_path("fraud"),
+        default_spec_path("churn"),
+        default_spec_path("recommendation"),
+        Path(__file__).parents[2] / "docs" / "examples" / "telco_churn.yaml",
+    ],
+    ids=["fraud", "churn", "recommendation", "telco-example"],
+)
+def test_shipped_specs_say_what_a_higher_score_means(path: Path) -> None:
+    meaning = load_spec(path).policy.higher_score_means
+    assert meaning is not None and meaning.en and meaning.es
+
+
+def _feature_yaml(tmp_path: Path, feature: str) -> Path:
+    """The churn spec with its plan feature replaced by ``feature`` (YAML lines, 2-space list)."""
+    text = _churn_yaml()
+    start = text.index("  - name: plan\n")
+    end = text.index("  - name: logins_30d\n")
+    return _write(tmp_path, text[:start] + feature + text[end:])
+
+
+def test_yes_no_and_numeric_codes_stay_values_as_the_file_writes_them(tmp_path: Path) -> None:
+    # YAML 1.1 would read Yes/No as booleans and 1 as a number; the file's values are text.
+    spec = load_spec(
+        _feature_yaml(
+            tmp_path,
+            "  - name: plan\n    type: category\n    label: {en: plan, es: plan}\n"
+            "    value_labels: {Yes: {en: 'yes', es: sí}, No: {en: 'no', es: 'no'},\n"
+            "                   1: {en: one, es: uno}}\n"
+            "    allow_missing: yes\n",
+        )
+    )
+    plan = spec.feature("plan")
+    assert plan.value_label("Yes", "es") == "sí"
+    assert plan.value_label("No", "en") == "no"
+    assert plan.value_label("1", "es") == "uno"
+    # Boolean fields still read yes/no.
+    assert plan.allow_missing is True
+
+
+def test_a_unit_in_both_languages_with_singular_and_plural(tmp_path: Path) -> None:
+    spec = load_spec(
+        _feature_yaml(
+            tmp_path,
+            "  - name: plan\n    type: integer\n    label: {en: audience, es: audiencia}\n"
+            "    unit: {en: [viewer, viewers], es: [espectador, espectadores]}\n"
+            "  - name: price\n    type: number\n    label: {en: price, es: precio}\n"
+            "    unit: {en: USD, es: USD}\n",
+        )
+    )
+    assert spec.feature("plan").unit_forms("es") == ("espectador", "espectadores")
+    assert spec.feature("plan").unit_forms("en") == ("viewer", "viewers")
+    assert spec.feature("price").unit_forms("es") == ("USD", "USD")
+    # A plain string keeps working: built in, or shown as written.
+    churn = load_spec(default_spec_path("churn"))
+    assert churn.feature("tenure_months").unit_forms("es") == ("mes", "meses")
+    assert churn.feature("monthly_spend").unit_forms("es") == ("EUR", "EUR")
+
+
+@pytest.mark.parametrize(
+    ("feature", "message"),
+    [
+        (
+            "  - name: plan\n    type: integer\n    label: {en: p, es: p}\n"
+            "    value_labels: {a: {en: a, es: a}}\n",
+            "apply to category features only",
+        ),
+        (
+            "  - name: plan\n    type: category\n    categories: [monthly]\n"
+            "    label: {en: p, es: p}\n    value_labels: {montly: {en: a, es: a}}\n",
+            r"value_labels name values outside its categories: \['montly'\]",
+        ),
+        (
+            "  - name: plan\n    type: category\n    label: {en: p, es: p}\n"
+            "    value_labels: {a: {}}\n",
+            "a value label needs en, es or both",
+        ),
+        (
+            "  - name: plan\n    type: category\n    label: {en: p, es: p}\n"
+            "    value_labels_fallback: english\n",
+            r"features\.1\.value_labels_fallback",
+        ),
+        (
+            "  - name: plan\n    type: integer\n    label: {en: p, es: p}\n"
+            "    unit: {en: [viewer, viewers]}\n",
+            r"features\.1\.unit",
+        ),
+    ],
+    ids=["not-a-category", "unknown-value", "empty-label", "bad-fallback", "unit-one-language"],
+)
+def test_words_that_cannot_work_are_refused_with_the_field(
+    tmp_path: Path, feature: str, message: str
+) -> None:
+    with pytest.raises(SpecError, match=message):
+        load_spec(_feature_yaml(tmp_path, feature))

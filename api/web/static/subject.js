@@ -277,6 +277,7 @@ function displayValue(feature, value) {
     if (spec) return value ? spec.true_label || t().yes : spec.false_label || t().no;
     return value ? t().yes : t().no;
   }
+  if (spec && spec.category_labels && spec.category_labels[value]) return spec.category_labels[value];
   return spec && spec.unit ? `${value} ${spec.unit}` : String(value);
 }
 
@@ -312,7 +313,7 @@ function correctionInput(c) {
   if (c.type === "boolean" || c.type === "category") {
     const options = c.type === "boolean"
       ? [["true", c.true_label || s.yes], ["false", c.false_label || s.no]]
-      : (c.categories || []).map((value) => [value, value]);
+      : (c.categories || []).map((value) => [value, (c.category_labels || {})[value] || value]);
     control = el(
       "select",
       { id, name: field, "data-field": field, "data-type": c.type, "aria-describedby": described },

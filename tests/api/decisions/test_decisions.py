@@ -69,7 +69,7 @@ def test_block_decision_is_explained_exactly_logged_and_noticed(
     largest = sorted(decision["contributions"].values(), key=abs, reverse=True)[: len(factors)]
     assert [f["contribution"] for f in factors] == pytest.approx(largest)
     assert all(f["sentence"] and f["direction"] in ("raises", "lowers") for f in factors)
-    assert "puntuación" in factors[0]["sentence"]
+    assert "la retención o el bloqueo" in factors[0]["sentence"]
     # The notice tells the person what happened and how to contest (Art. 13(2)(f)).
     notice = decision["notice"]
     assert "bloqueada" in notice["text"]

@@ -62,7 +62,8 @@ def test_the_person_reads_the_frozen_explanation_in_both_languages(
         f["contribution"] for f in decision["factors"]
     ]
     assert [f["sentence"] for f in english["factors"]] != [f["sentence"] for f in body["factors"]]
-    assert "score" in english["factors"][0]["sentence"]
+    # Worded by what a higher score means under the fraud policy.
+    assert "a hold or block" in english["factors"][0]["sentence"]
     label = next(b.label.en for b in spec.policy.bands if b.outcome == "block")
     assert english["outcome_label"] == label
     assert english["outcome_labels"] == {b.outcome: b.label.en for b in spec.policy.bands}
