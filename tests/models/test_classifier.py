@@ -127,3 +127,37 @@ def test_a_unit_without_a_spanish_form_only_warns() -> None:
     ]
     with pytest.warns(UntranslatedUnitWarning, match=r"'logins_30d': unit 'viewers'"):
         check_words(spec.model_copy(update={"features": features}), pd.DataFrame())
+
+
+def test_a_model_trained_on_the_telco_example_explains_itself_in_spanish(
+    telco_csv: Path,
+) -> None:
+    from explain import TreeExplainer, counterfactual, main_factors
+
+    result = train_from_files("churn", TrainingFiles(data=telco_csv), spec_path=TELCO_SPEC)
+    spec, pipeline = result.spec, result.model
+    encoder = pipeline.named_steps["encode"]
+    frame = read_csv(telco_csv)
+    row = frame[frame["Contract"] == "Month-to-month"].iloc[0]
+    raw = {f.name: row[f.column] for f in spec.features}
+    raw["TotalCharges"] = None if not raw["TotalCharges"].strip() else float(raw["TotalCharges"])
+    raw["MonthlyCharges"] = float(raw["MonthlyCharges"])
+    raw["tenure"] = int(raw["tenure"])
+    encoded = encoder.transform(pd.DataFrame([raw]))[0]
+    explanation = TreeExplainer(pipeline, spec.feature_names).explain(encoded)
+    factors = main_factors(explanation, spec, k=len(spec.features), locale="es", raw_values=raw)
+    changes = counterfactual(
+        pipeline, encoded, spec, raw_values=raw, locale="es", category_codes=encoder.codes_
+    )
+    sentences = [f.sentence for f in factors] + [c.sentence for c in changes]
+    # Every value the export writes in English must reach a Spanish reader in Spanish.
+    english = {str(v) for v in frame.drop(columns=["customerID"]).stack().unique()}
+    english -= {"No", "DSL", "0", "1"}  # "No" is also Spanish; DSL and digits are not words
+    english = {v for v in english if not v.replace(".", "").strip().isdigit()}
+    for sentence in sentences:
+        assert not [v for v in english if f"({v})" in sentence or f" {v} " in sentence], sentence
+        assert "score" not in sentence and "puntuación" not in sentence, sentence
+    contract = next(f for f in factors if f.feature == "Contract")
+    assert contract.display_value == "mes a mes"
+    assert contract.sentence.startswith("El tipo de contrato (mes a mes) hizo ")
+    assert contract.sentence.endswith(" probable la baja.")
