@@ -26,6 +26,7 @@ __all__ = [
     "Label",
     "ModelKind",
     "ModelSpec",
+    "OtherBucket",
     "Policy",
     "Retention",
     "SpecError",
@@ -57,6 +58,17 @@ class Label(_Strict):
         return self.es if locale == "es" else self.en
 
 
+class OtherBucket(_Strict):
+    """An explicit "other" value of a category feature, learned at training.
+
+    Values seen fewer than ``min_count`` times in the training rows are pooled into it, so the
+    model learns what to make of a rare value; at serving, any value the model never saw is
+    scored as "other" and the explanation says so. Without it such a value is refused.
+    """
+
+    min_count: int = Field(ge=2)
+
+
 class Feature(_Strict):
     """One input of the model as the application sends it (before any encoding)."""
 
@@ -83,6 +95,9 @@ class Feature(_Strict):
     # person is not told that "automatic renewal switched on (no)" raised their score.
     when_true: Label | None = None
     when_false: Label | None = None
+    # Category features: values rare at training, and unseen ones at serving, count as "other"
+    # (without it, a value the model never saw is refused with the values it knows).
+    other: OtherBucket | None = None
 
     @model_validator(mode="after")
     def _check(self) -> Feature:
@@ -96,6 +111,8 @@ class Feature(_Strict):
             raise ValueError(f"feature {self.name!r}: when_true/when_false apply to booleans only")
         if self.type in ("boolean", "category") and self.monotonic:
             raise ValueError(f"feature {self.name!r}: monotonic applies to numeric features only")
+        if self.type != "category" and self.other is not None:
+            raise ValueError(f"feature {self.name!r}: only category features take an other bucket")
         return self
 
     @property
