@@ -41,6 +41,8 @@ _MISSING = {"en": "not provided", "es": "no facilitado"}
 _YES = {"en": "yes", "es": "sí"}
 _NO = {"en": "no", "es": "no"}
 _UNRECOGNISED = {"en": "not recognised", "es": "no reconocido"}
+# A value the model never saw (or saw too rarely), scored as the feature's "other" bucket.
+_AS_OTHER = {"en": "treated as “other”", "es": "tratado como «otro»"}
 # The spellings models.encoding accepts, so a value shows as the model read it.
 _TRUE_WORDS = frozenset({"1", "true", "yes", "y", "t", "si", "sí"})
 _FALSE_WORDS = frozenset({"0", "false", "no", "n", "f"})
@@ -241,6 +243,8 @@ def display_value(feature: Feature, value: RawValue, locale: Locale) -> str:
             return str(value)
         return _YES[locale] if flag else _NO[locale]
     if feature.type == "category":
+        if feature.other is not None and str(value) not in (feature.categories or []):
+            return f"{value}, {_AS_OTHER[locale]}" if isinstance(value, str) else _AS_OTHER[locale]
         if isinstance(value, str) or str(value) in (feature.categories or []):
             return feature.value_label(str(value), locale) or str(value)
         return _UNRECOGNISED[locale]

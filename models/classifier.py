@@ -135,7 +135,8 @@ def check_words(spec: ModelSpec, frame: pd.DataFrame) -> None:
 def build_pipeline(spec: ModelSpec, params: Mapping[str, Any], *, seed: int) -> Pipeline:
     """An encoder and a gradient-boosted tree ensemble, saved and served as one unit."""
     encoder = SpecEncoder(
-        [(f.name, f.type, list(f.categories) if f.categories else None) for f in spec.features]
+        [(f.name, f.type, list(f.categories) if f.categories else None) for f in spec.features],
+        other={f.name: f.other.min_count for f in spec.features if f.other is not None},
     )
     hgb_params = {k: v for k, v in params.items() if k in _HGB_PARAMS}
     model = HistGradientBoostingClassifier(

@@ -30,6 +30,7 @@ __all__ = [
     "Label",
     "ModelKind",
     "ModelSpec",
+    "OtherBucket",
     "Policy",
     "Retention",
     "SpecError",
@@ -101,6 +102,17 @@ class Unit(_Strict):
         return (word, word) if isinstance(word, str) else word
 
 
+class OtherBucket(_Strict):
+    """An explicit "other" value of a category feature, learned at training.
+
+    Values seen fewer than ``min_count`` times in the training rows are pooled into it, so the
+    model learns what to make of a rare value; at serving, any value the model never saw is
+    scored as "other" and the explanation says so. Without it such a value is refused.
+    """
+
+    min_count: int = Field(ge=2)
+
+
 class Feature(_Strict):
     """One input of the model as the application sends it (before any encoding)."""
 
@@ -146,6 +158,10 @@ class Feature(_Strict):
             }
         return value
 
+    # Category features: values rare at training, and unseen ones at serving, count as "other"
+    # (without it, a value the model never saw is refused with the values it knows).
+    other: OtherBucket | None = None
+
     @model_validator(mode="after")
     def _check(self) -> Feature:
         if self.type == "category" and self.categories is not None and not self.categories:
@@ -159,6 +175,8 @@ class Feature(_Strict):
         if self.type in ("boolean", "category") and self.monotonic:
             raise ValueError(f"feature {self.name!r}: monotonic applies to numeric features only")
         self._check_words()
+        if self.type != "category" and self.other is not None:
+            raise ValueError(f"feature {self.name!r}: only category features take an other bucket")
         return self
 
     def _check_words(self) -> None:

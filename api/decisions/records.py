@@ -30,6 +30,7 @@ from api.decisions.integrity import SEALED_MARKER, row_mac
 from api.decisions.models import Decision
 from api.decisions.runtime import ServedModel
 from api.decisions.schemas import DecisionCreate
+from api.reviews.deadlines import due_date
 from api.vault.sealing import SealedRecord, seal_entry
 from explain import Explanation
 from models.spec import Band, Label, Locale, ModelSpec
@@ -53,6 +54,51 @@ _NOT_PERSONALISED = Label(
     en="Not personalised: you objected to profiling, so no data about you was used.",
     es="Sin personalizar: se opuso al perfilado, así que no se usó ningún dato suyo.",
 )
+
+
+# Art. 22: an outcome a person must review first has not taken effect; the notice says who
+# decides and by when (the policy case's due date), never that it applies.
+_PROPOSED = Label(
+    en="not decided yet (the model proposed “{outcome}”)",
+    es="pendiente (el modelo propuso «{outcome}»)",
+)
+_PERSON_DECIDES = Label(
+    en="It has no effect yet: a person will review it and decide by {due}.",
+    es=(
+        "Todavía no tiene ningún efecto: una persona revisará el caso y resolverá a más tardar "
+        "el {due}."
+    ),
+)
+_MONTHS = {
+    "en": [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ],
+    "es": [
+        "enero",
+        "febrero",
+        "marzo",
+        "abril",
+        "mayo",
+        "junio",
+        "julio",
+        "agosto",
+        "septiembre",
+        "octubre",
+        "noviembre",
+        "diciembre",
+    ],
+}
 
 
 def _dumps(value: Any) -> bytes:
@@ -104,11 +150,35 @@ def subject_link(contest_url: str, token: str) -> str:
     return f"{contest_url}&token={quote(token, safe='.-_')}"
 
 
-def _notice(spec: ModelSpec, band: Band, locale: Locale, url: str) -> dict[str, str]:
-    """The notice (Art. 13-14, 22(3)) as it is sealed: its text and the bare contest URL."""
-    text = spec.notice.get(locale).format(
-        outcome=band.label.get(locale), consequence=band.consequence.get(locale), contest_url=url
+def _long_date(moment: datetime, locale: Locale) -> str:
+    day = as_utc(moment)
+    month = _MONTHS[locale][day.month - 1]
+    return (
+        f"{day.day} de {month} de {day.year}" if locale == "es" else f"{day.day} {month} {day.year}"
     )
+
+
+def _notice(
+    spec: ModelSpec,
+    band: Band,
+    locale: Locale,
+    url: str,
+    *,
+    review_due_at: datetime | None = None,
+) -> dict[str, str]:
+    """The notice (Art. 13-14, 22(3)) as it is sealed: its text and the bare contest URL.
+
+    With ``review_due_at`` the outcome waits for a person: the notice gives it as the model's
+    proposal and says that a person decides, and by when, instead of its consequence.
+    """
+    template = spec.notice.get(locale)
+    outcome, consequence = band.label.get(locale), band.consequence.get(locale)
+    if review_due_at is not None:
+        outcome = _PROPOSED.get(locale).format(outcome=outcome)
+        consequence = _PERSON_DECIDES.get(locale).format(due=_long_date(review_due_at, locale))
+    text = template.format(outcome=outcome, consequence=consequence, contest_url=url)
+    if review_due_at is not None and "{consequence}" not in template:
+        text = f"{text} {consequence}"  # an operator's notice without it still says so
     return {"text": text, "contest_url": url}
 
 
@@ -389,7 +459,14 @@ def compose_decision(
     created_at = decided_at or datetime.now(UTC)
     locale = request.locale
     outcome_label = band.label.get(locale)
-    notice = _notice(spec, band, locale, contest_url(public_url, decision_id))
+    notice = _notice(
+        spec,
+        band,
+        locale,
+        contest_url(public_url, decision_id),
+        # The policy case opened with it is due then (api.reviews.policy).
+        review_due_at=due_date(created_at) if reasons else None,
+    )
     frozen = {
         "explanation": explanation.to_dict(),
         "factors": scored.factors,

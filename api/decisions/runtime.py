@@ -44,6 +44,7 @@ class ServedModel:
     name: str
     version: int
     run_id: str
+    # The registered spec, with each category feature's values as the model learned them.
     spec: ModelSpec
     model: Any
     loaded_at: datetime
@@ -65,6 +66,24 @@ class ServedModel:
         return self.model.named_steps["encode"]
 
 
+def _with_learned_categories(spec: ModelSpec, encoder: Any) -> ModelSpec:
+    """The spec with each category feature's values as the fitted encoder knows them.
+
+    Where the spec lists no categories, the model learned them from the training file; where it
+    has an "other" bucket, rare values were pooled into it. Either way the values the model
+    knows are the encoder's, and the service checks requests, offers corrections and words
+    explanations with those (an unseen value would otherwise be scored as if it were known).
+    """
+    learned: dict[str, list[str]] = getattr(encoder, "categories_", {})
+    features = [
+        f.model_copy(update={"categories": list(learned[f.name])})
+        if f.type == "category" and f.name in learned
+        else f
+        for f in spec.features
+    ]
+    return spec.model_copy(update={"features": features})
+
+
 def _build(name: str, tracking_uri: str, alias: str, version: int | None = None) -> ServedModel:
     loaded = load_model(name, tracking_uri=tracking_uri, alias=alias, version=version)
     spec = loaded.spec
@@ -79,13 +98,14 @@ def _build(name: str, tracking_uri: str, alias: str, version: int | None = None)
             for mode, names in modes.items()
         }
     else:
+        spec = _with_learned_categories(spec, loaded.model.named_steps["encode"])
         explainers = {True: TreeExplainer(loaded.model, spec.feature_names)}
         mode_specs = {True: spec}
     return ServedModel(
         name=name,
         version=loaded.version,
         run_id=loaded.run_id,
-        spec=loaded.spec,
+        spec=spec,
         model=loaded.model,
         loaded_at=datetime.now(UTC),
         explainers=explainers,

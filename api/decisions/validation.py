@@ -2,7 +2,9 @@
 
 Every problem is reported at once with its field path, so an application can fix a request in
 one round trip. Special-category data (Art. 9) is refused by name unless the spec's policy names
-an Art. 9(2) basis for a feature (Art. 22(4)).
+an Art. 9(2) basis for a feature (Art. 22(4)). A category value the deciding model never saw is
+refused with the values it knows, unless the feature has an "other" bucket (the spec's
+``other``), which scores it as "other".
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ SPECIAL_CATEGORY_NAMES = frozenset(
     }
 )
 _MAX_CATEGORY_LENGTH = 200
+# A category learned from a file may have hundreds of values; a problem lists the first ones.
+_MAX_LISTED_CATEGORIES = 50
 
 
 class FeatureProblemsError(InvalidRequestError):
@@ -58,6 +62,16 @@ class FeatureProblemsError(InvalidRequestError):
             "the features do not fit the model's spec",
             errors=[{"field": field, "message": message} for field, message in problems],
         )
+
+
+def _unknown_category(known: Sequence[str]) -> str:
+    if not known:
+        return "this model knows no value of this field; leave it out"
+    shown = ", ".join(known[:_MAX_LISTED_CATEGORIES])
+    more = len(known) - _MAX_LISTED_CATEGORIES
+    if more > 0:
+        shown += f" (and {more} more)"
+    return f"is not a value this model knows; must be one of {shown}"
 
 
 def _check(feature: Feature, value: Any) -> tuple[Any, str | None]:
@@ -76,8 +90,12 @@ def _check(feature: Feature, value: Any) -> tuple[Any, str | None]:
             return None, problem
         if len(text) > _MAX_CATEGORY_LENGTH:
             return None, f"must be at most {_MAX_CATEGORY_LENGTH} characters"
+        # The served spec lists what the deciding model knows, learned at training or declared
+        # (api.decisions.runtime): a value it never saw would be scored as if it were known.
         if feature.categories is not None and text not in feature.categories:
-            return None, f"must be one of {', '.join(feature.categories)}"
+            if feature.other is not None:
+                return text, None  # scored as the "other" bucket, and explained as such
+            return None, _unknown_category(feature.categories)
         return text, None
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None, "must be a number"

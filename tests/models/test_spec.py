@@ -177,3 +177,25 @@ def test_words_that_cannot_work_are_refused_with_the_field(
 ) -> None:
     with pytest.raises(SpecError, match=message):
         load_spec(_feature_yaml(tmp_path, feature))
+
+
+def _telco_yaml() -> str:
+    path = Path(__file__).parents[2] / "docs" / "examples" / "telco_churn.yaml"
+    return path.read_text(encoding="utf-8")
+
+
+def test_an_other_bucket_is_declared_on_a_category_feature(tmp_path: Path) -> None:
+    contract = "  - {name: Contract, type: category, actionable: true,"
+    text = _telco_yaml().replace(contract, contract + " other: {min_count: 10},")
+    spec = load_spec(_write(tmp_path, text))
+    bucket = spec.feature("Contract").other
+    assert bucket is not None and bucket.min_count == 10
+    assert spec.feature("PaymentMethod").other is None
+    # Only categories have an "other"; a bucket of values seen fewer than once pools nothing.
+    tenure = "  - {name: tenure, type: integer,"
+    numeric = _telco_yaml().replace(tenure, tenure + " other: {min_count: 10},")
+    with pytest.raises(SpecError, match="only category features take an other bucket"):
+        load_spec(_write(tmp_path, numeric))
+    once = _telco_yaml().replace(contract, contract + " other: {min_count: 1},")
+    with pytest.raises(SpecError, match=r"features\.12\.other\.min_count"):
+        load_spec(_write(tmp_path, once))

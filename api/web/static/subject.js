@@ -125,6 +125,10 @@ function render() {
   const d = state.decision;
   const s = t();
   const resolved = state.case && state.case.state === "resolved";
+  // Art. 22: an outcome a person must review first has not taken effect; say who decides and
+  // by when (the review case's due date), never show it as the outcome.
+  const pending = d.review_required && d.decided_by !== "human" && !resolved;
+  const due = pending && state.case && ["open", "assigned"].includes(state.case.state) ? state.case.due_at : null;
   const sections = [
     el("h1", { text: s.pageTitle }),
     el(
@@ -134,7 +138,7 @@ function render() {
       el(
         "dl",
         { class: "facts" },
-        el("dt", { text: resolved ? s.humanOutcome : s.outcome }),
+        el("dt", { text: resolved ? s.humanOutcome : pending ? s.proposedOutcome : s.outcome }),
         el("dd", { class: "outcome-label", id: "outcome", text: resolved ? outcomeLabel(state.case.outcome) : d.outcome_label }),
         resolved ? [el("dt", { text: s.previousOutcome }), el("dd", { id: "previous-outcome", text: d.outcome_label })] : null,
         el("dt", { text: s.decidedOn }),
@@ -152,7 +156,9 @@ function render() {
           ]
         : null,
       d.significant ? el("p", { class: "note", text: s.significant }) : null,
-      d.review_required ? el("p", { class: "note", text: s.humanFirst }) : null,
+      pending
+        ? el("p", { class: "note", id: "pending-review", text: due ? s.personDecidesBy(formatDate(due, state.locale)) : s.humanFirst })
+        : null,
     ),
     state.case ? caseSection(state.case) : null,
     el("section", { "aria-labelledby": "notice-heading" }, el("h2", { id: "notice-heading", text: s.noticeHeading }), el("p", { class: "notice", text: d.notice })),

@@ -151,3 +151,34 @@ def test_a_learner_sees_why_each_course_was_recommended(
     expect(page.get_by_label("Your point of view")).to_be_visible()
     assert page.locator("#corrections").count() == 0
     assert_clean(visit, live)
+
+
+def test_a_decision_held_for_a_person_reads_as_pending(
+    visit: Visit, live: LiveServer, trained: TrainedModels
+) -> None:
+    # Blocked without an Art. 22(2) basis: a person decides first, within the case's deadline.
+    decision = decide(live, trained, "browser-pending", legal_basis="none")
+    assert decision["review_required"]
+    cases = httpx.get(
+        f"{live.url}/v1/me/cases",
+        headers={"Authorization": f"Bearer {decision['notice']['subject_token']}"},
+        timeout=30,
+    ).json()
+    (case,) = [c for c in cases if c["decision_id"] == decision["id"]]
+    assert case["origin"] == "policy"
+    page = visit.page
+    page.goto(decision["notice"]["link"])
+    pending = page.locator("#pending-review")
+    pending.wait_for()
+    expect(page.locator("dt").first).to_have_text("Proposed outcome")
+    # The date is the case's, as the case card shows it.
+    due = page.locator("#case-due").text_content() or ""
+    text = pending.text_content() or ""
+    assert due and f"a person will review it and decide by {due}." in text
+    page.get_by_role("button", name="Español").click()
+    expect(page.locator("html")).to_have_attribute("lang", "es")
+    expect(page.locator("dt").first).to_have_text("Resultado propuesto")
+    text = page.locator("#pending-review").text_content() or ""
+    due = page.locator("#case-due").text_content() or ""
+    assert due and f"una persona lo revisará y resolverá a más tardar el {due}." in text
+    assert_clean(visit, live)
