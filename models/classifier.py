@@ -15,6 +15,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
 from models.encoding import SpecEncoder
+from models.holdout import ClassifierHoldout, Holdout
 from models.recommendation_data import DataWarning
 from models.spec import Locale, ModelSpec, SpecError, Unit
 from models.units import reads_in_both_languages
@@ -58,6 +59,8 @@ class TrainResult:
     explain_sample: NDArray[np.float64]
     fairness: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     rows: dict[str, int] = field(default_factory=dict)
+    # What the run was judged on, so that the current champion can be judged on the same data.
+    holdout: Holdout | None = field(default=None, repr=False, compare=False)
 
     @property
     def passed(self) -> bool:
@@ -267,4 +270,5 @@ def train_classifier(
         explain_sample=pipeline.named_steps["encode"].transform(sample),
         fairness=fairness,
         rows={"train": len(idx_train), "eval": len(idx_eval)},
+        holdout=ClassifierHoldout(spec, frame.iloc[idx_eval], y[idx_eval], metrics_fn),
     )

@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 
 from models import _recsys as core
 from models.classifier import TrainResult, check_gates, example_frame
+from models.holdout import RecommenderHoldout
 from models.recommendation import HybridRecommender
 from models.recommendation_data import (
     EVAL_FRACTION,
@@ -38,6 +39,7 @@ class HoldoutReport:
     fairness: dict[str, list[dict[str, Any]]]
     rows: dict[str, int]
     model: HybridRecommender
+    holdout: RecommenderHoldout | None = None
 
 
 def _precision_recall(
@@ -119,9 +121,9 @@ def evaluate_holdout(
         f"nonpersonal_recall_at_{k}": float(public_recall.mean()),
         "catalogue_coverage": len(set(np.concatenate(personal).tolist())) / n_items,
     }
+    ids = _test_user_ids(interactions, kept, events, test_users)
     fairness: dict[str, list[dict[str, Any]]] = {}
     if learners is not None:
-        ids = _test_user_ids(interactions, kept, events, test_users)
         fairness = _fairness(spec, learners, ids, precision, recall, pop_precision, k)
     return HoldoutReport(
         metrics=metrics,
@@ -132,6 +134,32 @@ def evaluate_holdout(
             "test_items": len(split.test_item),
         },
         model=model,
+        holdout=_holdout(spec, interactions, rows, ids, cut, truth, model, metrics, k),
+    )
+
+
+def _holdout(
+    spec: ModelSpec,
+    interactions: pd.DataFrame,
+    rows: NDArray[np.int64],
+    ids: NDArray[np.str_],
+    cut: NDArray[np.float64],
+    truth: Sequence[set[int]],
+    model: HybridRecommender,
+    metrics: dict[str, float],
+    k: int,
+) -> RecommenderHoldout:
+    """The hold-out kept so that the champion can be measured on the same learners."""
+    past = interactions.iloc[rows]
+    past = past[past[USER].astype(str).isin(set(ids.tolist()))]
+    return RecommenderHoldout(
+        spec=spec,
+        history=past,
+        users=ids,
+        cut=np.asarray(cut, dtype=np.float64),
+        truth=[frozenset(str(model.item_ids_[i]) for i in items) for items in truth],
+        k=k,
+        baseline={m: v for m, v in metrics.items() if m.startswith("popularity_")},
     )
 
 
@@ -255,6 +283,7 @@ def train(
         example=example_frame(features, spec),
         explain_sample=np.concatenate(encoded)[:500],
         fairness=report.fairness,
+        holdout=report.holdout,
         rows={
             **report.rows,
             # The model card's "rows for training / held out" are interactions here.

@@ -3,35 +3,50 @@
 A model version is registered only when its quality gates pass, and the ``champion`` alias is
 what serving follows (stages are deprecated in MLflow). Models are stored with skops and an
 explicit list of trusted types, so loading never unpickles arbitrary objects.
+
+Champion and challenger: a new version that passes its gates becomes champion only when there
+is none yet, or when it beats the current champion measured on the *new* run's held-out data
+(the same rows, the same metric function, the new spec's gates): better on the primary metric
+(the spec's first gate) by more than ``TOLERANCE``, or the champion fails a gate on that data.
+A tie keeps the champion: re-running the same training changes nothing that serves. A version
+that does not win is still registered, under the ``challenger`` alias, to be promoted by hand;
+when the champion cannot be measured on the new data (other features, another kind), nothing
+moves unless promotion is forced. The comparison is logged on the new run.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import sqlite3
 import tempfile
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from importlib.metadata import version as package_version
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import unquote, urlparse
 
 import yaml
 
 from models.classifier import TrainResult
+from models.holdout import NotComparableError
 from models.reporting import model_card, shap_summary_figure
 from models.spec import ModelSpec
 
 __all__ = [
+    "CHALLENGER",
     "CHAMPION",
+    "TOLERANCE",
     "TRUSTED_TYPES",
+    "Comparison",
     "LoadedModel",
     "Registration",
     "RegistryError",
     "StoreNotFoundError",
+    "judge",
     "load_model",
     "local_store",
     "log_training",
@@ -41,6 +56,10 @@ __all__ = [
 ]
 
 CHAMPION = "champion"
+CHALLENGER = "challenger"
+# How much better the primary metric must be to move the champion: a re-run, or noise of this
+# size, is not a reason to change what serves.
+TOLERANCE = 0.001
 EXPERIMENT = "glassbox"
 
 # Everything a saved glassbox model may contain beyond what skops trusts by default. Loading
@@ -62,6 +81,31 @@ class StoreNotFoundError(RegistryError):
     """No MLflow store at the tracking URI: reading one never creates it."""
 
 
+Verdict = Literal["first", "better", "not-better", "not-comparable"]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A new version against the current champion, both measured on the new run's held-out data.
+
+    ``verdict``: ``first`` (there was no champion), ``better`` (the new version wins),
+    ``not-better`` (the champion stays), ``not-comparable`` (the champion cannot be measured on
+    the new data; ``reason`` says why). ``promoted`` is whether the new version became champion,
+    ``forced`` whether that was asked for regardless of the verdict.
+    """
+
+    verdict: Verdict
+    reason: str
+    promoted: bool
+    forced: bool = False
+    champion_version: int | None = None
+    primary: str | None = None
+    held_out: str = ""
+    challenger: dict[str, float] = field(default_factory=dict)
+    champion: dict[str, float] = field(default_factory=dict)
+    higher_is_better: dict[str, bool] = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class Registration:
     """Where a training run ended up."""
@@ -74,6 +118,14 @@ class Registration:
     passed: bool
     metrics: dict[str, float]
     gates: dict[str, bool]
+    comparison: Comparison | None = None
+
+    @property
+    def aliases(self) -> list[str]:
+        """The aliases the new version got (none when it was not registered)."""
+        if self.version is None:
+            return []
+        return [CHAMPION] if self.champion else [CHALLENGER]
 
 
 @dataclass(frozen=True)
@@ -147,6 +199,9 @@ def _tracking(tracking_uri: str, *, create: bool = False) -> Iterator[Any]:
         require_store(tracking_uri)
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("DO_NOT_TRACK", "true")
+    # Loading the champion to compare with it downloads its spec: no progress bar in the
+    # middle of a command's output.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     import mlflow
     from mlflow import MlflowClient
 
@@ -176,22 +231,141 @@ def _requirements() -> list[str]:
     return [f"{name}=={package_version(name)}" for name in names]
 
 
+def _higher_is_better(spec: ModelSpec) -> dict[str, bool]:
+    # A ``min`` gate bounds a metric where more is better (AUC, precision); a ``max`` gate one
+    # where less is better (Brier score, calibration error).
+    return {name: gate.min is not None or gate.max is None for name, gate in spec.gates.items()}
+
+
+def judge(
+    spec: ModelSpec, challenger: Mapping[str, float], champion: Mapping[str, float]
+) -> tuple[bool, str]:
+    """Whether a new version that passed its gates beats the champion, and why, in words.
+
+    Both sets of metrics were measured on the same held-out data. The new version wins when the
+    champion fails one of ``spec``'s gates on that data, or when it is better on the primary
+    metric (the first gate) by more than ``TOLERANCE``; a tie keeps the champion.
+
+    Raises
+    ------
+    NotComparableError
+        When the spec has no gates, or the champion's primary metric cannot be measured.
+    """
+    if not spec.gates:
+        raise NotComparableError("the spec has no gate metric to compare on")
+    primary = next(iter(spec.gates))
+    new, old = challenger.get(primary, math.nan), champion.get(primary, math.nan)
+    if math.isnan(old):
+        raise NotComparableError(f"its {primary} cannot be measured on the new data")
+    failing = [m for m, gate in spec.gates.items() if not gate.passes(champion.get(m, math.nan))]
+    if failing:
+        return True, f"the champion fails the gate on {', '.join(failing)} on the new data"
+    gain = new - old if _higher_is_better(spec)[primary] else old - new
+    figures = f"{primary} {new:.4f} against the champion's {old:.4f}"
+    if gain > TOLERANCE:
+        return True, f"better on {figures}"
+    return False, f"not better than the champion by more than {TOLERANCE} on {figures}"
+
+
+def _compare(result: TrainResult, *, tracking_uri: str, client: Any, force: bool) -> Comparison:
+    """Measure the current champion on the new run's held-out data and judge the two."""
+    from mlflow.exceptions import MlflowException
+
+    spec = result.spec
+    mine = {m: result.metrics.get(m, math.nan) for m in spec.gates}
+    base: dict[str, Any] = {
+        "forced": force,
+        "primary": next(iter(spec.gates), None),
+        "challenger": mine,
+        "higher_is_better": _higher_is_better(spec),
+        "held_out": result.holdout.size if result.holdout is not None else "",
+    }
+    try:
+        current = client.get_model_version_by_alias(spec.name, CHAMPION)
+    except MlflowException:
+        return Comparison("first", "there is no champion yet", promoted=True, **base)
+    base["champion_version"] = int(current.version)
+    try:
+        if result.holdout is None:
+            raise NotComparableError("the new run kept no held-out data to measure it on")
+        try:
+            loaded = load_model(spec.name, tracking_uri=tracking_uri)
+        # Whatever stops an old artifact from loading (a type no longer trusted, a missing
+        # file) means it cannot be compared; the operator is told why and may force promotion.
+        except Exception as exc:
+            raise NotComparableError(f"it could not be loaded: {exc}") from exc
+        theirs = result.holdout.score(loaded.model, loaded.spec)
+        base["champion"] = {m: theirs.get(m, math.nan) for m in spec.gates}
+        wins, reason = judge(spec, mine, theirs)
+    except NotComparableError as exc:
+        reason = (
+            f"the champion (version {current.version}) cannot be measured on the new data: {exc}"
+        )
+        return Comparison("not-comparable", reason, promoted=force, **base)
+    return Comparison("better" if wins else "not-better", reason, promoted=wins or force, **base)
+
+
+def _log_comparison(comparison: Comparison) -> None:
+    import mlflow
+
+    mlflow.log_metrics(
+        {f"champion_{m}": v for m, v in comparison.champion.items() if math.isfinite(v)}
+    )
+    tags = {
+        "glassbox.comparison": comparison.verdict,
+        "glassbox.comparison_reason": comparison.reason,
+        "glassbox.promotion": (
+            "forced" if comparison.forced else CHAMPION if comparison.promoted else CHALLENGER
+        ),
+    }
+    if comparison.champion_version is not None:
+        tags["glassbox.champion_version"] = str(comparison.champion_version)
+    if comparison.primary is not None:
+        tags["glassbox.primary_metric"] = comparison.primary
+    mlflow.set_tags(tags)
+
+
 def log_training(
     result: TrainResult,
     *,
     tracking_uri: str,
     data_source: str,
     register: bool = True,
+    force_promote: bool = False,
 ) -> Registration:
-    """Log a training run to MLflow and, if its gates pass, register it and make it champion.
+    """Log a training run to MLflow; if its gates pass, register it and judge it for champion.
 
     Logged: parameters, metrics, each gate's verdict, the spec, a model card, the fairness
     table, a global SHAP summary plot, and the model (skops, with signature and input example).
+    A registered version becomes champion if there is none, if it beats the champion on the
+    new run's held-out data (see the module's docstring), or if ``force_promote``; otherwise it
+    gets the ``challenger`` alias. The comparison is logged on the run: the champion's figures
+    as ``champion_<metric>`` metrics, the verdict and its reason as ``glassbox.comparison*``
+    tags.
+
+    Parameters
+    ----------
+    result : TrainResult
+        A training run, with its held-out data.
+    tracking_uri : str
+        The MLflow store (created if missing).
+    data_source : str
+        Where the training data came from, for the run's tags and model card.
+    register : bool
+        False to log the run only.
+    force_promote : bool
+        Make a passing version champion whatever the comparison says.
+
+    Returns
+    -------
+    Registration
+        The run, the version (``None`` when not registered) and the comparison.
     """
     import mlflow
     from mlflow.models import infer_signature
 
     spec = result.spec
+    comparison: Comparison | None = None
     with _tracking(tracking_uri, create=True) as client:
         experiment_id = _experiment_id(client, tracking_uri)
         with mlflow.start_run(experiment_id=experiment_id, run_name=f"{spec.name}-train") as run:
@@ -229,15 +403,28 @@ def log_training(
             )
             model_uri = info.model_uri
             run_id = run.info.run_id
+            if register and result.passed:
+                comparison = _compare(
+                    result, tracking_uri=tracking_uri, client=client, force=force_promote
+                )
+                _log_comparison(comparison)
         version: int | None = None
         champion = False
-        if register and result.passed:
+        if comparison is not None:
             registered = mlflow.register_model(
-                model_uri, spec.name, tags={"glassbox.gates": "passed", "glassbox.run_id": run_id}
+                model_uri,
+                spec.name,
+                tags={
+                    "glassbox.gates": "passed",
+                    "glassbox.run_id": run_id,
+                    "glassbox.comparison": comparison.verdict,
+                    "glassbox.forced": str(comparison.forced).lower(),
+                },
             )
             version = int(registered.version)
-            client.set_registered_model_alias(spec.name, CHAMPION, str(version))
-            champion = True
+            champion = comparison.promoted
+            alias = CHAMPION if champion else CHALLENGER
+            client.set_registered_model_alias(spec.name, alias, str(version))
     return Registration(
         name=spec.name,
         run_id=run_id,
@@ -247,6 +434,7 @@ def log_training(
         passed=result.passed,
         metrics=dict(result.metrics),
         gates=dict(result.gates),
+        comparison=comparison,
     )
 
 
@@ -268,10 +456,14 @@ def promote(name: str, version: int, *, tracking_uri: str) -> None:
         if mv.tags.get("glassbox.gates") != "passed":
             raise RegistryError(f"{name} version {version} did not pass its quality gates")
         client.set_registered_model_alias(name, CHAMPION, str(version))
+        if mv.aliases and CHALLENGER in mv.aliases:
+            client.delete_registered_model_alias(name, CHALLENGER)
 
 
 def model_versions(name: str, *, tracking_uri: str) -> list[dict[str, Any]]:
-    """Registered versions of a model, newest first, with aliases and run ids."""
+    """Registered versions of a model, newest first: aliases, run id, creation time (ms since
+    the epoch), and how each compared with the champion of its day (``comparison``: the
+    verdict; ``forced``: made champion by ``--promote`` whatever the verdict)."""
     from mlflow.exceptions import MlflowException
 
     with _tracking(tracking_uri) as client:
@@ -289,6 +481,8 @@ def model_versions(name: str, *, tracking_uri: str) -> list[dict[str, Any]]:
                 "run_id": mv.run_id,
                 "aliases": sorted(by_version.get(str(mv.version), [])),
                 "created_at": mv.creation_timestamp,
+                "comparison": mv.tags.get("glassbox.comparison"),
+                "forced": mv.tags.get("glassbox.forced") == "true",
             }
             for mv in sorted(versions, key=lambda m: int(m.version), reverse=True)
         ]

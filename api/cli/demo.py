@@ -61,8 +61,8 @@ def demo(
             progress.update(task, description=f"Logging {kind} to MLflow")
             registration = log_training(result, tracking_uri=uri, data_source=str(files.data))
             where = (
-                f"v{registration.version} @champion"
-                if registration.champion
+                f"v{registration.version} @{registration.aliases[0]}"
+                if registration.version is not None
                 else "[red]not registered[/]"
             )
             progress.update(task, description=f"Trained {kind}: {where}", total=1, completed=1)

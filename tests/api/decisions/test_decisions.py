@@ -341,7 +341,10 @@ def test_reload_serves_a_moved_alias_without_restart(
     first = trained.registrations["fraud"].version
     assert first is not None
     second = log_training(
-        trained.results["fraud"], tracking_uri=trained.tracking_uri, data_source="reload-test"
+        trained.results["fraud"],
+        tracking_uri=trained.tracking_uri,
+        data_source="reload-test",
+        force_promote=True,
     )
     try:
         assert second.version is not None
