@@ -7,7 +7,9 @@ offending lines), so an operator can fix the export in one go; nothing is traine
 from __future__ import annotations
 
 import csv
+import difflib
 import math
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -15,9 +17,17 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from models.encoding import parse_boolean
-from models.spec import Feature, ModelSpec
+from models.spec import CsvOptions, Feature, ModelSpec
 
-__all__ = ["DataError", "line_numbers", "parse_target", "read_csv", "validate_frame"]
+__all__ = [
+    "DataError",
+    "detect_separator",
+    "line_numbers",
+    "missing_column_problems",
+    "parse_target",
+    "read_csv",
+    "validate_frame",
+]
 
 _EXAMPLES = 3
 
@@ -31,10 +41,75 @@ class DataError(ValueError):
         super().__init__(f"{source}: " + "; ".join(problems))
 
 
-def read_csv(path: str | Path) -> pd.DataFrame:
-    """Read a CSV with every column as text, so that type checks see what the file really holds."""
+_SEPARATORS = (",", ";", "\t", "|")
+_SEPARATOR_NAMES = {",": "commas", ";": "semicolons", "\t": "tabs", "|": "pipes"}
+# "12,5" and "1.234,5": numbers written with a decimal comma (and points between thousands).
+_DECIMAL_COMMA = r"^([+-]?)(\d+|\d{1,3}(?:\.\d{3})+),(\d+)$"
+
+
+def _yaml_separator(separator: str) -> str:
+    return '"\\t"' if separator == "\t" else f'"{separator}"'
+
+
+def detect_separator(sample: str) -> str:
+    """The separator of a CSV among , ; tab and |, from its first lines (a comma if unsure).
+
+    The header decides when only one candidate appears in it; otherwise :class:`csv.Sniffer`
+    looks for the candidate that splits every line the same way.
+    """
+    lines = sample.splitlines()
+    if len(lines) > 1 and not sample.endswith(("\n", "\r")):
+        lines = lines[:-1]  # the sample may end in the middle of a line
+    header = lines[0] if lines else ""
+    present = [s for s in _SEPARATORS if s in header]
+    if len(present) == 1:
+        return present[0]
+    try:
+        sniffed = csv.Sniffer().sniff(
+            "\n".join(lines[:50]), delimiters="".join(present or _SEPARATORS)
+        )
+    except csv.Error:
+        return max(present, key=header.count) if present else ","
+    return sniffed.delimiter
+
+
+def _decimal_commas(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rewrite "12,5" as "12.5" (and "1.234,5" as "1234.5") so that numbers parse."""
+    out = frame.copy()
+    for column in out.columns:
+        text = out[column]
+        found = text.str.match(_DECIMAL_COMMA)
+        if found.any():
+            out[column] = text.where(
+                ~found,
+                text.str.replace(_DECIMAL_COMMA, r"\1\2.\3", regex=True).str.replace(
+                    r"\.(?=\d{3}[.])", "", regex=True
+                ),
+            )
+    return out
+
+
+def read_csv(path: str | Path, *, options: CsvOptions | None = None) -> pd.DataFrame:
+    """Read a CSV with every column as text, so that type checks see what the file really holds.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+    options : CsvOptions, optional
+        The spec's ``csv`` section. A separator it does not declare is detected among
+        ``, ; tab |``; the decimal mark is a comma when the separator is not one (numbers such as
+        "12,5" are then rewritten "12.5"), unless the spec declares it.
+
+    Raises
+    ------
+    DataError
+        The file is missing, empty, not UTF-8 text, not a CSV, has no rows or duplicate column
+        names, or its header reads as one column (the separator to declare is named).
+    """
     path = Path(path)
     name = str(path)
+    options = options or CsvOptions()
     if not path.is_file():
         raise DataError(name, ["no such file"])
     if path.stat().st_size == 0:
@@ -48,9 +123,11 @@ def read_csv(path: str | Path) -> pd.DataFrame:
         ) from exc
     if "\x00" in sample:
         raise DataError(name, ["not a CSV file (binary content)"])
+    separator = options.separator or detect_separator(sample)
     try:
         frame = pd.read_csv(
             path,
+            sep=separator,
             dtype=str,
             keep_default_na=False,
             encoding="utf-8-sig",
@@ -60,13 +137,57 @@ def read_csv(path: str | Path) -> pd.DataFrame:
         raise DataError(name, ["the file is empty"]) from exc
     except (pd.errors.ParserError, csv.Error, UnicodeDecodeError, ValueError) as exc:
         raise DataError(name, [f"unreadable CSV: {str(exc).strip()}"]) from exc
+    frame.columns = [str(c).strip() for c in frame.columns]
+    merged = _merged_header(list(frame.columns), separator)
+    if merged:
+        raise DataError(name, [merged])
     if frame.empty:
         raise DataError(name, ["the file has a header but no rows"])
-    frame.columns = [str(c).strip() for c in frame.columns]
     dupes = sorted({c for c in frame.columns if list(frame.columns).count(c) > 1})
     if dupes:
         raise DataError(name, [f"duplicate column names: {dupes}"])
-    return frame
+    decimal = options.decimal or ("," if separator != "," else ".")
+    return _decimal_commas(frame) if decimal == "," else frame
+
+
+def _merged_header(columns: list[str], separator: str) -> str | None:
+    """A hint when the whole header was read as one column: the file uses another separator."""
+    if len(columns) != 1:
+        return None
+    header = columns[0]
+    others = [s for s in _SEPARATORS if s != separator and s in header]
+    if not others:
+        return None
+    likely = max(others, key=header.count)
+    return (
+        f"the header reads as one column {header!r}: the file looks separated by "
+        f"{_SEPARATOR_NAMES[likely]}, not {_SEPARATOR_NAMES[separator]}; declare "
+        f"csv: {{separator: {_yaml_separator(likely)}}} in the spec"
+    )
+
+
+def missing_column_problems(columns: Sequence[str], required: Iterable[str]) -> list[str]:
+    """One problem per required column the file lacks, with the closest name it has, then the
+    file's columns once; empty when nothing is missing.
+
+    A column the spec already reads is not offered as the match of another.
+    """
+    present = set(columns)
+    wanted = list(dict.fromkeys(required))
+    missing = [c for c in wanted if c not in present]
+    if not missing:
+        return []
+    free = [c for c in columns if c not in set(wanted)]
+    by_lower = {c.lower(): c for c in reversed(free)}
+    problems = []
+    for column in missing:
+        match = by_lower.get(column.lower())
+        if match is None:
+            close = difflib.get_close_matches(column.lower(), list(by_lower), n=1, cutoff=0.6)
+            match = by_lower[close[0]] if close else None
+        hint = f" (did you mean {match!r}?)" if match else ""
+        problems.append(f"missing column {column!r}{hint}")
+    return [*problems, f"the file has columns {list(columns)}"]
 
 
 def line_numbers(mask: NDArray[np.bool_] | pd.Series) -> str:
@@ -166,13 +287,9 @@ def validate_frame(frame: pd.DataFrame, spec: ModelSpec, *, source: str) -> pd.D
     """
     problems: list[str] = []
     required = [f.column for f in spec.features] + ([spec.target] if spec.target else [])
-    missing = [c for c in required if c not in frame.columns]
+    missing = missing_column_problems(list(frame.columns), required)
     if missing:
-        raise DataError(
-            source,
-            [f"missing column {c!r}" for c in missing]
-            + [f"the file has columns {list(frame.columns)}"],
-        )
+        raise DataError(source, missing)
     out = pd.DataFrame(index=frame.index)
     for feature in spec.features:
         out[feature.name] = _check_feature(feature, frame[feature.column], problems)

@@ -16,8 +16,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from models.data import DataError, line_numbers
-from models.spec import ModelSpec
+from models.data import DataError, line_numbers, missing_column_problems
+from models.spec import (
+    LIKED_EVENT,
+    RATED_EVENT,
+    InteractionColumns,
+    ModelSpec,
+    TimestampFormat,
+)
 
 __all__ = [
     "CATEGORY",
@@ -26,8 +32,10 @@ __all__ = [
     "EVENT",
     "IMPLICIT_EVENT",
     "ITEM",
+    "LIKED_EVENT",
     "MIN_ITEMS",
     "MIN_LEARNERS",
+    "RATED_EVENT",
     "RATING",
     "RELEASED",
     "TAGS",
@@ -40,6 +48,8 @@ __all__ = [
     "EventRules",
     "event_rules",
     "parse_timestamps",
+    "rating_event",
+    "timestamp_format",
     "validate_interactions",
     "validate_items",
 ]
@@ -64,9 +74,53 @@ class DataWarning(UserWarning):
     """Rows of an operator's file that were left out but did not stop training."""
 
 
-def parse_timestamps(column: pd.Series) -> pd.Series:
-    """Parse ISO 8601 times as UTC; what does not parse becomes ``NaT`` (named by the caller)."""
-    return pd.to_datetime(column, utc=True, format="ISO8601", errors="coerce")
+# Numbers from 1e8 on are epoch times (1973 onwards); smaller ones may be dates like 20240131.
+# From 1e11 on they are milliseconds: as seconds they would lie beyond the year 5000.
+_EPOCH_FROM, _MILLISECONDS_FROM = 1e8, 1e11
+# pandas holds times to the nanosecond: about ±292 years around 1970.
+_LAST_SECOND = 9.2e9
+
+
+def timestamp_format(column: pd.Series) -> TimestampFormat:
+    """What a column of times holds: epoch seconds or milliseconds when most of its values are
+    numbers from 1973 on, else ISO 8601."""
+    numbers = pd.to_numeric(column.dropna(), errors="coerce")
+    if len(numbers) == 0 or numbers.isna().mean() > 0.5:
+        return "iso"
+    typical = float(numbers.median())
+    if typical < _EPOCH_FROM:
+        return "iso"
+    return "epoch_milliseconds" if typical >= _MILLISECONDS_FROM else "epoch_seconds"
+
+
+def parse_timestamps(column: pd.Series, fmt: TimestampFormat = "iso") -> pd.Series:
+    """Parse times as UTC; what does not parse becomes ``NaT`` (named by the caller).
+
+    Parameters
+    ----------
+    column : Series
+        Text (or numbers); missing values stay ``NaT``.
+    fmt : {"iso", "epoch_seconds", "epoch_milliseconds", "auto"}
+        ISO 8601, Unix epoch seconds or milliseconds, or whichever :func:`timestamp_format`
+        finds in the column.
+    """
+    if fmt == "auto":
+        fmt = timestamp_format(column)
+    if fmt == "iso":
+        return pd.to_datetime(column, utc=True, format="ISO8601", errors="coerce")
+    seconds = pd.to_numeric(column, errors="coerce").astype("float64")
+    if fmt == "epoch_milliseconds":
+        seconds = seconds / 1000.0
+    seconds = seconds.where(seconds.abs() < _LAST_SECOND)
+    return pd.to_datetime(seconds, unit="s", utc=True, errors="coerce")
+
+
+_FORMAT_WORDS = {
+    "auto": "ISO-8601 times or Unix epoch seconds",
+    "iso": "ISO-8601 times",
+    "epoch_seconds": "Unix epoch seconds",
+    "epoch_milliseconds": "Unix epoch milliseconds",
+}
 
 
 @dataclass(frozen=True)
@@ -82,12 +136,25 @@ def event_rules(spec: ModelSpec) -> EventRules:
     """The event rules of a recommendation spec (one implicit event when it declares none)."""
     columns = spec.interactions
     assert columns is not None  # a recommendation spec always has one (spec validator)
-    if columns.event is None:
+    if columns.event is None and columns.relevant_rating is None:
         return EventRules({IMPLICIT_EVENT: 1.0}, frozenset({IMPLICIT_EVENT}), IMPLICIT_EVENT)
     relevant = [e for e in columns.relevant_events if e in columns.event_weights]
     # "Completed in this category" counts the strongest relevant event (complete, by default).
     completion = max(relevant, key=lambda e: (columns.event_weights[e], e)) if relevant else ""
     return EventRules(dict(columns.event_weights), frozenset(relevant), completion)
+
+
+def rating_event(rating: float | None, columns: InteractionColumns) -> str:
+    """The event a rating stands for in a ratings file without an event column.
+
+    ``liked`` at or above the spec's ``relevant_rating``, ``rated`` below it or without a
+    rating; the one implicit event when the spec declares no threshold.
+    """
+    if columns.relevant_rating is None:
+        return IMPLICIT_EVENT
+    if rating is not None and rating == rating and rating >= columns.relevant_rating:
+        return LIKED_EVENT
+    return RATED_EVENT
 
 
 # -- bring your own data ---------------------------------------------------------------------
@@ -99,14 +166,17 @@ def _examples(values: pd.Series) -> list[str]:
     return sorted(values.astype(str).unique().tolist())[:_EXAMPLES]
 
 
-def _require(frame: pd.DataFrame, columns: Sequence[str], source: str) -> None:
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise DataError(
-            source,
-            [f"missing column {c!r}" for c in missing]
-            + [f"the file has columns {list(frame.columns)}"],
+def _require(frame: pd.DataFrame, columns: Sequence[str], source: str, *, spec: ModelSpec) -> None:
+    problems = missing_column_problems(list(frame.columns), columns)
+    if not problems:
+        return
+    event = spec.interactions.event if spec.interactions is not None else None
+    if event is not None and event in columns and event not in frame.columns:
+        problems.append(
+            "a ratings file without an event column declares interactions.event: null (and "
+            "relevant_rating: the rating from which an item counts as liked)"
         )
+    raise DataError(source, problems)
 
 
 def _text(column: pd.Series) -> pd.Series:
@@ -138,9 +208,9 @@ def validate_items(frame: pd.DataFrame, spec: ModelSpec, *, source: str) -> pd.D
         raise DataError(source, ["the spec has no items section: it does not describe a catalogue"])
     _require(
         frame,
-        [columns.item, columns.category]
-        + [c for c in (columns.title, columns.tags) if c is not None],
+        [c for c in (columns.item, columns.category, columns.title, columns.tags) if c],
         source,
+        spec=spec,
     )
     problems: list[str] = []
     ids = _text(frame[columns.item])
@@ -156,21 +226,35 @@ def validate_items(frame: pd.DataFrame, spec: ModelSpec, *, source: str) -> pd.D
             f"column {columns.item!r} lists {int(dupes.sum())} items twice: "
             f"{_examples(ids[dupes])} ({line_numbers(dupes)})"
         )
-    category = _text(frame[columns.category])
+    tags = (
+        frame[columns.tags]
+        .astype(str)
+        .str.split(columns.tag_separator, regex=False)
+        .map(lambda parts: TAG_SEPARATOR.join(p.strip() for p in parts if p.strip()))
+        if columns.tags is not None
+        else pd.Series("", index=frame.index)
+    )
+    if columns.category is not None:
+        category = _text(frame[columns.category])
+        category_column = columns.category
+    else:
+        category = tags.str.split(TAG_SEPARATOR, regex=False).str[0].fillna("")
+        category_column = f"{columns.tags} (first tag)"
     blank_category = _blank(category)
     if blank_category.any():
         problems.append(
-            f"column {columns.category!r} has {int(blank_category.sum())} blank values "
+            f"column {category_column!r} has {int(blank_category.sum())} blank values "
             f"({line_numbers(blank_category)}); every item needs a category"
         )
     released = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[us, UTC]")
     if RELEASED in frame.columns:
         text = _text(frame[RELEASED])
-        released = parse_timestamps(text.where(~_blank(text), None))
+        released = parse_timestamps(text.where(~_blank(text), None), "auto")
         bad = released.isna() & ~_blank(text)
         if bad.any():
             problems.append(
-                f"column {RELEASED!r} has {int(bad.sum())} values that are not ISO-8601 dates: "
+                f"column {RELEASED!r} has {int(bad.sum())} values that are neither ISO-8601 "
+                "dates nor Unix epoch seconds: "
                 f"{_examples(text[bad])} ({line_numbers(bad)})"
             )
     n_items = int(ids[~blank_ids].nunique())
@@ -180,14 +264,6 @@ def validate_items(frame: pd.DataFrame, spec: ModelSpec, *, source: str) -> pd.D
         )
     if problems:
         raise DataError(source, problems)
-    tags = (
-        frame[columns.tags]
-        .astype(str)
-        .str.split(columns.tag_separator, regex=False)
-        .map(lambda parts: TAG_SEPARATOR.join(p.strip() for p in parts if p.strip()))
-        if columns.tags is not None
-        else pd.Series("", index=frame.index)
-    )
     return pd.DataFrame(
         {
             ITEM: ids,
@@ -197,6 +273,42 @@ def validate_items(frame: pd.DataFrame, spec: ModelSpec, *, source: str) -> pd.D
             RELEASED: released,
         }
     ).reset_index(drop=True)
+
+
+def _ratings(raw: pd.Series, columns: InteractionColumns, problems: list[str]) -> pd.Series:
+    """The rating column as numbers, each checked against the spec's rating scale."""
+    name, scale = columns.rating, columns.rating_scale
+    text = _text(raw)
+    blank = _blank(text)
+    ratings = pd.to_numeric(text.where(~blank, None), errors="coerce").astype("float64")
+    not_number = ~blank & (ratings.isna() | ~np.isfinite(ratings.fillna(0.0)))
+    # An undeclared scale is 1 to 5: say how to declare another one when the file has another.
+    declare = (
+        ""
+        if "rating_scale" in columns.model_fields_set
+        else "; declare interactions.rating_scale (e.g. {min: 0.5, max: 5, step: 0.5}) if the "
+        "file uses another scale"
+    )
+    if not_number.any():
+        problems.append(
+            f"column {name!r} should hold numbers {scale.describe()} but has "
+            f"{_examples(text[not_number])} ({line_numbers(not_number)})"
+        )
+    outside = ratings.notna() & ((ratings < scale.min) | (ratings > scale.max))
+    if outside.any():
+        problems.append(
+            f"column {name!r} has {int(outside.sum())} ratings outside {scale.min:g}-"
+            f"{scale.max:g}: {_examples(text[outside])} ({line_numbers(outside)}){declare}"
+        )
+    if scale.step is not None:
+        steps = (ratings - scale.min) / scale.step
+        off = ratings.notna() & ~outside & ((steps - steps.round()).abs() > 1e-6)
+        if off.any():
+            problems.append(
+                f"column {name!r} has {int(off.sum())} ratings off the scale's steps "
+                f"({scale.describe()}): {_examples(text[off])} ({line_numbers(off)})"
+            )
+    return ratings.where(~not_number)
 
 
 def validate_interactions(
@@ -230,9 +342,9 @@ def validate_interactions(
     Raises
     ------
     DataError
-        Missing columns, blank ids, unreadable timestamps, ratings that are not numbers from 1
-        to 5, no relevant event at all, interactions mostly about unknown items, or too few
-        learners or items to train and evaluate on.
+        Missing columns, blank ids, unreadable timestamps, ratings off the spec's rating scale
+        (1 to 5 unless declared), no relevant event at all, interactions mostly about unknown
+        items, or too few learners or items to train and evaluate on.
     """
     columns = spec.interactions
     assert columns is not None
@@ -240,7 +352,7 @@ def validate_interactions(
     required = [columns.user, columns.item, columns.timestamp] + [
         c for c in (columns.event, columns.rating) if c is not None
     ]
-    _require(frame, required, source)
+    _require(frame, required, source, spec=spec)
     if frame.empty:
         raise DataError(source, ["the file has no interactions"])
     problems: list[str] = []
@@ -252,38 +364,37 @@ def validate_interactions(
                 f"column {name!r} has {int(blank.sum())} blank values ({line_numbers(blank)})"
             )
     stamps_text = _text(frame[columns.timestamp])
-    stamps = parse_timestamps(stamps_text.where(~_blank(stamps_text), None))
+    present = stamps_text.where(~_blank(stamps_text), None)
+    fmt = columns.timestamp_format
+    found = timestamp_format(present) if fmt == "auto" else fmt
+    stamps = parse_timestamps(present, found)
     bad = stamps.isna()
     if bad.any():
+        hint = (
+            "; declare interactions.timestamp_format (iso, epoch_seconds or epoch_milliseconds) "
+            "if the file uses one of them"
+            if fmt == "auto"
+            else ""
+        )
         problems.append(
-            f"column {columns.timestamp!r} has {int(bad.sum())} values that are not ISO-8601 "
-            f"times: {_examples(stamps_text[bad])} ({line_numbers(bad)})"
+            f"column {columns.timestamp!r} has {int(bad.sum())} values that are not "
+            f"{_FORMAT_WORDS['auto' if fmt == 'auto' and found == 'iso' else found]}: "
+            f"{_examples(stamps_text[bad])} ({line_numbers(bad)}){hint}"
         )
     ratings = pd.Series(np.nan, index=frame.index)
     if columns.rating is not None:
-        text = _text(frame[columns.rating])
-        blank = _blank(text)
-        ratings = pd.to_numeric(text.where(~blank, None), errors="coerce").astype("float64")
-        not_number = ~blank & ratings.isna()
-        if not_number.any():
-            problems.append(
-                f"column {columns.rating!r} should hold numbers from 1 to 5 but has "
-                f"{_examples(text[not_number])} ({line_numbers(not_number)})"
-            )
-        outside = ratings.notna() & ((ratings < 1) | (ratings > 5))
-        if outside.any():
-            problems.append(
-                f"column {columns.rating!r} has {int(outside.sum())} ratings outside 1-5: "
-                f"{_examples(text[outside])} ({line_numbers(outside)})"
-            )
+        ratings = _ratings(frame[columns.rating], columns, problems)
     if problems:
         raise DataError(source, problems)
 
-    events = (
-        _text(frame[columns.event])
-        if columns.event is not None
-        else pd.Series(IMPLICIT_EVENT, index=frame.index)
-    )
+    if columns.event is not None:
+        events = _text(frame[columns.event])
+    else:
+        events = pd.Series(
+            [rating_event(float(r), columns) for r in ratings.to_numpy()],
+            index=frame.index,
+            dtype=object,
+        )
     out = pd.DataFrame(
         {USER: users, ITEM: item_ids, EVENT: events, RATING: ratings, TIMESTAMP: stamps}
     )
@@ -298,10 +409,15 @@ def validate_interactions(
         )
         out = out[~unweighted.to_numpy()]
     if not out[EVENT].isin(list(rules.relevant)).any():
+        threshold = (
+            f" (no rating reaches relevant_rating {columns.relevant_rating:g})"
+            if columns.event is None and columns.relevant_rating is not None
+            else ""
+        )
         raise DataError(
             source,
             [
-                f"no row has a relevant event {sorted(rules.relevant)} (events seen: "
+                f"no row has a relevant event {sorted(rules.relevant)}{threshold} (events seen: "
                 f"{_examples(events)}): there is nothing to recommend from"
             ],
         )

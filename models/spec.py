@@ -22,7 +22,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from models.units import builtin_unit_forms
 
 __all__ = [
+    "LIKED_EVENT",
+    "RATED_EVENT",
     "Band",
+    "CsvOptions",
     "Feature",
     "Gate",
     "InteractionColumns",
@@ -32,8 +35,10 @@ __all__ = [
     "ModelSpec",
     "OtherBucket",
     "Policy",
+    "RatingScale",
     "Retention",
     "SpecError",
+    "TimestampFormat",
     "Unit",
     "ValueLabel",
     "default_spec_path",
@@ -310,14 +315,51 @@ class Gate(_Strict):
         return not (self.max is not None and value > self.max)
 
 
+# A ratings file without an event column: each rating becomes one of these two events, so that
+# the recommender weighs a liked item above a merely rated one and measures on the liked ones.
+LIKED_EVENT = "liked"
+RATED_EVENT = "rated"
+
+TimestampFormat = Literal["auto", "iso", "epoch_seconds", "epoch_milliseconds"]
+
+
+class RatingScale(_Strict):
+    """The values a rating may take: from ``min`` to ``max``, on steps of ``step`` if given."""
+
+    min: float
+    max: float
+    step: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> RatingScale:
+        if self.min >= self.max:
+            raise ValueError("rating_scale: min must be below max")
+        if self.step is not None:
+            steps = (self.max - self.min) / self.step
+            if abs(steps - round(steps)) > 1e-9:
+                raise ValueError("rating_scale: max - min must be a whole number of steps")
+        return self
+
+    def describe(self) -> str:
+        """The scale in words: "from 0.5 to 5 in steps of 0.5"."""
+        steps = f" in steps of {self.step:g}" if self.step is not None else ""
+        return f"from {self.min:g} to {self.max:g}{steps}"
+
+
 class InteractionColumns(_Strict):
-    """Column names of an interactions CSV for the recommender."""
+    """Column names of an interactions CSV for the recommender, and how to read its values."""
 
     user: str = "user_id"
     item: str = "item_id"
     timestamp: str = "timestamp"
+    # auto: ISO 8601 times, or Unix epoch seconds/milliseconds when the column holds numbers.
+    timestamp_format: TimestampFormat = "auto"
     event: str | None = "event"
     rating: str | None = "rating"
+    rating_scale: RatingScale = Field(default_factory=lambda: RatingScale(min=1, max=5))
+    # Without an event column: a rating at or above this makes the item relevant ("liked");
+    # lower ratings are kept as a weaker signal ("rated").
+    relevant_rating: float | None = None
     # Implicit feedback strength per event type; events not listed are ignored.
     event_weights: dict[str, float] = Field(
         default_factory=lambda: {"view": 1.0, "enrol": 3.0, "complete": 5.0, "rate": 2.0}
@@ -325,15 +367,88 @@ class InteractionColumns(_Strict):
     # Events that count as a relevant item when measuring precision and recall.
     relevant_events: list[str] = Field(default_factory=lambda: ["enrol", "complete"])
 
+    @model_validator(mode="before")
+    @classmethod
+    def _rating_events(cls, data: object) -> object:
+        # The events of a ratings file are derived, so their weights default to those names.
+        if (
+            isinstance(data, dict)
+            and "event" in data
+            and data["event"] is None
+            and data.get("relevant_rating") is not None
+        ):
+            data = {
+                "event_weights": {RATED_EVENT: 1.0, LIKED_EVENT: 3.0},
+                "relevant_events": [LIKED_EVENT],
+                **data,
+            }
+        return data
+
+    @model_validator(mode="after")
+    def _check(self) -> InteractionColumns:
+        if self.relevant_rating is None:
+            return self
+        if self.event is not None:
+            raise ValueError(
+                "relevant_rating derives events from ratings when the file has no event column "
+                "(event: null); with an event column, name the relevant ones in relevant_events"
+            )
+        if self.rating is None:
+            raise ValueError("relevant_rating needs a rating column")
+        scale = self.rating_scale
+        if not scale.min <= self.relevant_rating <= scale.max:
+            raise ValueError(
+                f"relevant_rating {self.relevant_rating:g} is outside the rating_scale "
+                f"({scale.describe()})"
+            )
+        derived = {LIKED_EVENT, RATED_EVENT}
+        if not set(self.event_weights) <= derived or LIKED_EVENT not in self.event_weights:
+            raise ValueError(
+                f"with relevant_rating the events are {LIKED_EVENT!r} (a rating at or above it) "
+                f"and {RATED_EVENT!r} (below): event_weights must weigh {LIKED_EVENT!r} and may "
+                f"weigh {RATED_EVENT!r}, not {sorted(self.event_weights)}"
+            )
+        if not set(self.relevant_events) <= derived:
+            raise ValueError(
+                f"with relevant_rating the relevant event is {LIKED_EVENT!r}, not "
+                f"{sorted(self.relevant_events)}"
+            )
+        return self
+
 
 class ItemColumns(_Strict):
     """Column names of an items CSV for the recommender."""
 
     item: str = "item_id"
     title: str | None = "title"
-    category: str = "category"
+    # None: the catalogue has no category column, and an item's first tag is its category.
+    category: str | None = "category"
     tags: str | None = "tags"
     tag_separator: str = "|"
+
+    @model_validator(mode="after")
+    def _check(self) -> ItemColumns:
+        if self.category is None and self.tags is None:
+            raise ValueError(
+                "items: without a category column, the first tag is the category; "
+                "declare a tags column"
+            )
+        return self
+
+
+class CsvOptions(_Strict):
+    """How the spec's CSV files are written; what is not declared is detected per file."""
+
+    # Detected among , ; tab and | when not given.
+    separator: Literal[",", ";", "\t", "|"] | None = None
+    # Detected: a comma when the separator is not a comma ("12,5"), else a point.
+    decimal: Literal[".", ","] | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> CsvOptions:
+        if self.separator == "," and self.decimal == ",":
+            raise ValueError("csv: a comma cannot be both the separator and the decimal mark")
+        return self
 
 
 class ModelSpec(_Strict):
@@ -361,6 +476,8 @@ class ModelSpec(_Strict):
     top_k_factors: int = Field(default=3, ge=1, le=20)
     interactions: InteractionColumns | None = None
     items: ItemColumns | None = None
+    # How the data files are written (separator, decimal mark); detected when not declared.
+    csv: CsvOptions = Field(default_factory=CsvOptions)
 
     @model_validator(mode="after")
     def _check(self) -> ModelSpec:

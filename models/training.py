@@ -58,13 +58,15 @@ def train_from_files(
         if files.items is None:
             raise DataError(str(files.data), ["a recommender needs an items CSV (--items)"])
         # Items first: interactions that point outside the catalogue are checked against it.
-        items = validate_items(read_csv(files.items), spec, source=str(files.items))
-        interactions = validate_interactions(
-            read_csv(files.data), spec, source=str(files.data), items=items
+        items = validate_items(
+            read_csv(files.items, options=spec.csv), spec, source=str(files.items)
         )
-        learners = read_csv(files.learners) if files.learners else None
+        interactions = validate_interactions(
+            read_csv(files.data, options=spec.csv), spec, source=str(files.data), items=items
+        )
+        learners = read_csv(files.learners, options=spec.csv) if files.learners else None
         return train(interactions, items, spec, seed=seed, learners=learners)
-    frame = validate_frame(read_csv(files.data), spec, source=str(files.data))
+    frame = validate_frame(read_csv(files.data, options=spec.csv), spec, source=str(files.data))
     if kind == "fraud":
         return fraud.train(frame, spec, seed=seed)
     return churn.train(frame, spec, seed=seed)

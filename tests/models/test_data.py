@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from models.data import DataError, read_csv, validate_frame
-from models.spec import ModelSpec, load_spec
+from models.spec import CsvOptions, ModelSpec, load_spec
 from tests.models.telco import write_telco_csv
 
 TELCO_SPEC = Path(__file__).parents[2] / "docs" / "examples" / "telco_churn.yaml"
@@ -101,3 +101,99 @@ def test_empty_header_only_binary_and_unreadable_files(tmp_path: Path) -> None:
         read_csv(ragged)
     with pytest.raises(DataError, match="no such file"):
         read_csv(tmp_path / "absent.csv")
+
+
+# -- files written the way real exports are -------------------------------------------------
+
+
+def _european(source: Path, target: Path, *, separator: str = ";") -> Path:
+    """The same export as written by a spreadsheet in a decimal-comma locale."""
+    frame = pd.read_csv(source, dtype=str, keep_default_na=False)
+    for column in ("MonthlyCharges", "TotalCharges"):
+        frame[column] = frame[column].str.replace(".", ",", regex=False)
+    frame.to_csv(target, index=False, sep=separator)
+    return target
+
+
+def test_semicolons_and_decimal_commas_read_as_the_comma_file(
+    telco_spec: ModelSpec, telco_csv: Path, tmp_path: Path
+) -> None:
+    semicolons = _european(telco_csv, tmp_path / "telco-es.csv")
+    assert "," in semicolons.read_text().splitlines()[1]  # "29,85": decimal commas in the file
+    expected = validate_frame(read_csv(telco_csv), telco_spec, source="telco.csv")
+    frame = validate_frame(read_csv(semicolons), telco_spec, source="telco-es.csv")
+    pd.testing.assert_frame_equal(frame, expected)
+    assert frame["MonthlyCharges"].between(18, 120).all()
+
+
+def test_a_churn_model_trains_on_a_semicolon_file(telco_csv: Path, tmp_path: Path) -> None:
+    from models.training import TrainingFiles, train_from_files
+
+    semicolons = _european(telco_csv, tmp_path / "telco-es.csv")
+    result = train_from_files("churn", TrainingFiles(data=semicolons), spec_path=TELCO_SPEC)
+    assert result.rows["train"] + result.rows["eval"] == 400
+    assert 0.5 < result.metrics["roc_auc"] <= 1.0
+
+
+@pytest.mark.parametrize("separator", ["\t", "|"])
+def test_tabs_and_pipes_are_detected(telco_csv: Path, tmp_path: Path, separator: str) -> None:
+    other = pd.read_csv(telco_csv, dtype=str, keep_default_na=False)
+    other.to_csv(tmp_path / "telco.txt", index=False, sep=separator)
+    frame = read_csv(tmp_path / "telco.txt")
+    assert list(frame.columns) == list(other.columns)
+    assert frame["MonthlyCharges"].tolist() == other["MonthlyCharges"].tolist()
+
+
+def test_a_wrongly_declared_separator_gets_a_hint(telco_csv: Path, tmp_path: Path) -> None:
+    semicolons = _european(telco_csv, tmp_path / "telco-es.csv")
+    with pytest.raises(DataError) as info:
+        read_csv(semicolons, options=CsvOptions(separator=","))
+    (problem,) = info.value.problems
+    assert "reads as one column" in problem
+    assert 'declare csv: {separator: ";"} in the spec' in problem
+
+
+def test_declared_decimal_point_keeps_commas_as_text(tmp_path: Path) -> None:
+    path = tmp_path / "amounts.csv"
+    path.write_text("id;amount;note\n1;12,5;a\n2;1.234,5;b\n3;7;c\n")
+    assert read_csv(path)["amount"].tolist() == ["12.5", "1234.5", "7"]
+    declared = read_csv(path, options=CsvOptions(separator=";", decimal="."))
+    assert declared["amount"].tolist() == ["12,5", "1.234,5", "7"]
+    commas = tmp_path / "quoted.csv"
+    commas.write_text('id,amount\n1,"12,5"\n2,"3,25"\n')
+    assert read_csv(commas)["amount"].tolist() == ["12,5", "3,25"]
+    assert read_csv(commas, options=CsvOptions(decimal=","))["amount"].tolist() == ["12.5", "3.25"]
+
+
+def test_a_misspelt_column_gets_did_you_mean(telco_spec: ModelSpec, telco_csv: Path) -> None:
+    features = [
+        f.model_copy(update={"name": "tenrue"}) if f.name == "tenure" else f
+        for f in telco_spec.features
+    ]
+    features = [
+        f.model_copy(update={"source_column": "monthlycharges"})
+        if f.name == "MonthlyCharges"
+        else f
+        for f in features
+    ]
+    spec = telco_spec.model_copy(update={"features": features, "target": "churn"})
+    with pytest.raises(DataError) as info:
+        validate_frame(read_csv(telco_csv), spec, source="telco.csv")
+    problems = info.value.problems
+    assert problems[:3] == [
+        "missing column 'tenrue' (did you mean 'tenure'?)",
+        "missing column 'monthlycharges' (did you mean 'MonthlyCharges'?)",
+        "missing column 'churn' (did you mean 'Churn'?)",
+    ]
+    assert problems[3].startswith("the file has columns ['customerID'")
+    assert len(problems) == 4
+
+
+def test_a_column_the_spec_already_reads_is_not_offered(
+    telco_spec: ModelSpec, telco_csv: Path
+) -> None:
+    _rewrite(telco_csv, drop="TotalCharges")
+    with pytest.raises(DataError) as info:
+        validate_frame(read_csv(telco_csv), telco_spec, source="telco.csv")
+    # MonthlyCharges is close in spelling but is another feature's column.
+    assert info.value.problems[0] == "missing column 'TotalCharges'"

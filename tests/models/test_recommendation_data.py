@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from pydantic import ValidationError
 
 from models.data import DataError, read_csv
 from models.recommendation_data import DataWarning, validate_interactions, validate_items
-from models.spec import ModelSpec
+from models.spec import CsvOptions, InteractionColumns, ModelSpec, load_spec
 from tests.models.conftest import Data, Files
+from tests.models.movielens import write_movielens
 
 
 def _raw(path: Path) -> pd.DataFrame:
@@ -143,3 +146,163 @@ def test_an_operator_spec_with_other_column_names(spec: ModelSpec, files: Files)
         valid = validate_interactions(interactions, renamed, source="x.csv", items=valid_items)
     assert valid_items["tags"].str.contains("|", regex=False).any()
     assert list(valid.columns) == ["user_id", "item_id", "event", "rating", "timestamp"]
+
+
+# -- ratings files in the public film-ratings layout --------------------------------------------
+
+EXAMPLE_SPEC = Path(__file__).parents[2] / "docs" / "examples" / "ratings_recommender.yaml"
+
+
+@pytest.fixture(scope="module")
+def ratings_spec() -> ModelSpec:
+    return load_spec(EXAMPLE_SPEC)
+
+
+@pytest.fixture(scope="module")
+def films(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return write_movielens(tmp_path_factory.mktemp("films"))
+
+
+def _interactions(spec: ModelSpec, **update: object) -> ModelSpec:
+    assert spec.interactions is not None
+    columns = InteractionColumns.model_validate(
+        {**spec.interactions.model_dump(exclude_unset=True), **update}
+    )
+    return spec.model_copy(update={"interactions": columns})
+
+
+def test_a_ratings_file_without_events_validates(
+    ratings_spec: ModelSpec, films: tuple[Path, Path]
+) -> None:
+    ratings, movies = films
+    items = validate_items(read_csv(movies), ratings_spec, source="movies.csv")
+    out = validate_interactions(read_csv(ratings), ratings_spec, source="ratings.csv", items=items)
+    raw = pd.read_csv(ratings)
+    assert out["timestamp"].min() >= pd.Timestamp("2018-01-01", tz="UTC")
+    assert out["timestamp"].iloc[0] == pd.Timestamp(
+        int(raw["timestamp"].iloc[0]), unit="s", tz="UTC"
+    )
+    assert set(out["rating"]) <= {x / 2 for x in range(1, 11)} and (out["rating"] == 0.5).any()
+    # Ratings become events: liked from relevant_rating (4.0) on, rated below.
+    assert (out["event"] == "liked").equals(out["rating"] >= 4.0)
+    assert set(out["event"]) == {"liked", "rated"}
+    # No category column: a film's first genre is its category; the genres are its tags.
+    first = items.set_index("item_id").loc["11"]
+    assert first["category"] == "Sci-Fi" and first["tags"] == "Sci-Fi|Horror"
+
+
+def test_epoch_times_are_detected_or_declared(spec: ModelSpec, files: Files) -> None:
+    frame = _raw(files.interactions)
+    iso = validate_interactions(frame, spec, source="x.csv")["timestamp"]
+    since_1970 = pd.to_datetime(frame["timestamp"], utc=True) - pd.Timestamp(0, tz="UTC")
+    seconds = frame.assign(timestamp=(since_1970 // pd.Timedelta(seconds=1)).astype(str))
+    millis = seconds.assign(timestamp=seconds["timestamp"] + "000")
+    for stamps, fmt in ((seconds, "epoch_seconds"), (millis, "epoch_milliseconds")):
+        detected = validate_interactions(stamps, spec, source="x.csv")["timestamp"]
+        declared = validate_interactions(
+            stamps, _interactions(spec, timestamp_format=fmt), source="x.csv"
+        )["timestamp"]
+        pd.testing.assert_series_equal(detected, iso, check_dtype=False)
+        pd.testing.assert_series_equal(declared, iso, check_dtype=False)
+
+
+def test_a_declared_timestamp_format_names_what_does_not_fit(spec: ModelSpec, files: Files) -> None:
+    with pytest.raises(DataError) as excinfo:
+        validate_interactions(
+            _raw(files.interactions),
+            _interactions(spec, timestamp_format="epoch_seconds"),
+            source="x.csv",
+        )
+    message = _problems(excinfo)
+    assert "values that are not Unix epoch seconds" in message and "lines 2, 3, 4" in message
+
+
+def test_half_stars_need_a_declared_scale(spec: ModelSpec, files: Files) -> None:
+    frame = _raw(files.interactions)
+    rated = frame.index[frame["rating"] != ""][:2]
+    frame.loc[rated[0], "rating"] = "0.5"
+    frame.loc[rated[1], "rating"] = "4.5"
+    with pytest.raises(DataError) as excinfo:
+        validate_interactions(frame, spec, source="x.csv")
+    message = _problems(excinfo)
+    assert "1 ratings outside 1-5: ['0.5']" in message
+    assert "declare interactions.rating_scale (e.g. {min: 0.5, max: 5, step: 0.5})" in message
+    half = _interactions(spec, rating_scale={"min": 0.5, "max": 5, "step": 0.5})
+    out = validate_interactions(frame, half, source="x.csv")
+    assert out["rating"].min() == 0.5
+
+
+def test_ratings_off_the_scale_are_named(spec: ModelSpec, files: Files) -> None:
+    frame = _raw(files.interactions)
+    frame.loc[frame.index[frame["rating"] != ""][0], "rating"] = "4.3"
+    half = _interactions(spec, rating_scale={"min": 0.5, "max": 5, "step": 0.5})
+    with pytest.raises(DataError) as excinfo:
+        validate_interactions(frame, half, source="x.csv")
+    assert "1 ratings off the scale's steps (from 0.5 to 5 in steps of 0.5): ['4.3']" in (
+        _problems(excinfo)
+    )
+
+
+def test_a_threshold_nobody_reaches_is_named(
+    ratings_spec: ModelSpec, films: tuple[Path, Path]
+) -> None:
+    frame = read_csv(films[0])
+    frame["rating"] = "3.0"
+    with pytest.raises(DataError, match=r"no rating reaches relevant_rating 4"):
+        validate_interactions(frame, ratings_spec, source="ratings.csv")
+
+
+def test_missing_interaction_columns_get_did_you_mean(
+    ratings_spec: ModelSpec, films: tuple[Path, Path]
+) -> None:
+    frame = read_csv(films[0]).rename(columns={"userId": "userid", "timestamp": "timestmp"})
+    with pytest.raises(DataError) as excinfo:
+        validate_interactions(frame, ratings_spec, source="ratings.csv")
+    assert excinfo.value.problems == [
+        "missing column 'userId' (did you mean 'userid'?)",
+        "missing column 'timestamp' (did you mean 'timestmp'?)",
+        "the file has columns ['userid', 'movieId', 'rating', 'timestmp']",
+    ]
+
+
+def test_a_ratings_file_read_with_an_event_column_says_how_to_declare_none(
+    spec: ModelSpec, films: tuple[Path, Path]
+) -> None:
+    renamed = _interactions(spec, user="userId", item="movieId")
+    with pytest.raises(DataError) as excinfo:
+        validate_interactions(read_csv(films[0]), renamed, source="ratings.csv")
+    assert "missing column 'event'" in excinfo.value.problems[0]
+    assert "declares interactions.event: null" in excinfo.value.problems[-1]
+
+
+def test_a_semicolon_ratings_file_with_decimal_commas(
+    ratings_spec: ModelSpec, films: tuple[Path, Path], tmp_path: Path
+) -> None:
+    raw = pd.read_csv(films[0], dtype=str)
+    raw["rating"] = raw["rating"].str.replace(".", ",", regex=False)
+    raw.to_csv(tmp_path / "ratings.csv", sep=";", index=False)
+    detected = CsvOptions()  # the example spec declares commas; this file is detected
+    out = validate_interactions(
+        read_csv(tmp_path / "ratings.csv", options=detected), ratings_spec, source="ratings.csv"
+    )
+    expected = validate_interactions(read_csv(films[0]), ratings_spec, source="ratings.csv")
+    pd.testing.assert_frame_equal(out, expected)
+
+
+@pytest.mark.parametrize(
+    ("update", "words"),
+    [
+        ({"relevant_rating": 4.0}, "no event column (event: null)"),
+        ({"event": None, "relevant_rating": 6.0}, "outside the rating_scale"),
+        ({"event": None, "relevant_rating": 4, "event_weights": {"view": 1}}, "must weigh 'liked'"),
+        ({"rating_scale": {"min": 0.5, "max": 5, "step": 2}}, "whole number of steps"),
+    ],
+)
+def test_rating_options_that_cannot_work_are_refused(update: dict[str, object], words: str) -> None:
+    with pytest.raises(ValidationError, match=re.escape(words)):
+        InteractionColumns.model_validate(update)
+
+
+def test_a_comma_cannot_be_separator_and_decimal() -> None:
+    with pytest.raises(ValidationError, match="both the separator and the decimal mark"):
+        CsvOptions(separator=",", decimal=",")
