@@ -11,7 +11,13 @@ import pytest
 from pydantic import ValidationError
 
 from models.data import DataError, read_csv
-from models.recommendation_data import DataWarning, validate_interactions, validate_items
+from models.recommendation_data import (
+    DataWarning,
+    event_rules,
+    rating_event,
+    validate_interactions,
+    validate_items,
+)
 from models.spec import CsvOptions, InteractionColumns, ModelSpec, load_spec
 from tests.models.conftest import Data, Files
 from tests.models.movielens import write_movielens
@@ -281,9 +287,11 @@ def test_a_semicolon_ratings_file_with_decimal_commas(
     raw = pd.read_csv(films[0], dtype=str)
     raw["rating"] = raw["rating"].str.replace(".", ",", regex=False)
     raw.to_csv(tmp_path / "ratings.csv", sep=";", index=False)
-    detected = CsvOptions()  # the example spec declares commas; this file is detected
+    assert ratings_spec.csv == CsvOptions()  # nothing declared: both are detected
     out = validate_interactions(
-        read_csv(tmp_path / "ratings.csv", options=detected), ratings_spec, source="ratings.csv"
+        read_csv(tmp_path / "ratings.csv", options=ratings_spec.csv),
+        ratings_spec,
+        source="ratings.csv",
     )
     expected = validate_interactions(read_csv(films[0]), ratings_spec, source="ratings.csv")
     pd.testing.assert_frame_equal(out, expected)
@@ -306,3 +314,17 @@ def test_rating_options_that_cannot_work_are_refused(update: dict[str, object], 
 def test_a_comma_cannot_be_separator_and_decimal() -> None:
     with pytest.raises(ValidationError, match="both the separator and the decimal mark"):
         CsvOptions(separator=",", decimal=",")
+
+
+def test_ratings_become_liked_and_rated_events(ratings_spec: ModelSpec) -> None:
+    rules = event_rules(ratings_spec)
+    assert rules.weights == {"liked": 3.0, "rated": 1.0}
+    assert rules.relevant == frozenset({"liked"}) and rules.completion == "liked"
+    columns = ratings_spec.interactions
+    assert columns is not None
+    assert [rating_event(r, columns) for r in (5.0, 4.0, 3.5, None)] == [
+        "liked", "liked", "rated", "rated",
+    ]  # fmt: skip
+    # The spec round-trips through its dump, as it does inside a saved model.
+    again = ModelSpec.model_validate(ratings_spec.model_dump(mode="json"))
+    assert event_rules(again) == rules
