@@ -244,7 +244,10 @@ def display_value(feature: Feature, value: RawValue, locale: Locale) -> str:
         return _YES[locale] if flag else _NO[locale]
     if feature.type == "category":
         if feature.other is not None and str(value) not in (feature.categories or []):
-            return f"{value}, {_AS_OTHER[locale]}" if isinstance(value, str) else _AS_OTHER[locale]
+            if not isinstance(value, str):
+                return _AS_OTHER[locale]
+            shown = feature.value_label(value, locale) or value
+            return f"{shown}, {_AS_OTHER[locale]}"
         if isinstance(value, str) or str(value) in (feature.categories or []):
             return feature.value_label(str(value), locale) or str(value)
         return _UNRECOGNISED[locale]
