@@ -128,10 +128,12 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True) ->
     from api.audit.router import router as audit_router
     from api.core.errors import install_error_handlers
     from api.core.hosts import TrustedHostMiddleware, trusted_hosts
+    from api.core.limits import BodyLimits
     from api.core.observability import install_observability
     from api.core.openapi import install_problem_documentation
     from api.core.ratelimit import install_rate_limits
     from api.decisions.fast import decision_fast_route
+    from api.decisions.history import recommendation_body_limit
     from api.decisions.router import router as decisions_router
     from api.reviews.router import audit_router as reviewer_stats_router
     from api.reviews.router import router as reviews_router
@@ -147,10 +149,20 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True) ->
     install_rate_limits(app, settings or get_settings())
     install_problem_documentation(app)
     # One layer gives request ids, logs and counts every request, refuses oversized bodies
-    # (so the access log sees those too) and answers the decision hot path itself.
+    # (so the access log sees those too; a served recommender's decisions have room for a long
+    # history) and answers the decision hot path itself.
     install_observability(
         app,
-        max_body_bytes=built.max_body_bytes,
+        max_body_bytes=BodyLimits(
+            built.max_body_bytes,
+            routes=[
+                recommendation_body_limit(
+                    app,
+                    max_body_bytes=built.max_body_bytes,
+                    max_history_events=built.max_history_events,
+                )
+            ],
+        ),
         fast_routes=[decision_fast_route(app)],
     )
     # Outermost: no layer under it sees a Host header it could echo into a redirect.

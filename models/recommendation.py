@@ -140,6 +140,14 @@ class HybridRecommender(BaseEstimator):  # type: ignore[misc]
         Relevant items a learner needs to give the ranker training pairs.
     recent_days : int
         Window of ``recent_popularity``, counted back from the end of the training data.
+    min_item_learners : int
+        Learners who must have chosen an item (a relevant event) before it is offered in a
+        ranking without a profile -- to a person who objected (Art. 21) or who has no history
+        yet. 0 offers every item.
+    rating_prior_strength : float
+        Pseudo-ratings at the catalogue's mean rating added to each item's ``avg_rating`` (a
+        Bayesian average), so that an item rated once is not ranked as its one rating; 0 gives
+        the raw mean.
     max_candidates : int
         Items scored per learner; a larger catalogue is pre-filtered (items the learner looked
         at, collaborative score, popularity). On 1,000 items a budget of 300 measured the same
@@ -172,6 +180,8 @@ class HybridRecommender(BaseEstimator):  # type: ignore[misc]
         holdout_fraction: float = 0.2,
         min_history: int = 3,
         recent_days: int = 30,
+        rating_prior_strength: float = 10.0,
+        min_item_learners: int = 5,
         max_candidates: int = 500,
         random_state: int = 7,
     ) -> None:
@@ -185,6 +195,8 @@ class HybridRecommender(BaseEstimator):  # type: ignore[misc]
         self.holdout_fraction = holdout_fraction
         self.min_history = min_history
         self.recent_days = recent_days
+        self.rating_prior_strength = rating_prior_strength
+        self.min_item_learners = min_item_learners
         self.max_candidates = max_candidates
         self.random_state = random_state
 
@@ -216,6 +228,10 @@ class HybridRecommender(BaseEstimator):  # type: ignore[misc]
         self
         """
         spec = self._parsed_spec()
+        if self.rating_prior_strength < 0:
+            raise ValueError(
+                f"rating_prior_strength must not be negative, not {self.rating_prior_strength}"
+            )
         rules = event_rules(spec)
         names = spec.feature_names
         unknown = [n for n in names if n not in core.KNOWN_FEATURES]
@@ -408,7 +424,9 @@ class HybridRecommender(BaseEstimator):  # type: ignore[misc]
             recent_popularity=core.distinct_learners(
                 events, n_items, since=end - self.recent_days * core.SECONDS_PER_DAY
             ),
-            avg_rating=core.mean_ratings(events, n_items),
+            avg_rating=core.mean_ratings(
+                events, n_items, prior_strength=self.rating_prior_strength
+            ),
             released=np.where(np.isnan(released), core.first_seen(events, n_items), released),
         )
 
@@ -491,7 +509,8 @@ class HybridRecommender(BaseEstimator):  # type: ignore[misc]
             How many items to return.
         personalised : bool
             False for a person who objected to profiling (Art. 21): the non-personal ranker is
-            used and the history only removes items already taken.
+            used and the history only removes items already taken. Without a profile (this, or
+            an empty history) only items ``min_item_learners`` learners chose are offered.
         now : datetime or ISO-8601 text, optional
             The moment of the request, for item ages and availability; defaults to the end of
             the training data so that a request is reproducible.
@@ -534,6 +553,15 @@ class HybridRecommender(BaseEstimator):  # type: ignore[misc]
         prof = core.profiles(history, state) if personalised else None
         released = np.nan_to_num(state.released, nan=-np.inf)
         available = ~history.taken.toarray().astype(bool) & (released[None, :] <= now[:, None])
+        # A ranking without a profile (an objection, or no history yet) rests on item figures
+        # alone, and those say little about an item few learners chose: one dated by its only
+        # interaction looks brand new, and its one rating is its average.
+        without_profile = (
+            np.ones(events.n_users, dtype=bool)
+            if not personalised
+            else np.diff(history.counts.indptr) == 0
+        )
+        available[without_profile] &= self._has_evidence(state)
         if n_items > self.max_candidates:
             available &= self._prefilter(prof, state, available)
         users, items = np.nonzero(available)
@@ -543,6 +571,12 @@ class HybridRecommender(BaseEstimator):  # type: ignore[misc]
         scores = pipeline.named_steps["model"].predict_proba(encoded)[:, 1]
         raw = np.column_stack([features[n] for n in names]) if len(users) else encoded
         return _Scored(users, items, scores, encoded, raw)
+
+    def _has_evidence(self, state: core.ItemState) -> NDArray[np.bool_]:
+        """Items enough learners chose to be offered to a person the model has no profile of."""
+        # Models saved before the floor existed have no such parameter: they had no floor.
+        floor = getattr(self, "min_item_learners", 0)
+        return np.asarray(state.popularity >= floor, dtype=bool)
 
     def _top_items(
         self,

@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.core.crypto import random_bytes
 from api.core.errors import REQUEST_ID_SCOPE_KEY
 from api.core.fastpath import FastRoute, find_fast_route
-from api.core.limits import read_body_within, replay_body
+from api.core.limits import BodyLimits, read_body_within, replay_body
 from api.core.metrics import Metrics
 
 __all__ = ["AccessLogMiddleware"]
@@ -76,9 +76,9 @@ class AccessLogMiddleware:
         The wrapped application.
     metrics : Metrics
         Where ``glassbox_http_requests_total`` is counted.
-    max_body_bytes : int, optional
+    max_body_bytes : int or BodyLimits, optional
         Refuse larger request bodies with a 413 problem, without running anything else for
-        them (see :mod:`api.core.limits`). No limit when omitted.
+        them (see :mod:`api.core.limits`), with routes' own limits. No limit when omitted.
     fast_routes : sequence of FastRoute
         Routes answered here (see :class:`~api.core.fastpath.FastRoute`).
     """
@@ -88,7 +88,7 @@ class AccessLogMiddleware:
         app: ASGIApp,
         *,
         metrics: Metrics,
-        max_body_bytes: int | None = None,
+        max_body_bytes: int | BodyLimits | None = None,
         fast_routes: Sequence[FastRoute] = (),
     ) -> None:
         self.app = app

@@ -11,9 +11,17 @@ The body is read in full *before* the application sees the request: nothing down
 authentication, routing, a handler that writes to the log -- ever runs for a body that turns
 out to be too large. Buffering costs at most ``max_body_bytes`` per request, which is what
 FastAPI would buffer to parse the JSON anyway.
+
+One route may need more: a recommendation request carries a learner's history, thousands of
+events long. :class:`BodyLimits` keeps the general limit for every request and lets a route
+raise it for the requests it recognises (by method, path and what the path names), so that the
+general limit never grows for the sake of one route. The 413 names the setting that decides.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
@@ -23,6 +31,8 @@ from api.core.errors import PROBLEM_MEDIA_TYPE, PayloadTooLargeError, problem_bo
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
+    "BodyLimit",
+    "BodyLimits",
     "BodySizeLimitMiddleware",
     "install_body_limit",
     "read_body_within",
@@ -30,6 +40,46 @@ __all__ = [
 ]
 
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class BodyLimit:
+    """The largest body one request may have, and the setting(s) a 413 names as the cause."""
+
+    max_bytes: int
+    setting: str = "GLASSBOX_MAX_BODY_BYTES"
+    what: str = "request"
+
+
+# Given a request's scope, its route's own limit -- or None for the general one.
+RouteBodyLimit = Callable[[Scope], BodyLimit | None]
+
+
+class BodyLimits:
+    """The general body limit, and routes' own limits for the requests they recognise.
+
+    Parameters
+    ----------
+    max_body_bytes : int
+        The general limit (``GLASSBOX_MAX_BODY_BYTES``).
+    routes : sequence of callables
+        Each takes a request's scope and returns its route's :class:`BodyLimit`, or None when
+        the request is not one of its own; the first answer counts.
+    """
+
+    def __init__(self, max_body_bytes: int, *, routes: Sequence[RouteBodyLimit] = ()) -> None:
+        if max_body_bytes < 0:
+            raise ValueError("max_body_bytes must not be negative")
+        self.general = BodyLimit(max_body_bytes)
+        self.routes = tuple(routes)
+
+    def for_request(self, scope: Scope) -> BodyLimit:
+        """The limit that applies to this request."""
+        for route in self.routes:
+            limit = route(scope)
+            if limit is not None:
+                return limit
+        return self.general
 
 
 class BodySizeLimitMiddleware:
@@ -60,7 +110,7 @@ class BodySizeLimitMiddleware:
 
 
 async def read_body_within(
-    scope: Scope, receive: Receive, send: Send, max_body_bytes: int
+    scope: Scope, receive: Receive, send: Send, max_body_bytes: int | BodyLimits
 ) -> bytes | None:
     """Read a request's whole body, or answer 413 as soon as it is over the limit.
 
@@ -68,17 +118,22 @@ async def read_body_within(
     ----------
     scope, receive, send
         The ASGI request.
-    max_body_bytes : int
-        The largest body accepted.
+    max_body_bytes : int or BodyLimits
+        The largest body accepted, or the limits that decide it per request.
 
     Returns
     -------
     bytes or None
         The body; None when the request was answered (413) or the client left.
     """
+    limit = (
+        max_body_bytes.for_request(scope)
+        if isinstance(max_body_bytes, BodyLimits)
+        else BodyLimit(max_body_bytes)
+    )
     declared = _content_length(scope)
-    if declared is not None and declared > max_body_bytes:
-        await _refuse(scope, receive, send, max_body_bytes)
+    if declared is not None and declared > limit.max_bytes:
+        await _refuse(scope, receive, send, limit)
         return None
     chunks: list[bytes] = []
     total = 0
@@ -89,17 +144,18 @@ async def read_body_within(
             return None  # the client left; there is no one to answer
         chunk = message.get("body", b"")
         total += len(chunk)
-        if total > max_body_bytes:
-            await _refuse(scope, receive, send, max_body_bytes)
+        if total > limit.max_bytes:
+            await _refuse(scope, receive, send, limit)
             return None
         chunks.append(chunk)
         more_body = bool(message.get("more_body", False))
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-async def _refuse(scope: Scope, receive: Receive, send: Send, max_body_bytes: int) -> None:
+async def _refuse(scope: Scope, receive: Receive, send: Send, limit: BodyLimit) -> None:
     error = PayloadTooLargeError(
-        f"The request body is larger than the limit of {max_body_bytes} bytes."
+        f"The {limit.what} body is larger than the limit of {limit.max_bytes} bytes "
+        f"({limit.setting})."
     )
     response = JSONResponse(
         problem_body(

@@ -19,6 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from api.core.access_log import AccessLogMiddleware
 from api.core.fastpath import FastRoute
+from api.core.limits import BodyLimits
 from api.core.metrics import Metrics, MetricsDep
 from api.core.routing import ApiRoute
 from api.core.security import AuditorOrAdminDep
@@ -44,7 +45,7 @@ async def read_health() -> dict[str, str]:
 def install_observability(
     app: FastAPI,
     *,
-    max_body_bytes: int | None = None,
+    max_body_bytes: int | BodyLimits | None = None,
     fast_routes: Sequence[FastRoute] = (),
 ) -> Metrics:
     """Add request ids, the access log, metrics and the ``/metrics`` route to an app.
@@ -56,8 +57,8 @@ def install_observability(
     ----------
     app : FastAPI
         The application.
-    max_body_bytes : int, optional
-        Request body limit (413 problem); none when omitted.
+    max_body_bytes : int or BodyLimits, optional
+        Request body limit (413 problem), with routes' own limits; none when omitted.
     fast_routes : sequence of FastRoute
         Routes answered by the access-log layer itself (see :class:`~api.core.fastpath.FastRoute`).
 

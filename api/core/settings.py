@@ -181,6 +181,9 @@ class Settings(BaseSettings):
     pseudonym_namespace: str = Field(default="default", min_length=1)
     # Decision requests are a few hundred bytes; anything near this is a mistake or an attack.
     max_body_bytes: int = Field(default=65536, gt=0)
+    # A recommendation request carries the learner's history: up to this many events, and a
+    # body limit raised by HISTORY_EVENT_BYTES per event for that route only.
+    max_history_events: int = Field(default=5000, gt=0)
     # The registered models this deployment serves (each by its champion alias).
     served_models: list[str] = Field(default_factory=lambda: ["fraud", "churn", "recommendation"])
     # Where people reach the service: notices link the subject page from here, and its host is

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, UrlConstraints
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, UrlConstraints, model_validator
 
 from api.core.inputs import Integer, Text
 
@@ -24,20 +24,47 @@ __all__ = [
 # effect may be taken. "none" means a human must look before a significant outcome takes effect.
 LegalBasis = Literal["contract", "law", "explicit_consent", "none"]
 Locale = Literal["en", "es"]
+# The fields of a history event in its compact row form, in order.
+HISTORY_ROW_FIELDS = ("item_id", "event", "rating", "timestamp")
 
 
 class HistoryEventCreate(BaseModel):
-    """One thing the learner did, for the recommender."""
+    """One thing the learner did, for the recommender.
+
+    Written out (``{"item_id": "I00042", "event": "view"}``) or as a compact row of the same
+    fields in this order (``["I00042", "view"]``, ``["I00042", "rate", 4.5, 1730000000]``): a
+    long history in rows takes a third of the bytes.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     item_id: Annotated[str, Text(128)] = Field(description="An item of the model's catalogue.")
     event: Annotated[str, Text(32)] = Field(
-        description="What the learner did: an event the model weighs (view, enrol, complete, "
-        "rate by default)."
+        description="What the learner did: an event the model weighs (its spec's "
+        "interactions.event_weights; view, enrol, complete, rate by default)."
     )
-    rating: float | None = Field(default=None, ge=1, le=5, allow_inf_nan=False)
-    timestamp: datetime | None = None
+    rating: float | None = Field(
+        default=None,
+        ge=0,
+        le=10,
+        allow_inf_nan=False,
+        description="Kept with the decision; no feature of the ranking reads it.",
+    )
+    timestamp: datetime | None = Field(
+        default=None, description="ISO 8601, or seconds since the Unix epoch."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_row(cls, value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            if not 2 <= len(value) <= len(HISTORY_ROW_FIELDS):
+                raise ValueError(
+                    "a history row is [item_id, event, rating, timestamp] with the last two "
+                    f"optional; this one has {len(value)} values"
+                )
+            return dict(zip(HISTORY_ROW_FIELDS, value, strict=False))
+        return value
 
 
 class DecisionCreate(BaseModel):
@@ -77,8 +104,9 @@ class DecisionCreate(BaseModel):
     )
     history: list[HistoryEventCreate] | None = Field(
         default=None,
-        max_length=2000,
-        description="Recommendation only: what the learner viewed, enrolled in, completed, rated.",
+        description="Recommendation only: what the learner viewed, enrolled in, completed, "
+        "rated -- each event an object or a row [item_id, event, rating?, timestamp?]; at most "
+        "GLASSBOX_MAX_HISTORY_EVENTS (5,000 by default).",
     )
     max_items: Integer = Field(default=10, ge=1, le=50, description="Recommendation only.")
     legal_basis: LegalBasis

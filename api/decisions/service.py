@@ -31,6 +31,7 @@ from api.decisions.errors import (
     SubjectObjectedError,
     SubjectRestrictedError,
 )
+from api.decisions.history import check_history_length
 from api.decisions.integrity import row_mac_key
 from api.decisions.models import Decision
 from api.decisions.reading import open_decision
@@ -79,12 +80,13 @@ def _score_classifier(served: ServedModel, request: DecisionCreate) -> Scored:
 
 
 def _score_recommender(
-    served: ServedModel, request: DecisionCreate, *, personalised: bool
+    served: ServedModel, request: DecisionCreate, *, personalised: bool, max_history_events: int
 ) -> Scored:
     if request.features:
         raise FeatureProblemsError(
             [("features", "the recommender takes the learner's history, not features")]
         )
+    check_history_length(request.history or [], max_events=max_history_events)
     validate_history(
         request.history or [],
         items=served.model.item_index_,
@@ -128,7 +130,13 @@ def _score_recommender(
     return Scored(explanation=top, data=data, factors=[], items=items, personalised=personalised)
 
 
-def score_request(served: ServedModel, request: DecisionCreate, *, objected: bool) -> Scored:
+def score_request(
+    served: ServedModel,
+    request: DecisionCreate,
+    *,
+    objected: bool,
+    max_history_events: int,
+) -> Scored:
     """Validate a request and score it: one TreeSHAP call gives the score and its explanation.
 
     Parameters
@@ -140,6 +148,8 @@ def score_request(served: ServedModel, request: DecisionCreate, *, objected: boo
     objected : bool
         Whether the person objected to profiling (Art. 21): a recommender then answers without
         their profile. (A model an objection stops is refused before it scores.)
+    max_history_events : int
+        The longest recommendation history accepted (``Settings.max_history_events``).
 
     Returns
     -------
@@ -152,7 +162,9 @@ def score_request(served: ServedModel, request: DecisionCreate, *, objected: boo
         The features (or the history) do not fit the model's spec.
     """
     if served.is_recommender:
-        return _score_recommender(served, request, personalised=not objected)
+        return _score_recommender(
+            served, request, personalised=not objected, max_history_events=max_history_events
+        )
     return _score_classifier(served, request)
 
 
@@ -221,7 +233,9 @@ async def create_decision(
         )
     record = compose_decision(
         served,
-        score_request(served, request, objected=objected),
+        score_request(
+            served, request, objected=objected, max_history_events=settings.max_history_events
+        ),
         request=request,
         subject_pseudonym=pseudonym,
         application_key_id=principal.key_id,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -11,12 +12,15 @@ import shap
 import skops.io as sio
 from numpy.testing import assert_allclose, assert_array_equal
 
+from models import _recsys as core
 from models.recommendation import (
     SKOPS_TRUSTED_TYPES,
     HistoryEvent,
     HybridRecommender,
     Recommendation,
 )
+from models.recommendation_data import validate_interactions, validate_items
+from models.spec import ModelSpec
 from tests.models.conftest import N_ITEMS, NOW, SEED, Data
 
 
@@ -118,6 +122,95 @@ def test_a_learner_without_history_gets_recommendations(model: HybridRecommender
     assert len(top) == 10
     assert all(r.features["cf_score"] == 0.0 for r in top)
     assert all(r.features["category_affinity"] == 0.0 for r in top)
+
+
+def test_an_item_rated_once_gets_a_rating_shrunk_to_the_catalogue_mean() -> None:
+    # Item 0: one five-star rating; item 1: a hundred of 4.8; item 2: a hundred of 3; item 3:
+    # never rated.
+    ratings = np.array([5.0] + [4.8] * 100 + [3.0] * 100 + [np.nan])
+    items = np.array([0] + [1] * 100 + [2] * 100 + [3])
+    n = len(items)
+    events = core.Events(
+        user=np.arange(n),
+        item=items,
+        weight=np.ones(n),
+        relevant=np.ones(n, dtype=bool),
+        complete=np.zeros(n, dtype=bool),
+        rating=ratings,
+        time=np.zeros(n, dtype=np.int64),
+        n_users=n,
+    )
+    raw = core.mean_ratings(events, 4)
+    smoothed = core.mean_ratings(events, 4, prior_strength=10)
+    assert raw[0] > raw[1]
+    assert smoothed[0] < smoothed[1]
+    mean = (5 + 480 + 300) / 201
+    assert smoothed[0] == pytest.approx((5 + 10 * mean) / 11)
+    assert np.isnan(smoothed[3])
+
+
+def _released_over_time_with_a_long_tail(seed: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A ratings-only file (no event column): learners take what came out lately and is good;
+    a hundred more items were each rated once, some five stars, some late in the window."""
+    rng = np.random.default_rng(seed)
+    n_items, n_learners, n_tail = 100, 150, 100
+    quality = rng.uniform(1.5, 4.8, n_items)
+    release = rng.uniform(-200, 300, n_items)
+    start = pd.Timestamp("2025-01-01", tz="UTC")
+    rows = []
+    for learner in range(n_learners):
+        for _ in range(int(rng.integers(10, 30))):
+            day = float(rng.uniform(0, 300))
+            weight = np.where(release <= day, np.exp(1.2 * quality - (day - release) / 40), 0)
+            item = int(rng.choice(n_items, p=weight / weight.sum()))
+            rating = float(np.clip(np.round(quality[item] + rng.normal(0, 0.5)), 1, 5))
+            rows.append((f"u{learner}", f"m{item}", rating, start + pd.Timedelta(days=day)))
+    for k in range(n_tail):
+        day = float(rng.uniform(0, 300))
+        rating = float(rng.integers(1, 6))
+        rows.append(
+            (f"u{rng.integers(n_learners)}", f"t{k}", rating, start + pd.Timedelta(days=day))
+        )
+    ids = [f"m{i}" for i in range(n_items)] + [f"t{k}" for k in range(n_tail)]
+    genres = [("drama", "comedy", "action", "docs")[i % 4] for i in range(len(ids))]
+    items = pd.DataFrame({"item_id": ids, "title": ids, "category": genres, "tags": genres})
+    interactions = pd.DataFrame(rows, columns=["user_id", "item_id", "rating", "timestamp"])
+    interactions["timestamp"] = interactions["timestamp"].map(pd.Timestamp.isoformat)
+    return interactions.astype(str), items.astype(str)
+
+
+def test_a_ranking_without_a_profile_does_not_start_with_a_barely_chosen_item(
+    spec: ModelSpec,
+) -> None:
+    ratings_only = spec.model_copy(
+        update={"interactions": spec.interactions.model_copy(update={"event": None})}
+    )
+    raw_interactions, raw_items = _released_over_time_with_a_long_tail()
+    items = validate_items(raw_items, ratings_only, source="items.csv")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        interactions = validate_interactions(
+            raw_interactions, ratings_only, source="ratings.csv", items=items
+        )
+    floor = ratings_only.params["min_item_learners"]
+    assert floor >= 2 and ratings_only.params["rating_prior_strength"] > 0
+
+    # With raw means and no floor, this catalogue puts an item one learner rated first.
+    raw = HybridRecommender.from_spec(ratings_only, seed=SEED)
+    raw.set_params(rating_prior_strength=0, min_item_learners=0).fit(interactions, items)
+    assert raw.recommend([], personalised=False)[0].features["popularity"] == 1
+
+    model = HybridRecommender.from_spec(ratings_only, seed=SEED).fit(interactions, items)
+    objected = model.recommend([], personalised=False)
+    new_person = model.recommend([], personalised=True)
+    for ranking in (objected, new_person):
+        assert len(ranking) == 10
+        assert min(r.features["popularity"] or 0 for r in ranking) >= floor
+    # A person with a history is ranked on their profile: the floor is not theirs.
+    someone = interactions[interactions["user_id"] == "u0"]
+    history = list(zip(someone["item_id"], someone["event"], strict=True))
+    everything = model.recommend(history, personalised=True, k=len(model.item_ids_))
+    assert any((r.features["popularity"] or 0) < floor for r in everything)
 
 
 def test_a_large_catalogue_is_prefiltered_to_a_candidate_budget(

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.types import Message, Receive, Scope, Send
 
-from api.core.limits import BodySizeLimitMiddleware
+from api.core.limits import BodyLimit, BodyLimits, BodySizeLimitMiddleware
 from api.core.security import Role
 from api.core.settings import Settings
 from tests.api.conftest import assert_problem, bearer
@@ -166,3 +166,17 @@ def test_only_http_requests_are_limited() -> None:
     assert seen == ["lifespan"]
     with pytest.raises(ValueError, match="negative"):
         BodySizeLimitMiddleware(inner, max_body_bytes=-1)
+
+
+def test_a_route_may_raise_the_limit_for_its_own_requests_only() -> None:
+    own = BodyLimit(10 * LIMIT, setting="GLASSBOX_MAX_HISTORY_EVENTS", what="history request")
+
+    def history_route(scope: Scope) -> BodyLimit | None:
+        return own if scope.get("path") == "/history" else None
+
+    limits = BodyLimits(LIMIT, routes=[history_route])
+    assert limits.for_request({"type": "http", "path": "/history"}) is own
+    general = limits.for_request({"type": "http", "path": "/elsewhere"})
+    assert general.max_bytes == LIMIT and general.setting == "GLASSBOX_MAX_BODY_BYTES"
+    with pytest.raises(ValueError, match="negative"):
+        BodyLimits(-1)
