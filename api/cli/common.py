@@ -54,7 +54,7 @@ HomeOption = Annotated[
     typer.Option(
         "--home",
         envvar="GLASSBOX_HOME",
-        help="Project-local state: MLflow store, fixtures, secrets.",
+        help="Project-local state: decision database, MLflow store, secrets, fixtures.",
     ),
 ]
 DemoOption = Annotated[
