@@ -196,6 +196,14 @@ def create_served_app() -> FastAPI:
         :func:`create_app` with the settings from the environment.
     """
     from api.core.logs import configure_logging
+    from api.core.settings import InvalidSettingsError
 
     configure_logging("INFO")
-    return create_app()
+    try:
+        settings = get_settings()
+    except InvalidSettingsError as exc:
+        # One line naming the variable, then uvicorn's start-up failure code; a traceback
+        # through uvicorn's loader would bury the reason.
+        logger.error("refusing to start: invalid settings: %s", exc)
+        raise SystemExit(3) from None
+    return create_app(settings)

@@ -52,6 +52,7 @@ __all__ = [
     "log_training",
     "model_versions",
     "promote",
+    "registered_models",
     "require_store",
 ]
 
@@ -486,6 +487,31 @@ def model_versions(name: str, *, tracking_uri: str) -> list[dict[str, Any]]:
             }
             for mv in sorted(versions, key=lambda m: int(m.version), reverse=True)
         ]
+
+
+def registered_models(*, tracking_uri: str) -> dict[str, dict[str, int]]:
+    """Every registered model of a store, with its aliases.
+
+    Raises
+    ------
+    StoreNotFoundError
+        When there is no store at the URI (none is created).
+
+    Returns
+    -------
+    dict of str to dict of str to int
+        Model name to ``{alias: version}``, by name.
+    """
+    with _tracking(tracking_uri) as client:
+        found: dict[str, dict[str, int]] = {}
+        token: str | None = None
+        while True:
+            page = client.search_registered_models(max_results=1000, page_token=token)
+            for model in page:
+                found[model.name] = {alias: int(v) for alias, v in model.aliases.items()}
+            token = page.token
+            if not token:
+                return dict(sorted(found.items()))
 
 
 def load_model(

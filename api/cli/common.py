@@ -1,5 +1,12 @@
 """What every command shares: the consoles, the common options, the service's settings and
-database, and the demo's stores under ``--home``."""
+database, and the stores under ``--home``.
+
+``--home`` (or ``GLASSBOX_HOME``) holds a deployment's stores: ``glassbox.db`` (decisions) and
+``mlflow.db`` (models), plus ``secrets/`` and ``glassbox.env`` from ``glassbox init``. Every
+command uses the stores under it unless ``GLASSBOX_DATABASE_URL`` or
+``GLASSBOX_MLFLOW_TRACKING_URI`` name others; when they do and ``--home`` was given too, the
+command says in one line that the variable wins.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from urllib.parse import urlsplit, urlunsplit
 
 import typer
 from rich.console import Console
@@ -27,6 +35,8 @@ __all__ = [
     "demo_database_url",
     "demo_environment",
     "errors",
+    "home_stores",
+    "home_tracking_uri",
     "open_database",
     "progress_display",
     "refuse",
@@ -35,14 +45,16 @@ __all__ = [
 ]
 
 console = Console()
-errors = Console(stderr=True)
+# Errors are never wrapped: one error, one line, whatever the terminal's width (a path or a
+# URL cut in two cannot be copied).
+errors = Console(stderr=True, soft_wrap=True)
 
 HomeOption = Annotated[
     Path,
     typer.Option(
         "--home",
         envvar="GLASSBOX_HOME",
-        help="Project-local state: MLflow store, fixtures, secrets.",
+        help="Project-local state: decision database, MLflow store, secrets, fixtures.",
     ),
 ]
 DemoOption = Annotated[
@@ -99,6 +111,93 @@ def demo_database_url(home: Path) -> str:
     return f"sqlite:///{home.resolve() / 'glassbox.db'}"
 
 
+def home_tracking_uri(home: Path) -> str:
+    """The MLflow store under ``home`` (``mlflow.db``), without creating anything.
+
+    Parameters
+    ----------
+    home : Path
+        ``--home``.
+
+    Returns
+    -------
+    str
+        A tracking URI.
+    """
+    return f"sqlite:///{home.resolve() / 'mlflow.db'}"
+
+
+def _shown(url: str) -> str:
+    """A store's URL without its password, for a message."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _same_store(first: str, second: str) -> bool:
+    def normal(url: str) -> str:
+        if url.startswith("sqlite:///") and url not in {"sqlite:///", "sqlite:///:memory:"}:
+            path, _, query = url.removeprefix("sqlite:///").partition("?")
+            return f"sqlite:///{Path(path).resolve()}" + (f"?{query}" if query else "")
+        return url
+
+    return normal(first) == normal(second)
+
+
+def _home_given() -> bool:
+    """Whether ``--home`` was given on the command line or by ``GLASSBOX_HOME``."""
+    # Typer keeps its own copy of click: its context, not click's, is the current one.
+    from typer._click.core import ParameterSource
+    from typer._click.globals import get_current_context
+
+    ctx = get_current_context(silent=True)
+    source = ctx.get_parameter_source("home") if ctx is not None else None
+    return source in {ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT}
+
+
+def home_stores(home: Path) -> dict[str, Any]:
+    """The stores under ``home`` that the environment does not replace, as settings.
+
+    ``GLASSBOX_DATABASE_URL`` and ``GLASSBOX_MLFLOW_TRACKING_URI`` win over ``--home``; when
+    one names another store than an explicitly given ``--home``'s, that is said in one line,
+    so a ``--home`` is never silently ignored.
+
+    Parameters
+    ----------
+    home : Path
+        ``--home``.
+
+    Returns
+    -------
+    dict of str to str
+        ``database_url`` and ``mlflow_tracking_uri``, for those the environment does not set.
+    """
+    under_home = {
+        "database_url": ("GLASSBOX_DATABASE_URL", "database", demo_database_url(home)),
+        "mlflow_tracking_uri": (
+            "GLASSBOX_MLFLOW_TRACKING_URI",
+            "MLflow store",
+            home_tracking_uri(home),
+        ),
+    }
+    stores: dict[str, Any] = {}
+    for field, (variable, what, url) in under_home.items():
+        given = os.environ.get(variable)
+        if given is None:
+            stores[field] = url
+        elif _home_given() and not _same_store(given, url):
+            errors.print(
+                f"Note: {variable}={_shown(given)} is used, not the {what} under --home "
+                f"{home} ({url}); unset it to use --home's.",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
+    return stores
+
+
 def demo_environment(home: Path, tracking_uri: str, *, host: str, port: int) -> dict[str, str]:
     """Settings of a local demo: generated demo secrets and stores under ``home``.
 
@@ -143,7 +242,8 @@ def progress_display() -> Progress:
 
 
 def service_settings(home: Path, *, demo: bool = False) -> Settings:
-    """The service's settings (``GLASSBOX_*``); with ``demo``, the demo's secrets under ``--home``.
+    """The service's settings (``GLASSBOX_*``, stores under ``--home``); with ``demo``, the
+    demo's secrets under ``--home``.
 
     Demo mode is only ever asked for (``--demo``, ``GLASSBOX_DEMO_MODE=true`` or ``glassbox
     demo``): missing secrets are an error, never a reason to fall back on the demo's, which would
@@ -151,10 +251,16 @@ def service_settings(home: Path, *, demo: bool = False) -> Settings:
     """
     from pydantic import ValidationError
 
-    from api.core.settings import DEMO_MODE_WARNING, SECRET_NAMES, Settings, get_settings
+    from api.core.settings import (
+        DEMO_MODE_WARNING,
+        SECRET_NAMES,
+        Settings,
+        describe_settings_error,
+    )
 
+    stores = home_stores(home)
     try:
-        settings = get_settings()
+        settings = Settings(**stores)
     except ValidationError as exc:
         failure = exc
     else:
@@ -164,27 +270,28 @@ def service_settings(home: Path, *, demo: bool = False) -> Settings:
     for folder in (home / "secrets", home / ".glassbox" / "secrets") if demo else ():
         if all((folder / name).is_file() for name in SECRET_NAMES):
             files: dict[str, Any] = {f"{name}_file": folder / name for name in SECRET_NAMES}
-            # The demo's stores live under --home too, unless the environment says otherwise.
-            if "GLASSBOX_DATABASE_URL" not in os.environ:
-                files["database_url"] = demo_database_url(home)
-            if "GLASSBOX_MLFLOW_TRACKING_URI" not in os.environ:
-                files["mlflow_tracking_uri"] = resolve_tracking_uri(home, None)
             try:
-                settings = Settings(demo_mode=True, **files)
+                settings = Settings(demo_mode=True, **files, **stores)
             except ValidationError as exc:
                 failure = exc
             else:
                 errors.print(f"[yellow]{DEMO_MODE_WARNING}[/] (secrets in {folder})")
                 return settings
-    errors.print("[red]The settings are incomplete or invalid:[/]")
-    for problem in failure.errors():
-        where = ".".join(str(part) for part in problem["loc"]) or "settings"
-        # The message only: pydantic's "input" could be a secret.
-        errors.print(f"  {where}: {problem['msg']}", markup=False)
-    errors.print(
-        "Set the GLASSBOX_* secrets (or GLASSBOX_<NAME>_FILE); for the local demo, run "
-        "`glassbox demo` or pass --demo to use its secrets under --home."
-    )
+    problems = describe_settings_error(failure)
+    # The message only: pydantic's "input" could be a secret.
+    errors.print(f"Invalid settings: {problems}", markup=False, highlight=False, soft_wrap=True)
+    if any(f"GLASSBOX_{name.upper()}" in problems for name in SECRET_NAMES):
+        sourced = home / "glassbox.env"
+        errors.print(
+            f"The secrets of `glassbox init` are read with: source {sourced}"
+            if sourced.is_file()
+            else "Create a deployment's secrets with `glassbox init --home DIR`, then "
+            "`source DIR/glassbox.env`; for the local demo, run `glassbox demo` or pass --demo "
+            "to use its secrets under --home.",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
     raise typer.Exit(2)
 
 
@@ -208,7 +315,12 @@ def open_database(
     try:
         engine = create_db_engine(settings.database_url)
     except (ValueError, SQLAlchemyError) as exc:
-        errors.print(f"Cannot use the database {where}: {exc}", markup=False)
+        errors.print(
+            f"Cannot use the database {where}: {' '.join(str(exc).split())}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
         raise typer.Exit(2) from None
     try:
         migrate(engine)
@@ -220,8 +332,11 @@ def open_database(
             raise typer.Exit(2) from None
         yield sessions
     except SQLAlchemyError as exc:
-        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-        errors.print(f"Database error on {where}: {reason}", markup=False)
+        # The driver's message, in one line (psycopg puts the reason on the second).
+        reason = " ".join(str(getattr(exc, "orig", None) or exc).split())
+        errors.print(
+            f"Database error on {where}: {reason}", markup=False, highlight=False, soft_wrap=True
+        )
         raise typer.Exit(2) from None
     finally:
         engine.dispose()

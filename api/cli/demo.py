@@ -36,12 +36,16 @@ def demo(
     serve: Annotated[bool, typer.Option(help="Start the API after set-up.")] = True,
 ) -> None:
     """Fixtures, three models trained and registered, demo keys, then the API on HOST:PORT."""
+    from api.core.settings import generate_demo_secrets
     from data_fixtures import generate_all
     from models.registry import log_training
     from models.training import TrainingFiles, train_from_files
 
     started = time.perf_counter()
     home = home.resolve()
+    # First: a --home that holds a deployment's own secrets (glassbox init) is refused before
+    # the demo's models land in that deployment's MLflow store.
+    generate_demo_secrets(home)
     uri = resolve_tracking_uri(home, None)
     rows = []
     with progress_display() as progress:

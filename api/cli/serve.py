@@ -11,6 +11,7 @@ import typer
 from api.cli.common import (
     DemoOption,
     HomeOption,
+    console,
     demo_environment,
     errors,
     open_database,
@@ -64,18 +65,31 @@ def run_server(*, host: str, port: int, workers: int) -> None:
 def _refuse_unless_startable(settings: Settings) -> None:
     """What every worker's start would refuse, said once, in one line, before any starts.
 
-    The secrets must open the data already stored (the first start records them) and each
-    served model must have a champion in an existing MLflow store.
+    The secrets must open the data already stored (the first start records them) and the
+    MLflow store must exist and hold at least one served model with a champion. A served name
+    without one is a warning (naming the registered models), printed here as each worker will
+    log it.
     """
     from api.decisions.runtime import ModelRegistry, ModelsUnavailableError
 
     with open_database(settings, refusal="Refusing to start"):
         pass
+    served = tuple(settings.served_models)
     try:
-        ModelRegistry(settings.mlflow_tracking_uri).check_servable(tuple(settings.served_models))
+        warnings = ModelRegistry(settings.mlflow_tracking_uri).check_servable(served)
     except ModelsUnavailableError as exc:
-        errors.print(f"Refusing to start: {exc}", markup=False, soft_wrap=True)
+        errors.print(f"Refusing to start: {exc}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
+    for warning in warnings.values():
+        errors.print(f"Warning: {warning}", markup=False, highlight=False, soft_wrap=True)
+    serving = [name for name in served if name not in warnings]
+    console.print(
+        f"Serving {', '.join(serving) or 'no model (staff routes only)'} "
+        f"(GLASSBOX_SERVED_MODELS) from {settings.mlflow_tracking_uri}",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def serve(
@@ -85,7 +99,12 @@ def serve(
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
     demo: DemoOption = False,
 ) -> None:
-    """Serve the API with the settings from the environment (with --demo: the demo's)."""
+    """Serve the API with the settings from the environment (with --demo: the demo's).
+
+    The models served are GLASSBOX_SERVED_MODELS (comma-separated registered names, each by its
+    champion); the decision database and MLflow store are those under --home unless
+    GLASSBOX_DATABASE_URL / GLASSBOX_MLFLOW_TRACKING_URI name others.
+    """
     from api.core.settings import get_settings
 
     settings = service_settings(home, demo=demo)  # refuse incomplete settings, and say why
@@ -95,6 +114,11 @@ def serve(
         # The workers read the environment: hand them the demo's settings found above.
         demo_env = demo_environment(home, settings.mlflow_tracking_uri, host=host, port=port)
         os.environ.update(demo_env)
-        get_settings.cache_clear()
+    else:
+        # The workers read the environment: hand them the stores chosen above (--home's, unless
+        # the environment named others).
+        os.environ["GLASSBOX_DATABASE_URL"] = settings.database_url
+        os.environ["GLASSBOX_MLFLOW_TRACKING_URI"] = settings.mlflow_tracking_uri
+    get_settings.cache_clear()
     _refuse_unless_startable(settings)
     run_server(host=host, port=port, workers=workers)

@@ -10,9 +10,15 @@ so they can be mounted by a secret store rather than sit in a process listing::
     GLASSBOX_KEY_ENCRYPTION_KEY=<base64 of 32 bytes>
     GLASSBOX_KEY_ENCRYPTION_KEY_FILE=/run/secrets/kek      # the file holds the same base64 text
 
+``glassbox init`` creates a deployment's secrets as owner-only files with :func:`create_secrets`
+(never over existing ones: a new key-encryption key would leave every sealed record unreadable).
 ``glassbox demo`` creates local random secrets with :func:`generate_demo_secrets`. They carry a
 ``demo-`` prefix, and the service refuses any demo secret unless ``GLASSBOX_DEMO_MODE`` is true,
 so keys that sat in a developer's checkout never protect real people's data.
+
+List settings (``GLASSBOX_SERVED_MODELS``, ``GLASSBOX_ALLOWED_HOSTS``) are written comma-separated
+(``fraud,telco-churn``) or as a JSON list (``["fraud", "telco-churn"]``). Invalid settings are
+reported by :func:`get_settings` as one line naming each variable (:class:`InvalidSettingsError`).
 """
 
 from __future__ import annotations
@@ -20,28 +26,36 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import json
 import os
+import re
 import secrets
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 from urllib.parse import urlsplit
 
 from pydantic import (
     Field,
     GetCoreSchemaHandler,
+    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 from pydantic_core import core_schema
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = [
     "DEMO_MODE_WARNING",
     "DEMO_PREFIX",
+    "MODEL_NAME_PATTERN",
     "SECRET_NAMES",
+    "InvalidSettingsError",
     "SecretKey",
+    "SecretsExistError",
     "Settings",
+    "create_secrets",
+    "describe_settings_error",
     "generate_demo_secrets",
     "get_settings",
 ]
@@ -60,6 +74,33 @@ SECRET_NAMES = (
     "webhook_signing_key",
 )
 _MIN_DISTINCT_BYTES = 8
+# A served model's name, as the decision URL carries it. Never 32 characters long, the length of
+# a decision id, so that a path ``/v1/decisions/<segment>`` belongs to one route or the other
+# whatever the method: a POST to a decision is a 405, not "no such model". (No look-ahead:
+# pydantic's regex engine has none.)
+MODEL_NAME_PATTERN = r"^[a-z](?:[a-z0-9_-]{0,30}|[a-z0-9_-]{32,63})$"
+_MODEL_NAME = re.compile(MODEL_NAME_PATTERN)
+
+
+class InvalidSettingsError(ValueError):
+    """The ``GLASSBOX_*`` settings are missing or invalid; the message names each variable."""
+
+
+class SecretsExistError(FileExistsError):
+    """Secrets are already there: creating them again would replace keys the data depends on."""
+
+
+def _split_list(value: Any) -> Any:
+    """A list setting from the environment: comma-separated names, or a JSON list."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.startswith("["):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"is not a valid JSON list ({exc.msg}); or write a,b,c") from None
+    return [part.strip() for part in text.split(",")]
 
 
 class SecretKey:
@@ -184,13 +225,16 @@ class Settings(BaseSettings):
     # A recommendation request carries the learner's history: up to this many events, and a
     # body limit raised by HISTORY_EVENT_BYTES per event for that route only.
     max_history_events: int = Field(default=5000, gt=0)
-    # The registered models this deployment serves (each by its champion alias).
-    served_models: list[str] = Field(default_factory=lambda: ["fraud", "churn", "recommendation"])
+    # The registered models this deployment serves (each by its champion alias), comma-separated
+    # or a JSON list. An empty JSON list (``[]``) serves none: the staff routes only.
+    served_models: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["fraud", "churn", "recommendation"]
+    )
     # Where people reach the service: notices link the subject page from here, and its host is
     # the one Host header the service answers (besides loopback and ``allowed_hosts``).
     public_url: str = Field(default="http://127.0.0.1:8000", min_length=1)
     # Other host names the service answers on (an internal name a load balancer probes).
-    allowed_hosts: list[str] = Field(default_factory=list)
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # The API docs (/docs, a public /openapi.json) outside demo mode; otherwise the OpenAPI
     # document is for API keys only and there is no /docs.
     api_docs: bool = False
@@ -259,6 +303,35 @@ class Settings(BaseSettings):
                 raise ValueError(f"cannot read GLASSBOX_{name.upper()}_FILE: {exc}") from exc
         return data
 
+    @field_validator("served_models", mode="before")
+    @classmethod
+    def _parse_served_models(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            raise ValueError(
+                "is empty: name the registered models to serve, such as fraud,telco-churn "
+                "(or [] to serve none)"
+            )
+        return _split_list(value)
+
+    @field_validator("served_models")
+    @classmethod
+    def _check_served_models(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not _MODEL_NAME.fullmatch(name):
+                raise ValueError(
+                    f"{name!r} is not a model name (a lower-case letter, then lower-case letters, "
+                    "digits, '-' or '_', at most 64 characters and never 32); write the names "
+                    "comma-separated, such as fraud,telco-churn"
+                )
+        # The same model named twice is served once.
+        return list(dict.fromkeys(value))
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _parse_allowed_hosts(cls, value: Any) -> Any:
+        parsed = _split_list(value)
+        return [name for name in parsed if name] if isinstance(parsed, list) else parsed
+
     @field_validator("public_url")
     @classmethod
     def _check_public_url(cls, value: str) -> str:
@@ -309,13 +382,91 @@ def get_settings() -> Settings:
     Settings
         The cached settings; ``get_settings.cache_clear()`` makes the next call re-read them.
     """
-    return Settings()
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise InvalidSettingsError(describe_settings_error(exc)) from None
+
+
+def describe_settings_error(exc: ValidationError) -> str:
+    """The problems of invalid settings in one line, each naming its environment variable.
+
+    Only pydantic's messages are used, never the input, which could be a secret.
+
+    Parameters
+    ----------
+    exc : ValidationError
+        Raised by :class:`Settings`.
+
+    Returns
+    -------
+    str
+        Such as ``GLASSBOX_SERVED_MODELS: 'Telco Churn' is not a model name …``.
+    """
+    problems: list[str] = []
+    for error in exc.errors():
+        message = error["msg"].removeprefix("Value error, ")
+        field = next((part for part in error["loc"] if isinstance(part, str)), None)
+        problems.append(f"GLASSBOX_{field.upper()}: {message}" if field else message)
+    return "; ".join(" ".join(problem.split()) for problem in dict.fromkeys(problems))
+
+
+def _new_secret(*, prefix: str = "") -> str:
+    while True:
+        raw = secrets.token_bytes(32)
+        # Random 32 bytes all but never have fewer than 8 distinct values; the settings refuse
+        # a key that does, so never write one.
+        if len(set(raw)) >= _MIN_DISTINCT_BYTES:
+            return prefix + base64.b64encode(raw).decode("ascii")
+
+
+def _write_secret(path: Path, value: str, *, replace: bool) -> None:
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if replace else os.O_EXCL)
+    # Owner-only permissions from the first byte written.
+    fd = os.open(path, flags, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(value + "\n")
+
+
+def create_secrets(home: Path) -> dict[str, str]:
+    """Create a deployment's secrets as owner-only files under ``<home>/secrets/``.
+
+    Each is 32 random bytes in base64, without the demo's prefix, so the service accepts them
+    outside demo mode. Nothing that exists is replaced: rotating the key-encryption key or the
+    pseudonym key would leave the data written under the old ones unreadable or unfindable.
+
+    Parameters
+    ----------
+    home : Path
+        The deployment's state folder.
+
+    Returns
+    -------
+    dict of str to str
+        ``GLASSBOX_<NAME>_FILE`` variables pointing at the files (absolute paths).
+
+    Raises
+    ------
+    SecretsExistError
+        When any of the secret files is already there (nothing is written then).
+    """
+    directory = Path(home).resolve() / "secrets"
+    present = [name for name in SECRET_NAMES if (directory / name).exists()]
+    if present:
+        raise SecretsExistError(f"{directory} already holds {', '.join(present)}")
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    env: dict[str, str] = {}
+    for name in SECRET_NAMES:
+        path = directory / name
+        _write_secret(path, _new_secret(), replace=False)
+        env[f"GLASSBOX_{name.upper()}_FILE"] = str(path)
+    return env
 
 
 def generate_demo_secrets(home: Path) -> dict[str, str]:
     """Create (or reuse) local random demo secrets under ``<home>/secrets/``.
 
-    Existing files are kept: a restarted demo must still open the log it wrote before.
+    Existing demo secrets are kept: a restarted demo must still open the log it wrote before.
 
     Parameters
     ----------
@@ -327,18 +478,30 @@ def generate_demo_secrets(home: Path) -> dict[str, str]:
     dict of str to str
         Environment variables that point the service at the secrets and turn demo mode on,
         ready for ``os.environ.update`` or a subprocess's ``env``.
+
+    Raises
+    ------
+    SecretsExistError
+        When the folder holds a deployment's own secrets (``glassbox init``): replacing them
+        would lose the data sealed under them, so the demo needs a ``--home`` of its own.
     """
     directory = Path(home) / "secrets"
     directory.mkdir(parents=True, exist_ok=True)
+    real = [
+        name
+        for name in SECRET_NAMES
+        if (directory / name).exists() and not _is_demo_secret_file(directory / name)
+    ]
+    if real:
+        raise SecretsExistError(
+            f"{directory.resolve()} holds secrets that are not the demo's ({', '.join(real)}): "
+            "the demo never replaces them; give it another --home"
+        )
     env = {"GLASSBOX_DEMO_MODE": "true"}
     for name in SECRET_NAMES:
         path = directory / name
-        if not _is_demo_secret_file(path):
-            value = DEMO_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode("ascii")
-            # Create with owner-only permissions from the first byte written.
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(value + "\n")
+        if not path.exists():
+            _write_secret(path, _new_secret(prefix=DEMO_PREFIX), replace=True)
         env[f"GLASSBOX_{name.upper()}_FILE"] = str(path.resolve())
     return env
 

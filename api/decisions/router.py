@@ -14,6 +14,7 @@ from api.core.metrics import Metrics, MetricsDep
 from api.core.ratelimit import RateLimitsDep
 from api.core.routing import ApiRoute
 from api.core.security import ApplicationDep, Principal, Role, require_roles
+from api.core.settings import MODEL_NAME_PATTERN
 from api.decisions import service
 from api.decisions.dependencies import DECISION_ID_PATTERN, DecisionId
 from api.decisions.schemas import DecisionCreate, DecisionRead
@@ -34,10 +35,8 @@ router = APIRouter(
     responses=problem_responses(401, 403, 422),
 )
 
-# A model name is never 32 characters long, the length of a decision id, so that a path
-# ``/v1/decisions/<segment>`` belongs to one route or the other whatever the method: a POST to a
-# decision is a 405, not "no such model". (No look-ahead: pydantic's regex engine has none.)
-MODEL_NAME_PATTERN = r"^[a-z](?:[a-z0-9_-]{0,30}|[a-z0-9_-]{32,63})$"
+# A model name is never 32 characters long (see MODEL_NAME_PATTERN), so that a path
+# ``/v1/decisions/<segment>`` belongs to the decision route or this one, whatever the method.
 ModelName = Annotated[str, Path(pattern=MODEL_NAME_PATTERN, description="fraud, churn …")]
 # Who may ask for a decision (the fast lane admits the same roles).
 DECISION_ROLES = frozenset({Role.APPLICATION})

@@ -2,10 +2,17 @@
 
 A reload (admin) builds the new model and its explainers completely before it replaces the old
 one, so a request is always answered by one consistent version, and every decision names it.
+
+At start, a served name with no version under the alias (a typo, a model not trained or not
+promoted yet) is a warning naming the registered models, and the others are served: the missing
+one can be registered and reloaded without a restart. A start that could serve none of them
+refuses, since it would look healthy and answer every decision with a 404.
 """
 
 from __future__ import annotations
 
+import difflib
+import logging
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,12 +25,13 @@ from models.registry import (
     RegistryError,
     StoreNotFoundError,
     load_model,
-    model_versions,
-    require_store,
+    registered_models,
 )
 from models.spec import ModelSpec
 
 __all__ = ["ModelNotServedError", "ModelRegistry", "ModelsUnavailableError", "ServedModel"]
+
+logger = logging.getLogger("glassbox.startup")
 
 
 class ModelNotServedError(NotFoundError):
@@ -31,9 +39,9 @@ class ModelNotServedError(NotFoundError):
 
 
 class ModelsUnavailableError(RuntimeError):
-    """A model this deployment should serve cannot be loaded: the service does not start.
+    """None of the models this deployment should serve can be loaded: the service does not start.
 
-    A server that started without them would look healthy and answer every decision with a 404.
+    A server that started without any would look healthy and answer every decision with a 404.
     """
 
 
@@ -125,61 +133,112 @@ class ModelRegistry:
         self._versions: dict[tuple[str, int], ServedModel] = {}
         self._lock = threading.Lock()
 
-    def load_all(self, names: tuple[str, ...]) -> None:
-        """Load each named model, or refuse: every one of them must have a version to serve.
+    def load_all(self, names: tuple[str, ...]) -> dict[str, str]:
+        """Load each named model that has a version under the alias; warn about the others.
+
+        Returns
+        -------
+        dict of str to str
+            A warning per name that is not served (each also logged as a WARNING).
 
         Raises
         ------
         ModelsUnavailableError
-            When the store does not exist (it is never created here) or a model has no version
-            under the alias; the message names the store and the models, in one line.
+            When the store does not exist (it is never created here), or none of the names has
+            a version under the alias; the message names the store and the registered models,
+            in one line.
         """
-        if names:  # a service that serves no model (staff routes only) needs no store
-            self._require_store()
+        if not names:  # a service that serves no model (staff routes only) needs no store
+            return {}
+        registered = self._registered()
         missing: list[str] = []
         for name in names:
+            if self.alias not in registered.get(name, {}):
+                missing.append(name)
+                continue
             try:
                 self.reload(name)
             except ModelNotServedError:
                 missing.append(name)
-        self._refuse_missing(missing)
+        warnings = self._unserved(names, missing, registered)
+        for warning in warnings.values():
+            logger.warning(warning)
+        return warnings
 
-    def check_servable(self, names: tuple[str, ...]) -> None:
-        """What :meth:`load_all` would refuse, found without loading anything.
+    def check_servable(self, names: tuple[str, ...]) -> dict[str, str]:
+        """What :meth:`load_all` would warn about or refuse, found without loading anything.
 
         For a parent process that starts workers: it can refuse once, with the reason, instead
         of starting workers that each fail to load.
+
+        Returns
+        -------
+        dict of str to str
+            The warnings :meth:`load_all` would log (not logged here), by model name.
 
         Raises
         ------
         ModelsUnavailableError
             As :meth:`load_all`.
         """
-        if names:
-            self._require_store()
-        missing: list[str] = []
-        for name in names:
-            try:
-                versions = model_versions(name, tracking_uri=self.tracking_uri)
-            except RegistryError:
-                versions = []
-            if not any(self.alias in version["aliases"] for version in versions):
-                missing.append(name)
-        self._refuse_missing(missing)
+        if not names:
+            return {}
+        registered = self._registered()
+        missing = [name for name in names if self.alias not in registered.get(name, {})]
+        return self._unserved(names, missing, registered)
 
-    def _require_store(self) -> None:
+    def _registered(self) -> dict[str, dict[str, int]]:
         try:
-            require_store(self.tracking_uri)
+            return registered_models(tracking_uri=self.tracking_uri)
         except StoreNotFoundError as exc:
             raise ModelsUnavailableError(f"{exc} (GLASSBOX_MLFLOW_TRACKING_URI)") from exc
 
-    def _refuse_missing(self, missing: list[str]) -> None:
-        if missing:
-            raise ModelsUnavailableError(
-                f"no version of {', '.join(missing)} is registered as {self.alias} in the MLflow "
-                f"store {self.tracking_uri}: register {'it' if len(missing) == 1 else 'them'}, "
-                "or leave them out of GLASSBOX_SERVED_MODELS"
+    def _unserved(
+        self, names: tuple[str, ...], missing: list[str], registered: dict[str, dict[str, int]]
+    ) -> dict[str, str]:
+        """One warning per missing name, or the refusal when no name is left to serve."""
+        store = f"the MLflow store {self.tracking_uri}"
+        servable = [name for name, aliases in registered.items() if self.alias in aliases]
+        if missing and len(missing) == len(names):
+            instead = (
+                f"; serve registered ones, such as GLASSBOX_SERVED_MODELS={','.join(servable)}"
+                if servable
+                else ""
             )
+            raise ModelsUnavailableError(
+                f"none of GLASSBOX_SERVED_MODELS ({', '.join(names)}) has a version registered "
+                f"as {self.alias} in {store} ({self._known(missing, registered)}){instead}"
+            )
+        return {
+            name: f"GLASSBOX_SERVED_MODELS names {name}, which "
+            + (
+                f"has no version registered as {self.alias} in {store} "
+                f"(glassbox promote {name} VERSION)"
+                if name in registered
+                else f"is not registered in {store} ({self._known([name], registered)})"
+            )
+            + f"; it is not served until it is, then reloaded (POST /v1/admin/models/{name}/reload)"
+            for name in missing
+        }
+
+    def _known(self, missing: list[str], registered: dict[str, dict[str, int]]) -> str:
+        """'did you mean …' for names that are close to a registered one, and what is there."""
+        guesses = []
+        for name in missing:
+            close = difflib.get_close_matches(name, [n for n in registered if n != name], n=1)
+            if close and name not in registered:
+                guesses.append(
+                    f"did you mean {close[0]}?"
+                    if len(missing) == 1
+                    else f"did you mean {close[0]} for {name}?"
+                )
+        if not registered:
+            return "; ".join([*guesses, "no model is registered there"])
+        listed = ", ".join(
+            f"{name} ({self.alias} v{aliases[self.alias]})" if self.alias in aliases else name
+            for name, aliases in registered.items()
+        )
+        return "; ".join([*guesses, f"registered there: {listed}"])
 
     def reload(self, name: str) -> ServedModel:
         """Load the version the alias points at now and start serving it.

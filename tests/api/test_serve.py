@@ -1,11 +1,14 @@
-"""``glassbox serve``: every worker process writes the service's JSON logs; a start that could
-not serve the data or the models it is given refuses in one line, and demo mode says so."""
+"""``glassbox serve``: every worker process writes the service's JSON logs; the stores under
+``--home`` are served unless the environment names others; a served name that is not registered
+is a warning naming those that are; a start that could not serve the data or any of the models
+it is given refuses in one line, and demo mode says so."""
 
 from __future__ import annotations
 
 import base64
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,7 +22,7 @@ from sqlalchemy.orm import Session
 from api.core.database import create_db_engine, create_session_factory, migrate
 from api.core.secret_check import check_secrets
 from api.core.security import Role, create_api_key
-from api.core.settings import SECRET_NAMES, Settings, generate_demo_secrets
+from api.core.settings import SECRET_NAMES, Settings, create_secrets, generate_demo_secrets
 from tests.api.decisions.support import transactions, wait_until_serving
 from tests.api.decisions.test_crash_durability import _environment, _free_port
 from tests.conftest import TrainedModels
@@ -182,16 +185,85 @@ def test_serve_refuses_a_tracking_uri_with_no_store_and_creates_none(
     assert not nowhere.exists() and not nowhere.parent.exists()
 
 
-def test_serve_refuses_when_a_served_model_has_no_champion(
+def test_serve_refuses_when_no_served_model_is_registered_naming_those_that_are(
     database_url: str, trained: TrainedModels, tmp_path: Path
 ) -> None:
     env = _environment(database_url, trained)
-    env["GLASSBOX_SERVED_MODELS"] = '["fraud", "credit"]'
-    env["COLUMNS"] = "200"
+    env["GLASSBOX_SERVED_MODELS"] = "telco-churn"
+    env["COLUMNS"] = "80"  # one reason, one line, in a narrow terminal too
     code, output = _glassbox(env, "serve", "--home", str(tmp_path), "--port", str(_free_port()))
     assert code == 2, output
     (line,) = [line for line in output.splitlines() if line.startswith("Refusing to start")]
-    assert "no version of credit is registered as champion" in line and "fraud" not in line
+    assert "none of GLASSBOX_SERVED_MODELS (telco-churn)" in line
+    assert "registered there: churn (champion v" in line
+    assert "GLASSBOX_SERVED_MODELS=churn,fraud,recommendation" in line
+
+
+def test_serve_refuses_a_bad_served_models_value_in_one_line(
+    database_url: str, trained: TrainedModels, tmp_path: Path
+) -> None:
+    env = _environment(database_url, trained)
+    env["GLASSBOX_SERVED_MODELS"] = "Telco Churn"
+    code, output = _glassbox(env, "serve", "--port", str(_free_port()))
+    assert code == 2, output
+    assert output.splitlines() == [
+        "Invalid settings: GLASSBOX_SERVED_MODELS: 'Telco Churn' is not a model name (a "
+        "lower-case letter, then lower-case letters, digits, '-' or '_', at most 64 characters "
+        "and never 32); write the names comma-separated, such as fraud,telco-churn"
+    ]
+    # The same for a worker started by other means than glassbox serve.
+    command = [sys.executable, "-c", "from api.main import create_served_app as c; c()"]
+    run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 3
+    (line,) = (run.stdout + run.stderr).splitlines()
+    assert json.loads(line)["message"].startswith(
+        "refusing to start: invalid settings: GLASSBOX_SERVED_MODELS: 'Telco Churn'"
+    )
+
+
+def test_serve_with_real_secrets_uses_the_stores_under_home_and_warns_of_a_typo(
+    trained: TrainedModels, tmp_path: Path
+) -> None:
+    # An operator's deployment: `glassbox init` secrets, a home holding the MLflow store the
+    # models were trained into, nothing else set. It used to serve a store under the working
+    # directory instead, and answer 404 for every model.
+    home = tmp_path / "deployment"
+    home.mkdir()
+    shutil.copy(Path(trained.tracking_uri.removeprefix("sqlite:///")), home / "mlflow.db")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GLASSBOX_")}
+    env |= create_secrets(home)
+    env["GLASSBOX_SERVED_MODELS"] = "fraud,chrun"  # comma-separated, one name mistyped
+    env["OMP_NUM_THREADS"] = "1"
+    migrate(f"sqlite:///{home / 'glassbox.db'}")
+    engine = create_db_engine(f"sqlite:///{home / 'glassbox.db'}")
+    with Session(engine) as session:
+        key, _ = create_api_key(session, name="checkout", role=Role.APPLICATION)
+    engine.dispose()
+    port, log = _free_port(), tmp_path / "serve.log"
+    server = _serve(env, port, log, home, workers=1)
+    try:
+        with httpx.Client(
+            base_url=f"http://127.0.0.1:{port}",
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=30,
+        ) as http:
+            (features,) = transactions(trained, 1)
+            body = {"subject_ref": "customer-1", "legal_basis": "contract", "features": features}
+            response = http.post("/v1/decisions/fraud", json=body)
+            assert response.status_code == 201, response.text
+            assert http.post("/v1/decisions/chrun", json=body).status_code == 404
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        assert server.wait(timeout=60) in {0, -signal.SIGTERM}
+    text = log.read_text()
+    lines = text.splitlines()
+    (printed,) = [line for line in lines if line.startswith("Warning: ")]
+    assert "GLASSBOX_SERVED_MODELS names chrun, which is not registered" in printed
+    assert "did you mean churn?" in printed and str(home / "mlflow.db") in printed
+    assert f"Serving fraud (GLASSBOX_SERVED_MODELS) from sqlite:///{home / 'mlflow.db'}" in lines
+    logged = [json.loads(line) for line in lines if line.startswith("{")]
+    (warned,) = [line for line in logged if "chrun" in line["message"]]
+    assert warned["level"] == "WARNING" and "did you mean churn?" in warned["message"]
 
 
 def _environment_without_models(database_url: str) -> dict[str, str]:

@@ -58,3 +58,38 @@ def test_commands_refuse_secrets_that_do_not_open_the_stored_data(
     assert "Refused: GLASSBOX_CHECKPOINT_SIGNING_KEY does not match" in output
     assert "Checkpoint" not in output
     assert os.environ["GLASSBOX_CHECKPOINT_SIGNING_KEY"] not in output
+
+
+def test_home_holds_the_database_unless_the_environment_names_one(
+    service_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("GLASSBOX_DATABASE_URL")
+    get_settings.cache_clear()
+    home = tmp_path / "deployment"
+    home.mkdir()
+    code, output = invoke("keys", "create", "--role", "admin", "--name", "ops", "--home", str(home))
+    assert code == 0, output
+    assert (home / "glassbox.db").is_file() and "Note" not in output
+    # The environment names another database: it is used, and the command says so in one line.
+    elsewhere = f"sqlite:///{tmp_path / 'elsewhere.db'}"
+    monkeypatch.setenv("GLASSBOX_DATABASE_URL", elsewhere)
+    code, output = invoke("keys", "list", "--home", str(home))
+    assert code == 0, output
+    (note,) = [line for line in output.splitlines() if line.startswith("Note:")]
+    assert f"GLASSBOX_DATABASE_URL={elsewhere} is used" in note and str(home) in note
+    assert "ops" not in output  # the key lives in --home's database, not this one
+    # Without --home (the default), the environment's database is simply the one used.
+    code, output = invoke("keys", "list")
+    assert code == 0 and "Note" not in output
+
+
+def test_the_note_never_shows_a_database_password(
+    service_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv(
+        "GLASSBOX_DATABASE_URL", "postgresql+psycopg://glassbox:hunter2@127.0.0.1:1/glassbox"
+    )
+    get_settings.cache_clear()
+    code, output = invoke("keys", "list", "--home", str(tmp_path))
+    assert code == 2
+    assert "glassbox:***@127.0.0.1:1" in output and "hunter2" not in output

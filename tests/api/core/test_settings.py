@@ -14,8 +14,11 @@ from pydantic import ValidationError
 
 from api.core.settings import (
     SECRET_NAMES,
+    InvalidSettingsError,
     SecretKey,
+    SecretsExistError,
     Settings,
+    create_secrets,
     generate_demo_secrets,
     get_settings,
 )
@@ -198,3 +201,114 @@ def test_the_public_url_must_name_an_http_host(real_secrets: dict[str, bytes], u
     # Its host is the one name the service answers besides loopback (api.core.hosts).
     with pytest.raises(ValidationError, match="absolute http"):
         Settings(public_url=url)
+
+
+# --- the served models, as an operator writes them ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "telco-churn,fraud",
+        " telco-churn , fraud ",
+        '["telco-churn", "fraud"]',
+        "telco-churn,fraud,telco-churn",  # named twice, served once
+    ],
+)
+def test_served_models_are_a_comma_separated_or_json_list(
+    real_secrets: dict[str, bytes], monkeypatch: pytest.MonkeyPatch, written: str
+) -> None:
+    monkeypatch.setenv("GLASSBOX_SERVED_MODELS", written)
+    assert get_settings().served_models == ["telco-churn", "fraud"]
+
+
+def test_an_empty_json_list_serves_no_model(
+    real_secrets: dict[str, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GLASSBOX_SERVED_MODELS", "[]")  # the staff routes only
+    assert get_settings().served_models == []
+
+
+@pytest.mark.parametrize(
+    ("written", "said"),
+    [
+        ("Telco Churn", "'Telco Churn' is not a model name"),
+        ("fraud,,churn", "'' is not a model name"),
+        ("", "is empty"),
+        ('["fraud", "churn"', "is not a valid JSON list"),
+        ("x" * 32, "is not a model name"),  # the length of a decision id: its URL is a decision's
+    ],
+)
+def test_a_bad_served_models_value_is_one_line_naming_the_variable(
+    real_secrets: dict[str, bytes], monkeypatch: pytest.MonkeyPatch, written: str, said: str
+) -> None:
+    monkeypatch.setenv("GLASSBOX_SERVED_MODELS", written)
+    with pytest.raises(InvalidSettingsError) as refused:
+        get_settings()
+    message = str(refused.value)
+    assert message.startswith("GLASSBOX_SERVED_MODELS: ") and said in message
+    assert "\n" not in message and "pydantic" not in message
+    for raw in real_secrets.values():
+        assert _b64(raw) not in message
+
+
+def test_allowed_hosts_are_a_comma_separated_list_too(
+    real_secrets: dict[str, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GLASSBOX_ALLOWED_HOSTS", "internal.lb, decisions.internal")
+    assert get_settings().allowed_hosts == ["internal.lb", "decisions.internal"]
+
+
+def test_invalid_settings_name_every_variable_in_one_line(
+    real_secrets: dict[str, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GLASSBOX_MAX_BODY_BYTES", "0")
+    monkeypatch.setenv("GLASSBOX_PUBLIC_URL", "decisions.example")
+    with pytest.raises(InvalidSettingsError) as refused:
+        get_settings()
+    message = str(refused.value)
+    assert "GLASSBOX_MAX_BODY_BYTES: " in message and "GLASSBOX_PUBLIC_URL: " in message
+    assert "\n" not in message
+
+
+# --- a deployment's own secrets ----------------------------------------------------------------
+
+
+def test_created_secrets_are_private_real_and_accepted_outside_demo_mode(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    env = create_secrets(tmp_path / "home")
+    assert set(env) == {f"GLASSBOX_{name.upper()}_FILE" for name in SECRET_NAMES}
+    for name, path in env.items():
+        file = Path(path)
+        assert file.parent == (tmp_path / "home" / "secrets").resolve()
+        assert stat.S_IMODE(file.stat().st_mode) == 0o600
+        assert not SecretKey.parse(file.read_text()).demo
+        monkeypatch.setenv(name, path)
+    assert stat.S_IMODE(file.parent.stat().st_mode) == 0o700
+    settings = Settings()
+    assert not settings.demo_mode
+    assert len({getattr(settings, name) for name in SECRET_NAMES}) == len(SECRET_NAMES)
+
+
+def test_secrets_are_never_created_over_existing_ones(tmp_path: Path) -> None:
+    env = create_secrets(tmp_path)
+    before = {path: Path(path).read_text() for path in env.values()}
+    (tmp_path / "secrets" / "pseudonym_key").unlink()  # even one of them present is refused
+    with pytest.raises(SecretsExistError, match="key_encryption_key"):
+        create_secrets(tmp_path)
+    assert not (tmp_path / "secrets" / "pseudonym_key").exists()
+    for path, text in before.items():
+        if Path(path).exists():
+            assert Path(path).read_text() == text
+    generate_demo_secrets(tmp_path / "demo")
+    with pytest.raises(SecretsExistError):  # nor over the demo's
+        create_secrets(tmp_path / "demo")
+
+
+def test_the_demo_never_replaces_a_deployments_secrets(tmp_path: Path) -> None:
+    env = create_secrets(tmp_path)
+    before = {path: Path(path).read_text() for path in env.values()}
+    with pytest.raises(SecretsExistError, match="not the demo's"):
+        generate_demo_secrets(tmp_path)
+    assert {path: Path(path).read_text() for path in env.values()} == before

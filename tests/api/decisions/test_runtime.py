@@ -1,7 +1,9 @@
-"""Served models: a start that cannot serve every model it should refuses, and says why."""
+"""Served models: a start serves the ones it can and warns of the others, naming what is
+registered; a start that can serve none of them refuses, and says why."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -27,27 +29,46 @@ def test_a_start_on_a_tracking_uri_with_no_store_refuses_and_creates_none(
     assert not nowhere.parent.exists()
 
 
-def test_a_start_refuses_a_served_model_without_a_champion(
+def test_a_start_serves_what_it_can_and_warns_of_a_name_not_registered(
+    settings: Settings, trained: TrainedModels, caplog: pytest.LogCaptureFixture
+) -> None:
+    served = settings.model_copy(
+        update={"mlflow_tracking_uri": trained.tracking_uri, "served_models": ["churn", "frad"]}
+    )
+    with caplog.at_level(logging.WARNING, "glassbox.startup"), TestClient(create_app(served)):
+        pass
+    (warning,) = [r for r in caplog.records if r.name == "glassbox.startup"]
+    assert warning.levelno == logging.WARNING
+    message = warning.getMessage()
+    assert message.startswith("GLASSBOX_SERVED_MODELS names frad, which is not registered")
+    assert "did you mean fraud?" in message and "registered there: churn (champion v" in message
+    assert "\n" not in message
+
+
+def test_a_start_refuses_when_no_served_model_can_be_served(
     settings: Settings, trained: TrainedModels
 ) -> None:
     served = settings.model_copy(
-        update={"mlflow_tracking_uri": trained.tracking_uri, "served_models": ["churn", "credit"]}
+        update={"mlflow_tracking_uri": trained.tracking_uri, "served_models": ["telco-churn"]}
     )
     with pytest.raises(ModelsUnavailableError) as refused, TestClient(create_app(served)):
         pass
     message = str(refused.value)
-    assert "no version of credit is registered as champion" in message
-    assert "churn" not in message and "\n" not in message
+    assert "none of GLASSBOX_SERVED_MODELS (telco-churn)" in message
+    assert "registered there: churn (champion v" in message and "fraud" in message
+    assert "GLASSBOX_SERVED_MODELS=churn,fraud,recommendation" in message
+    assert "\n" not in message
 
 
 def test_the_check_before_workers_start_agrees_with_loading(trained: TrainedModels) -> None:
     registry = ModelRegistry(trained.tracking_uri)
-    registry.check_servable(("fraud", "churn", "recommendation"))
-    with pytest.raises(ModelsUnavailableError, match="credit"):
-        registry.check_servable(("churn", "credit"))
-    with pytest.raises(ModelsUnavailableError, match="credit"):
-        registry.load_all(("churn", "credit"))
+    assert registry.check_servable(("fraud", "churn", "recommendation")) == {}
+    warned = registry.check_servable(("churn", "credit"))
+    assert list(warned) == ["credit"] and "not registered" in warned["credit"]
+    assert registry.load_all(("churn", "credit")) == warned
     assert registry.names() == ["churn"]
+    with pytest.raises(ModelsUnavailableError, match="credit"):
+        registry.check_servable(("credit",))
     empty = ModelRegistry(trained.tracking_uri.replace("mlflow.db", "missing.db"))
     with pytest.raises(ModelsUnavailableError, match="no MLflow store"):
         empty.check_servable(("churn",))
