@@ -24,6 +24,7 @@ from models.units import builtin_unit_forms
 __all__ = [
     "LIKED_EVENT",
     "RATED_EVENT",
+    "RATING_EVENT",
     "Band",
     "CsvOptions",
     "Feature",
@@ -319,6 +320,8 @@ class Gate(_Strict):
 # the recommender weighs a liked item above a merely rated one and measures on the liked ones.
 LIKED_EVENT = "liked"
 RATED_EVENT = "rated"
+# What an application sends for a rating to such a model: the threshold makes it liked or rated.
+RATING_EVENT = "rating"
 
 TimestampFormat = Literal["auto", "iso", "epoch_seconds", "epoch_milliseconds"]
 

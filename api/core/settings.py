@@ -188,6 +188,10 @@ class SecretKey:
         )
 
 
+# A recommender's request carries the learner's history: at most this many events by default.
+DEFAULT_MAX_HISTORY_EVENTS = 5000
+
+
 def _default_database_url() -> str:
     return f"sqlite:///{Path.cwd() / '.glassbox' / 'glassbox.db'}"
 
@@ -224,7 +228,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=65536, gt=0)
     # A recommendation request carries the learner's history: up to this many events, and a
     # body limit raised by HISTORY_EVENT_BYTES per event for that route only.
-    max_history_events: int = Field(default=5000, gt=0)
+    max_history_events: int = Field(default=DEFAULT_MAX_HISTORY_EVENTS, gt=0)
     # The registered models this deployment serves (each by its champion alias), comma-separated
     # or a JSON list. An empty JSON list (``[]``) serves none: the staff routes only.
     served_models: Annotated[list[str], NoDecode] = Field(

@@ -24,6 +24,7 @@ from api.context import AppContext
 from api.core.applications import asked_by, pseudonym_namespace
 from api.core.crypto import KeyShredded, pseudonymise
 from api.core.security import Principal
+from api.core.settings import DEFAULT_MAX_HISTORY_EVENTS
 from api.core.tokens import issue_subject_token
 from api.decisions.errors import (
     DecisionNotFoundError,
@@ -44,6 +45,8 @@ from api.rights.preferences import has_objected
 from api.vault.errors import ProcessingRestricted
 from api.webhooks.service import check_callback_url
 from explain import main_factors
+from models.recommendation_data import rating_event
+from models.spec import RATING_EVENT
 
 __all__ = [
     "SUBJECT_TOKEN_TTL",
@@ -87,13 +90,28 @@ def _score_recommender(
             [("features", "the recommender takes the learner's history, not features")]
         )
     check_history_length(request.history or [], max_events=max_history_events)
+    columns = served.spec.interactions
+    events = set(served.model.event_weights_)
+    # A model trained on a ratings file without events learned "liked" and "rated" from its
+    # ratings: an application sends what it has, the rating, and the spec's threshold decides.
+    from_ratings = columns is not None and columns.event is None
+    if from_ratings:
+        events.add(RATING_EVENT)
     validate_history(
         request.history or [],
         items=served.model.item_index_,
-        events=served.model.event_weights_.keys(),
+        events=events,
+        rating_scale=columns.rating_scale if columns is not None else None,
     )
     history = [
-        (h.item_id, h.event, h.rating, h.timestamp.isoformat() if h.timestamp else None)
+        (
+            h.item_id,
+            rating_event(h.rating, columns)
+            if columns is not None and from_ratings and h.event.strip() == RATING_EVENT
+            else h.event,
+            h.rating,
+            h.timestamp.isoformat() if h.timestamp else None,
+        )
         for h in request.history or []
     ]
     recommendations = served.model.recommend(
@@ -135,7 +153,7 @@ def score_request(
     request: DecisionCreate,
     *,
     objected: bool,
-    max_history_events: int,
+    max_history_events: int = DEFAULT_MAX_HISTORY_EVENTS,
 ) -> Scored:
     """Validate a request and score it: one TreeSHAP call gives the score and its explanation.
 

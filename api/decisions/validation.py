@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from api.core.errors import InvalidRequestError
 from api.core.inputs import INT64_MAX, INT64_MIN, check_number, check_text
-from models.spec import Feature, ModelSpec
+from models.spec import Feature, ModelSpec, RatingScale
 
 __all__ = [
     "SPECIAL_CATEGORY_NAMES",
@@ -168,9 +168,16 @@ class HistoryItem(Protocol):
     @property
     def event(self) -> str: ...
 
+    @property
+    def rating(self) -> float | None: ...
+
 
 def validate_history(
-    history: Sequence[HistoryItem], *, items: Container[str], events: Collection[str]
+    history: Sequence[HistoryItem],
+    *,
+    items: Container[str],
+    events: Collection[str],
+    rating_scale: RatingScale | None = None,
 ) -> None:
     """Check a learner's history against the recommender that will read it.
 
@@ -186,6 +193,9 @@ def validate_history(
         The item ids of the model's catalogue.
     events : collection of str
         The event names the model weighs.
+    rating_scale : RatingScale, optional
+        The ratings the model was trained on (its spec's ``interactions.rating_scale``): a
+        rating off that scale (a 0.5 on a 1-5 scale, a 4.25 on half stars) is refused.
 
     Raises
     ------
@@ -199,5 +209,22 @@ def validate_history(
             problems.append((f"history.{index}.item_id", "unknown item for this model"))
         if entry.event.strip() not in events:
             problems.append((f"history.{index}.event", f"must be one of {choices}"))
+        if rating_scale is not None and entry.rating is not None:
+            problem = _off_scale(entry.rating, rating_scale)
+            if problem:
+                problems.append((f"history.{index}.rating", problem))
     if problems:
         raise FeatureProblemsError(problems)
+
+
+def _off_scale(rating: float, scale: RatingScale) -> str | None:
+    """Why ``rating`` is not a value of ``scale``, or None when it is."""
+    steps = f" in steps of {scale.step:g}" if scale.step else ""
+    message = f"must be from {scale.min:g} to {scale.max:g}{steps}"
+    if not scale.min <= rating <= scale.max:
+        return message
+    if scale.step:
+        taken = (rating - scale.min) / scale.step
+        if abs(taken - round(taken)) > 1e-9:
+            return message
+    return None

@@ -104,6 +104,11 @@ class SubjectDecisionRead(SubjectDecisionSummary):
         "(to word an outcome a reviewer gave)."
     )
     score: float
+    score_meaning: str | None = Field(
+        default=None,
+        description="What a higher score makes more likely, in this language (the spec's "
+        'policy.higher_score_means, e.g. "leaving"); none when the spec does not say.',
+    )
     personalised: bool | None
     factors: list[FactorRead]
     data_used: list[DataUsedRead]

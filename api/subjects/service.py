@@ -113,6 +113,11 @@ def _outcome_labels(served: ServedModel | None, locale: Locale) -> dict[str, str
     return {band.outcome: band.label.get(locale) for band in served.spec.policy.bands}
 
 
+def _score_meaning(served: ServedModel | None, locale: Locale) -> str | None:
+    meaning = None if served is None else served.spec.policy.higher_score_means
+    return None if meaning is None else meaning.get(locale)
+
+
 def _correctable(
     opened: OpenedDecision, served: ServedModel | None, locale: Locale
 ) -> list[dict[str, Any]]:
@@ -231,6 +236,7 @@ def read_decision(
         "outcome_label": label,
         "outcome_labels": _outcome_labels(served, shown),
         "score": row.score,
+        "score_meaning": _score_meaning(served, shown),
         "personalised": row.personalised,
         "factors": factors,
         "data_used": data_used,

@@ -162,7 +162,7 @@ function render() {
     ),
     state.case ? caseSection(state.case) : null,
     el("section", { "aria-labelledby": "notice-heading" }, el("h2", { id: "notice-heading", text: s.noticeHeading }), el("p", { class: "notice", text: d.notice })),
-    d.items ? itemsSection(d) : factorsSection(d.factors),
+    d.items ? itemsSection(d) : factorsSection(d.factors, d.score_meaning),
     dataSection(d.data_used),
     // A person's own decision is not contested again (the service refuses it); nor is one under
     // review already.
@@ -171,19 +171,36 @@ function render() {
   show(main(), ...sections);
 }
 
-function factorsSection(factors) {
+/** The chart's words: what a higher score means where the model's spec says ("made leaving
+ * more likely"), or the score itself. */
+function chartWords(s, meaning) {
+  if (!meaning) {
+    return { intro: s.factorsIntro, title: s.chartTitle, raises: s.raises, lowers: s.lowers, axisRaises: s.axisRaises, axisLowers: s.axisLowers };
+  }
+  return {
+    intro: s.factorsIntroMeaning(meaning),
+    title: s.chartTitleMeaning(meaning),
+    raises: s.moreLikely,
+    lowers: s.lessLikely,
+    axisRaises: s.axisMore(meaning),
+    axisLowers: s.axisLess(meaning),
+  };
+}
+
+function factorsSection(factors, meaning) {
   const s = t();
+  const words = chartWords(s, meaning);
   return el(
     "section",
     { "aria-labelledby": "factors-heading" },
     el("h2", { id: "factors-heading", text: s.factorsHeading }),
-    el("p", { class: "hint", text: s.factorsIntro }),
+    el("p", { class: "hint", text: words.intro }),
     el(
       "figure",
       { class: "chart-frame" },
       contributionChart(
         factors.map((f) => ({ label: f.label, contribution: f.contribution })),
-        { id: "factors-chart", title: s.chartTitle, raises: s.raises, lowers: s.lowers, axisRaises: s.axisRaises, axisLowers: s.axisLowers },
+        { id: "factors-chart", ...words },
       ),
     ),
     el("ul", { class: "sentences", id: "sentences" }, ...factors.map((f) => el("li", { class: `sentence sentence-${f.direction}`, text: f.sentence }))),

@@ -83,9 +83,15 @@ def test_a_person_reads_their_decision_in_either_language(
         bar = bars.nth(index)
         assert bar.get_attribute("data-direction") == factor["direction"]
         value = bar.locator("text.factor-value").text_content() or ""
-        sign, word = ("+", "raised") if factor["direction"] == "raises" else ("−", "lowered")
+        # Worded by what a higher fraud score means, not as a score that went up.
+        sign, word = (
+            ("+", "more likely") if factor["direction"] == "raises" else ("−", "less likely")
+        )
         assert value.startswith(sign) and value.endswith(word), value
         assert abs(float(value.split()[0].replace("−", "-")) - factor["contribution"]) < 0.006
+    assert english["score_meaning"] == "a hold or block"
+    axis = page.locator("svg.chart text.axis-label").all_text_contents()
+    assert axis == ["← made a hold or block less likely", "made a hold or block more likely →"]
     sentences = page.locator("#sentences li").all_text_contents()
     assert sentences == [f["sentence"] for f in english["factors"]]
     data_rows = page.locator("#data-used tbody tr")
