@@ -349,6 +349,18 @@ class RatingScale(_Strict):
         return f"from {self.min:g} to {self.max:g}{steps}"
 
 
+# Built-in words for the events glassbox's own files and ratings files use.
+_EVENT_WORDS: dict[str, tuple[str, str]] = {
+    "view": ("viewed", "vio"),
+    "enrol": ("enrolled in", "se matriculó en"),
+    "complete": ("completed", "completó"),
+    "rate": ("rated", "valoró"),
+    LIKED_EVENT: ("liked", "le gustó"),
+    RATED_EVENT: ("rated", "valoró"),
+    "interaction": ("used", "usó"),
+}
+
+
 class InteractionColumns(_Strict):
     """Column names of an interactions CSV for the recommender, and how to read its values."""
 
@@ -369,6 +381,17 @@ class InteractionColumns(_Strict):
     )
     # Events that count as a relevant item when measuring precision and recall.
     relevant_events: list[str] = Field(default_factory=lambda: ["enrol", "complete"])
+    # How each event reads to the person ("enrol" -> "se matriculó en"); the common events have
+    # built-in words in both languages.
+    event_labels: dict[str, ValueLabel] = Field(default_factory=dict)
+
+    def event_label(self, event: str, locale: Locale) -> str:
+        """The event as the person reads it: the spec's label, the built-in one, or as sent."""
+        label = self.event_labels.get(event)
+        if label is not None and label.get(locale):
+            return label.get(locale) or event
+        words = _EVENT_WORDS.get(event)
+        return words[0 if locale == "en" else 1] if words else event
 
     @model_validator(mode="before")
     @classmethod
@@ -428,6 +451,14 @@ class ItemColumns(_Strict):
     category: str | None = "category"
     tags: str | None = "tags"
     tag_separator: str = "|"
+    # How each item category reads in each language ("Comedy" -> "comedia"); shown as written
+    # where none is given.
+    category_labels: dict[str, ValueLabel] = Field(default_factory=dict)
+
+    def category_label(self, category: str, locale: Locale) -> str:
+        """The category as the person reads it in ``locale``."""
+        label = self.category_labels.get(category)
+        return (label.get(locale) if label is not None else None) or category
 
     @model_validator(mode="after")
     def _check(self) -> ItemColumns:

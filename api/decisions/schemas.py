@@ -139,6 +139,9 @@ class RecommendedItemRead(BaseModel):
     item_id: str
     title: str
     category: str
+    category_label: str | None = Field(
+        default=None, description="The category in the decision's language (the spec's label)."
+    )
     rank: int
     score: float
     factors: list[FactorRead]

@@ -129,6 +129,11 @@ def _score_recommender(
             "item_id": rec.item_id,
             "title": rec.title,
             "category": rec.category,
+            "category_label": (
+                served.spec.items.category_label(rec.category, request.locale)
+                if served.spec.items is not None
+                else rec.category
+            ),
             "rank": rec.rank,
             "score": rec.score,
             "factors": [

@@ -61,6 +61,7 @@ class SubjectItemRead(BaseModel):
     item_id: str
     title: str | None = None
     category: str | None = None
+    category_label: str | None = None
     rank: int
     factors: list[FactorRead]
 

@@ -149,6 +149,18 @@ def _correctable(
     ]
 
 
+def _category_label(served: ServedModel | None, category: str | None, locale: Locale) -> str | None:
+    if category is None or served is None or served.spec.items is None:
+        return category
+    return served.spec.items.category_label(category, locale)
+
+
+def _event_label(served: ServedModel | None, event: str, locale: Locale) -> str:
+    if served is None or served.spec.interactions is None:
+        return event
+    return served.spec.interactions.event_label(event, locale)
+
+
 def _recommender_view(
     opened: OpenedDecision, served: ServedModel | None, locale: Locale
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -168,6 +180,7 @@ def _recommender_view(
                 "item_id": item["item_id"],
                 "title": item.get("title"),
                 "category": item.get("category"),
+                "category_label": _category_label(served, item.get("category"), locale),
                 "rank": item["rank"],
                 "factors": factors,
             }
@@ -175,9 +188,9 @@ def _recommender_view(
     data_used = [
         {
             "feature": f"history.{index}",
-            "label": str(event[1]),
+            "label": _event_label(served, str(event[1]), locale),
             "value": event[0],
-            "display_value": f"{event[1]}: {event[0]}",
+            "display_value": f"{_event_label(served, str(event[1]), locale)}: {event[0]}",
         }
         for index, event in enumerate(opened.features.get("history", []))
     ]

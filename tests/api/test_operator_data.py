@@ -200,6 +200,18 @@ def test_a_recommender_trained_on_a_ratings_file_takes_ratings_and_answers_in_sp
         assert re.search(r"\b(the|raised|lowered|viewers|films?)\b", text) is None, text
     sentences = [f["sentence"] for item in decision["items"] for f in item["factors"]]
     assert any("esta recomendación" in sentence for sentence in sentences), sentences
+    # Genres and what the viewer did, in the spec's Spanish words on the person's page too.
+    genres = {item["category"]: item["category_label"] for item in decision["items"]}
+    assert all(label != genre for genre, label in genres.items()), genres
+    page = operator.client.get(
+        f"/v1/me/decisions/{decision['id']}",
+        headers=bearer(decision["notice"]["subject_token"]),
+    ).json()
+    assert {item["category_label"] for item in page["items"]} == set(genres.values())
+    ratings = [row[2] for row in rated]
+    assert [row["display_value"].split(":")[0] for row in page["data_used"]] == [
+        "le gustó" if float(rating) >= 4.0 else "valoró" for rating in ratings
+    ]
 
     # A rating off the spec's half-star scale, and an event the model does not know.
     body["history"] = [[history[0][0], "rating", 4.25], [history[1][0], "watched"]]

@@ -7,7 +7,7 @@ sentences a person gets use those words only.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -97,7 +97,8 @@ ROW = np.array([0.0, 317.0, 0.0])
 
 def margin(matrix: NDArray[np.float64]) -> NDArray[np.float64]:
     """Leaving is likely on a month-to-month contract, an overdrawn account and a small audience."""
-    return 1.5 * (matrix[:, 0] == 0) + 0.5 * (matrix[:, 2] == 0) - matrix[:, 1] / 400.0
+    margins = 1.5 * (matrix[:, 0] == 0) + 0.5 * (matrix[:, 2] == 0) - matrix[:, 1] / 400.0
+    return np.asarray(margins, dtype=np.float64)
 
 
 def explained(spec: ModelSpec) -> Explanation:
@@ -171,9 +172,10 @@ def test_a_bilingual_unit_has_a_singular(count: int, en: str, es: str) -> None:
 def test_the_data_used_shows_labels_and_the_sent_value(locale: Locale) -> None:
     spec = operator_spec(**MEANS)
     view = subject_view(explained(spec), spec, raw_values=RAW, locale=locale)
-    rows = {row["feature"]: row for row in view["data_used"]}  # type: ignore[index, union-attr]
-    assert rows["checking"]["value"] == "A11"  # type: ignore[index]
-    assert rows["checking"]["display_value"] == (  # type: ignore[index]
+    data_used = cast(list[dict[str, Any]], view["data_used"])
+    rows = {row["feature"]: row for row in data_used}
+    assert rows["checking"]["value"] == "A11"
+    assert rows["checking"]["display_value"] == (
         "overdrawn" if locale == "en" else "en descubierto"
     )
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -14,7 +16,7 @@ from models.encoding import SpecEncoder
 FEATURES = [("contract", "category", None), ("months", "integer", None)]
 
 
-def _frame(contracts: list[str | None]) -> pd.DataFrame:
+def _frame(contracts: Sequence[str | None]) -> pd.DataFrame:
     return pd.DataFrame({"contract": contracts, "months": range(len(contracts))})
 
 
@@ -66,7 +68,7 @@ def test_a_bucket_with_nothing_to_learn_from_is_refused_by_name() -> None:
 
 def test_an_encoder_saved_before_the_bucket_existed_still_loads() -> None:
     encoder = SpecEncoder(FEATURES).fit(TRAINING)
-    state = encoder.__getstate__()
+    state = cast(dict[str, Any], encoder.__getstate__())
     for name in ("other", "other_codes_", "other_values_"):
         state.pop(name)
     restored = SpecEncoder.__new__(SpecEncoder)

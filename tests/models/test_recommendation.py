@@ -182,6 +182,7 @@ def _released_over_time_with_a_long_tail(seed: int = 1) -> tuple[pd.DataFrame, p
 def test_a_ranking_without_a_profile_does_not_start_with_a_barely_chosen_item(
     spec: ModelSpec,
 ) -> None:
+    assert spec.interactions is not None
     ratings_only = spec.model_copy(
         update={"interactions": spec.interactions.model_copy(update={"event": None})}
     )
@@ -192,8 +193,8 @@ def test_a_ranking_without_a_profile_does_not_start_with_a_barely_chosen_item(
         interactions = validate_interactions(
             raw_interactions, ratings_only, source="ratings.csv", items=items
         )
-    floor = ratings_only.params["min_item_learners"]
-    assert floor >= 2 and ratings_only.params["rating_prior_strength"] > 0
+    floor = int(ratings_only.params["min_item_learners"])
+    assert floor >= 2 and float(ratings_only.params["rating_prior_strength"]) > 0
 
     # With raw means and no floor, this catalogue puts an item one learner rated first.
     raw = HybridRecommender.from_spec(ratings_only, seed=SEED)

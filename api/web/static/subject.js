@@ -222,7 +222,7 @@ function itemsSection(d) {
           "li",
           {},
           el("strong", { text: item.title || item.item_id }),
-          item.category ? ` (${item.category})` : null,
+          item.category ? ` (${item.category_label || item.category})` : null,
           el("ul", { class: "sentences" }, ...item.factors.map((f) => el("li", { text: f.sentence }))),
         ),
       ),

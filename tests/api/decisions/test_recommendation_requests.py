@@ -32,7 +32,9 @@ def recsys_service(service_settings: Settings) -> Iterator[Service]:
 
 def _long_history(trained: TrainedModels, n: int) -> list[list[Any]]:
     """``n`` events over the whole catalogue, as compact rows with ratings and epoch times."""
-    items = pd.read_csv(trained.files["recommendation"].items)["item_id"].astype(str).tolist()
+    catalogue = trained.files["recommendation"].items
+    assert catalogue is not None
+    items = pd.read_csv(catalogue)["item_id"].astype(str).tolist()
     events = itertools.cycle(["view", "enrol", "view", "complete", "rate"])
     rows: list[list[Any]] = []
     for n_row, (item, event) in enumerate(zip(itertools.cycle(items), events, strict=False)):

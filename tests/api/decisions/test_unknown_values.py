@@ -156,7 +156,8 @@ def test_a_value_the_model_never_saw_is_refused_with_the_values_it_knows(
 
 
 def _factor(decision: Any, feature: str) -> dict[str, Any]:
-    (factor,) = [f for f in decision["factors"] if f["feature"] == feature]
+    factors: list[dict[str, Any]] = decision["factors"]
+    (factor,) = [f for f in factors if f["feature"] == feature]
     return factor
 
 
