@@ -6,10 +6,11 @@ Protected attributes are kept for fairness checks only: no label is drawn from t
 
 * :func:`generate_transactions` - card transactions for the fraud model;
 * :func:`generate_customers` - e-learning subscribers for the churn model;
+* :func:`generate_applicants` - applicants for an instalment facility, for the credit model;
 * :func:`generate_catalogue`, :func:`generate_learners`, :func:`generate_interactions` - the
   catalogue, learners and interaction log for the recommender.
 
-:func:`generate_all` writes all five as CSV files at one of the named :class:`Sizes`;
+:func:`generate_all` writes all six as CSV files at one of the named :class:`Sizes`;
 :func:`write_samples` regenerates the small samples committed in ``data_fixtures/samples/``.
 Every generator draws from its own ``numpy.random.default_rng`` stream, so a seed always gives
 the same rows and nothing is shared between calls.
@@ -25,6 +26,7 @@ from types import MappingProxyType
 import pandas as pd
 
 from data_fixtures.churn import generate_customers
+from data_fixtures.credit import generate_applicants
 from data_fixtures.fraud import generate_transactions
 from data_fixtures.recommendation import (
     generate_catalogue,
@@ -38,6 +40,7 @@ __all__ = [
     "SIZES",
     "Sizes",
     "generate_all",
+    "generate_applicants",
     "generate_catalogue",
     "generate_customers",
     "generate_interactions",
@@ -52,6 +55,7 @@ DATASETS: Mapping[str, str] = MappingProxyType(
     {
         "transactions": "transactions.csv",
         "customers": "customers.csv",
+        "applicants": "applicants.csv",
         "items": "items.csv",
         "learners": "learners.csv",
         "interactions": "interactions.csv",
@@ -69,6 +73,8 @@ class Sizes:
         Card transactions (fraud).
     customers : int
         Subscribers (churn).
+    applicants : int
+        Applicants for an instalment facility (credit).
     items : int
         Catalogue items (recommendation).
     learners : int
@@ -77,6 +83,7 @@ class Sizes:
 
     transactions: int
     customers: int
+    applicants: int
     items: int
     learners: int
 
@@ -98,10 +105,20 @@ class Sizes:
 SIZES: Mapping[str, Sizes] = MappingProxyType(
     {
         # Tests and the committed samples: each file well under a megabyte.
-        "small": Sizes(transactions=2_000, customers=1_000, items=300, learners=200),
+        "small": Sizes(
+            transactions=2_000, customers=1_000, applicants=3_000, items=300, learners=200
+        ),
         # The demo: enough rows for every quality gate to pass with margin, trained in seconds.
-        "demo": Sizes(transactions=60_000, customers=20_000, items=300, learners=2_000),
-        "full": Sizes(transactions=200_000, customers=100_000, items=1_000, learners=10_000),
+        "demo": Sizes(
+            transactions=60_000, customers=20_000, applicants=20_000, items=300, learners=2_000
+        ),
+        "full": Sizes(
+            transactions=200_000,
+            customers=100_000,
+            applicants=100_000,
+            items=1_000,
+            learners=10_000,
+        ),
     }
 )
 
@@ -135,6 +152,7 @@ def generate_all(out_dir: Path, *, size: str = "demo", seed: int = 7) -> dict[st
     frames = {
         "transactions": generate_transactions(sizes.transactions, seed=seed),
         "customers": generate_customers(sizes.customers, seed=seed),
+        "applicants": generate_applicants(sizes.applicants, seed=seed),
         "items": catalogue,
         "learners": learners,
         "interactions": generate_interactions(learners, catalogue, seed=seed),

@@ -46,7 +46,7 @@ __all__ = [
     "load_spec",
 ]
 
-ModelKind = Literal["fraud", "churn", "recommendation"]
+ModelKind = Literal["fraud", "churn", "credit", "recommendation"]
 Locale = Literal["en", "es"]
 
 SPECS_DIR = Path(__file__).parent / "specs"
@@ -151,6 +151,9 @@ class Feature(_Strict):
     # checking account"), and whether a value without a label may be shown as written ("raw").
     value_labels: dict[str, ValueLabel] = Field(default_factory=dict)
     value_labels_fallback: Literal["raw"] | None = None
+    # How this feature reads as a lender's principal reason for an adverse outcome ("Past
+    # arrears in your payment history"); a reason is worded from the label when not given.
+    reason: Label | None = None
 
     @field_validator("value_labels", mode="before")
     @classmethod
@@ -256,6 +259,9 @@ class Policy(_Strict):
     # "la baja"), so a factor "made a block more likely" instead of "raised the score" — which
     # reads like good news when a higher score is a refusal.
     higher_score_means: Label | None = None
+    # Outcomes that carry principal reasons (the main factors towards them, worded as the
+    # reasons a lender gives for a decline); none by default.
+    reasons_for: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _check(self) -> Policy:
@@ -270,6 +276,9 @@ class Policy(_Strict):
         unknown = set(self.significant_outcomes) - set(names)
         if unknown:
             raise ValueError(f"significant_outcomes names unknown outcomes: {sorted(unknown)}")
+        unknown = set(self.reasons_for) - set(names)
+        if unknown:
+            raise ValueError(f"reasons_for names unknown outcomes: {sorted(unknown)}")
         if self.uncertainty_band is not None:
             low, high = self.uncertainty_band
             if not 0.0 <= low < high <= 1.0:
@@ -473,15 +482,25 @@ class ItemColumns(_Strict):
 class CsvOptions(_Strict):
     """How the spec's CSV files are written; what is not declared is detected per file."""
 
-    # Detected among , ; tab and | when not given.
-    separator: Literal[",", ";", "\t", "|"] | None = None
+    # Detected among , ; tab and | when not given. "whitespace": any run of spaces or tabs, as
+    # in the classic public credit-data files.
+    separator: Literal[",", ";", "\t", "|", "whitespace"] | None = None
     # Detected: a comma when the separator is not a comma ("12,5"), else a point.
     decimal: Literal[".", ","] | None = None
+    # A file without a header row: its columns are named by position, in ``columns``.
+    header: bool = True
+    columns: list[Annotated[str, Field(min_length=1)]] | None = None
 
     @model_validator(mode="after")
     def _check(self) -> CsvOptions:
         if self.separator == "," and self.decimal == ",":
             raise ValueError("csv: a comma cannot be both the separator and the decimal mark")
+        if self.header and self.columns is not None:
+            raise ValueError("csv: columns names the columns of a file without a header row")
+        if not self.header and not self.columns:
+            raise ValueError("csv: a file without a header row needs its columns, in order")
+        if self.columns is not None and len(set(self.columns)) != len(self.columns):
+            raise ValueError("csv: a column is named twice in columns")
         return self
 
 
@@ -519,7 +538,7 @@ class ModelSpec(_Strict):
         dupes = {n for n in names if names.count(n) > 1}
         if dupes:
             raise ValueError(f"features declared twice: {sorted(dupes)}")
-        if self.kind in ("fraud", "churn") and not self.target:
+        if self.kind in ("fraud", "churn", "credit") and not self.target:
             raise ValueError(f"a {self.kind} spec needs a target column")
         overlap = set(names) & set(self.protected_attributes)
         if overlap:

@@ -1,11 +1,11 @@
-"""Training any of the three kinds from files: the operator's own or the generated fixtures."""
+"""Training any kind of model from files: the operator's own or the generated fixtures."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-from models import churn, fraud
+from models import churn, credit, fraud
 from models.classifier import TrainResult
 from models.data import DataError, read_csv, validate_frame
 from models.spec import ModelKind, ModelSpec, SpecError, default_spec_path, load_spec
@@ -69,4 +69,6 @@ def train_from_files(
     frame = validate_frame(read_csv(files.data, options=spec.csv), spec, source=str(files.data))
     if kind == "fraud":
         return fraud.train(frame, spec, seed=seed)
+    if kind == "credit":
+        return credit.train(frame, spec, seed=seed)
     return churn.train(frame, spec, seed=seed)

@@ -1,4 +1,4 @@
-"""Shared test set-up: the three models, trained once per session into a temporary MLflow store."""
+"""Shared test set-up: the four models, trained once per session into a temporary MLflow store."""
 
 from __future__ import annotations
 
@@ -15,7 +15,13 @@ from models.training import TrainingFiles, train_from_files
 
 # Large enough for the gates to be meaningful (about 200 frauds held out), small enough to train
 # in seconds.
-TEST_SIZES = {"transactions": 40_000, "customers": 10_000, "items": 150, "learners": 600}
+TEST_SIZES = {
+    "transactions": 40_000,
+    "customers": 10_000,
+    "applicants": 3_000,
+    "items": 150,
+    "learners": 600,
+}
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -39,6 +45,7 @@ class TrainedModels:
 
 def _write_fixtures(folder: Path) -> dict[ModelKind, TrainingFiles]:
     from data_fixtures import (
+        generate_applicants,
         generate_catalogue,
         generate_customers,
         generate_interactions,
@@ -50,6 +57,7 @@ def _write_fixtures(folder: Path) -> dict[ModelKind, TrainingFiles]:
     paths = {name: folder / f"{name}.csv" for name in TEST_SIZES}
     generate_transactions(TEST_SIZES["transactions"]).to_csv(paths["transactions"], index=False)
     generate_customers(TEST_SIZES["customers"]).to_csv(paths["customers"], index=False)
+    generate_applicants(TEST_SIZES["applicants"]).to_csv(paths["applicants"], index=False)
     catalogue = generate_catalogue(TEST_SIZES["items"])
     learners = generate_learners(TEST_SIZES["learners"])
     catalogue.to_csv(paths["items"], index=False)
@@ -59,6 +67,7 @@ def _write_fixtures(folder: Path) -> dict[ModelKind, TrainingFiles]:
     return {
         "fraud": TrainingFiles(data=paths["transactions"]),
         "churn": TrainingFiles(data=paths["customers"]),
+        "credit": TrainingFiles(data=paths["applicants"]),
         "recommendation": TrainingFiles(
             data=interactions, items=paths["items"], learners=paths["learners"]
         ),

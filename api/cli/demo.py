@@ -1,4 +1,4 @@
-"""``glassbox demo``: fixtures, three models trained and registered, demo keys, then the API."""
+"""``glassbox demo``: fixtures, four models trained and registered, demo keys, then the API."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def demo(
     port: int = 8000,
     serve: Annotated[bool, typer.Option(help="Start the API after set-up.")] = True,
 ) -> None:
-    """Fixtures, three models trained and registered, demo keys, then the API on HOST:PORT."""
+    """Fixtures, four models trained and registered, demo keys, then the API on HOST:PORT."""
     from api.core.settings import generate_demo_secrets
     from data_fixtures import generate_all
     from models.registry import log_training
@@ -55,6 +55,7 @@ def demo(
         inputs: dict[ModelKind, TrainingFiles] = {
             "fraud": TrainingFiles(data=paths["transactions"]),
             "churn": TrainingFiles(data=paths["customers"]),
+            "credit": TrainingFiles(data=paths["applicants"]),
             "recommendation": TrainingFiles(
                 data=paths["interactions"], items=paths["items"], learners=paths["learners"]
             ),

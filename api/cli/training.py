@@ -190,7 +190,7 @@ def registration_json(kind: str, registration: Registration) -> dict[str, Any]:
 
 
 def train(
-    kind: Annotated[str, typer.Argument(help="fraud, churn or recommendation.")],
+    kind: Annotated[str, typer.Argument(help="fraud, churn, credit or recommendation.")],
     data: Annotated[
         Path | None,
         typer.Option(help="CSV of examples (recommendation: interactions). Default: fixtures."),
@@ -289,6 +289,7 @@ def _fixture_files(home: Path, kind: ModelKind) -> tuple[Path, Path | None, Path
     names = {
         "fraud": ("transactions.csv", None, None),
         "churn": ("customers.csv", None, None),
+        "credit": ("applicants.csv", None, None),
         "recommendation": ("interactions.csv", "items.csv", "learners.csv"),
     }[kind]
     if not (folder / names[0]).exists():

@@ -232,7 +232,7 @@ class Settings(BaseSettings):
     # The registered models this deployment serves (each by its champion alias), comma-separated
     # or a JSON list. An empty JSON list (``[]``) serves none: the staff routes only.
     served_models: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["fraud", "churn", "recommendation"]
+        default_factory=lambda: ["fraud", "churn", "credit", "recommendation"]
     )
     # Where people reach the service: notices link the subject page from here, and its host is
     # the one Host header the service answers (besides loopback and ``allowed_hosts``).

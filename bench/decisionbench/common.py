@@ -41,7 +41,13 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
 MODEL_NAMES = ("fraud", "churn", "recommendation")
 # As tests/conftest.py: large enough for the fraud gates to pass, small enough to train in seconds.
-SIZES = {"transactions": 40_000, "customers": 10_000, "items": 150, "learners": 600}
+SIZES = {
+    "transactions": 40_000,
+    "customers": 10_000,
+    "applicants": 3_000,
+    "items": 150,
+    "learners": 600,
+}
 
 TARGETS = {
     "throughput_per_s": 1000.0,

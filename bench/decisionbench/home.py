@@ -39,6 +39,7 @@ def build_home(path: Path, *, n_bodies: int, seed: int = 7) -> tuple[Home, Json]
     os.environ.update(quiet_env())
     from api.cli.common import demo_environment
     from data_fixtures import (
+        generate_applicants,
         generate_catalogue,
         generate_customers,
         generate_interactions,
@@ -57,6 +58,9 @@ def build_home(path: Path, *, n_bodies: int, seed: int = 7) -> tuple[Home, Json]
     generate_customers(SIZES["customers"], seed=seed).to_csv(
         fixtures / "customers.csv", index=False
     )
+    generate_applicants(SIZES["applicants"], seed=seed).to_csv(
+        fixtures / "applicants.csv", index=False
+    )
     catalogue = generate_catalogue(SIZES["items"], seed=seed)
     learners = generate_learners(SIZES["learners"], seed=seed)
     catalogue.to_csv(fixtures / "items.csv", index=False)
@@ -67,6 +71,7 @@ def build_home(path: Path, *, n_bodies: int, seed: int = 7) -> tuple[Home, Json]
     inputs: dict[ModelKind, TrainingFiles] = {
         "fraud": TrainingFiles(data=fixtures / "transactions.csv"),
         "churn": TrainingFiles(data=fixtures / "customers.csv"),
+        "credit": TrainingFiles(data=fixtures / "applicants.csv"),
         "recommendation": TrainingFiles(
             data=fixtures / "interactions.csv",
             items=fixtures / "items.csv",

@@ -54,12 +54,12 @@ def test_init_creates_secrets_a_service_starts_with(
         assert secret.read_text().strip() not in output  # paths are printed, never keys
         assert f"export GLASSBOX_{name.upper()}_FILE={secret}" in output
     exported = _source(env_file, monkeypatch)
-    assert exported["GLASSBOX_SERVED_MODELS"] == "fraud,churn,recommendation"
+    assert exported["GLASSBOX_SERVED_MODELS"] == "fraud,churn,credit,recommendation"
     settings = Settings()
     assert not settings.demo_mode
     assert settings.database_url == f"sqlite:///{home / 'glassbox.db'}"
     assert settings.mlflow_tracking_uri == f"sqlite:///{home / 'mlflow.db'}"
-    assert settings.served_models == ["fraud", "churn", "recommendation"]
+    assert settings.served_models == ["fraud", "churn", "credit", "recommendation"]
     # An operations command runs on those settings, on the database under the home.
     code, output = invoke("keys", "create", "--role", "admin", "--name", "operator")
     assert code == 0, output
