@@ -10,6 +10,8 @@ Typical use::
     explanation = explainer.explain(encoded_row)                  # per decision
     stored = explanation.to_dict()                                # frozen with the decision
     factors = main_factors(explanation, spec, locale="es", raw_values=features)
+    reasons = principal_reasons(explanation, spec, outcome="decline", locale="es",
+                                raw_values=features)        # a lender's reasons, if policy asks
     view = subject_view(explanation, spec, raw_values=features, locale="es")
     changes = counterfactual(pipeline, encoded_row, spec, raw_values=features)
 
@@ -28,11 +30,19 @@ from explain._explanation import Explanation, sigmoid
 from explain._factors import Factor, main_factors
 from explain._grouping import group_values, identity_groups
 from explain._json import JSONValue, RawValue
+from explain._reasons import (
+    MAX_REASONS,
+    PrincipalReason,
+    principal_reasons,
+    reasons_sentence,
+    reword_reasons,
+)
 from explain._text import Direction, Locale, display_value
 from explain._tree import TreeExplainer
 from explain._views import reviewer_view, subject_view
 
 __all__ = [
+    "MAX_REASONS",
     "Counterfactual",
     "Direction",
     "ExplainError",
@@ -41,6 +51,7 @@ __all__ = [
     "InvalidInputError",
     "JSONValue",
     "Locale",
+    "PrincipalReason",
     "RawValue",
     "SpecMismatchError",
     "TreeExplainer",
@@ -50,7 +61,10 @@ __all__ = [
     "group_values",
     "identity_groups",
     "main_factors",
+    "principal_reasons",
+    "reasons_sentence",
     "reviewer_view",
+    "reword_reasons",
     "sigmoid",
     "subject_view",
 ]

@@ -199,7 +199,8 @@ class OpenedDecision:
         The data used, as validated at decision time (the recommender: the history).
     frozen : dict
         The explanation as it was shown: ``explanation`` (``Explanation.to_dict()``),
-        ``factors``, ``items`` and ``outcome_label``.
+        ``factors``, ``items``, ``outcome_label`` and, for an outcome that carries them, the
+        ``principal_reasons``.
     notice : dict
         The notice's ``text`` and ``contest_url``.
     """
@@ -227,6 +228,7 @@ class OpenedDecision:
                 else None,
             },
             logged=self.row.log_entry_id is not None,
+            principal_reasons=self.frozen.get("principal_reasons"),
         )
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 from urllib.parse import quote
@@ -28,11 +28,12 @@ from api.core.ids import new_id
 from api.core.timestamps import as_utc
 from api.decisions.integrity import SEALED_MARKER, row_mac
 from api.decisions.models import Decision
+from api.decisions.reasons import notice_with_reasons, upheld_reasons
 from api.decisions.runtime import ServedModel
 from api.decisions.schemas import DecisionCreate
 from api.reviews.deadlines import due_date
 from api.vault.sealing import SealedRecord, seal_entry
-from explain import Explanation
+from explain import Explanation, reasons_sentence
 from models.spec import Band, Label, Locale, ModelSpec
 
 __all__ = [
@@ -165,6 +166,7 @@ def _notice(
     url: str,
     *,
     review_due_at: datetime | None = None,
+    reasons: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, str]:
     """The notice (Art. 13-14, 22(3)) as it is sealed: its text and the bare contest URL.
 
@@ -176,10 +178,11 @@ def _notice(
     if review_due_at is not None:
         outcome = _PROPOSED.get(locale).format(outcome=outcome)
         consequence = _PERSON_DECIDES.get(locale).format(due=_long_date(review_due_at, locale))
-    text = template.format(outcome=outcome, consequence=consequence, contest_url=url)
+    said = reasons_sentence(reasons, locale)
+    text = template.format(outcome=outcome, consequence=consequence, contest_url=url, reasons=said)
     if review_due_at is not None and "{consequence}" not in template:
         text = f"{text} {consequence}"  # an operator's notice without it still says so
-    return {"text": text, "contest_url": url}
+    return {"text": notice_with_reasons(template, text, said), "contest_url": url}
 
 
 def sealing_key(decision: Decision) -> tuple[str, int]:
@@ -214,6 +217,7 @@ def decision_body(
     outcome_label: str,
     notice: dict[str, Any],
     logged: bool,
+    principal_reasons: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """A decision as the API shows it (``DecisionRead``), from its row's columns.
 
@@ -233,6 +237,8 @@ def decision_body(
         The notice: text, contest URL, subject token, its expiry and the link.
     logged : bool
         Whether a log entry records the decision.
+    principal_reasons : list of dict, optional
+        The lender's reasons for an adverse outcome, as frozen (none for most models).
 
     Returns
     -------
@@ -269,6 +275,7 @@ def decision_body(
             _NOT_PERSONALISED.get(row["locale"]) if row["personalised"] is False else None
         ),
         "factors": factors,
+        "principal_reasons": principal_reasons or [],
         "items": (
             None
             if items is None
@@ -305,6 +312,8 @@ class Scored:
     factors: list[dict[str, Any]]
     items: list[dict[str, Any]] | None = None
     personalised: bool | None = None
+    # The principal reasons for an adverse outcome (explain.principal_reasons), as dicts.
+    reasons: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -394,6 +403,7 @@ class DecisionRecord:
                 "link": subject_link(self.notice["contest_url"], subject_token),
             },
             logged=self.logged,
+            principal_reasons=self.scored.reasons,
         )
 
 
@@ -466,11 +476,13 @@ def compose_decision(
         contest_url(public_url, decision_id),
         # The policy case opened with it is due then (api.reviews.policy).
         review_due_at=due_date(created_at) if reasons else None,
+        reasons=scored.reasons,
     )
     frozen = {
         "explanation": explanation.to_dict(),
         "factors": scored.factors,
         "items": scored.items,
+        "principal_reasons": scored.reasons,
         "outcome_label": outcome_label,
         # This row carries a MAC: one found without it was stripped, not written before MACs.
         SEALED_MARKER: 1,
@@ -628,7 +640,8 @@ def compose_human_decision(
     now = review.resolved_at
     locale: Locale = "es" if superseded.locale == "es" else "en"
     human_id = new_id()
-    notice = _notice(spec, band, locale, contest_url(public_url, human_id))
+    url = contest_url(public_url, human_id)
+    notice = _notice(spec, band, locale, url, reasons=upheld_reasons(spec, band.outcome, frozen))
     human_frozen = {
         **frozen,
         "outcome_label": band.label.get(locale),

@@ -135,6 +135,14 @@ class FactorRead(BaseModel):
     sentence: str
 
 
+class PrincipalReasonRead(BaseModel):
+    """One of the lender's reasons for an adverse outcome, in the decision's language."""
+
+    feature: str
+    reason: str = Field(description='As a lender words it: "Past arrears in your payment history".')
+    display_value: str = Field(description="The person's value of that feature, formatted.")
+
+
 class RecommendedItemRead(BaseModel):
     item_id: str
     title: str
@@ -187,6 +195,12 @@ class DecisionRead(BaseModel):
         default=None, description="Why a recommendation is not personalised (an objection)."
     )
     factors: list[FactorRead]
+    principal_reasons: list[PrincipalReasonRead] = Field(
+        default_factory=list,
+        description="Up to four main factors towards an outcome the policy gives reasons for "
+        "(policy.reasons_for, such as a credit decline), worded as a lender's reasons; also in "
+        "the notice. Empty for other outcomes.",
+    )
     items: list[RecommendedItemRead] | None = None
     notice: NoticeRead
     logged: bool

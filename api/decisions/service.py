@@ -36,6 +36,7 @@ from api.decisions.history import check_history_length
 from api.decisions.integrity import row_mac_key
 from api.decisions.models import Decision
 from api.decisions.reading import open_decision
+from api.decisions.reasons import reasons_for_decision
 from api.decisions.records import Scored, compose_decision
 from api.decisions.runtime import ServedModel
 from api.decisions.schemas import DecisionCreate
@@ -79,7 +80,10 @@ def _score_classifier(served: ServedModel, request: DecisionCreate) -> Scored:
         f.to_dict()
         for f in main_factors(explanation, served.spec, locale=request.locale, raw_values=features)
     ]
-    return Scored(explanation=explanation, data=features, factors=factors)
+    reasons = reasons_for_decision(
+        explanation, served.spec, locale=request.locale, raw_values=features
+    )
+    return Scored(explanation=explanation, data=features, factors=factors, reasons=reasons)
 
 
 def _score_recommender(

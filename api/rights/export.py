@@ -118,6 +118,7 @@ def _decision_export(
             "status": "erased",
             "data_provided": None,
             "factors": None,
+            "principal_reasons": None,
             "items": None,
             "notice": None,
         }
@@ -133,6 +134,7 @@ def _decision_export(
         "outcome_label": opened.frozen.get("outcome_label"),
         "data_provided": opened.features,
         "factors": opened.frozen.get("factors"),
+        "principal_reasons": opened.frozen.get("principal_reasons") or [],
         "items": None
         if items is None
         else [{k: v for k, v in item.items() if k != "explanation"} for item in items],
@@ -228,6 +230,7 @@ _CSV_COLUMNS = (
     "retention_category",
     "kept_until",
     "main_factors",
+    "principal_reasons",
     "data_provided",
 )
 
@@ -242,8 +245,9 @@ def export_csv(
     """The subject's decisions as CSV, one row per decision (Art. 20 portability).
 
     The data they provided is a JSON object in ``data_provided`` (empty when erased), the
-    main factors their sentences joined by `` | ``. A record whose stored data failed its
-    integrity check has its id and the status ``unreadable``, nothing else.
+    main factors their sentences joined by `` | ``, the principal reasons likewise. A record
+    whose stored data failed its integrity check has its id and the status ``unreadable``,
+    nothing else.
 
     Returns
     -------
@@ -278,6 +282,10 @@ def export_csv(
                 if decision["retention"]["kept_until"]
                 else "",
                 " | ".join(str(f.get("sentence", "")) for f in factors),
+                " | ".join(
+                    f"{r.get('reason', '')} ({r.get('display_value', '')})"
+                    for r in decision.get("principal_reasons") or []
+                ),
                 json.dumps(decision["data_provided"], sort_keys=True)
                 if decision["data_provided"] is not None
                 else "",

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from api.core.timestamps import UtcDatetime
-from api.decisions.schemas import FactorRead
+from api.decisions.schemas import FactorRead, PrincipalReasonRead
 
 __all__ = [
     "CorrectableRead",
@@ -112,6 +112,11 @@ class SubjectDecisionRead(SubjectDecisionSummary):
     )
     personalised: bool | None
     factors: list[FactorRead]
+    principal_reasons: list[PrincipalReasonRead] = Field(
+        default_factory=list,
+        description="The lender's reasons for an adverse outcome (a credit decline), as frozen "
+        "with the decision; worded anew in the other language.",
+    )
     data_used: list[DataUsedRead]
     correctable: list[CorrectableRead] = Field(
         description="The inputs the person can act on and may correct when contesting."

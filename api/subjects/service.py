@@ -19,6 +19,7 @@ from api.decisions.errors import DecisionNotFoundError
 from api.decisions.integrity import check_decisions, row_mac_key
 from api.decisions.models import Decision
 from api.decisions.reading import OpenedDecision, find_decision, open_decision, subject_decisions
+from api.decisions.reasons import reasons_in
 from api.decisions.runtime import ModelNotServedError, ServedModel
 from api.subjects.models import RevokedToken
 from api.subjects.schemas import SubjectDecisionRead, SubjectDecisionSummary
@@ -252,6 +253,13 @@ def read_decision(
         "score_meaning": _score_meaning(served, shown),
         "personalised": row.personalised,
         "factors": factors,
+        "principal_reasons": reasons_in(
+            opened.frozen,
+            served.spec if served is not None else None,
+            locale=shown,
+            decided_in=row.locale,
+            raw_values=opened.features if isinstance(opened.features, dict) else {},
+        ),
         "data_used": data_used,
         "correctable": _correctable(opened, served, shown),
         "items": items,

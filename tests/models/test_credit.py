@@ -30,7 +30,7 @@ def _rows(trained: TrainedModels, n: int = 500) -> pd.DataFrame:
 
 
 # Every feature the spec declares monotone, with a step an applicant could plausibly take.
-_STEPS = {
+_STEPS: dict[str, list[float]] = {
     "past_arrears": [1, 3],
     "monthly_obligations": [100.0, 800.0],
     "requested_amount": [500.0, 5000.0],

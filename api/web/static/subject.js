@@ -162,6 +162,7 @@ function render() {
     ),
     state.case ? caseSection(state.case) : null,
     el("section", { "aria-labelledby": "notice-heading" }, el("h2", { id: "notice-heading", text: s.noticeHeading }), el("p", { class: "notice", text: d.notice })),
+    d.principal_reasons && d.principal_reasons.length ? reasonsSection(d.principal_reasons) : null,
     d.items ? itemsSection(d) : factorsSection(d.factors, d.score_meaning),
     dataSection(d.data_used),
     // A person's own decision is not contested again (the service refuses it); nor is one under
@@ -185,6 +186,19 @@ function chartWords(s, meaning) {
     axisRaises: s.axisMore(meaning),
     axisLowers: s.axisLess(meaning),
   };
+}
+
+/** A lender's principal reasons for an adverse outcome (a credit decline), each with the
+ * person's value it rests on. */
+function reasonsSection(reasons) {
+  const s = t();
+  return el(
+    "section",
+    { "aria-labelledby": "reasons-heading" },
+    el("h2", { id: "reasons-heading", text: s.principalReasonsHeading }),
+    el("p", { class: "hint", text: s.principalReasonsIntro }),
+    el("ol", { class: "sentences", id: "principal-reasons" }, ...reasons.map((r) => el("li", { class: "reason", text: `${r.reason} (${r.display_value})` }))),
+  );
 }
 
 function factorsSection(factors, meaning) {
