@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import difflib
+import io
 import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -123,6 +124,10 @@ def read_csv(path: str | Path, *, options: CsvOptions | None = None) -> pd.DataF
         ) from exc
     if "\x00" in sample:
         raise DataError(name, ["not a CSV file (binary content)"])
+    if options.separator == "whitespace" or not options.header:
+        frame = _read_positional(path, options)
+        decimal = options.decimal or ("," if options.separator not in (",", None) else ".")
+        return _decimal_commas(frame) if decimal == "," else frame
     separator = options.separator or detect_separator(sample)
     try:
         frame = pd.read_csv(
@@ -148,6 +153,53 @@ def read_csv(path: str | Path, *, options: CsvOptions | None = None) -> pd.DataF
         raise DataError(name, [f"duplicate column names: {dupes}"])
     decimal = options.decimal or ("," if separator != "," else ".")
     return _decimal_commas(frame) if decimal == "," else frame
+
+
+def _split_lines(path: Path, options: CsvOptions) -> list[list[str]]:
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        if options.separator == "whitespace":
+            return [line.split() for line in handle]
+        # Without a header the separator is detected from the rows themselves.
+        text = handle.read()
+    separator = options.separator or detect_separator(text[:65536])
+    return [
+        [cell.strip() for cell in row] for row in csv.reader(io.StringIO(text), delimiter=separator)
+    ]
+
+
+def _read_positional(path: Path, options: CsvOptions) -> pd.DataFrame:
+    """A file split on runs of whitespace, or without a header row (its columns named by the
+    spec, in order): every line must have as many values as there are columns."""
+    name = str(path)
+    try:
+        rows = _split_lines(path, options)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(name, [f"unreadable file: {exc}"]) from exc
+    numbered = [(i + 1, row) for i, row in enumerate(rows) if row]  # blank lines are skipped
+    if options.header:
+        if not numbered:
+            raise DataError(name, ["the file is empty"])
+        columns = numbered[0][1]
+        numbered = numbered[1:]
+    else:
+        columns = list(options.columns or [])
+    if not numbered:
+        raise DataError(name, ["the file has no rows"])
+    wrong = [(line, len(row)) for line, row in numbered if len(row) != len(columns)]
+    if wrong:
+        shown = ", ".join(f"line {line} has {count}" for line, count in wrong[:_EXAMPLES])
+        more = f" and {len(wrong) - _EXAMPLES} more lines" if len(wrong) > _EXAMPLES else ""
+        raise DataError(
+            name,
+            [
+                f"every line needs {len(columns)} values, one per column {columns}, but "
+                f"{shown} values{more}"
+            ],
+        )
+    frame = pd.DataFrame([row for _, row in numbered], columns=columns, dtype=str)
+    # Where each row stands in the file, so that problems name the line an operator sees.
+    frame.attrs["lines"] = [line for line, _ in numbered]
+    return frame
 
 
 def _merged_header(columns: list[str], separator: str) -> str | None:
@@ -190,24 +242,33 @@ def missing_column_problems(columns: Sequence[str], required: Iterable[str]) -> 
     return [*problems, f"the file has columns {list(columns)}"]
 
 
-def line_numbers(mask: NDArray[np.bool_] | pd.Series) -> str:
-    """The CSV lines where ``mask`` holds, as an operator counts them ("lines 2, 7 and 3 more")."""
+def line_numbers(mask: NDArray[np.bool_] | pd.Series, lines: Sequence[int] | None = None) -> str:
+    """The CSV lines where ``mask`` holds, as an operator counts them ("lines 2, 7 and 3 more").
+
+    ``lines`` gives each row's line in the file where it is not simply the row after a header
+    (a file without one, blank lines skipped).
+    """
     flags = np.asarray(mask, dtype=bool)
     # +2: one for the header line, one because people count lines from 1.
-    rows = [str(i + 2) for i in np.flatnonzero(flags)[:_EXAMPLES]]
+    rows = [
+        str(lines[i] if lines is not None else i + 2) for i in np.flatnonzero(flags)[:_EXAMPLES]
+    ]
     more = int(flags.sum()) - len(rows)
     return "lines " + ", ".join(rows) + (f" and {more} more" if more > 0 else "")
 
 
-def _check_feature(feature: Feature, raw: pd.Series, problems: list[str]) -> pd.Series:
+def _check_feature(
+    feature: Feature, raw: pd.Series, problems: list[str], lines: Sequence[int] | None = None
+) -> pd.Series:
     """Validate one column and return it typed (float for numbers/booleans, str for categories)."""
     column = feature.column
     text = raw.astype(str).str.strip()
     blank = text.eq("") | text.str.lower().isin({"na", "nan", "null", "none"})
     if blank.any() and not feature.allow_missing:
         problems.append(
-            f"column {column!r} has {int(blank.sum())} blank values ({line_numbers(blank)}); "
-            "fill them or declare allow_missing: true for this feature"
+            f"column {column!r} has {int(blank.sum())} blank values "
+            f"({line_numbers(blank, lines)}); fill them or declare allow_missing: true for "
+            "this feature"
         )
     if feature.type == "category":
         values = text.where(~blank, None)
@@ -217,7 +278,7 @@ def _check_feature(feature: Feature, raw: pd.Series, problems: list[str]) -> pd.
                 seen = sorted(text[unknown].unique())[:_EXAMPLES]
                 problems.append(
                     f"column {column!r} has values outside its categories {feature.categories}: "
-                    f"{seen} ({line_numbers(unknown)})"
+                    f"{seen} ({line_numbers(unknown, lines)})"
                 )
         return values
     if feature.type == "boolean":
@@ -227,35 +288,37 @@ def _check_feature(feature: Feature, raw: pd.Series, problems: list[str]) -> pd.
             seen = sorted(text[bad].unique())[:_EXAMPLES]
             problems.append(
                 f"column {column!r} should be yes/no (or true/false, 1/0) but has {seen} "
-                f"({line_numbers(bad)})"
+                f"({line_numbers(bad, lines)})"
             )
         return parsed
     numbers = pd.to_numeric(text.where(~blank, None), errors="coerce").astype("float64")
     bad = ~blank & (numbers.isna() | ~np.isfinite(numbers.fillna(0.0)))
     if bad.any():
         seen = sorted(text[bad].unique())[:_EXAMPLES]
-        problems.append(f"column {column!r} should be numeric but has {seen} ({line_numbers(bad)})")
+        problems.append(
+            f"column {column!r} should be numeric but has {seen} ({line_numbers(bad, lines)})"
+        )
         return numbers
     if feature.type == "integer":
         fractional = numbers.notna() & (numbers != np.floor(numbers.fillna(0.0)))
         if fractional.any():
             problems.append(
                 f"column {column!r} should hold whole numbers but has fractions "
-                f"({line_numbers(fractional)})"
+                f"({line_numbers(fractional, lines)})"
             )
     if feature.minimum is not None:
         low = numbers < feature.minimum
         if low.any():
             problems.append(
                 f"column {column!r} has values below its minimum {feature.minimum:g} "
-                f"({line_numbers(low)})"
+                f"({line_numbers(low, lines)})"
             )
     if feature.maximum is not None:
         high = numbers > feature.maximum
         if high.any():
             problems.append(
                 f"column {column!r} has values above its maximum {feature.maximum:g} "
-                f"({line_numbers(high)})"
+                f"({line_numbers(high, lines)})"
             )
     return numbers
 
@@ -273,6 +336,42 @@ def parse_target(raw: pd.Series, positive_values: list[str]) -> pd.Series:
     )
 
 
+# What a target column may hold when the spec does not say which values are positive.
+_BOOLEAN_TARGET = {"0", "1", "true", "false", "yes", "no"}
+
+
+def _target_coding_problems(
+    raw: pd.Series, spec: ModelSpec, lines: Sequence[int] | None
+) -> list[str]:
+    """A target whose coding the spec does not give: read as 0/1 it would be silently wrong
+    (the classic credit data codes good 1 and bad 2: "1" would be read as the positive class)."""
+    text = raw.astype(str).str.strip()
+    lowered = text.str.lower()
+    given = text.ne("")
+    name = spec.target
+    if spec.negative_values is not None:
+        known = {v.strip().lower() for v in [*spec.positive_values, *spec.negative_values]}
+        stray = given & ~lowered.isin(known)
+        if stray.any():
+            return [
+                f"target column {name!r} has values that are neither positive "
+                f"{spec.positive_values} nor negative {spec.negative_values}: "
+                f"{sorted(text[stray].unique())[:_EXAMPLES]} ({line_numbers(stray, lines)})"
+            ]
+        return []
+    if "positive_values" in spec.model_fields_set:
+        return []
+    stray = given & ~lowered.isin(_BOOLEAN_TARGET)
+    if not stray.any():
+        return []
+    seen = sorted(text[given].unique())[:_EXAMPLES]
+    return [
+        f"target column {name!r} holds {seen}, not yes/no or 1/0: declare in the spec which "
+        f'values mean the outcome to predict (positive_values, e.g. ["{seen[-1]}"]) and '
+        "the others (negative_values)"
+    ]
+
+
 def validate_frame(frame: pd.DataFrame, spec: ModelSpec, *, source: str) -> pd.DataFrame:
     """Check a raw (all-text) frame against a classifier spec and return it typed.
 
@@ -286,20 +385,22 @@ def validate_frame(frame: pd.DataFrame, spec: ModelSpec, *, source: str) -> pd.D
         where none are allowed, a blank or single-class target.
     """
     problems: list[str] = []
+    lines = frame.attrs.get("lines")
     required = [f.column for f in spec.features] + ([spec.target] if spec.target else [])
     missing = missing_column_problems(list(frame.columns), required)
     if missing:
         raise DataError(source, missing)
     out = pd.DataFrame(index=frame.index)
     for feature in spec.features:
-        out[feature.name] = _check_feature(feature, frame[feature.column], problems)
+        out[feature.name] = _check_feature(feature, frame[feature.column], problems, lines)
     if spec.target:
         target = parse_target(frame[spec.target], spec.positive_values)
         if target.isna().any():
             problems.append(
                 f"target column {spec.target!r} has {int(target.isna().sum())} blank values "
-                f"({line_numbers(target.isna())})"
+                f"({line_numbers(target.isna(), lines)})"
             )
+        problems.extend(_target_coding_problems(frame[spec.target], spec, lines))
         classes = set(target.dropna().unique())
         if len(classes) < 2:
             seen = sorted(frame[spec.target].astype(str).str.strip().unique())[:_EXAMPLES]

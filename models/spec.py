@@ -518,6 +518,9 @@ class ModelSpec(_Strict):
     target: str | None = None
     # Values of the target column that mean the positive class ("Yes", "1", "true" ...).
     positive_values: list[str] = Field(default_factory=lambda: ["1", "true", "yes"])
+    # The values that mean the negative class; when given, any other target value is refused
+    # (a file coded 1 = good, 2 = bad declares positive_values ["2"], negative_values ["1"]).
+    negative_values: list[str] | None = None
     id_columns: list[str] = Field(default_factory=list)
     # Kept beside the evaluation split to measure fairness; never a model input.
     protected_attributes: list[str] = Field(default_factory=list)

@@ -31,11 +31,12 @@ from tests.api.conftest import (
     serve,
 )
 from tests.conftest import TrainedModels
+from tests.models.credit_codes import write_credit_codes
 from tests.models.movielens import write_movielens
 from tests.models.telco import write_telco_csv
 
 EXAMPLES = Path(__file__).parents[2] / "docs" / "examples"
-SERVED = ["fraud", "churn", "recommendation", "telco-churn", "film-ratings"]
+SERVED = ["fraud", "churn", "recommendation", "telco-churn", "film-ratings", "credit-codes"]
 # Every category value of the telco export as the file spells it: none may reach a Spanish text.
 TELCO_VALUES = [
     "Month-to-month", "One year", "Two year", "Fiber optic", "DSL", "No internet service",
@@ -74,16 +75,21 @@ class OperatorStore:
 def operator_store(
     trained: TrainedModels, tmp_path_factory: pytest.TempPathFactory
 ) -> OperatorStore:
-    """The demo's three models plus the operator's two, trained through the real CLI."""
+    """The demo's models plus the operator's three, trained through the real CLI."""
     home = tmp_path_factory.mktemp("operator")
     shutil.copy(Path(trained.tracking_uri.removeprefix("sqlite:///")), home / "mlflow.db")
     telco = write_telco_csv(home / "customers.csv", n=2000)
     ratings, movies = write_movielens(home / "films")
+    applicants = write_credit_codes(home / "applicants.data")
     commands = [
         ["train", "churn", "--data", str(telco), "--spec", str(EXAMPLES / "telco_churn.yaml")],
         [
             "train", "recommendation", "--data", str(ratings), "--items", str(movies),
             "--spec", str(EXAMPLES / "ratings_recommender.yaml"),
+        ],
+        [
+            "train", "credit", "--data", str(applicants),
+            "--spec", str(EXAMPLES / "credit_codes.yaml"),
         ],
     ]  # fmt: skip
     for command in commands:
@@ -223,3 +229,69 @@ def test_a_recommender_trained_on_a_ratings_file_takes_ratings_and_answers_in_sp
         {"field": "history.0.rating", "message": "must be from 0.5 to 5 in steps of 0.5"},
         {"field": "history.1.event", "message": "must be one of liked, rated, rating"},
     ]
+
+
+# A risky applicant as the classic credit file codes them.
+APPLICANT: dict[str, Any] = {
+    "checking_status": "A11",
+    "duration": 48,
+    "credit_history": "A30",
+    "purpose": "A46",
+    "credit_amount": 9000,
+    "savings": "A61",
+    "employment": "A72",
+    "installment_rate": 4,
+    "other_debtors": "A101",
+    "residence_since": 2,
+    "property": "A124",
+    "other_installment_plans": "A141",
+    "housing": "A153",
+    "existing_credits": 2,
+    "job": "A172",
+    "people_liable": 1,
+    "telephone": "A191",
+}
+
+
+def test_a_credit_model_trained_on_a_coded_file_declines_with_reasons_in_spanish(
+    operator: Service,
+) -> None:
+    response = operator.client.post(
+        "/v1/decisions/credit-codes",
+        json={
+            "subject_ref": "solicitante-7",
+            "legal_basis": "contract",
+            "locale": "es",
+            "features": APPLICANT,
+        },
+        headers=operator.auth("shop"),
+    )
+    assert response.status_code == 201, response.text
+    decision = response.json()
+    assert decision["outcome"] == "decline" and decision["outcome_label"] == "denegado"
+    reasons = decision["principal_reasons"]
+    assert 1 <= len(reasons) <= 4
+    shown = {r["feature"]: r["display_value"] for r in reasons}
+    labels = {"checking_status": "en descubierto (menos de 0)", "savings": "menos de 100"}
+    assert any(shown.get(name) == label for name, label in labels.items()), shown
+    # The notice has no {reasons} placeholder: the reasons follow it.
+    assert decision["notice"]["text"].endswith(
+        "Motivos principales: "
+        + "; ".join(f"{r['reason']} ({r['display_value']})" for r in reasons)
+        + "."
+    )
+    # No code of the file reaches a text the person reads.
+    texts = _texts(decision) + [f"{r['reason']} {r['display_value']}" for r in reasons]
+    for text in texts:
+        assert re.search(r"\bA\d{2,3}\b", text) is None, text
+    # Personal status and sex are monitored, never an input.
+    refused = operator.client.post(
+        "/v1/decisions/credit-codes",
+        json={
+            "subject_ref": "solicitante-7",
+            "legal_basis": "contract",
+            "features": {**APPLICANT, "personal_status_sex": "A92"},
+        },
+        headers=operator.auth("shop"),
+    )
+    assert assert_problem(refused, 422)["errors"][0]["field"] == "features.personal_status_sex"
