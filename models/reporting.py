@@ -68,6 +68,19 @@ def model_card(result: TrainResult, *, data_source: str) -> str:
             f"| `{f.name}` | {f.label.en} | {f.label.es} | {f.type} | {unit} | "
             f"{'yes' if f.actionable else 'no'} | {'yes' if f.special_category else 'no'} |"
         )
+    monotone = [
+        f"`{f.name}` {'never lowers' if f.monotonic > 0 else 'never raises'} the score"
+        for f in spec.features
+        if f.monotonic
+    ]
+    if monotone:
+        # Enforced in training (monotonic_cst), so a reader can rely on it for every person.
+        lines += [
+            "",
+            "Monotone constraints, enforced in training: a larger value of "
+            + ("; ".join(monotone))
+            + ".",
+        ]
     lines += [
         "",
         "## Decision policy",
@@ -83,6 +96,19 @@ def model_card(result: TrainResult, *, data_source: str) -> str:
         lines.append(
             f"| {band.outcome} | {band.min_score:g} | {significant} | {band.consequence.en} |"
         )
+    if policy.reasons_for:
+        lines += [
+            "",
+            f"Outcomes {', '.join(policy.reasons_for)} come with up to four principal reasons: "
+            "the factors that pushed the score up most, worded as a lender gives them:",
+            "",
+            "| feature | reason (en) | reason (es) |",
+            "|---|---|---|",
+        ]
+        lines += [
+            f"| `{f.name}` | {(f.reason or f.label).en} | {(f.reason or f.label).es} |"
+            for f in spec.features
+        ]
     if policy.uncertainty_band:
         low, high = policy.uncertainty_band
         lines.append("")

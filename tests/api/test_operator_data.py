@@ -272,7 +272,7 @@ def test_a_credit_model_trained_on_a_coded_file_declines_with_reasons_in_spanish
     reasons = decision["principal_reasons"]
     assert 1 <= len(reasons) <= 4
     shown = {r["feature"]: r["display_value"] for r in reasons}
-    labels = {"checking_status": "en descubierto (menos de 0)", "savings": "menos de 100"}
+    labels = {"checking_status": "en descubierto, por debajo de 0", "savings": "menos de 100"}
     assert any(shown.get(name) == label for name, label in labels.items()), shown
     # The notice has no {reasons} placeholder: the reasons follow it.
     assert decision["notice"]["text"].endswith(

@@ -100,3 +100,10 @@ def write_credit_codes(path: Path, n: int = 1000, seed: int = 19) -> Path:
     """Write the file: space-separated, no header, ``\\n`` line ends."""
     path.write_text("".join(" ".join(row) + "\n" for row in credit_codes_rows(n, seed)))
     return path
+
+
+if __name__ == "__main__":
+    import sys
+
+    target = Path(sys.argv[1] if len(sys.argv) > 1 else "applicants.data")
+    print(write_credit_codes(target))
