@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from models.registry import load_model
-from models.spec import default_spec_path, load_spec
+from models.spec import SpecError, default_spec_path, load_spec
 from tests.conftest import TrainedModels
 
 
@@ -70,3 +73,18 @@ def test_protected_attributes_are_monitored_never_inputs(trained: TrainedModels)
     assert set(result.fairness) == protected
     for rows in result.fairness.values():
         assert sum(r["count"] for r in rows) == result.rows["eval"]
+
+
+def test_the_spec_refuses_reasons_for_an_unknown_outcome_and_a_headerless_file_without_names(
+    tmp_path: Path,
+) -> None:
+    raw = load_spec(default_spec_path("credit")).model_dump(mode="json", exclude_defaults=True)
+    raw["policy"]["reasons_for"] = ["reject"]
+    raw["csv"] = {"separator": "whitespace", "header": False}
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(SpecError) as refused:
+        load_spec(path)
+    message = str(refused.value)
+    assert "reasons_for names unknown outcomes: ['reject']" in message
+    assert "a file without a header row needs its columns, in order" in message
