@@ -100,13 +100,16 @@ def read_csv(path: str | Path, *, options: CsvOptions | None = None) -> pd.DataF
     options : CsvOptions, optional
         The spec's ``csv`` section. A separator it does not declare is detected among
         ``, ; tab |``; the decimal mark is a comma when the separator is not one (numbers such as
-        "12,5" are then rewritten "12.5"), unless the spec declares it.
+        "12,5" are then rewritten "12.5"), unless the spec declares it. ``separator: whitespace``
+        splits lines on runs of spaces or tabs; ``header: false`` names the columns by position
+        (``columns``), and every line must then have one value per column.
 
     Raises
     ------
     DataError
         The file is missing, empty, not UTF-8 text, not a CSV, has no rows or duplicate column
-        names, or its header reads as one column (the separator to declare is named).
+        names, or its header reads as one column (the separator to declare is named); a
+        positional file with a line of the wrong length (its line number is named).
     """
     path = Path(path)
     name = str(path)
@@ -181,6 +184,9 @@ def _read_positional(path: Path, options: CsvOptions) -> pd.DataFrame:
             raise DataError(name, ["the file is empty"])
         columns = numbered[0][1]
         numbered = numbered[1:]
+        dupes = sorted({c for c in columns if columns.count(c) > 1})
+        if dupes:
+            raise DataError(name, [f"duplicate column names: {dupes}"])
     else:
         columns = list(options.columns or [])
     if not numbered:

@@ -196,7 +196,7 @@ def test_serve_refuses_when_no_served_model_is_registered_naming_those_that_are(
     (line,) = [line for line in output.splitlines() if line.startswith("Refusing to start")]
     assert "none of GLASSBOX_SERVED_MODELS (telco-churn)" in line
     assert "registered there: churn (champion v" in line
-    assert "GLASSBOX_SERVED_MODELS=churn,fraud,recommendation" in line
+    assert "GLASSBOX_SERVED_MODELS=churn,credit,fraud,recommendation" in line
 
 
 def test_serve_refuses_a_bad_served_models_value_in_one_line(

@@ -56,19 +56,19 @@ def test_a_start_refuses_when_no_served_model_can_be_served(
     message = str(refused.value)
     assert "none of GLASSBOX_SERVED_MODELS (telco-churn)" in message
     assert "registered there: churn (champion v" in message and "fraud" in message
-    assert "GLASSBOX_SERVED_MODELS=churn,fraud,recommendation" in message
+    assert "GLASSBOX_SERVED_MODELS=churn,credit,fraud,recommendation" in message
     assert "\n" not in message
 
 
 def test_the_check_before_workers_start_agrees_with_loading(trained: TrainedModels) -> None:
     registry = ModelRegistry(trained.tracking_uri)
-    assert registry.check_servable(("fraud", "churn", "recommendation")) == {}
-    warned = registry.check_servable(("churn", "credit"))
-    assert list(warned) == ["credit"] and "not registered" in warned["credit"]
-    assert registry.load_all(("churn", "credit")) == warned
+    assert registry.check_servable(("fraud", "churn", "credit", "recommendation")) == {}
+    warned = registry.check_servable(("churn", "scoring"))
+    assert list(warned) == ["scoring"] and "not registered" in warned["scoring"]
+    assert registry.load_all(("churn", "scoring")) == warned
     assert registry.names() == ["churn"]
-    with pytest.raises(ModelsUnavailableError, match="credit"):
-        registry.check_servable(("credit",))
+    with pytest.raises(ModelsUnavailableError, match="scoring"):
+        registry.check_servable(("scoring",))
     empty = ModelRegistry(trained.tracking_uri.replace("mlflow.db", "missing.db"))
     with pytest.raises(ModelsUnavailableError, match="no MLflow store"):
         empty.check_servable(("churn",))
