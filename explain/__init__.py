@@ -37,7 +37,8 @@ from explain._reasons import (
     reasons_sentence,
     reword_reasons,
 )
-from explain._text import Direction, Locale, display_value
+from explain._rules import rule_reasons, rules_explanation
+from explain._text import Direction, Locale, display_value, long_date
 from explain._tree import TreeExplainer
 from explain._views import reviewer_view, subject_view
 
@@ -60,11 +61,14 @@ __all__ = [
     "display_value",
     "group_values",
     "identity_groups",
+    "long_date",
     "main_factors",
     "principal_reasons",
     "reasons_sentence",
     "reviewer_view",
     "reword_reasons",
+    "rule_reasons",
+    "rules_explanation",
     "sigmoid",
     "subject_view",
 ]

@@ -184,5 +184,8 @@ def reasons_sentence(reasons: Sequence[Mapping[str, object]], locale: Locale) ->
     """
     if not reasons:
         return ""
-    parts = [f"{r['reason']} ({r['display_value']})" for r in reasons]
+    parts = [
+        f"{r['reason']} ({r['display_value']})" if r.get("display_value") else str(r["reason"])
+        for r in reasons
+    ]
     return f"{_INTRO[locale]} {'; '.join(parts)}."

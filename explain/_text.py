@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import unicodedata
 from collections.abc import Mapping, Sequence
+from datetime import date
 from typing import Literal
 
 import numpy as np
@@ -30,6 +31,7 @@ __all__ = [
     "factor_sentence",
     "is_missing",
     "json_safe",
+    "long_date",
     "raw_value",
     "with_article",
 ]
@@ -38,6 +40,36 @@ Locale = Literal["en", "es"]
 Direction = Literal["raises", "lowers"]
 
 _MISSING = {"en": "not provided", "es": "no facilitado"}
+_MONTHS: dict[Locale, tuple[str, ...]] = {
+    "en": (
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ),
+    "es": (
+        "enero",
+        "febrero",
+        "marzo",
+        "abril",
+        "mayo",
+        "junio",
+        "julio",
+        "agosto",
+        "septiembre",
+        "octubre",
+        "noviembre",
+        "diciembre",
+    ),
+}
 _YES = {"en": "yes", "es": "sí"}
 _NO = {"en": "no", "es": "no"}
 _UNRECOGNISED = {"en": "not recognised", "es": "no reconocido"}
@@ -217,6 +249,14 @@ def raw_value(
     return decode_value(feature, float(data[column]))
 
 
+def long_date(day: date, locale: Locale) -> str:
+    """A day as a person reads it: "20 November 2026", "20 de noviembre de 2026"."""
+    month = _MONTHS[locale][day.month - 1]
+    if locale == "es":
+        return f"{day.day} de {month} de {day.year}"
+    return f"{day.day} {month} {day.year}"
+
+
 def display_value(feature: Feature, value: RawValue, locale: Locale) -> str:
     """A raw value as the person reads it: "1,250.00 EUR", "1.250,00 EUR", "yes", "sí", ...
 
@@ -237,6 +277,11 @@ def display_value(feature: Feature, value: RawValue, locale: Locale) -> str:
     """
     if is_missing(value):
         return _MISSING[locale]
+    if feature.type == "date":
+        try:
+            return long_date(date.fromisoformat(str(value)), locale)
+        except ValueError:
+            return str(value)
     if feature.type == "boolean":
         flag = as_bool(value)
         if flag is None:

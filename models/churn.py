@@ -24,7 +24,7 @@ def evaluate(
         "pr_auc": float(average_precision_score(y_true, scores)),
         "brier": float(brier_score_loss(y_true, scores)),
         "calibration_error": expected_calibration_error(y_true, scores),
-        f"{top.outcome}_rate": float(np.mean(scores >= top.min_score)),
+        f"{top.outcome}_rate": float(np.mean(scores >= top.threshold)),
         "churn_rate": float(np.mean(y_true)),
     }
 

@@ -19,8 +19,8 @@ def _rate_from(spec: ModelSpec, outcome: str, scores: NDArray[np.float64]) -> fl
     bands = spec.policy.bands
     for i, band in enumerate(bands):
         if band.outcome == outcome:
-            upper = bands[i + 1].min_score if i + 1 < len(bands) else np.inf
-            return float(np.mean((scores >= band.min_score) & (scores < upper)))
+            upper = bands[i + 1].threshold if i + 1 < len(bands) else np.inf
+            return float(np.mean((scores >= band.threshold) & (scores < upper)))
     return 0.0
 
 

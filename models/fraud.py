@@ -18,8 +18,8 @@ def block_threshold(spec: ModelSpec) -> float:
     """The lowest score with a significant outcome (the block band), else the top band."""
     for band in spec.policy.bands:
         if band.outcome in spec.policy.significant_outcomes:
-            return band.min_score
-    return spec.policy.bands[-1].min_score
+            return band.threshold
+    return spec.policy.bands[-1].threshold
 
 
 def evaluate(
@@ -28,7 +28,7 @@ def evaluate(
     """PR-AUC (the figure that matters at a 1-3 % base rate) and quality at the block threshold."""
     threshold = block_threshold(spec)
     precision, recall = precision_recall_at(y_true, scores, threshold)
-    review_from = spec.policy.bands[1].min_score if len(spec.policy.bands) > 1 else threshold
+    review_from = spec.policy.bands[1].threshold if len(spec.policy.bands) > 1 else threshold
     return {
         "pr_auc": float(average_precision_score(y_true, scores)),
         "roc_auc": float(roc_auc_score(y_true, scores)),

@@ -34,6 +34,7 @@ import yaml
 from models.classifier import TrainResult
 from models.holdout import NotComparableError
 from models.reporting import model_card, shap_summary_figure
+from models.rules import ExampleResult, check_examples
 from models.spec import ModelSpec
 
 __all__ = [
@@ -49,6 +50,7 @@ __all__ = [
     "judge",
     "load_model",
     "local_store",
+    "log_rules",
     "log_training",
     "model_versions",
     "promote",
@@ -439,6 +441,150 @@ def log_training(
     )
 
 
+def _rules_card(spec: ModelSpec, examples: list[ExampleResult]) -> str:
+    """The rules of a version as an operator reads them: each rule, its outcome, the examples."""
+    rules = spec.rules
+    assert rules is not None
+    lines = [f"# {spec.name} (decided by rules)", "", spec.description.en, "", "## Rules", ""]
+    for n, rule in enumerate(rules.rules, 1):
+        when = " and ".join(f"{c.input} {c.op} {c.value}" for c in rule.when)
+        lines.append(f"{n}. `{rule.id}`: when {when}, **{rule.outcome}**: {rule.reason.en}")
+    lines += ["", f"Otherwise **{rules.default_outcome}**: {rules.default_reason.en}", ""]
+    lines += ["## Worked examples", "", "| example | expected | decided |", "|---|---|---|"]
+    lines += [f"| {e.name} | {e.expected} | {e.outcome} |" for e in examples]
+    return "\n".join(lines) + "\n"
+
+
+def log_rules(
+    spec: ModelSpec, *, tracking_uri: str, data_source: str, force_promote: bool = False
+) -> Registration:
+    """Log a spec of kind ``rules`` to MLflow and register it if its worked examples pass.
+
+    A version whose rules decide every example as the spec states is registered and becomes
+    champion, unless the champion already has the very same spec (a re-run changes nothing
+    that serves). The gate is ``examples`` (all decided as stated); the metrics are how many
+    were.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        A spec of kind ``rules``.
+    tracking_uri : str
+        The MLflow store (created if missing).
+    data_source : str
+        The spec file, for the run's tags.
+    force_promote : bool
+        Make the version champion even when the champion has the same spec.
+
+    Returns
+    -------
+    Registration
+    """
+    import mlflow
+
+    examples = check_examples(spec)
+    failed = sum(not e.passed for e in examples)
+    metrics = {
+        "examples": (len(examples) - failed) / len(examples),
+        "examples_passed": float(len(examples) - failed),
+        "examples_failed": float(failed),
+    }
+    gates = {"examples": failed == 0}
+    text = spec.to_yaml()
+    comparison: Comparison | None = None
+    with _tracking(tracking_uri, create=True) as client:
+        experiment_id = _experiment_id(client, tracking_uri)
+        with mlflow.start_run(experiment_id=experiment_id, run_name=f"{spec.name}-rules") as run:
+            mlflow.set_tags(
+                {
+                    "glassbox.model": spec.name,
+                    "glassbox.kind": spec.kind,
+                    "glassbox.policy_version": spec.policy.version,
+                    "glassbox.data_source": data_source,
+                    "glassbox.gates": "passed" if gates["examples"] else "failed",
+                }
+            )
+            mlflow.log_metrics(metrics)
+            mlflow.log_metrics({f"gate.{k}": float(v) for k, v in gates.items()})
+            mlflow.log_text(text, "spec.yaml")
+            mlflow.log_text(text, "rules/spec.yaml")
+            mlflow.log_text(_rules_card(spec, examples), "model_card.md")
+            run_id = run.info.run_id
+            source = f"{run.info.artifact_uri}/rules"
+        version: int | None = None
+        champion = False
+        if gates["examples"]:
+            comparison = _compare_rules(spec, text, client=client, force=force_promote)
+            if not client.search_registered_models(filter_string=f"name = '{spec.name}'"):
+                client.create_registered_model(spec.name)
+            registered = client.create_model_version(
+                spec.name,
+                source,
+                run_id=run_id,
+                tags={
+                    "glassbox.gates": "passed",
+                    "glassbox.kind": "rules",
+                    "glassbox.run_id": run_id,
+                    "glassbox.comparison": comparison.verdict,
+                    "glassbox.forced": str(comparison.forced).lower(),
+                },
+            )
+            version = int(registered.version)
+            champion = comparison.promoted
+            alias = CHAMPION if champion else CHALLENGER
+            client.set_registered_model_alias(spec.name, alias, str(version))
+    return Registration(
+        name=spec.name,
+        run_id=run_id,
+        model_uri=f"models:/{spec.name}/{version}" if version is not None else source,
+        version=version,
+        champion=champion,
+        passed=gates["examples"],
+        metrics=metrics,
+        gates=gates,
+        comparison=comparison,
+    )
+
+
+def _compare_rules(spec: ModelSpec, text: str, *, client: Any, force: bool) -> Comparison:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        current = client.get_model_version_by_alias(spec.name, CHAMPION)
+    except MlflowException:
+        return Comparison("first", "there was no champion", promoted=True, forced=force)
+    if current.tags.get("glassbox.kind") != "rules":
+        raise RegistryError(
+            f"{spec.name} is a trained model in this store; rules need a name of their own"
+        )
+    champion_version = int(current.version)
+    same = _spec_text(client, current.run_id) == text
+    if same and not force:
+        return Comparison(
+            "not-better",
+            "the champion has the same rules",
+            promoted=False,
+            champion_version=champion_version,
+        )
+    return Comparison(
+        "better",
+        "the rules changed and every worked example is decided as stated",
+        promoted=True,
+        forced=force,
+        champion_version=champion_version,
+    )
+
+
+def _spec_text(client: Any, run_id: str) -> str:
+    import mlflow
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = mlflow.artifacts.download_artifacts(
+            run_id=run_id, artifact_path="spec.yaml", dst_path=tmp
+        )
+        return Path(path).read_text(encoding="utf-8")
+
+
 def promote(name: str, version: int, *, tracking_uri: str) -> None:
     """Point the ``champion`` alias at ``version`` (a rollback is a promote of an older one).
 
@@ -536,12 +682,10 @@ def load_model(
         except MlflowException as exc:
             wanted = f"version {version}" if version is not None else f"version aliased {alias!r}"
             raise RegistryError(f"model {name!r} has no {wanted}") from exc
-        model = mlflow.sklearn.load_model(f"models:/{name}/{mv.version}")
-        with tempfile.TemporaryDirectory() as tmp:
-            path = mlflow.artifacts.download_artifacts(
-                run_id=mv.run_id, artifact_path="spec.yaml", dst_path=tmp
-            )
-            raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        raw = yaml.safe_load(_spec_text(client, str(mv.run_id)))
+        # A spec of kind rules is the whole of its version: nothing else to load.
+        rules = mv.tags.get("glassbox.kind") == "rules"
+        model = None if rules else mlflow.sklearn.load_model(f"models:/{name}/{mv.version}")
     return LoadedModel(
         name=name,
         version=int(mv.version),

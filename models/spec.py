@@ -17,8 +17,11 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
+from models.labels import Label, Locale
+from models.labels import Strict as _Strict
+from models.rule_spec import RuleSet, check_rules
 from models.units import builtin_unit_forms
 
 __all__ = [
@@ -32,6 +35,7 @@ __all__ = [
     "InteractionColumns",
     "ItemColumns",
     "Label",
+    "Locale",
     "ModelKind",
     "ModelSpec",
     "OtherBucket",
@@ -39,15 +43,18 @@ __all__ = [
     "RatingScale",
     "Retention",
     "SpecError",
+    "SpecKind",
     "TimestampFormat",
     "Unit",
     "ValueLabel",
     "default_spec_path",
     "load_spec",
+    "shipped_rule_specs",
 ]
 
+# The kinds glassbox trains; a spec of kind "rules" decides by its rules (models.rule_spec).
 ModelKind = Literal["fraud", "churn", "credit", "recommendation"]
-Locale = Literal["en", "es"]
+SpecKind = Literal["fraud", "churn", "credit", "recommendation", "rules"]
 
 SPECS_DIR = Path(__file__).parent / "specs"
 
@@ -56,18 +63,6 @@ class SpecError(ValueError):
     """A spec file that cannot be read or does not describe a usable model."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Label(_Strict):
-    """A text in both languages the service speaks."""
-
-    en: str = Field(min_length=1)
-    es: str = Field(min_length=1)
-
-    def get(self, locale: Locale) -> str:
-        return self.es if locale == "es" else self.en
 
 
 # --- Words a person reads: value labels, units, the meaning of a higher score -----------------
@@ -123,7 +118,9 @@ class Feature(_Strict):
     """One input of the model as the application sends it (before any encoding)."""
 
     name: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
-    type: Literal["number", "integer", "boolean", "category"]
+    # "date": a day (ISO 8601, 2026-11-20), for decisions made by rules, whose conditions count
+    # the days from it to the decision.
+    type: Literal["number", "integer", "boolean", "category", "date"]
     label: Label
     # A plain string is written in English (models.units gives the common ones their Spanish
     # form); a Unit gives both languages.
@@ -222,13 +219,23 @@ class Feature(_Strict):
 
 
 class Band(_Strict):
-    """Scores from ``min_score`` (inclusive) up to the next band's ``min_score`` get ``outcome``."""
+    """Scores from ``min_score`` (inclusive) up to the next band's ``min_score`` get ``outcome``.
+
+    A decision made by rules has outcomes without scores: its bands give no ``min_score``.
+    """
 
     outcome: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
-    min_score: float = Field(ge=0.0, le=1.0)
+    min_score: float | None = Field(default=None, ge=0.0, le=1.0)
     label: Label
     consequence: Label
     action: str | None = None
+
+    @property
+    def threshold(self) -> float:
+        """The lowest score of the band (a model's band; a rule outcome has none)."""
+        if self.min_score is None:
+            raise ValueError(f"outcome {self.outcome!r} is reached by rules, not by a score")
+        return self.min_score
 
 
 class Policy(_Strict):
@@ -263,13 +270,46 @@ class Policy(_Strict):
     # reasons a lender gives for a decline); none by default.
     reasons_for: list[str] = Field(default_factory=list)
 
+    @property
+    def by_score(self) -> bool:
+        """Whether outcomes come from score bands (a model) rather than from rules."""
+        return self.bands[0].min_score is not None
+
+    def band(self, outcome: str) -> Band:
+        """The band of an outcome.
+
+        Raises
+        ------
+        KeyError
+            When the policy has no such outcome.
+        """
+        for band in self.bands:
+            if band.outcome == outcome:
+                return band
+        raise KeyError(outcome)
+
     @model_validator(mode="after")
     def _check(self) -> Policy:
-        scores = [b.min_score for b in self.bands]
+        self._check_outcomes()
+        given = [b.min_score is not None for b in self.bands]
+        if not all(given):
+            if any(given):
+                raise ValueError("either every band has a min_score (a model) or none (rules)")
+            if self.uncertainty_band is not None:
+                raise ValueError("uncertainty_band applies to scores; outcomes of rules have none")
+            return self
+        scores = [b.threshold for b in self.bands]
         if scores[0] != 0.0:
             raise ValueError("the first band must start at min_score 0")
         if any(b <= a for a, b in pairwise(scores)):
             raise ValueError("band min_score values must increase strictly")
+        if self.uncertainty_band is not None:
+            low, high = self.uncertainty_band
+            if not 0.0 <= low < high <= 1.0:
+                raise ValueError("uncertainty_band must satisfy 0 <= low < high <= 1")
+        return self
+
+    def _check_outcomes(self) -> None:
         names = [b.outcome for b in self.bands]
         if len(set(names)) != len(names):
             raise ValueError("each band needs its own outcome")
@@ -279,17 +319,12 @@ class Policy(_Strict):
         unknown = set(self.reasons_for) - set(names)
         if unknown:
             raise ValueError(f"reasons_for names unknown outcomes: {sorted(unknown)}")
-        if self.uncertainty_band is not None:
-            low, high = self.uncertainty_band
-            if not 0.0 <= low < high <= 1.0:
-                raise ValueError("uncertainty_band must satisfy 0 <= low < high <= 1")
-        return self
 
     def band_for(self, score: float) -> Band:
         """The band a probability-like score falls into."""
         chosen = self.bands[0]
         for band in self.bands:
-            if score >= band.min_score:
+            if score >= band.threshold:
                 chosen = band
         return chosen
 
@@ -508,7 +543,7 @@ class ModelSpec(_Strict):
     """Everything glassbox needs to know about one model besides its fitted parameters."""
 
     name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]*$")]
-    kind: ModelKind
+    kind: SpecKind
     description: Label
     intended_use: Label
     limitations: Label
@@ -534,6 +569,8 @@ class ModelSpec(_Strict):
     items: ItemColumns | None = None
     # How the data files are written (separator, decimal mark); detected when not declared.
     csv: CsvOptions = Field(default_factory=CsvOptions)
+    # A decision made by rules (kind "rules"): its rules, default outcome and worked examples.
+    rules: RuleSet | None = None
 
     @model_validator(mode="after")
     def _check(self) -> ModelSpec:
@@ -554,7 +591,28 @@ class ModelSpec(_Strict):
             )
         if self.kind == "recommendation" and self.interactions is None:
             raise ValueError("a recommendation spec needs an interactions section")
+        self._check_rules()
         return self
+
+    def _check_rules(self) -> None:
+        dated = [f.name for f in self.features if f.type == "date"]
+        if self.kind != "rules":
+            if self.rules is not None:
+                raise ValueError("rules belong to a spec of kind rules")
+            if dated:
+                raise ValueError(f"date features are for rules, not a trained model: {dated}")
+            if not self.policy.by_score:
+                raise ValueError("a model's bands each need a min_score")
+            return
+        if self.rules is None:
+            raise ValueError("a rules spec needs its rules")
+        if self.policy.by_score:
+            raise ValueError("the outcomes of rules have no min_score: leave it out of the bands")
+        check_rules(
+            self.rules,
+            inputs={f.name: (f.type, f.categories) for f in self.features},
+            outcomes=[b.outcome for b in self.policy.bands],
+        )
 
     def feature(self, name: str) -> Feature:
         for f in self.features:
@@ -572,6 +630,12 @@ class ModelSpec(_Strict):
 
 def default_spec_path(kind: ModelKind) -> Path:
     return SPECS_DIR / f"{kind}.yaml"
+
+
+def shipped_rule_specs() -> list[Path]:
+    """The shipped specs of decisions made by rules (refund, geographic restriction, account
+    suspension)."""
+    return sorted((SPECS_DIR / "rules").glob("*.yaml"))
 
 
 class _SpecLoader(yaml.SafeLoader):

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from models.classifier import TrainResult
-from models.registry import Registration, local_store, log_training
-from models.spec import ModelKind
+from models.registry import Registration, local_store, log_rules, log_training
+from models.spec import ModelKind, load_spec, shipped_rule_specs
 from models.training import TrainingFiles, train_from_files
 
 # Large enough for the gates to be meaningful (about 200 frauds held out), small enough to train
@@ -41,6 +41,8 @@ class TrainedModels:
     files: dict[ModelKind, TrainingFiles]
     results: dict[ModelKind, TrainResult]
     registrations: dict[ModelKind, Registration]
+    # The shipped decisions made by rules, registered in the same store, by name.
+    rules: dict[str, Registration]
 
 
 def _write_fixtures(folder: Path) -> dict[ModelKind, TrainingFiles]:
@@ -86,6 +88,15 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> TrainedModels:
         registrations[kind] = log_training(
             results[kind], tracking_uri=uri, data_source=str(inputs.data)
         )
+    rules = {}
+    for path in shipped_rule_specs():
+        spec = load_spec(path)
+        rules[spec.name] = log_rules(spec, tracking_uri=uri, data_source=str(path))
     return TrainedModels(
-        home=home, tracking_uri=uri, files=files, results=results, registrations=registrations
+        home=home,
+        tracking_uri=uri,
+        files=files,
+        results=results,
+        registrations=registrations,
+        rules=rules,
     )

@@ -38,7 +38,8 @@ def demo(
     """Fixtures, four models trained and registered, demo keys, then the API on HOST:PORT."""
     from api.core.settings import generate_demo_secrets
     from data_fixtures import generate_all
-    from models.registry import log_training
+    from models.registry import log_rules, log_training
+    from models.spec import load_spec, shipped_rule_specs
     from models.training import TrainingFiles, train_from_files
 
     started = time.perf_counter()
@@ -72,6 +73,16 @@ def demo(
             )
             progress.update(task, description=f"Trained {kind}: {where}", total=1, completed=1)
             rows.append((kind, result.metrics, result.gates, where))
+        # The decisions made by rules: their worked examples are their gate.
+        for path in shipped_rule_specs():
+            spec = load_spec(path)
+            registration = log_rules(spec, tracking_uri=uri, data_source=str(path))
+            where = (
+                f"v{registration.version} @{registration.aliases[0]}"
+                if registration.version is not None
+                else "[red]not registered[/]"
+            )
+            rows.append((spec.name, registration.metrics, registration.gates, where))
     console.print(metrics_table(rows))
     console.print(f"Set-up took {time.perf_counter() - started:.0f} s.")
     mlflow_bin = Path(sys.executable).parent / "mlflow"

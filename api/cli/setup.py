@@ -15,6 +15,7 @@ from pathlib import Path
 import typer
 
 from api.cli.common import HomeOption, console, demo_database_url, errors, home_tracking_uri
+from api.core.settings import DEFAULT_SERVED_MODELS
 
 __all__ = ["init"]
 
@@ -31,7 +32,7 @@ def _environment_file(home: Path, secret_files: dict[str, str]) -> str:
         f"export GLASSBOX_DATABASE_URL={shlex.quote(demo_database_url(home))}",
         f"export GLASSBOX_MLFLOW_TRACKING_URI={shlex.quote(home_tracking_uri(home))}",
         "# The registered models to serve, comma-separated (each by its champion version):",
-        "export GLASSBOX_SERVED_MODELS=fraud,churn,credit,recommendation",
+        "export GLASSBOX_SERVED_MODELS=" + ",".join(DEFAULT_SERVED_MODELS),
         "# Where people reach the service (notices link here; the only Host answered):",
         "# export GLASSBOX_PUBLIC_URL=https://decisions.example",
     ]

@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 __all__ = ["comparison_table", "fixtures", "metrics_table", "models", "promote", "train"]
 
 KINDS: tuple[ModelKind, ...] = get_args(ModelKind)
+# Decisions made by rules are "trained" by checking their worked examples and registered alike.
+RULES = "rules"
 
 
 def metrics_table(
@@ -190,7 +192,9 @@ def registration_json(kind: str, registration: Registration) -> dict[str, Any]:
 
 
 def train(
-    kind: Annotated[str, typer.Argument(help="fraud, churn, credit or recommendation.")],
+    kind: Annotated[
+        str, typer.Argument(help="fraud, churn, credit, recommendation, or rules (--spec).")
+    ],
     data: Annotated[
         Path | None,
         typer.Option(help="CSV of examples (recommendation: interactions). Default: fixtures."),
@@ -229,11 +233,19 @@ def train(
     from models.spec import SpecError
     from models.training import TrainingFiles, train_from_files
 
-    if kind not in KINDS:
-        errors.print(f"[red]Unknown model kind {kind!r}[/]: choose one of {', '.join(KINDS)}")
-        raise typer.Exit(2)
     if force_promote and not register:
         errors.print("[red]Refused:[/] --promote needs registration; drop --no-register.")
+        raise typer.Exit(2)
+    if kind == RULES:
+        if data is not None or items is not None or learners is not None or not register:
+            errors.print("[red]Refused:[/] rules take a --spec only: they learn from no data.")
+            raise typer.Exit(2)
+        _train_rules(spec, home, tracking_uri, force_promote=force_promote, as_json=as_json)
+        return
+    if kind not in KINDS:
+        errors.print(
+            f"[red]Unknown model kind {kind!r}[/]: choose one of {', '.join((*KINDS, RULES))}"
+        )
         raise typer.Exit(2)
     if data is None:
         data, items, learners = _fixture_files(home, kind)
@@ -281,6 +293,65 @@ def train(
     if not result.passed:
         failed = [k for k, ok in result.gates.items() if not ok]
         errors.print(f"[red]Quality gates failed[/] ({', '.join(failed)}): not registered.")
+        raise typer.Exit(1)
+
+
+def _train_rules(
+    spec_path: Path | None,
+    home: Path,
+    tracking_uri: str | None,
+    *,
+    force_promote: bool,
+    as_json: bool,
+) -> None:
+    """``glassbox train rules``: check a rules spec's worked examples and register it (without
+    ``--spec``, the shipped ones: refund, geographic restriction, account suspension)."""
+    from models.registry import RegistryError, log_rules
+    from models.spec import SpecError, load_spec, shipped_rule_specs
+
+    paths = [spec_path] if spec_path is not None else shipped_rule_specs()
+    uri = resolve_tracking_uri(home, tracking_uri)
+    try:
+        specs = [load_spec(path) for path in paths]
+        for spec, path in zip(specs, paths, strict=True):
+            if spec.kind != RULES:
+                raise SpecError(f"{path}: a spec of kind {spec.kind} is trained on data, not here")
+    except SpecError as exc:
+        errors.print(f"[red]Refused:[/] {exc}")
+        errors.print("Nothing was registered.")
+        raise typer.Exit(2) from None
+    failed = False
+    for spec, path in zip(specs, paths, strict=True):
+        try:
+            registration = log_rules(
+                spec, tracking_uri=uri, data_source=str(path), force_promote=force_promote
+            )
+        except RegistryError as exc:
+            errors.print(f"[red]Refused:[/] {exc}")
+            raise typer.Exit(2) from None
+        failed = failed or not registration.passed
+        if as_json:
+            typer.echo(json.dumps(registration_json(RULES, registration), indent=2))
+            continue
+        where = (
+            f"{registration.name} v{registration.version} @{registration.aliases[0]}"
+            if registration.version is not None
+            else "not registered"
+        )
+        console.print(metrics_table([(spec.name, registration.metrics, registration.gates, where)]))
+        if registration.comparison is not None:
+            console.print(comparison_table(registration))
+        if not registration.passed:
+            from models.rules import check_examples
+
+            for example in check_examples(spec):
+                if not example.passed:
+                    errors.print(
+                        f"[red]Example {example.name!r}[/]: expected {example.expected}, "
+                        f"the rules decide {example.outcome}"
+                    )
+    if failed:
+        errors.print("[red]Worked examples failed[/]: those rules were not registered.")
         raise typer.Exit(1)
 
 

@@ -46,6 +46,7 @@ from pydantic_core import core_schema
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = [
+    "DEFAULT_SERVED_MODELS",
     "DEMO_MODE_WARNING",
     "DEMO_PREFIX",
     "MODEL_NAME_PATTERN",
@@ -200,6 +201,17 @@ def _default_artifacts_dir() -> Path:
     return Path.cwd() / ".glassbox" / "mlartifacts"
 
 
+DEFAULT_SERVED_MODELS = (
+    "fraud",
+    "churn",
+    "credit",
+    "recommendation",
+    "refund",
+    "geo-restriction",
+    "account-suspension",
+)
+
+
 class Settings(BaseSettings):
     """Configuration of the glassbox service.
 
@@ -230,9 +242,10 @@ class Settings(BaseSettings):
     # body limit raised by HISTORY_EVENT_BYTES per event for that route only.
     max_history_events: int = Field(default=DEFAULT_MAX_HISTORY_EVENTS, gt=0)
     # The registered models this deployment serves (each by its champion alias), comma-separated
-    # or a JSON list. An empty JSON list (``[]``) serves none: the staff routes only.
+    # or a JSON list: the trained ones and the decisions made by rules. An empty JSON list
+    # (``[]``) serves none: the staff routes only.
     served_models: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["fraud", "churn", "credit", "recommendation"]
+        default_factory=lambda: list(DEFAULT_SERVED_MODELS)
     )
     # Where people reach the service: notices link the subject page from here, and its host is
     # the one Host header the service answers (besides loopback and ``allowed_hosts``).

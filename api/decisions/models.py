@@ -55,7 +55,8 @@ class Decision(Base):
     policy_version: Mapped[str] = mapped_column(String(64))
     explainer_version: Mapped[str] = mapped_column(String(64))
     outcome: Mapped[str] = mapped_column(String(64))
-    score: Mapped[float] = mapped_column(Float)
+    # A model's score; null for a decision made by rules, which has none.
+    score: Mapped[float | None] = mapped_column(Float, nullable=True)
     significant: Mapped[bool] = mapped_column(Boolean)
     review_required: Mapped[bool] = mapped_column(Boolean)
     # JSON list of reasons ("no_art22_basis", "uncertain_score").

@@ -215,7 +215,9 @@ class OpenedDecision:
         row = {c.key: getattr(self.row, c.key) for c in Decision.__table__.columns}
         return decision_body(
             row,
-            explanation=Explanation.from_dict(self.frozen["explanation"]),
+            explanation=None
+            if self.frozen["explanation"] is None
+            else Explanation.from_dict(self.frozen["explanation"]),
             factors=self.frozen["factors"],
             items=self.frozen["items"],
             outcome_label=self.frozen["outcome_label"],
@@ -229,6 +231,7 @@ class OpenedDecision:
             },
             logged=self.row.log_entry_id is not None,
             principal_reasons=self.frozen.get("principal_reasons"),
+            rules=self.frozen.get("rules"),
         )
 
 

@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from explain import Explanation, Locale, principal_reasons, reword_reasons
+from explain import Explanation, Locale, principal_reasons, reword_reasons, rule_reasons
 from models.spec import ModelSpec
 
 __all__ = ["notice_with_reasons", "reasons_for_decision", "reasons_in", "upheld_reasons"]
@@ -80,7 +80,11 @@ def upheld_reasons(
     spec: ModelSpec, outcome: str, frozen: Mapping[str, Any]
 ) -> Sequence[Mapping[str, Any]]:
     """The frozen reasons a reviewer's outcome is noticed with: the model's, when the reviewer
-    gives an outcome that carries reasons (upholds a decline); none for an approval."""
+    gives an outcome that carries reasons (upholds a decline); none for an approval. A decision
+    by rules keeps the rules' reasons when the reviewer upholds their outcome."""
+    rules = frozen.get("rules")
+    if rules:
+        return list(frozen.get("principal_reasons") or ()) if outcome == rules["outcome"] else ()
     if outcome not in spec.policy.reasons_for:
         return ()
     return list(frozen.get("principal_reasons") or ())
@@ -115,6 +119,10 @@ def reasons_in(
     list of dict
     """
     stored: list[dict[str, Any]] = list(frozen.get("principal_reasons") or [])
+    rules = frozen.get("rules")
+    if rules and stored:
+        # Frozen in both languages: the same rules' reasons, as they were worded then.
+        return rule_reasons(rules, locale)
     if locale == decided_in or spec is None or not stored:
         return stored
     return [r.to_dict() for r in reword_reasons(stored, spec, locale=locale, raw_values=raw_values)]

@@ -33,10 +33,11 @@ from api.decisions.runtime import ServedModel
 from api.decisions.schemas import DecisionCreate
 from api.reviews.deadlines import due_date
 from api.vault.sealing import SealedRecord, seal_entry
-from explain import Explanation, reasons_sentence
+from explain import Explanation, long_date, reasons_sentence
 from models.spec import Band, Label, Locale, ModelSpec
 
 __all__ = [
+    "RULES_EXPLAINER",
     "DecisionRecord",
     "HumanDecision",
     "HumanReview",
@@ -50,6 +51,8 @@ __all__ = [
 ]
 
 _DECISION_TABLE = cast(Table, Decision.__table__)
+# The explainer_version of a decision made by rules: its explanation is the rules that fired.
+RULES_EXPLAINER = "rules-v1"
 # Art. 21: a person who objected to profiling is told why their recommendations are generic.
 _NOT_PERSONALISED = Label(
     en="Not personalised: you objected to profiling, so no data about you was used.",
@@ -70,36 +73,6 @@ _PERSON_DECIDES = Label(
         "el {due}."
     ),
 )
-_MONTHS = {
-    "en": [
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ],
-    "es": [
-        "enero",
-        "febrero",
-        "marzo",
-        "abril",
-        "mayo",
-        "junio",
-        "julio",
-        "agosto",
-        "septiembre",
-        "octubre",
-        "noviembre",
-        "diciembre",
-    ],
-}
 
 
 def _dumps(value: Any) -> bytes:
@@ -152,11 +125,7 @@ def subject_link(contest_url: str, token: str) -> str:
 
 
 def _long_date(moment: datetime, locale: Locale) -> str:
-    day = as_utc(moment)
-    month = _MONTHS[locale][day.month - 1]
-    return (
-        f"{day.day} de {month} de {day.year}" if locale == "es" else f"{day.day} {month} {day.year}"
-    )
+    return long_date(as_utc(moment).date(), locale)
 
 
 def _notice(
@@ -211,13 +180,14 @@ def sealing_key(decision: Decision) -> tuple[str, int]:
 def decision_body(
     row: Mapping[str, Any],
     *,
-    explanation: Explanation,
+    explanation: Explanation | None,
     factors: list[dict[str, Any]],
     items: list[dict[str, Any]] | None,
     outcome_label: str,
     notice: dict[str, Any],
     logged: bool,
     principal_reasons: list[dict[str, Any]] | None = None,
+    rules: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A decision as the API shows it (``DecisionRead``), from its row's columns.
 
@@ -225,8 +195,8 @@ def decision_body(
     ----------
     row : mapping
         The ``decision`` row's values.
-    explanation : Explanation
-        The explanation the outcome was derived from.
+    explanation : Explanation, optional
+        The explanation the outcome was derived from; none for a decision by rules.
     factors : list of dict
         The main factors as they were worded.
     items : list of dict, optional
@@ -239,6 +209,8 @@ def decision_body(
         Whether a log entry records the decision.
     principal_reasons : list of dict, optional
         The lender's reasons for an adverse outcome, as frozen (none for most models).
+    rules : mapping, optional
+        A decision by rules: its frozen explanation (:func:`explain.rules_explanation`).
 
     Returns
     -------
@@ -258,13 +230,13 @@ def decision_body(
         "outcome": row["outcome"],
         "outcome_label": outcome_label,
         "score": row["score"],
-        "margin": explanation.margin,
+        "margin": explanation.margin if explanation is not None else None,
         # Every contribution, so that a client can check base + contributions == margin and
         # score == sigmoid(margin) itself.
-        "base_value": explanation.base_value,
-        "contributions": dict(
-            zip(explanation.feature_names, explanation.values.tolist(), strict=True)
-        ),
+        "base_value": explanation.base_value if explanation is not None else None,
+        "contributions": {}
+        if explanation is None
+        else dict(zip(explanation.feature_names, explanation.values.tolist(), strict=True)),
         "significant": row["significant"],
         "review_required": row["review_required"],
         "review_reasons": json.loads(row["review_reasons"]),
@@ -281,6 +253,7 @@ def decision_body(
             if items is None
             else [{k: v for k, v in item.items() if k != "explanation"} for item in items]
         ),
+        "rules": rules,
         "notice": notice,
         "logged": logged,
     }
@@ -295,8 +268,9 @@ class Scored:
 
     Attributes
     ----------
-    explanation : Explanation
-        The explanation the score is derived from (the recommender: its top item's).
+    explanation : Explanation, optional
+        The explanation the score is derived from (the recommender: its top item's); none for a
+        decision by rules.
     data : dict
         The data used, as validated (the recommender: the history and the mode).
     factors : list of dict
@@ -305,15 +279,40 @@ class Scored:
         The recommender's items, each with its explanation.
     personalised : bool, optional
         The recommender's mode (False after an objection, Art. 21); None for a classifier.
+    reasons : list of dict
+        The principal reasons (:func:`explain.principal_reasons`; for rules, the reasons of the
+        rules that decided).
+    rules : dict, optional
+        A decision by rules: how they decided (:func:`explain.rules_explanation`), its outcome
+        included.
     """
 
-    explanation: Explanation
+    explanation: Explanation | None
     data: dict[str, Any]
     factors: list[dict[str, Any]]
     items: list[dict[str, Any]] | None = None
     personalised: bool | None = None
-    # The principal reasons for an adverse outcome (explain.principal_reasons), as dicts.
     reasons: list[dict[str, Any]] = field(default_factory=list)
+    rules: dict[str, Any] | None = None
+
+    @property
+    def score(self) -> float | None:
+        """The model's score; none for a decision by rules."""
+        return self.explanation.score if self.explanation is not None else None
+
+    @property
+    def explainer_version(self) -> str:
+        """What explained it: the TreeSHAP version, or the rules' explainer."""
+        return (
+            self.explanation.explainer_version if self.explanation is not None else RULES_EXPLAINER
+        )
+
+    def band(self, spec: ModelSpec) -> Band:
+        """The outcome's band: the rules' outcome, or where the score falls."""
+        if self.rules is not None:
+            return spec.policy.band(str(self.rules["outcome"]))
+        assert self.explanation is not None
+        return spec.policy.band_for(self.explanation.score)
 
 
 @dataclass(frozen=True)
@@ -404,16 +403,19 @@ class DecisionRecord:
             },
             logged=self.logged,
             principal_reasons=self.scored.reasons,
+            rules=self.scored.rules,
         )
 
 
-def _review_reasons(spec: ModelSpec, band: Band, score: float, legal_basis: str) -> list[str]:
+def _review_reasons(
+    spec: ModelSpec, band: Band, score: float | None, legal_basis: str
+) -> list[str]:
     policy = spec.policy
     reasons = []
     significant = band.outcome in policy.significant_outcomes
     if significant and legal_basis == "none" and policy.review_significant_without_basis:
         reasons.append("no_art22_basis")
-    if policy.is_uncertain(score):
+    if score is not None and policy.is_uncertain(score):
         reasons.append("uncertain_score")
     return reasons
 
@@ -459,9 +461,8 @@ def compose_decision(
         Ready for the writer (:meth:`DecisionRecord.for_writer`).
     """
     spec = served.spec
-    explanation = scored.explanation
-    score = explanation.score
-    band = spec.policy.band_for(score)
+    score = scored.score
+    band = scored.band(spec)
     significant = band.outcome in spec.policy.significant_outcomes
     reasons = _review_reasons(spec, band, score, request.legal_basis)
     logged = significant or bool(reasons) or spec.policy.log_all_decisions
@@ -479,10 +480,11 @@ def compose_decision(
         reasons=scored.reasons,
     )
     frozen = {
-        "explanation": explanation.to_dict(),
+        "explanation": scored.explanation.to_dict() if scored.explanation is not None else None,
         "factors": scored.factors,
         "items": scored.items,
         "principal_reasons": scored.reasons,
+        "rules": scored.rules,
         "outcome_label": outcome_label,
         # This row carries a MAC: one found without it was stripped, not written before MACs.
         SEALED_MARKER: 1,
@@ -494,9 +496,9 @@ def compose_decision(
         "model_version": served.version,
         "run_id": served.run_id,
         "policy_version": spec.policy.version,
-        "explainer_version": explanation.explainer_version,
+        "explainer_version": scored.explainer_version,
         "outcome": band.outcome,
-        "score": repr(score),
+        "score": repr(score) if score is not None else None,
         "significant": significant,
         "review_required": bool(reasons),
         "review_reasons": reasons,
@@ -515,7 +517,7 @@ def compose_decision(
         "model_version": served.version,
         "run_id": served.run_id,
         "policy_version": spec.policy.version,
-        "explainer_version": explanation.explainer_version,
+        "explainer_version": scored.explainer_version,
         "outcome": band.outcome,
         "score": score,
         "significant": significant,
@@ -641,9 +643,12 @@ def compose_human_decision(
     locale: Locale = "es" if superseded.locale == "es" else "en"
     human_id = new_id()
     url = contest_url(public_url, human_id)
-    notice = _notice(spec, band, locale, url, reasons=upheld_reasons(spec, band.outcome, frozen))
+    # The reasons given stay only where the person's outcome is the one they were given for.
+    given = list(upheld_reasons(spec, band.outcome, frozen))
+    notice = _notice(spec, band, locale, url, reasons=given)
     human_frozen = {
         **frozen,
+        "principal_reasons": given,
         "outcome_label": band.label.get(locale),
         "human": {
             "case_id": review.case_id,

@@ -66,6 +66,11 @@ class ServedModel:
         return self.spec.kind == "recommendation"
 
     @property
+    def is_rules(self) -> bool:
+        """Decided by the rules of its spec, not by a trained model."""
+        return self.spec.kind == "rules"
+
+    @property
     def explainer(self) -> TreeExplainer:
         return self.explainers[True]
 
@@ -95,7 +100,11 @@ def _with_learned_categories(spec: ModelSpec, encoder: Any) -> ModelSpec:
 def _build(name: str, tracking_uri: str, alias: str, version: int | None = None) -> ServedModel:
     loaded = load_model(name, tracking_uri=tracking_uri, alias=alias, version=version)
     spec = loaded.spec
-    if spec.kind == "recommendation":
+    if spec.kind == "rules":
+        # The spec is the whole version: its rules decide and explain themselves.
+        explainers: dict[bool, TreeExplainer] = {}
+        mode_specs = {True: spec}
+    elif spec.kind == "recommendation":
         modes = {mode: loaded.model.feature_names_for(mode) for mode in (True, False)}
         explainers = {
             mode: TreeExplainer(loaded.model.ranker_for(mode), names)

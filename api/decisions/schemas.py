@@ -143,6 +143,65 @@ class PrincipalReasonRead(BaseModel):
     display_value: str = Field(description="The person's value of that feature, formatted.")
 
 
+class LocalisedText(BaseModel):
+    en: str
+    es: str
+
+
+class RuleConditionRead(BaseModel):
+    """One condition of a rule that fired, with the person's value."""
+
+    input: str
+    label: LocalisedText
+    op: str
+    value: Any = Field(description="The rule's threshold, value or list of values.")
+    compared: Any = Field(description="What was compared: a date's days before the decision.")
+    person_value: Any
+    display_value: LocalisedText
+
+
+class FiredRuleRead(BaseModel):
+    rule: str
+    outcome: str
+    reason: LocalisedText = Field(description="The rule's reason, with the person's values.")
+    conditions: list[RuleConditionRead]
+
+
+class NearestChangeRead(BaseModel):
+    """The smallest change of one input that would have given another outcome."""
+
+    input: str
+    label: LocalisedText
+    value: Any = Field(description="The input's new value (for a category, the first of any_of).")
+    any_of: list[str] | None = Field(
+        default=None, description="A category: every value that would have done."
+    )
+    direction: Literal["up", "down"] | None = None
+    outcome: str
+    text: LocalisedText
+
+
+class RuleScoreRead(BaseModel):
+    """A served model's score the rules read."""
+
+    name: str
+    model: str
+    version: int
+    score: float
+
+
+class RulesExplanationRead(BaseModel):
+    """How rules decided: the rules that fired with the person's values, the nearest change."""
+
+    decided_on: str = Field(description="The day a date input's days are counted up to.")
+    outcome: str
+    rule: str | None = Field(description="The deciding rule; null when no rule fired.")
+    fired: list[FiredRuleRead]
+    default_reason: LocalisedText | None = None
+    nearest_change: NearestChangeRead | None = None
+    scores: list[RuleScoreRead] = Field(default_factory=list)
+
+
 class RecommendedItemRead(BaseModel):
     item_id: str
     title: str
@@ -181,10 +240,12 @@ class DecisionRead(BaseModel):
     explainer_version: str
     outcome: str
     outcome_label: str
-    score: float
-    margin: float = Field(description="Log-odds: base_value + sum(contributions).")
-    base_value: float
-    contributions: dict[str, float] = Field(description="Every feature's SHAP value (log-odds).")
+    score: float | None = Field(description="The model's score; null for a decision by rules.")
+    margin: float | None = Field(description="Log-odds: base_value + sum(contributions).")
+    base_value: float | None
+    contributions: dict[str, float] = Field(
+        description="Every feature's SHAP value (log-odds); empty for a decision by rules."
+    )
     significant: bool
     review_required: bool
     review_reasons: list[str]
@@ -198,9 +259,13 @@ class DecisionRead(BaseModel):
     principal_reasons: list[PrincipalReasonRead] = Field(
         default_factory=list,
         description="Up to four main factors towards an outcome the policy gives reasons for "
-        "(policy.reasons_for, such as a credit decline), worded as a lender's reasons; also in "
-        "the notice. Empty for other outcomes.",
+        "(policy.reasons_for, such as a credit decline), worded as a lender's reasons; for a "
+        "decision by rules, the reasons of the rules that decided. Also in the notice.",
     )
     items: list[RecommendedItemRead] | None = None
+    rules: RulesExplanationRead | None = Field(
+        default=None,
+        description="A decision made by rules: which fired and why, in both languages.",
+    )
     notice: NoticeRead
     logged: bool

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -38,7 +38,8 @@ from api.decisions.models import Decision
 from api.decisions.reading import open_decision
 from api.decisions.reasons import reasons_for_decision
 from api.decisions.records import Scored, compose_decision
-from api.decisions.runtime import ServedModel
+from api.decisions.ruled import model_lookup, score_rules
+from api.decisions.runtime import ModelRegistry, ServedModel
 from api.decisions.schemas import DecisionCreate
 from api.decisions.validation import FeatureProblemsError, validate_features, validate_history
 from api.reviews.policy import policy_case
@@ -163,6 +164,8 @@ def score_request(
     *,
     objected: bool,
     max_history_events: int = DEFAULT_MAX_HISTORY_EVENTS,
+    models: ModelRegistry | None = None,
+    decided_at: datetime | None = None,
 ) -> Scored:
     """Validate a request and score it: one TreeSHAP call gives the score and its explanation.
 
@@ -177,6 +180,10 @@ def score_request(
         their profile. (A model an objection stops is refused before it scores.)
     max_history_events : int
         The longest recommendation history accepted (``Settings.max_history_events``).
+    models : ModelRegistry, optional
+        The served models, for rules that read a model's score.
+    decided_at : datetime, optional
+        The decision's time (now when omitted): rules count a date's days up to its day.
 
     Returns
     -------
@@ -191,6 +198,18 @@ def score_request(
     if served.is_recommender:
         return _score_recommender(
             served, request, personalised=not objected, max_history_events=max_history_events
+        )
+    if served.is_rules:
+        if request.history is not None:
+            raise FeatureProblemsError([("history", "only the recommender takes a history")])
+        if models is None:
+            models = ModelRegistry("")  # serves nothing: a rule reading a score is refused
+        return score_rules(
+            served,
+            request.features,
+            locale=request.locale,
+            decided_on=(decided_at or datetime.now(UTC)).date(),
+            lookup=model_lookup(models),
         )
     return _score_classifier(served, request)
 
@@ -258,16 +277,23 @@ async def create_decision(
             f"this person objected to profiling (Art. 21 GDPR); the {served.name} model's "
             f"purpose ({served.spec.policy.purpose}) is stopped for them"
         )
+    decided_at = datetime.now(UTC)
     record = compose_decision(
         served,
         score_request(
-            served, request, objected=objected, max_history_events=settings.max_history_events
+            served,
+            request,
+            objected=objected,
+            max_history_events=settings.max_history_events,
+            models=context.models,
+            decided_at=decided_at,
         ),
         request=request,
         subject_pseudonym=pseudonym,
         application_key_id=principal.key_id,
         public_url=settings.public_url,
         mac_key=row_mac_key(settings.key_encryption_key.get_secret_value()),
+        decided_at=decided_at,
     )
     created_at = record.row["created_at"]
     case_rows: tuple[tuple[Table, dict[str, Any]], ...] = ()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Container, Mapping, Sequence
+from datetime import date
 from typing import Any, Protocol
 
 from api.core.errors import InvalidRequestError
@@ -49,6 +50,9 @@ SPECIAL_CATEGORY_NAMES = frozenset(
     }
 )
 _MAX_CATEGORY_LENGTH = 200
+# A date feature: a day of the calendar, no time (2026-11-20); years outside this are typos.
+_DATE_LENGTH = len("2026-11-20")
+_EARLIEST, _LATEST = date(1900, 1, 1), date(2999, 12, 31)
 # A category learned from a file may have hundreds of values; a problem lists the first ones.
 _MAX_LISTED_CATEGORIES = 50
 
@@ -77,6 +81,8 @@ def _unknown_category(known: Sequence[str]) -> str:
 def _check(feature: Feature, value: Any) -> tuple[Any, str | None]:
     """Return the clean value, or an error message."""
     kind = feature.type
+    if kind == "date":
+        return _check_date(value)
     if kind == "boolean":
         if isinstance(value, bool):
             return value, None
@@ -118,6 +124,19 @@ def _check(feature: Feature, value: Any) -> tuple[Any, str | None]:
     if feature.maximum is not None and number > feature.maximum:
         return None, f"must be at most {feature.maximum:g}"
     return clean, None
+
+
+def _check_date(value: Any) -> tuple[Any, str | None]:
+    message = "must be a date written YYYY-MM-DD"
+    if not isinstance(value, str) or len(value) != _DATE_LENGTH:
+        return None, message
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        return None, message
+    if not _EARLIEST <= day <= _LATEST:
+        return None, f"must be from {_EARLIEST.isoformat()} to {_LATEST.isoformat()}"
+    return day.isoformat(), None
 
 
 def validate_features(spec: ModelSpec, features: Mapping[str, Any]) -> dict[str, Any]:

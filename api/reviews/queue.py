@@ -10,7 +10,7 @@ Re-scores by a model are shown to the reviewer and never stored as an outcome.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, and_, func, or_, select, update
@@ -22,8 +22,10 @@ from api.core.timestamps import as_utc, utc_now
 from api.decisions.errors import DecisionNotFoundError
 from api.decisions.integrity import row_mac_key
 from api.decisions.reading import find_decision
+from api.decisions.ruled import model_lookup, redecide
 from api.decisions.runtime import ModelNotServedError, ModelRegistry, ServedModel
 from api.decisions.sealed import open_decision_fields
+from api.decisions.validation import FeatureProblemsError
 from api.reviews import deadlines
 from api.reviews.cases import (
     Step,
@@ -385,10 +387,33 @@ def escalate_decision(
 
 
 def _rescore(
-    served: ServedModel | None, features: dict[str, Any], corrected: bool
+    served: ServedModel | None,
+    features: dict[str, Any],
+    corrected: bool,
+    *,
+    decided_on: date,
+    models: ModelRegistry | None,
 ) -> RescoreRead | None:
     if served is None or served.is_recommender:
         return None
+    if served.is_rules:
+        # Decided again on the day of the decision, with the scoring models' versions of then.
+        try:
+            outcome, fired = redecide(
+                served.spec,
+                features,
+                decided_on=decided_on,
+                lookup=model_lookup(models or ModelRegistry("")),
+            )
+        except FeatureProblemsError:
+            return None
+        return RescoreRead(
+            model_version=served.version,
+            score=None,
+            outcome=outcome,
+            corrected=corrected,
+            rules_fired=fired,
+        )
     explanation = served.explainer.explain(served.encoder.encode_row(features))
     score = explanation.score
     return RescoreRead(
@@ -478,6 +503,7 @@ def get_case_for_reviewer(
     known = deciding or champion
     spec = known.spec if known is not None else None
     inputs = {**features, **(corrections or {})} if isinstance(features, dict) else features
+    decided_on = as_utc(decision.created_at).date()
     proposal = None
     if case.proposed_by is not None and case.state in ACTIVE_CASE_STATES:
         proposal = ProposalRead(
@@ -504,13 +530,19 @@ def get_case_for_reviewer(
             features=features if isinstance(features, dict) else {"data": features},
             explanation=frozen["explanation"],
             factors=frozen["factors"],
+            principal_reasons=frozen.get("principal_reasons") or [],
+            rules=frozen.get("rules"),
             outcome_label=frozen["outcome_label"],
         ),
         statement=statement,
         corrections=corrections,
         extension_reason=case.extension_reason,
-        rescore_deciding=_rescore(deciding, inputs, bool(corrections)),
-        rescore_champion=_rescore(champion, inputs, bool(corrections)),
+        rescore_deciding=_rescore(
+            deciding, inputs, bool(corrections), decided_on=decided_on, models=models
+        ),
+        rescore_champion=_rescore(
+            champion, inputs, bool(corrections), decided_on=decided_on, models=models
+        ),
         proposal=proposal,
         rationale=rationale if case.state == CaseState.RESOLVED else None,
         human_decision_id=case.human_decision_id,

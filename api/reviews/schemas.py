@@ -120,9 +120,12 @@ class RescoreRead(BaseModel):
     outcome: the model does not re-decide a case."""
 
     model_version: int
-    score: float
+    score: float | None = Field(description="None for a decision by rules.")
     outcome: str
     corrected: bool
+    rules_fired: list[str] | None = Field(
+        default=None, description="A decision by rules: the rules that fire on these inputs."
+    )
 
 
 class DecisionUnderReviewRead(BaseModel):
@@ -135,13 +138,21 @@ class DecisionUnderReviewRead(BaseModel):
     policy_version: str
     outcome: str
     allowed_outcomes: list[str]
-    score: float
+    score: float | None
     significant: bool
     review_reasons: list[str]
     legal_basis: str
     features: dict[str, Any]
-    explanation: dict[str, Any]
+    explanation: dict[str, Any] | None = Field(
+        description="The SHAP explanation; none for a decision by rules (see rules)."
+    )
     factors: list[dict[str, Any]]
+    principal_reasons: list[dict[str, Any]] = Field(
+        default_factory=list, description="The reasons given to the person, as frozen."
+    )
+    rules: dict[str, Any] | None = Field(
+        default=None, description="A decision by rules: the rules that fired, in both languages."
+    )
     outcome_label: str
 
 

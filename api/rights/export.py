@@ -119,6 +119,7 @@ def _decision_export(
             "data_provided": None,
             "factors": None,
             "principal_reasons": None,
+            "rules": None,
             "items": None,
             "notice": None,
         }
@@ -135,6 +136,8 @@ def _decision_export(
         "data_provided": opened.features,
         "factors": opened.frozen.get("factors"),
         "principal_reasons": opened.frozen.get("principal_reasons") or [],
+        # A decision by rules: the rules that fired with the person's values, both languages.
+        "rules": opened.frozen.get("rules"),
         "items": None
         if items is None
         else [{k: v for k, v in item.items() if k != "explanation"} for item in items],
@@ -273,7 +276,7 @@ def export_csv(
                 decision["model"]["name"],
                 decision["model"]["version"],
                 decision["outcome"],
-                repr(decision["score"]),
+                repr(decision["score"]) if decision["score"] is not None else "",
                 decision["significance"]["significant"],
                 decision["legal_basis"],
                 decision["status"],
@@ -283,7 +286,9 @@ def export_csv(
                 else "",
                 " | ".join(str(f.get("sentence", "")) for f in factors),
                 " | ".join(
-                    f"{r.get('reason', '')} ({r.get('display_value', '')})"
+                    f"{r.get('reason', '')} ({r['display_value']})"
+                    if r.get("display_value")
+                    else str(r.get("reason", ""))
                     for r in decision.get("principal_reasons") or []
                 ),
                 json.dumps(decision["data_provided"], sort_keys=True)

@@ -18,7 +18,14 @@ from typing import get_args
 
 from api.context import AppContext
 from api.decisions.runtime import ModelNotServedError
-from models.spec import ModelKind, ModelSpec, Retention, default_spec_path, load_spec
+from models.spec import (
+    ModelKind,
+    ModelSpec,
+    Retention,
+    default_spec_path,
+    load_spec,
+    shipped_rule_specs,
+)
 
 __all__ = [
     "RetentionPolicies",
@@ -65,8 +72,9 @@ def retention_policies(specs: Iterable[ModelSpec] = ()) -> dict[str, tuple[Reten
         Category -> its retention and the model names sealed under it.
     """
     by_name: dict[str, ModelSpec] = {}
-    for kind in get_args(ModelKind):
-        shipped = load_spec(default_spec_path(kind))
+    paths = [default_spec_path(kind) for kind in get_args(ModelKind)] + shipped_rule_specs()
+    for path in paths:
+        shipped = load_spec(path)
         by_name[shipped.name] = shipped
     for spec in specs:
         by_name[spec.name] = spec

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from api.core.timestamps import UtcDatetime
-from api.decisions.schemas import FactorRead, PrincipalReasonRead
+from api.decisions.schemas import FactorRead, PrincipalReasonRead, RulesExplanationRead
 
 __all__ = [
     "CorrectableRead",
@@ -42,7 +42,7 @@ class CorrectableRead(BaseModel):
 
     feature: str
     label: str
-    type: Literal["number", "integer", "boolean", "category"]
+    type: Literal["number", "integer", "boolean", "category", "date"]
     unit: str | None = None
     minimum: float | None = None
     maximum: float | None = None
@@ -104,7 +104,7 @@ class SubjectDecisionRead(SubjectDecisionSummary):
         description="Every outcome the model's policy allows, with its label in this language "
         "(to word an outcome a reviewer gave)."
     )
-    score: float
+    score: float | None = Field(description="The model's score; none for a decision by rules.")
     score_meaning: str | None = Field(
         default=None,
         description="What a higher score makes more likely, in this language (the spec's "
@@ -116,6 +116,11 @@ class SubjectDecisionRead(SubjectDecisionSummary):
         default_factory=list,
         description="The lender's reasons for an adverse outcome (a credit decline), as frozen "
         "with the decision; worded anew in the other language.",
+    )
+    rules: RulesExplanationRead | None = Field(
+        default=None,
+        description="A decision by rules: the rules that fired with your values and the nearest "
+        "change that would have given another outcome, in both languages.",
     )
     data_used: list[DataUsedRead]
     correctable: list[CorrectableRead] = Field(

@@ -24,7 +24,14 @@ from api.decisions.runtime import ModelNotServedError, ServedModel
 from api.subjects.models import RevokedToken
 from api.subjects.schemas import SubjectDecisionRead, SubjectDecisionSummary
 from api.subjects.security import Subject
-from explain import Explanation, Locale, SpecMismatchError, main_factors, subject_view
+from explain import (
+    Explanation,
+    Locale,
+    SpecMismatchError,
+    display_value,
+    main_factors,
+    subject_view,
+)
 
 __all__ = ["list_decisions", "read_decision", "revoke_token"]
 
@@ -108,6 +115,38 @@ def _classifier_view(
     return frozen_factors, data_used
 
 
+def _rules_view(
+    opened: OpenedDecision, served: ServedModel | None, locale: Locale
+) -> list[dict[str, Any]]:
+    """The data a decision by rules used, worded: its inputs, and the scores its rules read."""
+    features = opened.features
+    known = {f.name: f for f in served.spec.features} if served is not None else {}
+    data_used = [
+        {
+            "feature": name,
+            "label": known[name].label.get(locale) if name in known else name,
+            "value": value,
+            "display_value": display_value(known[name], value, locale)
+            if name in known
+            else str(value),
+        }
+        for name, value in features.items()
+        if name != "scores" and not isinstance(value, dict)
+    ]
+    rules = served.spec.rules if served is not None else None
+    for score in features.get("scores") or []:
+        read = rules.score(score["name"]) if rules is not None else None
+        data_used.append(
+            {
+                "feature": score["name"],
+                "label": read.label.get(locale) if read is not None else score["name"],
+                "value": score["score"],
+                "display_value": f"{score['score']:.2f} ({score['model']} v{score['version']})",
+            }
+        )
+    return data_used
+
+
 def _outcome_labels(served: ServedModel | None, locale: Locale) -> dict[str, str]:
     if served is None:
         return {}
@@ -126,6 +165,8 @@ def _correctable(
     # newer version's feature) is not offered.
     if served is None or served.is_recommender:
         return []
+    # A decision by rules rests on facts, each of which the person may say is wrong (Art. 16).
+    rules = served.is_rules
     return [
         {
             "feature": feature.name,
@@ -146,7 +187,7 @@ def _correctable(
             "value": opened.features[feature.name],
         }
         for feature in served.spec.features
-        if feature.actionable and feature.name in opened.features
+        if (feature.actionable or rules) and feature.name in opened.features
     ]
 
 
@@ -236,11 +277,13 @@ def read_decision(
     shown: Locale = locale or ("es" if row.locale == "es" else "en")
     served = _served(context, row.model_name)
     items: list[dict[str, Any]] | None = None
-    if row.personalised is None:
+    factors: list[Any] = []
+    if opened.frozen.get("rules") is not None:
+        data_used = _rules_view(opened, served, shown)
+    elif row.personalised is None:
         factors, data_used = _classifier_view(opened, served, shown)
     else:
         items, data_used = _recommender_view(opened, served, shown)
-        factors = []
     label = opened.frozen["outcome_label"]
     if shown != row.locale:
         label = _outcome_label(served, row.outcome, shown) or label
@@ -260,6 +303,7 @@ def read_decision(
             decided_in=row.locale,
             raw_values=opened.features if isinstance(opened.features, dict) else {},
         ),
+        "rules": opened.frozen.get("rules"),
         "data_used": data_used,
         "correctable": _correctable(opened, served, shown),
         "items": items,

@@ -206,10 +206,64 @@ function rescoreRow(title, rescore) {
     {},
     el("th", { scope: "row", text: title }),
     el("td", { class: "number", text: `v${rescore.model_version}` }),
-    el("td", { class: "number", text: rescore.score.toFixed(3) }),
+    el("td", { class: "number", text: rescore.score === null ? (rescore.rules_fired && rescore.rules_fired.length ? rescore.rules_fired.join(", ") : "no rule fires") : rescore.score.toFixed(3) }),
     el("td", { text: rescore.outcome }),
     el("td", { text: rescore.corrected ? "with the person's corrections" : "inputs as decided" }),
   );
+}
+
+/** A decision by rules: the rules that fired with the person's values, and the nearest change. */
+function rulesSection(rules) {
+  return [
+    el("h2", { text: "The rules that fired" }),
+    (rules.fired || []).length
+      ? el(
+          "table",
+          { id: "rules-fired" },
+          el("thead", {}, el("tr", {}, ...["Rule", "Outcome", "Condition", "The person's value"].map((h) => el("th", { scope: "col", text: h })))),
+          el(
+            "tbody",
+            {},
+            ...rules.fired.flatMap((f) =>
+              f.conditions.map((c, i) =>
+                el(
+                  "tr",
+                  {},
+                  el("th", { scope: "row", text: i === 0 ? f.rule : "" }),
+                  el("td", { text: i === 0 ? f.outcome : "" }),
+                  el("td", { text: `${c.input} ${c.op} ${Array.isArray(c.value) ? c.value.join(", ") : valueText(c.value)}` }),
+                  el("td", { text: `${c.display_value.en}${c.compared !== c.person_value ? ` (${valueText(c.compared)})` : ""}` }),
+                ),
+              ),
+            ),
+          ),
+        )
+      : el("p", { id: "rules-default", text: `No rule fired: ${rules.default_reason ? rules.default_reason.en : rules.outcome}.` }),
+    rules.nearest_change ? el("p", { id: "nearest-change", text: rules.nearest_change.text.en }) : null,
+  ];
+}
+
+function shapSection(d, explanation) {
+  return [
+    el("h2", { text: "All contributions (SHAP, log-odds)" }),
+    el(
+      "p",
+      { class: "hint", id: "additivity" },
+      `Base value ${valueText(explanation.base_value)} plus the contributions gives the margin ${valueText(explanation.margin)}; score ${valueText(explanation.score)}.`,
+    ),
+    el(
+      "figure",
+      { class: "chart-frame" },
+      contributionChart(allContributions(d), {
+        id: "shap-chart",
+        title: "Every feature's contribution to the decision's margin, largest first",
+        raises: "raises",
+        lowers: "lowers",
+        axisRaises: "raises the score →",
+        axisLowers: "← lowers the score",
+      }),
+    ),
+  ];
 }
 
 function allContributions(decision) {
@@ -268,7 +322,7 @@ async function renderCase(caseId) {
       { class: "card" },
       factsList([
         ["Automated outcome", `${d.outcome_label} (${d.outcome})`],
-        ["Score", d.score.toFixed(3)],
+        d.score === null ? ["Decided by", "rules (no score)"] : ["Score", d.score.toFixed(3)],
         ["Model", `${d.model} v${d.model_version}, policy ${d.policy_version}`],
         ["Decided", date(d.created_at, true)],
         ["Significant", d.significant ? "yes (legal or similarly significant effect)" : "no"],
@@ -276,24 +330,10 @@ async function renderCase(caseId) {
         d.review_reasons && d.review_reasons.length ? ["Held for review because", d.review_reasons.join(", ")] : null,
       ]),
     ),
-    el("h2", { text: "All contributions (SHAP, log-odds)" }),
-    el(
-      "p",
-      { class: "hint", id: "additivity" },
-      `Base value ${valueText(explanation.base_value)} plus the contributions gives the margin ${valueText(explanation.margin)}; score ${valueText(explanation.score)}.`,
-    ),
-    el(
-      "figure",
-      { class: "chart-frame" },
-      contributionChart(allContributions(d), {
-        id: "shap-chart",
-        title: "Every feature's contribution to the decision's margin, largest first",
-        raises: "raises",
-        lowers: "lowers",
-        axisRaises: "raises the score →",
-        axisLowers: "← lowers the score",
-      }),
-    ),
+    d.principal_reasons && d.principal_reasons.length
+      ? [el("h2", { text: "Reasons given to the person" }), el("ol", { id: "principal-reasons" }, ...d.principal_reasons.map((r) => el("li", { text: r.display_value ? `${r.reason} (${r.display_value})` : r.reason })))]
+      : null,
+    d.rules ? rulesSection(d.rules) : shapSection(d, explanation),
     el("h2", { text: "What the person says" }),
     item.statement ? el("p", { class: "quoted", id: "statement", text: item.statement }) : el("p", { class: "hint", text: "No statement (the case was not opened by a contest)." }),
     el("h3", { text: "Corrections" }),
@@ -323,7 +363,8 @@ async function renderCase(caseId) {
         {},
         ...Object.entries(d.features).map(([name, value]) => {
           const index = (explanation.feature_names || []).indexOf(name);
-          return el("tr", {}, el("th", { scope: "row", text: name }), el("td", { text: valueText(value) }), el("td", { class: "number", text: index >= 0 ? signed(explanation.values[index]) : "—" }));
+          const shown = value !== null && typeof value === "object" ? JSON.stringify(value) : valueText(value);
+          return el("tr", {}, el("th", { scope: "row", text: name }), el("td", { text: shown }), el("td", { class: "number", text: index >= 0 ? signed(explanation.values[index]) : "—" }));
         }),
       ),
     ),

@@ -145,8 +145,10 @@ function render() {
         el("dd", { text: formatDate(d.created_at, state.locale, true) }),
         el("dt", { text: s.model }),
         el("dd", { text: `${d.model.name} (v${d.model.version})` }),
-        el("dt", { text: s.score }),
-        el("dd", {}, `${d.score.toFixed(2)} `, el("span", { class: "hint", text: `(${s.scoreHint})` })),
+        // A decision by rules has no score: its rules are shown below.
+        d.score === null || d.score === undefined
+          ? null
+          : [el("dt", { text: s.score }), el("dd", {}, `${d.score.toFixed(2)} `, el("span", { class: "hint", text: `(${s.scoreHint})` }))],
       ),
       d.human_review
         ? [
@@ -162,8 +164,8 @@ function render() {
     ),
     state.case ? caseSection(state.case) : null,
     el("section", { "aria-labelledby": "notice-heading" }, el("h2", { id: "notice-heading", text: s.noticeHeading }), el("p", { class: "notice", text: d.notice })),
-    d.principal_reasons && d.principal_reasons.length ? reasonsSection(d.principal_reasons) : null,
-    d.items ? itemsSection(d) : factorsSection(d.factors, d.score_meaning),
+    d.principal_reasons && d.principal_reasons.length ? reasonsSection(d.principal_reasons, Boolean(d.rules)) : null,
+    d.rules ? rulesSection(d.rules) : d.items ? itemsSection(d) : factorsSection(d.factors, d.score_meaning),
     dataSection(d.data_used),
     // A person's own decision is not contested again (the service refuses it); nor is one under
     // review already.
@@ -188,16 +190,50 @@ function chartWords(s, meaning) {
   };
 }
 
+/** A decision by rules: each rule that fired with the person's values it tested, and the
+ * nearest change of one input that would have given another outcome (both frozen in the two
+ * languages). */
+function rulesSection(rules) {
+  const s = t();
+  const loc = state.locale;
+  const fired = rules.fired || [];
+  return el(
+    "section",
+    { "aria-labelledby": "rules-heading" },
+    el("h2", { id: "rules-heading", text: s.rulesHeading }),
+    fired.length
+      ? [
+          el("p", { class: "hint", text: s.rulesIntro }),
+          el(
+            "ol",
+            { class: "sentences", id: "rules-fired" },
+            ...fired.map((f) =>
+              el(
+                "li",
+                { class: "rule", "data-rule": f.rule },
+                el("p", { text: f.reason[loc] }),
+                el("dl", { class: "facts" }, ...f.conditions.flatMap((c) => [el("dt", { text: c.label[loc] }), el("dd", { text: c.display_value[loc] })])),
+              ),
+            ),
+          ),
+        ]
+      : el("p", { id: "rules-default", text: rules.default_reason ? rules.default_reason[loc] : "" }),
+    rules.nearest_change
+      ? [el("h3", { text: s.nearestChangeHeading }), el("p", { id: "nearest-change", text: rules.nearest_change.text[loc] })]
+      : null,
+  );
+}
+
 /** A lender's principal reasons for an adverse outcome (a credit decline), each with the
  * person's value it rests on. */
-function reasonsSection(reasons) {
+function reasonsSection(reasons, byRules) {
   const s = t();
   return el(
     "section",
     { "aria-labelledby": "reasons-heading" },
     el("h2", { id: "reasons-heading", text: s.principalReasonsHeading }),
-    el("p", { class: "hint", text: s.principalReasonsIntro }),
-    el("ol", { class: "sentences", id: "principal-reasons" }, ...reasons.map((r) => el("li", { class: "reason", text: `${r.reason} (${r.display_value})` }))),
+    el("p", { class: "hint", text: byRules ? s.ruleReasonsIntro : s.principalReasonsIntro }),
+    el("ol", { class: "sentences", id: "principal-reasons" }, ...reasons.map((r) => el("li", { class: "reason", text: r.display_value ? `${r.reason} (${r.display_value})` : r.reason }))),
   );
 }
 
@@ -310,6 +346,10 @@ function correctionsList(corrections) {
 
 function displayValue(feature, value) {
   const spec = (state.decision.correctable || []).find((c) => c.feature === feature);
+  if (spec && spec.type === "date") {
+    const used = (state.decision.data_used || []).find((row) => row.feature === feature);
+    return used && used.value === value ? used.display_value : String(value);
+  }
   if (typeof value === "boolean") {
     if (spec) return value ? spec.true_label || t().yes : spec.false_label || t().no;
     return value ? t().yes : t().no;
@@ -357,6 +397,8 @@ function correctionInput(c) {
       el("option", { value: "", text: s.noChange }),
       ...options.map(([value, text]) => el("option", { value, text })),
     );
+  } else if (c.type === "date") {
+    control = el("input", { id, name: field, type: "date", "data-field": field, "data-type": c.type, "aria-describedby": described });
   } else {
     control = el("input", {
       id,
