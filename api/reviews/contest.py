@@ -8,7 +8,7 @@ case or decision of someone else is answered as not found.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -53,8 +53,11 @@ from models.spec import ModelSpec
 __all__ = ["create_contest", "get_subject_case", "list_subject_cases", "withdraw_case"]
 
 
-def _validate_corrections(spec: ModelSpec, corrections: Mapping[str, Any]) -> dict[str, Any]:
-    """Check only the corrected features, by the deciding model's spec (Art. 16)."""
+def _validate_corrections(
+    spec: ModelSpec, corrections: Mapping[str, Any], *, decided_on: date
+) -> dict[str, Any]:
+    """Check only the corrected features, by the deciding model's spec (Art. 16); a corrected
+    date is a day no later than the decision's."""
     if spec.kind == "recommendation":
         raise ReviewInputError(
             "corrections", "a recommendation is based on a history; corrections do not apply"
@@ -65,7 +68,7 @@ def _validate_corrections(spec: ModelSpec, corrections: Mapping[str, Any]) -> di
         update={"features": [f for f in spec.features if f.name in corrections]}
     )
     try:
-        return {
+        clean = {
             name: value
             for name, value in validate_features(given, corrections).items()
             if name in corrections
@@ -74,6 +77,14 @@ def _validate_corrections(spec: ModelSpec, corrections: Mapping[str, Any]) -> di
         raise FeatureProblemsError(
             [("corrections." + f.removeprefix("features."), m) for f, m in exc.problems]
         ) from None
+    late = [
+        (f"corrections.{f.name}", f"must not be after the day of the decision ({decided_on})")
+        for f in given.features
+        if f.type == "date" and clean.get(f.name) is not None and clean[f.name] > str(decided_on)
+    ]
+    if late:
+        raise FeatureProblemsError(late)
+    return clean
 
 
 def create_contest(
@@ -129,13 +140,16 @@ def create_contest(
             raise DecisionNotFoundError(f"no decision {decision_id}")
         check_open_to_review(session, decision=decision)
         model_name, model_version = decision.model_name, decision.model_version
+        decided_on = as_utc(decision.created_at).date()
     # Outside the write transaction: loading an older model version can take seconds, and
     # SQLite's write lock must not wait on it.
     clean: dict[str, Any] | None = None
     if corrections is not None:
         if models is None:
             raise ReviewInputError("corrections", "corrections cannot be checked at the moment")
-        clean = _validate_corrections(models.version(model_name, model_version).spec, corrections)
+        clean = _validate_corrections(
+            models.version(model_name, model_version).spec, corrections, decided_on=decided_on
+        )
     try:
         with write_transaction(session):
             decision = find_decision(session, decision_id=decision_id)

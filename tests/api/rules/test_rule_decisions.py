@@ -81,6 +81,17 @@ def test_a_refund_denied_by_a_rule_is_contested_with_a_corrected_date_and_overtu
     ).json()
     assert english["principal_reasons"][0]["reason"] == fired["reason"]["en"]
 
+    # A corrected date after the decision is refused by field, and no case opens.
+    future = service.client.post(
+        f"/v1/me/decisions/{decision['id']}/contest",
+        headers=bearer(token),
+        json={
+            "statement": "Lo compré mañana.",
+            "corrections": {"purchased_on": (_today() + timedelta(days=1)).isoformat()},
+        },
+    )
+    problem = assert_problem(future, 422)
+    assert [e["field"] for e in problem["errors"]] == ["corrections.purchased_on"]
     # The person bought it 5 days ago, not 21: the corrected date no longer fires the rule.
     corrected = (_today() - timedelta(days=5)).isoformat()
     contest = service.client.post(
