@@ -195,8 +195,11 @@ def test_serve_refuses_when_no_served_model_is_registered_naming_those_that_are(
     assert code == 2, output
     (line,) = [line for line in output.splitlines() if line.startswith("Refusing to start")]
     assert "none of GLASSBOX_SERVED_MODELS (telco-churn)" in line
-    assert "registered there: churn (champion v" in line
-    assert "GLASSBOX_SERVED_MODELS=churn,credit,fraud,recommendation" in line
+    assert "registered there: account-suspension (champion v1), churn (champion v" in line
+    assert (
+        "GLASSBOX_SERVED_MODELS=account-suspension,churn,credit,fraud,geo-restriction,recommendation,refund"
+        in line
+    )
 
 
 def test_serve_refuses_a_bad_served_models_value_in_one_line(

@@ -54,7 +54,9 @@ def test_init_creates_secrets_a_service_starts_with(
         assert secret.read_text().strip() not in output  # paths are printed, never keys
         assert f"export GLASSBOX_{name.upper()}_FILE={secret}" in output
     exported = _source(env_file, monkeypatch)
-    assert exported["GLASSBOX_SERVED_MODELS"] == "fraud,churn,credit,recommendation"
+    assert exported["GLASSBOX_SERVED_MODELS"] == (
+        "fraud,churn,credit,recommendation,refund,geo-restriction,account-suspension"
+    )
     settings = Settings()
     assert not settings.demo_mode
     assert settings.database_url == f"sqlite:///{home / 'glassbox.db'}"

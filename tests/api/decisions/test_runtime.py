@@ -41,7 +41,10 @@ def test_a_start_serves_what_it_can_and_warns_of_a_name_not_registered(
     assert warning.levelno == logging.WARNING
     message = warning.getMessage()
     assert message.startswith("GLASSBOX_SERVED_MODELS names frad, which is not registered")
-    assert "did you mean fraud?" in message and "registered there: churn (champion v" in message
+    assert (
+        "did you mean fraud?" in message
+        and "registered there: account-suspension (champion v1), churn (champion v" in message
+    )
     assert "\n" not in message
 
 
@@ -55,8 +58,14 @@ def test_a_start_refuses_when_no_served_model_can_be_served(
         pass
     message = str(refused.value)
     assert "none of GLASSBOX_SERVED_MODELS (telco-churn)" in message
-    assert "registered there: churn (champion v" in message and "fraud" in message
-    assert "GLASSBOX_SERVED_MODELS=churn,credit,fraud,recommendation" in message
+    assert (
+        "registered there: account-suspension (champion v1), churn (champion v" in message
+        and "fraud" in message
+    )
+    assert (
+        "GLASSBOX_SERVED_MODELS=account-suspension,churn,credit,fraud,geo-restriction,recommendation,refund"
+        in message
+    )
     assert "\n" not in message
 
 
