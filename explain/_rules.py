@@ -9,13 +9,12 @@ that what is frozen with the decision reads the same on a Spanish page years lat
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date
 from typing import Any, get_args
 
 from explain._json import JSONValue
 from explain._text import Locale, _format_number, display_value, with_article
 from models.rule_spec import days_placeholder
-from models.rules import Change, Fired, Verdict, input_kinds
+from models.rules import Change, Fired, Verdict, compared_value, input_kinds
 from models.spec import Label, ModelSpec
 
 __all__ = ["rule_reasons", "rules_explanation"]
@@ -71,7 +70,7 @@ def _placeholders(
     words = {name: _shown(spec, kinds, name, values.get(name), locale) for name in kinds}
     for name, kind in kinds.items():
         if kind == "date" and values.get(name) is not None:
-            days = (verdict.decided_on - date.fromisoformat(str(values[name]))).days
+            days = compared_value(kind, values[name], verdict.decided_on)
             words[days_placeholder(name)] = _format_number(days, locale, integer=True)
     return words
 

@@ -328,6 +328,23 @@ def _log_comparison(comparison: Comparison) -> None:
     mlflow.set_tags(tags)
 
 
+def _version_tags(run_id: str, comparison: Comparison) -> dict[str, str]:
+    """The tags of a registered version: it passed, its run, how it compared."""
+    return {
+        "glassbox.gates": "passed",
+        "glassbox.run_id": run_id,
+        "glassbox.comparison": comparison.verdict,
+        "glassbox.forced": str(comparison.forced).lower(),
+    }
+
+
+def _take_alias(client: Any, name: str, version: int, comparison: Comparison) -> bool:
+    """Give a new version ``champion`` if it was promoted, else ``challenger``; whether it won."""
+    alias = CHAMPION if comparison.promoted else CHALLENGER
+    client.set_registered_model_alias(name, alias, str(version))
+    return comparison.promoted
+
+
 def log_training(
     result: TrainResult,
     *,
@@ -415,19 +432,10 @@ def log_training(
         champion = False
         if comparison is not None:
             registered = mlflow.register_model(
-                model_uri,
-                spec.name,
-                tags={
-                    "glassbox.gates": "passed",
-                    "glassbox.run_id": run_id,
-                    "glassbox.comparison": comparison.verdict,
-                    "glassbox.forced": str(comparison.forced).lower(),
-                },
+                model_uri, spec.name, tags=_version_tags(run_id, comparison)
             )
             version = int(registered.version)
-            champion = comparison.promoted
-            alias = CHAMPION if champion else CHALLENGER
-            client.set_registered_model_alias(spec.name, alias, str(version))
+            champion = _take_alias(client, spec.name, version, comparison)
     return Registration(
         name=spec.name,
         run_id=run_id,
@@ -521,18 +529,10 @@ def log_rules(
                 spec.name,
                 source,
                 run_id=run_id,
-                tags={
-                    "glassbox.gates": "passed",
-                    "glassbox.kind": "rules",
-                    "glassbox.run_id": run_id,
-                    "glassbox.comparison": comparison.verdict,
-                    "glassbox.forced": str(comparison.forced).lower(),
-                },
+                tags={**_version_tags(run_id, comparison), "glassbox.kind": "rules"},
             )
             version = int(registered.version)
-            champion = comparison.promoted
-            alias = CHAMPION if champion else CHALLENGER
-            client.set_registered_model_alias(spec.name, alias, str(version))
+            champion = _take_alias(client, spec.name, version, comparison)
     return Registration(
         name=spec.name,
         run_id=run_id,

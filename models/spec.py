@@ -63,8 +63,6 @@ class SpecError(ValueError):
     """A spec file that cannot be read or does not describe a usable model."""
 
 
-
-
 # --- Words a person reads: value labels, units, the meaning of a higher score -----------------
 # (kept together: Feature.unit/value_labels/value_labels_fallback and Policy.higher_score_means)
 
