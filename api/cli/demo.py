@@ -35,7 +35,8 @@ def demo(
     port: int = 8000,
     serve: Annotated[bool, typer.Option(help="Start the API after set-up.")] = True,
 ) -> None:
-    """Fixtures, four models trained and registered, demo keys, then the API on HOST:PORT."""
+    """Fixtures, four models trained and three decisions by rules registered, demo keys, then
+    the API on HOST:PORT."""
     from api.core.settings import generate_demo_secrets
     from data_fixtures import generate_all
     from models.registry import log_rules, log_training
