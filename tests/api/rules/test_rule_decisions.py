@@ -311,3 +311,80 @@ def test_bad_inputs_are_refused_by_field_and_nothing_is_written(service: Service
         problem = assert_problem(_ask(service, model, features), 422)
         assert field in {e["field"] for e in problem["errors"]}, (features, problem)
     assert count() == before
+
+
+def _contest_and_claim(
+    service: Service, decision: dict[str, Any], body: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    token = decision["notice"]["subject_token"]
+    contest = service.client.post(
+        f"/v1/me/decisions/{decision['id']}/contest", headers=bearer(token), json=body
+    )
+    assert contest.status_code == 201, contest.text
+    case_id = contest.json()["case_id"]
+    reviewer = service.auth("reviewer")
+    assert service.client.post(f"/v1/reviews/cases/{case_id}/claim", headers=reviewer).is_success
+    case: dict[str, Any] = service.client.get(
+        f"/v1/reviews/cases/{case_id}", headers=reviewer
+    ).json()
+    return case_id, case
+
+
+def test_a_restriction_contested_with_the_real_country_is_overturned(service: Service) -> None:
+    decision = _ask(
+        service, "geo-restriction", {"country": "US", "service": "live_classes"}, locale="es"
+    ).json()
+    case_id, case = _contest_and_claim(
+        service,
+        decision,
+        {
+            "statement": "Uso una VPN de mi empresa; estoy en Lisboa.",
+            "corrections": {"country": "PT"},
+        },
+    )
+    assert case["rescore_deciding"]["outcome"] == "allow"
+    assert case["rescore_deciding"]["rules_fired"] == []
+    resolved = service.client.post(
+        f"/v1/reviews/cases/{case_id}/resolve",
+        headers=service.auth("reviewer"),
+        json={"resolution": "overturn", "outcome": "allow", "rationale": "Connected via a VPN."},
+    )
+    assert resolved.status_code == 200, resolved.text
+    assert resolved.json()["state"] == "resolved"
+
+
+def test_overturning_a_suspension_takes_a_second_reviewer(
+    service: Service, trained: TrainedModels
+) -> None:
+    risky, _ = fraud_rows(trained)
+    decision = _ask(
+        service, "account-suspension", {"recent_fraud_blocks": 2, "latest_transaction": risky}
+    ).json()
+    assert decision["outcome"] == "suspend"
+    # One of the blocks was not fraud: with one block the rules keep the account active.
+    case_id, case = _contest_and_claim(
+        service,
+        decision,
+        {"statement": "One blocked payment was mine.", "corrections": {"recent_fraud_blocks": 1}},
+    )
+    rescored = case["rescore_deciding"]
+    assert (rescored["outcome"], rescored["rules_fired"]) == ("keep_active", [])
+    # The stored score of the latest payment is read again, not a new one.
+    assert case["decision"]["features"]["scores"] == decision["rules"]["scores"]
+    proposed = service.client.post(
+        f"/v1/reviews/cases/{case_id}/resolve",
+        headers=service.auth("reviewer"),
+        json={"resolution": "overturn", "outcome": "keep_active", "rationale": "One block only."},
+    )
+    assert proposed.status_code == 200, proposed.text
+    assert proposed.json()["state"] != "resolved"
+    same = service.client.post(
+        f"/v1/reviews/cases/{case_id}/approve", headers=service.auth("reviewer")
+    )
+    assert same.status_code == 403  # four eyes: not the proposer
+    approved = service.client.post(
+        f"/v1/reviews/cases/{case_id}/approve", headers=service.auth("reviewer2")
+    )
+    assert approved.status_code == 200, approved.text
+    assert approved.json()["state"] == "resolved"
+    _log_verifies(service)
