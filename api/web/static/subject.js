@@ -164,7 +164,8 @@ function render() {
     ),
     state.case ? caseSection(state.case) : null,
     el("section", { "aria-labelledby": "notice-heading" }, el("h2", { id: "notice-heading", text: s.noticeHeading }), el("p", { class: "notice", text: d.notice })),
-    d.principal_reasons && d.principal_reasons.length ? reasonsSection(d.principal_reasons, Boolean(d.rules)) : null,
+    // A decision by rules gives its reasons with the rules that fired, below.
+    d.principal_reasons && d.principal_reasons.length && !d.rules ? reasonsSection(d.principal_reasons) : null,
     d.rules ? rulesSection(d.rules) : d.items ? itemsSection(d) : factorsSection(d.factors, d.score_meaning),
     dataSection(d.data_used),
     // A person's own decision is not contested again (the service refuses it); nor is one under
@@ -226,13 +227,13 @@ function rulesSection(rules) {
 
 /** A lender's principal reasons for an adverse outcome (a credit decline), each with the
  * person's value it rests on. */
-function reasonsSection(reasons, byRules) {
+function reasonsSection(reasons) {
   const s = t();
   return el(
     "section",
     { "aria-labelledby": "reasons-heading" },
     el("h2", { id: "reasons-heading", text: s.principalReasonsHeading }),
-    el("p", { class: "hint", text: byRules ? s.ruleReasonsIntro : s.principalReasonsIntro }),
+    el("p", { class: "hint", text: s.principalReasonsIntro }),
     el("ol", { class: "sentences", id: "principal-reasons" }, ...reasons.map((r) => el("li", { class: "reason", text: r.display_value ? `${r.reason} (${r.display_value})` : r.reason }))),
   );
 }

@@ -61,7 +61,15 @@ def test_init_creates_secrets_a_service_starts_with(
     assert not settings.demo_mode
     assert settings.database_url == f"sqlite:///{home / 'glassbox.db'}"
     assert settings.mlflow_tracking_uri == f"sqlite:///{home / 'mlflow.db'}"
-    assert settings.served_models == ["fraud", "churn", "credit", "recommendation"]
+    assert settings.served_models == [
+        "fraud",
+        "churn",
+        "credit",
+        "recommendation",
+        "refund",
+        "geo-restriction",
+        "account-suspension",
+    ]
     # An operations command runs on those settings, on the database under the home.
     code, output = invoke("keys", "create", "--role", "admin", "--name", "operator")
     assert code == 0, output
