@@ -57,6 +57,18 @@ class PreferenceRead(BaseModel):
     )
 
 
+class SubjectRightsRead(BaseModel):
+    """The person's standing choices and their requests, as their page shows them."""
+
+    objected_at: datetime | None = Field(
+        default=None, description="Art. 21: since when profiling is stopped for the person."
+    )
+    restricted_at: datetime | None = Field(
+        default=None, description="Art. 18: since when no new decision is taken about them."
+    )
+    requests: list[RightsRequestRead] = Field(description="Newest first, with their due dates.")
+
+
 class ErasureKeyRead(BaseModel):
     """One part of the person's data: the records of a retention category and year."""
 

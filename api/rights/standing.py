@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -81,6 +82,33 @@ def standing_choices(preference: SubjectPreference | None) -> dict[str, Any]:
         "objected_at": as_utc(objected) if objected else None,
         "restricted_at": as_utc(restricted) if restricted else None,
     }
+
+
+def rights_of(context: AppContext, *, subject: Subject) -> dict[str, Any]:
+    """The subject's standing objection and restriction and their requests, newest first.
+
+    Reading them is not a request of its own (an export is): the page shows them on every visit.
+
+    Parameters
+    ----------
+    context : AppContext
+        The running service.
+    subject : Subject
+        Whose.
+
+    Returns
+    -------
+    dict
+        A ``SubjectRightsRead`` body.
+    """
+    with context.sessions() as session:
+        choices = standing_choices(preference_of(session, pseudonym=subject.pseudonym))
+        requests = session.scalars(
+            select(RightsRequest)
+            .where(RightsRequest.subject_pseudonym == subject.pseudonym)
+            .order_by(RightsRequest.received_at.desc())
+        ).all()
+        return {**choices, "requests": [request_body(r) for r in requests]}
 
 
 def _preference_body(

@@ -14,8 +14,8 @@ from api.core.routing import ApiRoute
 from api.rights import standing
 from api.rights.erasure import erase_subject
 from api.rights.export import export_csv, export_subject
-from api.rights.schemas import ErasureRead, PreferenceRead, SubjectExport
-from api.subjects.security import SubjectExportDep, SubjectRightsDep
+from api.rights.schemas import ErasureRead, PreferenceRead, SubjectExport, SubjectRightsRead
+from api.subjects.security import SubjectExportDep, SubjectReadDep, SubjectRightsDep
 
 __all__ = ["router"]
 
@@ -60,6 +60,12 @@ def _csv(text: str) -> Response:
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="glassbox-export.csv"'},
     )
+
+
+@router.get("/rights", response_model=SubjectRightsRead)
+def my_rights(subject: SubjectReadDep, context: ContextDep) -> dict[str, Any]:
+    """My standing objection and restriction, and my requests with their status and due date."""
+    return standing.rights_of(context, subject=subject)
 
 
 @router.post("/objection", response_model=PreferenceRead, status_code=201)
