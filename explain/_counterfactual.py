@@ -15,11 +15,18 @@ from numpy.typing import ArrayLike, NDArray
 from explain._errors import InvalidInputError
 from explain._explanation import sigmoid
 from explain._json import JSONValue, RawValue
-from explain._text import Locale, counterfactual_sentence, display_value, is_missing, raw_value
+from explain._text import (
+    Locale,
+    counterfactual_sentence,
+    display_value,
+    is_missing,
+    json_safe,
+    raw_value,
+)
 from explain._tree import final_estimator
 from models.spec import Feature, ModelSpec, Policy
 
-__all__ = ["Counterfactual", "counterfactual"]
+__all__ = ["Counterfactual", "counterfactual", "counterfactual_words"]
 
 MarginFunction = Callable[[NDArray[np.float64]], ArrayLike]
 
@@ -219,7 +226,8 @@ def counterfactual(
     current = policy.band_for(sigmoid(float(_margins(function, row.reshape(1, -1))[0])))
     wanted = {b.outcome for b in policy.bands} if outcomes is None else set(outcomes)
     wanted.discard(current.outcome)
-    actionable = [i for i, f in enumerate(spec.features) if f.actionable]
+    # A special category of data (Art. 9) is never a change to suggest, even if marked actionable.
+    actionable = [i for i, f in enumerate(spec.features) if f.actionable and not f.special_category]
     if not wanted or not actionable:
         return []
 
@@ -264,6 +272,53 @@ def counterfactual(
             )
         )
     return results
+
+
+def counterfactual_words(
+    changes: Mapping[str, RawValue],
+    spec: ModelSpec,
+    *,
+    outcome_label: str,
+    locale: Locale,
+    raw_values: Mapping[str, object] | None = None,
+) -> str:
+    """Word a counterfactual found earlier, in another language or for another page.
+
+    Parameters
+    ----------
+    changes : Mapping of str to raw value
+        ``Counterfactual.changes``: ``{feature: new value}``.
+    spec : ModelSpec
+        The spec that labels the features.
+    outcome_label : str
+        The outcome the changes lead to, in ``locale``.
+    locale : {"en", "es"}
+        Language of the sentence.
+    raw_values : Mapping, optional
+        The features as sent, to show the values they had.
+
+    Returns
+    -------
+    str
+        The same sentence :func:`counterfactual` gives in ``locale``.
+
+    Raises
+    ------
+    KeyError
+        A change names a feature the spec does not have.
+    """
+    described = []
+    for name, new in changes.items():
+        feature = spec.feature(name)
+        old = None if raw_values is None else json_safe(raw_values.get(name))
+        described.append(
+            (
+                feature.label.get(locale),
+                display_value(feature, new, locale),
+                None if is_missing(old) else display_value(feature, old, locale),
+            )
+        )
+    return counterfactual_sentence(described, outcome_label, locale)
 
 
 def _best_per_group(
