@@ -7,7 +7,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from api.core.timestamps import UtcDatetime
-from api.decisions.schemas import FactorRead, PrincipalReasonRead, RulesExplanationRead
+from api.decisions.schemas import (
+    CounterfactualRead,
+    FactorRead,
+    ModelRoleRead,
+    PrincipalReasonRead,
+    RulesExplanationRead,
+)
 
 __all__ = [
     "CorrectableRead",
@@ -121,6 +127,16 @@ class SubjectDecisionRead(SubjectDecisionSummary):
         default=None,
         description="A decision by rules: the rules that fired with your values and the nearest "
         "change that would have given another outcome, in both languages.",
+    )
+    counterfactuals: list[CounterfactualRead] = Field(
+        default_factory=list,
+        description="What would have changed an adverse outcome (a fraud block): changes to "
+        "inputs the person can act on, each re-scored on the deciding version; worded anew in "
+        "the other language.",
+    )
+    role: ModelRoleRead = Field(
+        description="The role the model played in this decision, with its purpose and the "
+        "inputs it weighs, in English and Spanish."
     )
     data_used: list[DataUsedRead]
     correctable: list[CorrectableRead] = Field(
