@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -21,11 +21,11 @@ from starlette.concurrency import run_in_threadpool
 
 from api.audit.schemas import LogEntryCreate
 from api.context import AppContext
-from api.core.applications import asked_by, pseudonym_namespace
-from api.core.crypto import KeyShredded, pseudonymise
+from api.core.applications import asked_by, subject_pseudonym
+from api.core.crypto import KeyShredded
 from api.core.security import Principal
 from api.core.settings import DEFAULT_MAX_HISTORY_EVENTS
-from api.core.tokens import issue_subject_token
+from api.core.tokens import SUBJECT_TOKEN_TTL, issue_subject_token
 from api.decisions.counterfactuals import counterfactuals_for_decision
 from api.decisions.errors import (
     DecisionNotFoundError,
@@ -58,8 +58,6 @@ __all__ = [
     "get_decision",
     "score_request",
 ]
-
-SUBJECT_TOKEN_TTL = timedelta(days=90)
 
 
 @dataclass(frozen=True)
@@ -274,11 +272,7 @@ async def create_decision(
     settings = context.settings
     # The application's scope, read with its key: the same subject_ref sent by an application
     # outside that scope is another person, whose token reaches none of these decisions.
-    pseudonym = pseudonymise(
-        settings.pseudonym_key.get_secret_value(),
-        request.subject_ref,
-        namespace=pseudonym_namespace(settings.pseudonym_namespace, principal.pseudonym_scope),
-    )
+    pseudonym = subject_pseudonym(settings, subject_ref=request.subject_ref, principal=principal)
     # Only models an objection can stop pay for the look-up: fraud screening never does.
     objected = served.spec.policy.objection_stops and await run_in_threadpool(
         has_objected, context, pseudonym

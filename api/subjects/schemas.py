@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
+from api.core.inputs import Text
 from api.core.timestamps import UtcDatetime
+from api.decisions.dependencies import DECISION_ID_PATTERN
 from api.decisions.schemas import (
     CounterfactualRead,
     FactorRead,
@@ -22,6 +24,8 @@ __all__ = [
     "SubjectDecisionRead",
     "SubjectDecisionSummary",
     "SubjectItemRead",
+    "SubjectLinkCreate",
+    "SubjectLinkRead",
     "SubjectModelRef",
 ]
 
@@ -146,3 +150,25 @@ class SubjectDecisionRead(SubjectDecisionSummary):
     notice: str
     contest_url: str
     human_review: HumanReviewRead | None = None
+
+
+class SubjectLinkCreate(BaseModel):
+    """An application asks for a fresh link for a person it decided about."""
+
+    subject_ref: Annotated[str, Text(256)] = Field(
+        description="The application's reference for the person, as sent with its decisions."
+    )
+    decision_id: str | None = Field(
+        default=None,
+        pattern=DECISION_ID_PATTERN,
+        description="The decision the link opens; the latest one about the person by default.",
+    )
+
+
+class SubjectLinkRead(BaseModel):
+    """A new link for the person: their page, with a new token in the fragment."""
+
+    decision_id: str
+    link: str = Field(description="``contest_url&token=...``: give it to the person as it is.")
+    subject_token: str
+    token_expires_at: UtcDatetime
