@@ -48,7 +48,7 @@ def demo(
     # the demo's models land in that deployment's MLflow store.
     generate_demo_secrets(home)
     uri = resolve_tracking_uri(home, None)
-    rows = []
+    rows: list[tuple[str, dict[str, float], dict[str, bool], str]] = []
     with progress_display() as progress:
         task = progress.add_task(f"Generating fixtures ({size})", total=None)
         paths = generate_all(home / "fixtures", size=size, seed=seed)

@@ -4,6 +4,7 @@ the model played, stated wherever the decision is."""
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Mapping
 from typing import Any
 
 import numpy as np
@@ -48,8 +49,8 @@ def _random_payments(rng: np.random.Generator, n: int) -> pd.DataFrame:
     )
 
 
-def _as_sent(record: dict[str, Any]) -> dict[str, Any]:
-    return {k: v.item() if isinstance(v, np.generic) else v for k, v in record.items()}
+def _as_sent(record: Mapping[Hashable, Any]) -> dict[str, Any]:
+    return {str(k): v.item() if isinstance(v, np.generic) else v for k, v in record.items()}
 
 
 def test_every_counterfactual_of_200_random_blocks_reaches_its_outcome_on_the_deciding_version(

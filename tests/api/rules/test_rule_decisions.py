@@ -255,7 +255,7 @@ def test_bad_inputs_are_refused_by_field_and_nothing_is_written(service: Service
             return int(session.scalar(select(func.count()).select_from(Decision)) or 0)
 
     before = count()
-    cases = [
+    cases: list[tuple[str, dict[str, Any], str]] = [
         (
             "refund",
             {"purchased_on": "21/11/2026", "progress_percent": 1, "refunds_last_12_months": 0},
