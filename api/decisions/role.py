@@ -53,6 +53,9 @@ _SENTENCES: dict[Role, Label] = {
 }
 
 
+_SENTENCE_TEXTS = {role: label.model_dump() for role, label in _SENTENCES.items()}
+
+
 def role_of(*, decided_by: str | None, review_required: bool) -> Role:
     """The role the model played, from a decision's columns.
 
@@ -90,12 +93,29 @@ def role_body(row: Mapping[str, Any], spec: ModelSpec | None) -> dict[str, Any]:
         ``role``, ``sentence``, ``purpose``, ``logic`` and ``parameters``.
     """
     role = role_of(decided_by=row.get("decided_by"), review_required=bool(row["review_required"]))
-    return {
-        "role": role,
-        "sentence": _SENTENCES[role].model_dump(),
-        "purpose": spec.description.model_dump() if spec is not None else None,
-        "logic": spec.logic.model_dump() if spec is not None and spec.logic else None,
-        "parameters": []
-        if spec is None
-        else [{"feature": f.name, "label": f.label.model_dump()} for f in spec.features],
-    }
+    return {"role": role, "sentence": _SENTENCE_TEXTS[role], **_model_words(spec)}
+
+
+# Every decision's body states the role: the spec's words are dumped once per served spec, not
+# once per decision (the hot path). The spec is kept beside its words, so an id is never reused.
+_WORDS: dict[int, tuple[ModelSpec, dict[str, Any]]] = {}
+_MAX_WORDS = 64  # served specs are few; reloads add new ones
+
+
+def _model_words(spec: ModelSpec | None) -> dict[str, Any]:
+    if spec is None:
+        return {"purpose": None, "logic": None, "parameters": []}
+    cached = _WORDS.get(id(spec))
+    if cached is None or cached[0] is not spec:
+        if len(_WORDS) >= _MAX_WORDS:
+            _WORDS.clear()
+        words = {
+            "purpose": spec.description.model_dump(),
+            "logic": spec.logic.model_dump() if spec.logic else None,
+            "parameters": [
+                {"feature": f.name, "label": f.label.model_dump()} for f in spec.features
+            ],
+        }
+        cached = _WORDS[id(spec)] = (spec, words)
+    # Shared, read-only: bodies are serialised, never changed in place.
+    return cached[1]
