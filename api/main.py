@@ -140,6 +140,7 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True) ->
     from api.reviews.subject_router import router as subject_cases_router
     from api.rights.router import router as rights_router
     from api.rights.subject_router import router as rights_subject_router
+    from api.subjects.router import links_router as subject_links_router
     from api.subjects.router import router as subjects_router
     from api.web.docs import docs_router
     from api.web.router import router as web_router
@@ -171,6 +172,7 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True) ->
     app.include_router(admin_router)
     app.include_router(audit_router)
     app.include_router(subjects_router)
+    app.include_router(subject_links_router)
     app.include_router(rights_subject_router)
     app.include_router(rights_router)
     app.include_router(webhooks_router)

@@ -19,7 +19,7 @@ Category codes are taken to follow the spec's category order (as ``models.encodi
 them); where an encoder learned its categories, pass its codes to :func:`counterfactual`.
 """
 
-from explain._counterfactual import Counterfactual, counterfactual
+from explain._counterfactual import Counterfactual, counterfactual, counterfactual_words
 from explain._errors import (
     ExplainError,
     InvalidInputError,
@@ -58,6 +58,7 @@ __all__ = [
     "TreeExplainer",
     "UnsupportedModelError",
     "counterfactual",
+    "counterfactual_words",
     "display_value",
     "group_values",
     "identity_groups",

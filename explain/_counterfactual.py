@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
@@ -15,11 +15,18 @@ from numpy.typing import ArrayLike, NDArray
 from explain._errors import InvalidInputError
 from explain._explanation import sigmoid
 from explain._json import JSONValue, RawValue
-from explain._text import Locale, counterfactual_sentence, display_value, is_missing, raw_value
+from explain._text import (
+    Locale,
+    counterfactual_sentence,
+    display_value,
+    is_missing,
+    json_safe,
+    raw_value,
+)
 from explain._tree import final_estimator
 from models.spec import Feature, ModelSpec, Policy
 
-__all__ = ["Counterfactual", "counterfactual"]
+__all__ = ["Counterfactual", "counterfactual", "counterfactual_words"]
 
 MarginFunction = Callable[[NDArray[np.float64]], ArrayLike]
 
@@ -33,6 +40,8 @@ _FINE_RANGE_POINTS = 41
 _COARSE_RANGE_POINTS = 11
 # A category or a yes/no is a whole change: it costs as much as changing a number by 100%.
 _DISCRETE_COST = 1.0
+# Up to this many pairs are scored with the single changes, in the same call to the model.
+_EAGER_PAIRS = 512
 
 
 @dataclass(frozen=True)
@@ -109,18 +118,18 @@ def _number_candidates(
     scale = abs(origin) or 1.0
     for step in steps:
         values.update((origin - step * scale, origin + step * scale))
-    candidates = []
+    # Rounding and clipping make duplicates; a code's cost depends on the code alone.
+    costs: dict[float, float] = {}
     for value in values:
         clipped = min(max(value, low), high)
         new: float = round(clipped) if feature.type == "integer" else float(f"{clipped:.6g}")
-        if new == current:
-            continue
-        cost = _DISCRETE_COST if missing else abs(new - current) / scale
-        raw: RawValue = int(new) if feature.type == "integer" else float(new)
-        candidates.append(_Candidate(column, float(new), raw, cost, 0))
-    # Rounding and clipping make duplicates; a code's cost depends on the code alone.
-    ordered = sorted({c.code: c for c in candidates}.values(), key=lambda c: (c.cost, c.code))
-    return [replace(c, rank=rank) for rank, c in enumerate(ordered)]
+        if new != current:
+            costs[float(new)] = _DISCRETE_COST if missing else abs(new - current) / scale
+    ordered = sorted(costs.items(), key=lambda item: (item[1], item[0]))
+    return [
+        _Candidate(column, code, int(code) if feature.type == "integer" else code, cost, rank)
+        for rank, (code, cost) in enumerate(ordered)
+    ]
 
 
 def _candidates(
@@ -216,11 +225,9 @@ def counterfactual(
         )
     policy = policy or spec.policy
     function = _margin_function(model)
-    current = policy.band_for(sigmoid(float(_margins(function, row.reshape(1, -1))[0])))
-    wanted = {b.outcome for b in policy.bands} if outcomes is None else set(outcomes)
-    wanted.discard(current.outcome)
-    actionable = [i for i, f in enumerate(spec.features) if f.actionable]
-    if not wanted or not actionable:
+    # A special category of data (Art. 9) is never a change to suggest, even if marked actionable.
+    actionable = [i for i, f in enumerate(spec.features) if f.actionable and not f.special_category]
+    if not actionable:
         return []
 
     def candidates(column: int, *, fine: bool) -> list[_Candidate]:
@@ -231,15 +238,29 @@ def counterfactual(
     singles: list[tuple[_Candidate, ...]] = [
         (c,) for column in actionable for c in candidates(column, fine=True)
     ]
-    found = _best_per_group(function, row, singles, policy, wanted)
-    if not found:
-        coarse = {column: candidates(column, fine=False) for column in actionable}
-        pairs: list[tuple[_Candidate, ...]] = [
-            combo
-            for a, b in itertools.combinations(actionable, 2)
-            for combo in itertools.product(coarse[a], coarse[b])
-        ]
-        found = _best_per_group(function, row, pairs, policy, wanted)
+    coarse = {column: candidates(column, fine=False) for column in actionable}
+    pairs: list[tuple[_Candidate, ...]] = [
+        combo
+        for a, b in itertools.combinations(actionable, 2)
+        for combo in itertools.product(coarse[a], coarse[b])
+    ]
+    # A model call costs far more than its rows (a tree ensemble walks every tree per call): the
+    # row itself, the single changes and, when they are few, the pairs go in one call.
+    eager = len(pairs) <= _EAGER_PAIRS
+    first = [*singles, *pairs] if eager else singles
+    margins = _margins(function, np.vstack([row.reshape(1, -1), _apply(row, first)]))
+    current = policy.band_for(sigmoid(float(margins[0])))
+    wanted = {b.outcome for b in policy.bands} if outcomes is None else set(outcomes)
+    wanted.discard(current.outcome)
+    if not wanted:
+        return []
+    found = _best_per_group(singles, margins[1 : 1 + len(singles)], policy, wanted)
+    if not found and pairs:
+        # Pairs only when no single change works.
+        pair_margins = (
+            margins[1 + len(singles) :] if eager else _margins(function, _apply(row, pairs))
+        )
+        found = _best_per_group(pairs, pair_margins, policy, wanted)
 
     results = []
     for combo, score in found:
@@ -266,17 +287,60 @@ def counterfactual(
     return results
 
 
+def counterfactual_words(
+    changes: Mapping[str, RawValue],
+    spec: ModelSpec,
+    *,
+    outcome_label: str,
+    locale: Locale,
+    raw_values: Mapping[str, object] | None = None,
+) -> str:
+    """Word a counterfactual found earlier, in another language or for another page.
+
+    Parameters
+    ----------
+    changes : Mapping of str to raw value
+        ``Counterfactual.changes``: ``{feature: new value}``.
+    spec : ModelSpec
+        The spec that labels the features.
+    outcome_label : str
+        The outcome the changes lead to, in ``locale``.
+    locale : {"en", "es"}
+        Language of the sentence.
+    raw_values : Mapping, optional
+        The features as sent, to show the values they had.
+
+    Returns
+    -------
+    str
+        The same sentence :func:`counterfactual` gives in ``locale``.
+
+    Raises
+    ------
+    KeyError
+        A change names a feature the spec does not have.
+    """
+    described = []
+    for name, new in changes.items():
+        feature = spec.feature(name)
+        old = None if raw_values is None else json_safe(raw_values.get(name))
+        described.append(
+            (
+                feature.label.get(locale),
+                display_value(feature, new, locale),
+                None if is_missing(old) else display_value(feature, old, locale),
+            )
+        )
+    return counterfactual_sentence(described, outcome_label, locale)
+
+
 def _best_per_group(
-    function: MarginFunction,
-    row: NDArray[np.float64],
     combos: Sequence[tuple[_Candidate, ...]],
+    margins: NDArray[np.float64],
     policy: Policy,
     wanted: set[str],
 ) -> list[tuple[tuple[_Candidate, ...], float]]:
     """The cheapest working combination for each set of changed features, cheapest first."""
-    if not combos:
-        return []
-    margins = _margins(function, _apply(row, combos))
     best: dict[tuple[int, ...], tuple[tuple[float, tuple[int, ...]], tuple[_Candidate, ...], float]]
     best = {}
     for combo, margin in zip(combos, margins, strict=True):

@@ -267,6 +267,10 @@ class Policy(_Strict):
     # Outcomes that carry principal reasons (the main factors towards them, worded as the
     # reasons a lender gives for a decline); none by default.
     reasons_for: list[str] = Field(default_factory=list)
+    # Adverse outcomes that carry counterfactuals: the smallest changes to actionable features
+    # that would have given another outcome (C-203/22: how a different input would have changed
+    # the result). None by default: the search costs a batch of scores per decision.
+    counterfactuals_for: list[str] = Field(default_factory=list)
 
     @property
     def by_score(self) -> bool:
@@ -317,6 +321,12 @@ class Policy(_Strict):
         unknown = set(self.reasons_for) - set(names)
         if unknown:
             raise ValueError(f"reasons_for names unknown outcomes: {sorted(unknown)}")
+        unknown = set(self.counterfactuals_for) - set(names)
+        if unknown:
+            raise ValueError(f"counterfactuals_for names unknown outcomes: {sorted(unknown)}")
+        if self.counterfactuals_for and self.bands[0].min_score is None:
+            # Rules give their own nearest change (explain.rules_explanation).
+            raise ValueError("counterfactuals_for applies to scores; outcomes of rules have none")
 
     def band_for(self, score: float) -> Band:
         """The band a probability-like score falls into."""

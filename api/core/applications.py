@@ -41,6 +41,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from api.core.crypto import pseudonymise
 from api.core.database import writing
 from api.core.errors import ConflictError, InvalidRequestError, NotFoundError
 from api.core.models import ApiKey, Application
@@ -49,6 +50,7 @@ from api.decisions.models import decided_by_any
 
 if TYPE_CHECKING:
     from api.core.security import Principal  # security imports this module
+    from api.core.settings import Settings
 
 __all__ = [
     "APPLICATION_NAME_PATTERN",
@@ -63,6 +65,7 @@ __all__ = [
     "pseudonym_namespace",
     "resolve_application",
     "set_pseudonym_scope",
+    "subject_pseudonym",
 ]
 
 APPLICATION_NAME_PATTERN: Final = r"^[a-z][a-z0-9_-]{0,63}$"
@@ -110,6 +113,34 @@ def pseudonym_namespace(base: str, scope: str | None) -> str:
     if not scope:
         raise ValueError("an application key without a pseudonym scope")
     return base if scope == LEGACY_SCOPE else f"{base}/{scope}"
+
+
+def subject_pseudonym(settings: Settings, *, subject_ref: str, principal: Principal) -> str:
+    """Whom an application's ``subject_ref`` names: its keyed pseudonym in the caller's scope.
+
+    The one rule, for a decision and for a fresh link alike: the same ``subject_ref`` sent by an
+    application outside that scope is another person, whose token reaches none of these
+    decisions.
+
+    Parameters
+    ----------
+    settings : Settings
+        The pseudonym key and the organisation's namespace.
+    subject_ref : str
+        The application's reference for the person.
+    principal : Principal
+        The application asking (its pseudonym scope).
+
+    Returns
+    -------
+    str
+        The pseudonym.
+    """
+    return pseudonymise(
+        settings.pseudonym_key.get_secret_value(),
+        subject_ref,
+        namespace=pseudonym_namespace(settings.pseudonym_namespace, principal.pseudonym_scope),
+    )
 
 
 def application_name_for(key_name: str) -> str:

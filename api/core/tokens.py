@@ -21,6 +21,7 @@ from api.core.crypto import hmac_sha256, random_bytes
 
 __all__ = [
     "DEFAULT_SCOPES",
+    "SUBJECT_TOKEN_TTL",
     "SubjectClaims",
     "TokenError",
     "issue_subject_token",
@@ -31,6 +32,8 @@ TOKEN_VERSION = 1
 # What a notice's token allows: reading the decision and everything about the same subject,
 # contesting and exercising the subject's rights.
 DEFAULT_SCOPES = ("decision:read", "decision:contest", "subject:read", "subject:rights")
+# How long a notice's token, or a fresh link's, opens the person's page.
+SUBJECT_TOKEN_TTL = timedelta(days=90)
 
 
 class TokenError(ValueError):

@@ -20,9 +20,11 @@ from api.decisions.errors import DecisionNotFoundError, SubjectErasedError
 from api.decisions.integrity import check_decision, row_mac_key
 from api.decisions.models import Decision
 from api.decisions.records import decision_body, sealing_key, subject_link
+from api.decisions.role import role_body
 from api.decisions.sealed import open_decision_fields
 from api.vault.keys import data_key_for
 from explain import Explanation
+from models.spec import ModelSpec
 
 __all__ = [
     "OpenedDecision",
@@ -200,7 +202,7 @@ class OpenedDecision:
     frozen : dict
         The explanation as it was shown: ``explanation`` (``Explanation.to_dict()``),
         ``factors``, ``items``, ``outcome_label`` and, for an outcome that carries them, the
-        ``principal_reasons``.
+        ``principal_reasons`` and ``counterfactuals``.
     notice : dict
         The notice's ``text`` and ``contest_url``.
     """
@@ -210,8 +212,11 @@ class OpenedDecision:
     frozen: dict[str, Any]
     notice: dict[str, Any]
 
-    def body(self, *, subject_token: str | None = None) -> dict[str, Any]:
-        """The decision as the API shows it (``DecisionRead``), frozen explanation included."""
+    def body(
+        self, *, subject_token: str | None = None, spec: ModelSpec | None = None
+    ) -> dict[str, Any]:
+        """The decision as the API shows it (``DecisionRead``), frozen explanation included;
+        ``spec`` (the model as served) gives the model's purpose and parameters in its role."""
         row = {c.key: getattr(self.row, c.key) for c in Decision.__table__.columns}
         return decision_body(
             row,
@@ -232,6 +237,8 @@ class OpenedDecision:
             logged=self.row.log_entry_id is not None,
             principal_reasons=self.frozen.get("principal_reasons"),
             rules=self.frozen.get("rules"),
+            counterfactuals=self.frozen.get("counterfactuals"),
+            role=role_body(row, spec),
         )
 
 

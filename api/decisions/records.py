@@ -26,9 +26,11 @@ from api.audit.schemas import EntryKind, LogEntryCreate
 from api.core.crypto import encrypt_field, field_aad
 from api.core.ids import new_id
 from api.core.timestamps import as_utc
+from api.decisions.counterfactuals import kept_counterfactuals
 from api.decisions.integrity import SEALED_MARKER, row_mac
 from api.decisions.models import Decision
 from api.decisions.reasons import notice_with_reasons, upheld_reasons
+from api.decisions.role import role_body
 from api.decisions.runtime import ServedModel
 from api.decisions.schemas import DecisionCreate
 from api.reviews.deadlines import due_date
@@ -188,6 +190,8 @@ def decision_body(
     logged: bool,
     principal_reasons: list[dict[str, Any]] | None = None,
     rules: Mapping[str, Any] | None = None,
+    counterfactuals: list[dict[str, Any]] | None = None,
+    role: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A decision as the API shows it (``DecisionRead``), from its row's columns.
 
@@ -211,6 +215,11 @@ def decision_body(
         The lender's reasons for an adverse outcome, as frozen (none for most models).
     rules : mapping, optional
         A decision by rules: its frozen explanation (:func:`explain.rules_explanation`).
+    counterfactuals : list of dict, optional
+        What would have changed an adverse outcome, as frozen (none for most outcomes).
+    role : mapping, optional
+        The role the model played (:func:`api.decisions.role.role_body`); without it, stated
+        from the row alone.
 
     Returns
     -------
@@ -248,6 +257,7 @@ def decision_body(
         ),
         "factors": factors,
         "principal_reasons": principal_reasons or [],
+        "counterfactuals": counterfactuals or [],
         "items": (
             None
             if items is None
@@ -256,6 +266,7 @@ def decision_body(
         "rules": rules,
         "notice": notice,
         "logged": logged,
+        "role": dict(role) if role is not None else role_body(row, None),
     }
 
 
@@ -285,6 +296,9 @@ class Scored:
     rules : dict, optional
         A decision by rules: how they decided (:func:`explain.rules_explanation`), its outcome
         included.
+    counterfactuals : list of dict
+        For an outcome the policy names, what would have changed it, each re-scored on the
+        deciding version (:func:`api.decisions.counterfactuals.counterfactuals_for_decision`).
     """
 
     explanation: Explanation | None
@@ -294,6 +308,7 @@ class Scored:
     personalised: bool | None = None
     reasons: list[dict[str, Any]] = field(default_factory=list)
     rules: dict[str, Any] | None = None
+    counterfactuals: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def score(self) -> float | None:
@@ -337,6 +352,8 @@ class DecisionRecord:
         What the model made of the request.
     outcome_label : str
         The outcome in the request's language.
+    role : dict
+        The role the model played, with its purpose and parameters (the deciding spec's).
     """
 
     row: dict[str, Any]
@@ -347,6 +364,7 @@ class DecisionRecord:
     notice: dict[str, str]
     scored: Scored
     outcome_label: str
+    role: dict[str, Any]
 
     @property
     def decision_id(self) -> str:
@@ -404,6 +422,8 @@ class DecisionRecord:
             logged=self.logged,
             principal_reasons=self.scored.reasons,
             rules=self.scored.rules,
+            counterfactuals=self.scored.counterfactuals,
+            role=self.role,
         )
 
 
@@ -484,6 +504,7 @@ def compose_decision(
         "factors": scored.factors,
         "items": scored.items,
         "principal_reasons": scored.reasons,
+        "counterfactuals": scored.counterfactuals,
         "rules": scored.rules,
         "outcome_label": outcome_label,
         # This row carries a MAC: one found without it was stripped, not written before MACs.
@@ -546,6 +567,7 @@ def compose_decision(
         notice=notice,
         scored=scored,
         outcome_label=outcome_label,
+        role=role_body(row, spec),
     )
 
 
@@ -649,6 +671,8 @@ def compose_human_decision(
     human_frozen = {
         **frozen,
         "principal_reasons": given,
+        # What would have changed the model's outcome stays only while it is the outcome.
+        "counterfactuals": kept_counterfactuals(spec, band.outcome, frozen),
         "outcome_label": band.label.get(locale),
         "human": {
             "case_id": review.case_id,

@@ -10,13 +10,16 @@ from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, UrlConstraints, m
 from api.core.inputs import Integer, Text
 
 __all__ = [
+    "CounterfactualRead",
     "DecisionCreate",
     "DecisionRead",
     "FactorRead",
     "HistoryEventCreate",
     "LegalBasis",
     "ModelRef",
+    "ModelRoleRead",
     "NoticeRead",
+    "ParameterRead",
     "RecommendedItemRead",
 ]
 
@@ -202,6 +205,49 @@ class RulesExplanationRead(BaseModel):
     scores: list[RuleScoreRead] = Field(default_factory=list)
 
 
+class CounterfactualRead(BaseModel):
+    """A change the person could have made that would have given another outcome."""
+
+    changes: dict[str, Any] = Field(
+        description="The features changed and their new values, as an application sends them; "
+        "only features the spec marks actionable."
+    )
+    score: float = Field(description="The deciding model version's score with the changes.")
+    outcome: str = Field(description="The outcome that score reaches under the policy.")
+    outcome_label: str
+    sentence: str = Field(
+        description='"If the transaction amount had been 900.00 EUR instead of 1,250.00 EUR, '
+        'the outcome would have been “held for review”."'
+    )
+
+
+class ParameterRead(BaseModel):
+    """One input the model weighs, as the spec names it."""
+
+    feature: str
+    label: LocalisedText
+
+
+class ModelRoleRead(BaseModel):
+    """The role the model played in the decision (AI Act Art. 86; GDPR Art. 13(2)(f), 15(1)(h))."""
+
+    role: Literal["solely_automated", "reviewed_before_effect", "decided_by_person"] = Field(
+        description="solely_automated: the model's outcome applied with no person before it; "
+        "reviewed_before_effect: policy held it for a person to decide before it had effect; "
+        "decided_by_person: a person decided, after a review."
+    )
+    sentence: LocalisedText
+    purpose: LocalisedText | None = Field(
+        default=None, description="What the model is for (the spec's description)."
+    )
+    logic: LocalisedText | None = Field(
+        default=None, description="How it reaches an outcome, in plain words (the spec's logic)."
+    )
+    parameters: list[ParameterRead] = Field(
+        default_factory=list, description="The inputs it weighs, in the spec's order."
+    )
+
+
 class RecommendedItemRead(BaseModel):
     item_id: str
     title: str
@@ -262,6 +308,13 @@ class DecisionRead(BaseModel):
         "(policy.reasons_for, such as a credit decline), worded as a lender's reasons; for a "
         "decision by rules, the reasons of the rules that decided. Also in the notice.",
     )
+    counterfactuals: list[CounterfactualRead] = Field(
+        default_factory=list,
+        description="For an adverse outcome the policy names (policy.counterfactuals_for, such "
+        "as a fraud block), up to three changes to actionable features that would have given "
+        "another outcome, each re-scored on the deciding version. Empty for other outcomes and "
+        "for decisions by rules (their nearest change is in rules).",
+    )
     items: list[RecommendedItemRead] | None = None
     rules: RulesExplanationRead | None = Field(
         default=None,
@@ -269,3 +322,7 @@ class DecisionRead(BaseModel):
     )
     notice: NoticeRead
     logged: bool
+    role: ModelRoleRead = Field(
+        description="The role the model played: solely automated, reviewed by a person before "
+        "effect, or decided by a person; with the model's purpose and the inputs it weighs."
+    )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -21,11 +21,12 @@ from starlette.concurrency import run_in_threadpool
 
 from api.audit.schemas import LogEntryCreate
 from api.context import AppContext
-from api.core.applications import asked_by, pseudonym_namespace
-from api.core.crypto import KeyShredded, pseudonymise
+from api.core.applications import asked_by, subject_pseudonym
+from api.core.crypto import KeyShredded
 from api.core.security import Principal
 from api.core.settings import DEFAULT_MAX_HISTORY_EVENTS
-from api.core.tokens import issue_subject_token
+from api.core.tokens import SUBJECT_TOKEN_TTL, issue_subject_token
+from api.decisions.counterfactuals import counterfactuals_for_decision
 from api.decisions.errors import (
     DecisionNotFoundError,
     SubjectErasedError,
@@ -39,7 +40,7 @@ from api.decisions.reading import open_decision
 from api.decisions.reasons import reasons_for_decision
 from api.decisions.records import Scored, compose_decision
 from api.decisions.ruled import model_lookup, score_rules
-from api.decisions.runtime import ModelRegistry, ServedModel
+from api.decisions.runtime import ModelNotServedError, ModelRegistry, ServedModel
 from api.decisions.schemas import DecisionCreate
 from api.decisions.validation import FeatureProblemsError, validate_features, validate_history
 from api.reviews.policy import policy_case
@@ -57,8 +58,6 @@ __all__ = [
     "get_decision",
     "score_request",
 ]
-
-SUBJECT_TOKEN_TTL = timedelta(days=90)
 
 
 @dataclass(frozen=True)
@@ -84,7 +83,17 @@ def _score_classifier(served: ServedModel, request: DecisionCreate) -> Scored:
     reasons = reasons_for_decision(
         explanation, served.spec, locale=request.locale, raw_values=features
     )
-    return Scored(explanation=explanation, data=features, factors=factors, reasons=reasons)
+    # Only an outcome the policy names pays for the search (a fraud block, a credit decline).
+    counterfactuals = counterfactuals_for_decision(
+        served, explanation, locale=request.locale, features=features
+    )
+    return Scored(
+        explanation=explanation,
+        data=features,
+        factors=factors,
+        reasons=reasons,
+        counterfactuals=counterfactuals,
+    )
 
 
 def _score_recommender(
@@ -263,11 +272,7 @@ async def create_decision(
     settings = context.settings
     # The application's scope, read with its key: the same subject_ref sent by an application
     # outside that scope is another person, whose token reaches none of these decisions.
-    pseudonym = pseudonymise(
-        settings.pseudonym_key.get_secret_value(),
-        request.subject_ref,
-        namespace=pseudonym_namespace(settings.pseudonym_namespace, principal.pseudonym_scope),
-    )
+    pseudonym = subject_pseudonym(settings, subject_ref=request.subject_ref, principal=principal)
     # Only models an objection can stop pay for the look-up: fraud screening never does.
     objected = served.spec.policy.objection_stops and await run_in_threadpool(
         has_objected, context, pseudonym
@@ -372,4 +377,9 @@ def get_decision(context: AppContext, *, decision_id: str, principal: Principal)
         ).scalar_one_or_none()
         if owner is None or not asked_by(session, key_id=owner, principal=principal):
             raise DecisionNotFoundError(f"no decision {decision_id}")
-        return open_decision(session, decision_id=decision_id, kek=kek).body()
+        opened = open_decision(session, decision_id=decision_id, kek=kek)
+    try:
+        spec = context.models.get(opened.row.model_name).spec
+    except ModelNotServedError:
+        spec = None  # the role is still stated; the model's description is not guessed
+    return opened.body(spec=spec)

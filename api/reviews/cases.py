@@ -151,7 +151,8 @@ class Step:
     Attributes
     ----------
     transition : str
-        ``open``, ``claim``, ``renew``, ``release``, ``extend``, ``propose``, ``withdraw``.
+        ``open``, ``claim``, ``renew``, ``release``, ``extend``, ``propose``, ``withdraw``;
+        ``statement`` when the person speaks in a case opened without them.
     actor : str
         An API key id, ``"subject"`` or ``"policy"``.
     at : datetime

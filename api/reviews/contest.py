@@ -1,8 +1,11 @@
 """The person's contest (Art. 22(3), Art. 16): open a case on their decision, follow it, withdraw.
 
 The person states their point of view and, where their data was wrong, gives corrected values,
-checked against the deciding model version's spec. They reach only cases about themselves: a
-case or decision of someone else is answered as not found.
+checked against the deciding model version's spec. A decision already in the queue without their
+word -- held by policy before it had effect, or escalated by a reviewer -- takes their statement
+and corrections into that case: a person's right to be heard does not depend on who opened it.
+They reach only cases about themselves: a case or decision of someone else is answered as not
+found.
 """
 
 from __future__ import annotations
@@ -87,6 +90,17 @@ def _validate_corrections(
     return clean
 
 
+def _case_without_their_word(session: Session, *, decision_id: str) -> ReviewCase | None:
+    """The decision's active case that the person has not spoken in yet (policy, escalation)."""
+    return session.scalars(
+        select(ReviewCase).where(
+            ReviewCase.decision_id == decision_id,
+            ReviewCase.state.in_(ACTIVE_CASE_STATES),
+            ReviewCase.statement_ct.is_(None),
+        )
+    ).first()
+
+
 def create_contest(
     session: Session,
     *,
@@ -99,6 +113,10 @@ def create_contest(
     now: datetime | None = None,
 ) -> CaseRead:
     """Open a case on the subject's own decision with their statement and corrections.
+
+    Where the decision is under a case that does not have the person's word yet (policy held it
+    for a person first, or a reviewer escalated it), the statement and corrections join that
+    case instead, recorded as its ``statement`` step.
 
     Parameters
     ----------
@@ -129,7 +147,8 @@ def create_contest(
     DecisionNotFoundError
         No such decision about this subject (another subject's is not found either).
     CaseAlreadyOpenError, AlreadyDecidedByHumanError
-        The decision is under review already, or a person decided it.
+        The decision is under review already with the person's statement, or a person decided
+        it.
     FeatureProblemsError
         A correction does not fit the spec; each problem names ``corrections.<feature>``.
     """
@@ -138,7 +157,9 @@ def create_contest(
         decision = find_decision(session, decision_id=decision_id)
         if decision is None or decision.subject_pseudonym != pseudonym:
             raise DecisionNotFoundError(f"no decision {decision_id}")
-        check_open_to_review(session, decision=decision)
+        joined = _case_without_their_word(session, decision_id=decision_id)
+        if joined is None:
+            check_open_to_review(session, decision=decision)
         model_name, model_version = decision.model_name, decision.model_version
         decided_on = as_utc(decision.created_at).date()
     # Outside the write transaction: loading an older model version can take seconds, and
@@ -149,6 +170,16 @@ def create_contest(
             raise ReviewInputError("corrections", "corrections cannot be checked at the moment")
         clean = _validate_corrections(
             models.version(model_name, model_version).spec, corrections, decided_on=decided_on
+        )
+    if joined is not None:
+        return _join_case(
+            session,
+            pseudonym=pseudonym,
+            case_id=joined.case_id,
+            statement=statement,
+            corrections=clean,
+            kek=kek,
+            received_at=received_at,
         )
     try:
         with write_transaction(session):
@@ -186,6 +217,48 @@ def create_contest(
     except IntegrityError as exc:
         # Two contests raced past the check; the partial unique index let one through.
         raise CaseAlreadyOpenError("this decision is already under review") from exc
+    return get_subject_case(session, pseudonym=pseudonym, case_id=case_id, kek=kek)
+
+
+def _join_case(
+    session: Session,
+    *,
+    pseudonym: str,
+    case_id: str,
+    statement: str,
+    corrections: dict[str, Any] | None,
+    kek: bytes,
+    received_at: datetime,
+) -> CaseRead:
+    """Add the person's statement and corrections to a case opened without them."""
+    with write_transaction(session):
+        case = load_case(session, case_id=case_id, lock=True)
+        if case.state not in ACTIVE_CASE_STATES:
+            raise CaseStateError(f"the case is {case.state}; contest the decision again")
+        if case.statement_ct is not None:  # a second request raced this one
+            raise CaseAlreadyOpenError("this decision is already under review with your statement")
+        decision = find_decision(session, decision_id=case.decision_id)
+        assert decision is not None
+        dek = case_key(session, decision=decision, kek=kek)
+        personal = {"statement": statement.encode("utf-8")}
+        if corrections is not None:
+            personal["corrections"] = dumps(corrections)
+        record_transition(
+            session,
+            case=case,
+            step=Step(
+                "statement",
+                kind=EntryKind.CONTEST,
+                actor="subject",
+                at=received_at,
+                sealed=Sealed(dek=dek, key=sealing_key(decision), fields=personal),
+                details={"corrected_features": sorted(corrections or {})},
+            ),
+            changes={
+                f"{name}_ct": seal_field(dek, case_id, name, value)
+                for name, value in personal.items()
+            },
+        )
     return get_subject_case(session, pseudonym=pseudonym, case_id=case_id, kek=kek)
 
 

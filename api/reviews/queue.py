@@ -22,6 +22,7 @@ from api.core.timestamps import as_utc, utc_now
 from api.decisions.errors import DecisionNotFoundError
 from api.decisions.integrity import row_mac_key
 from api.decisions.reading import find_decision
+from api.decisions.role import role_body
 from api.decisions.ruled import model_lookup, redecide
 from api.decisions.runtime import ModelNotServedError, ModelRegistry, ServedModel
 from api.decisions.sealed import open_decision_fields
@@ -532,6 +533,11 @@ def get_case_for_reviewer(
             factors=frozen["factors"],
             principal_reasons=frozen.get("principal_reasons") or [],
             rules=frozen.get("rules"),
+            counterfactuals=frozen.get("counterfactuals") or [],
+            role=role_body(
+                {"decided_by": decision.decided_by, "review_required": decision.review_required},
+                spec,
+            ),
             outcome_label=frozen["outcome_label"],
         ),
         statement=statement,

@@ -153,6 +153,15 @@ class DecisionUnderReviewRead(BaseModel):
     rules: dict[str, Any] | None = Field(
         default=None, description="A decision by rules: the rules that fired, in both languages."
     )
+    counterfactuals: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="What would have changed the outcome, as shown to the person (frozen, each "
+        "re-scored on the deciding version when the decision was taken).",
+    )
+    role: dict[str, Any] | None = Field(
+        default=None,
+        description="The role the model played, as the person is told it, in both languages.",
+    )
     outcome_label: str
 
 

@@ -26,6 +26,7 @@ from api.core.timestamps import as_utc, utc_now
 from api.decisions.errors import SubjectErasedError
 from api.decisions.models import Decision
 from api.decisions.reading import open_decision, subject_decisions
+from api.decisions.role import role_body
 from api.reviews.holds import case_records
 from api.rights.models import RequestKind, RightsRequest
 from api.rights.policies import (
@@ -101,6 +102,10 @@ def _decision_export(
         "significance": _significance(spec, row.outcome, row.significant),
         "logic": (spec.logic or spec.description).model_dump() if spec else None,
         "purpose": spec.policy.purpose if spec else None,
+        # Art. 86 AI Act: who decided, the model alone or a person, and what the model weighs.
+        "role": role_body(
+            {"decided_by": row.decided_by, "review_required": row.review_required}, spec
+        ),
         "retention": {
             "category": row.key_category,
             "kept_until": key_expires_at(retention, row.key_epoch)
@@ -119,6 +124,7 @@ def _decision_export(
             "data_provided": None,
             "factors": None,
             "principal_reasons": None,
+            "counterfactuals": None,
             "rules": None,
             "items": None,
             "notice": None,
@@ -136,6 +142,7 @@ def _decision_export(
         "data_provided": opened.features,
         "factors": opened.frozen.get("factors"),
         "principal_reasons": opened.frozen.get("principal_reasons") or [],
+        "counterfactuals": opened.frozen.get("counterfactuals") or [],
         # A decision by rules: the rules that fired with the person's values, both languages.
         "rules": opened.frozen.get("rules"),
         "items": None
@@ -234,6 +241,8 @@ _CSV_COLUMNS = (
     "kept_until",
     "main_factors",
     "principal_reasons",
+    "counterfactuals",
+    "role",
     "data_provided",
 )
 
@@ -248,7 +257,8 @@ def export_csv(
     """The subject's decisions as CSV, one row per decision (Art. 20 portability).
 
     The data they provided is a JSON object in ``data_provided`` (empty when erased), the
-    main factors their sentences joined by `` | ``, the principal reasons likewise. A record
+    main factors their sentences joined by `` | ``, the principal reasons and the
+    counterfactuals likewise, ``role`` the role the model played. A record
     whose stored data failed its integrity check has its id and the status ``unreadable``,
     nothing else.
 
@@ -291,6 +301,10 @@ def export_csv(
                     else str(r.get("reason", ""))
                     for r in decision.get("principal_reasons") or []
                 ),
+                " | ".join(
+                    str(c.get("sentence", "")) for c in decision.get("counterfactuals") or []
+                ),
+                decision["role"]["role"],
                 json.dumps(decision["data_provided"], sort_keys=True)
                 if decision["data_provided"] is not None
                 else "",

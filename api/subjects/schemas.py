@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
+from api.core.inputs import Text
 from api.core.timestamps import UtcDatetime
-from api.decisions.schemas import FactorRead, PrincipalReasonRead, RulesExplanationRead
+from api.decisions.dependencies import DECISION_ID_PATTERN
+from api.decisions.schemas import (
+    CounterfactualRead,
+    FactorRead,
+    ModelRoleRead,
+    PrincipalReasonRead,
+    RulesExplanationRead,
+)
 
 __all__ = [
     "CorrectableRead",
@@ -16,6 +24,8 @@ __all__ = [
     "SubjectDecisionRead",
     "SubjectDecisionSummary",
     "SubjectItemRead",
+    "SubjectLinkCreate",
+    "SubjectLinkRead",
     "SubjectModelRef",
 ]
 
@@ -122,6 +132,16 @@ class SubjectDecisionRead(SubjectDecisionSummary):
         description="A decision by rules: the rules that fired with your values and the nearest "
         "change that would have given another outcome, in both languages.",
     )
+    counterfactuals: list[CounterfactualRead] = Field(
+        default_factory=list,
+        description="What would have changed an adverse outcome (a fraud block): changes to "
+        "inputs the person can act on, each re-scored on the deciding version; worded anew in "
+        "the other language.",
+    )
+    role: ModelRoleRead = Field(
+        description="The role the model played in this decision, with its purpose and the "
+        "inputs it weighs, in English and Spanish."
+    )
     data_used: list[DataUsedRead]
     correctable: list[CorrectableRead] = Field(
         description="The inputs the person can act on and may correct when contesting."
@@ -130,3 +150,25 @@ class SubjectDecisionRead(SubjectDecisionSummary):
     notice: str
     contest_url: str
     human_review: HumanReviewRead | None = None
+
+
+class SubjectLinkCreate(BaseModel):
+    """An application asks for a fresh link for a person it decided about."""
+
+    subject_ref: Annotated[str, Text(256)] = Field(
+        description="The application's reference for the person, as sent with its decisions."
+    )
+    decision_id: str | None = Field(
+        default=None,
+        pattern=DECISION_ID_PATTERN,
+        description="The decision the link opens; the latest one about the person by default.",
+    )
+
+
+class SubjectLinkRead(BaseModel):
+    """A new link for the person: their page, with a new token in the fragment."""
+
+    decision_id: str
+    link: str = Field(description="``contest_url&token=...``: give it to the person as it is.")
+    subject_token: str
+    token_expires_at: UtcDatetime

@@ -15,11 +15,13 @@ from sqlalchemy.orm import Session
 
 from api.context import AppContext
 from api.core.database import is_postgresql, write_transaction
+from api.decisions.counterfactuals import counterfactuals_in
 from api.decisions.errors import DecisionNotFoundError
 from api.decisions.integrity import check_decisions, row_mac_key
 from api.decisions.models import Decision
 from api.decisions.reading import OpenedDecision, find_decision, open_decision, subject_decisions
 from api.decisions.reasons import reasons_in
+from api.decisions.role import role_body
 from api.decisions.runtime import ModelNotServedError, ServedModel
 from api.subjects.models import RevokedToken
 from api.subjects.schemas import SubjectDecisionRead, SubjectDecisionSummary
@@ -302,6 +304,17 @@ def read_decision(
             locale=shown,
             decided_in=row.locale,
             raw_values=opened.features if isinstance(opened.features, dict) else {},
+        ),
+        "counterfactuals": counterfactuals_in(
+            opened.frozen,
+            served.spec if served is not None else None,
+            locale=shown,
+            decided_in=row.locale,
+            raw_values=opened.features if isinstance(opened.features, dict) else {},
+        ),
+        "role": role_body(
+            {"decided_by": row.decided_by, "review_required": row.review_required},
+            served.spec if served is not None else None,
         ),
         "rules": opened.frozen.get("rules"),
         "data_used": data_used,

@@ -11,7 +11,7 @@ from numpy.typing import NDArray
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from explain import InvalidInputError, counterfactual
+from explain import InvalidInputError, counterfactual, counterfactual_words
 from models.spec import ModelSpec
 from tests.explain.conftest import (
     AMOUNT,
@@ -201,6 +201,47 @@ def test_non_actionable_features_are_never_proposed_even_when_they_would_work(
         return np.where(X[:, MERCHANT] == 0.0, -2.0, 2.0)
 
     assert counterfactual(margin, ROW, fraud_spec) == []
+
+
+def test_a_special_category_is_never_proposed_even_if_marked_actionable(
+    fraud_spec: ModelSpec,
+) -> None:
+    # Art. 9 data: telling a person to change it would be advice on who they are.
+    features = [
+        f.model_copy(update={"actionable": True, "special_category": True})
+        if f.name == "merchant_category"
+        else f.model_copy(update={"actionable": False})
+        for f in fraud_spec.features
+    ]
+    special = fraud_spec.model_copy(update={"features": features})
+
+    def margin(X: NDArray[np.float64]) -> NDArray[np.float64]:
+        return np.where(X[:, MERCHANT] == 0.0, -2.0, 2.0)
+
+    assert counterfactual(margin, ROW, special) == []
+
+
+def test_a_counterfactual_is_worded_again_in_the_other_language(fraud_spec: ModelSpec) -> None:
+    def margin(X: NDArray[np.float64]) -> NDArray[np.float64]:
+        return linear_in_amount(X) - 2.0 * X[:, CARD]
+
+    raw = raw_from_row(fraud_spec, ROW)
+    english = counterfactual(margin, ROW, fraud_spec, raw_values=raw)
+    spanish = counterfactual(margin, ROW, fraud_spec, raw_values=raw, locale="es")
+    for en, es in zip(english, spanish, strict=True):
+        label = fraud_spec.policy.band(en.outcome).label
+        assert (
+            counterfactual_words(
+                en.changes, fraud_spec, outcome_label=label.es, locale="es", raw_values=raw
+            )
+            == es.sentence
+        )
+        assert (
+            counterfactual_words(
+                es.changes, fraud_spec, outcome_label=label.en, locale="en", raw_values=raw
+            )
+            == en.sentence
+        )
 
 
 def test_an_outcome_already_reached_is_not_a_target(fraud_spec: ModelSpec) -> None:

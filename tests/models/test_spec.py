@@ -199,3 +199,30 @@ def test_an_other_bucket_is_declared_on_a_category_feature(tmp_path: Path) -> No
     once = _telco_yaml().replace(contract, contract + " other: {min_count: 1},")
     with pytest.raises(SpecError, match=r"features\.12\.other\.min_count"):
         load_spec(_write(tmp_path, once))
+
+
+# --- counterfactuals: which outcomes carry them ------------------------------------------------
+
+
+def test_adverse_outcomes_carry_counterfactuals_and_only_named_ones() -> None:
+    assert load_spec(default_spec_path("fraud")).policy.counterfactuals_for == ["block"]
+    assert load_spec(default_spec_path("credit")).policy.counterfactuals_for == ["decline"]
+    # Churn decides nothing adverse for the person.
+    assert load_spec(default_spec_path("churn")).policy.counterfactuals_for == []
+
+
+def test_counterfactuals_for_an_unknown_outcome_is_refused(tmp_path: Path) -> None:
+    text = _churn_yaml().replace("  bands:\n", "  counterfactuals_for: [reject]\n  bands:\n", 1)
+    with pytest.raises(
+        SpecError, match=r"counterfactuals_for names unknown outcomes: \['reject'\]"
+    ):
+        load_spec(_write(tmp_path, text))
+
+
+def test_rules_give_their_own_nearest_change_not_counterfactuals(tmp_path: Path) -> None:
+    rules = default_spec_path("fraud").parent / "rules" / "refund.yaml"
+    text = rules.read_text(encoding="utf-8")
+    outcome = load_spec(rules).policy.bands[0].outcome
+    text = text.replace("policy:\n", f"policy:\n  counterfactuals_for: [{outcome}]\n", 1)
+    with pytest.raises(SpecError, match="counterfactuals_for applies to scores"):
+        load_spec(_write(tmp_path, text))

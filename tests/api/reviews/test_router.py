@@ -161,11 +161,15 @@ def test_a_decision_that_needs_a_human_first_is_queued_with_it(
     queue = _as(service, "reviewer", "GET", "/v1/reviews/cases").json()
     (case,) = [c for c in queue if c["decision_id"] == decision["id"]]
     assert case["origin"] == "policy" and case["state"] == "open"
-    # The person sees that case as theirs, and can add their say only by contesting later.
+    # The person sees that case as theirs, and adds their say to it (a voice in every case);
+    # once they have spoken, another contest of the same decision is refused.
     token = decision["notice"]["subject_token"]
     (mine,) = service.client.get("/v1/me/cases", headers=bearer(token)).json()
     assert mine["case_id"] == case["case_id"] and mine["statement"] is None
-    assert_problem(_contest(service, decision, {"statement": "me"}), 409)
+    joined = _contest(service, decision, {"statement": "me"})
+    assert joined.status_code == 201, joined.text
+    assert joined.json()["case_id"] == case["case_id"] and joined.json()["statement"] == "me"
+    assert_problem(_contest(service, decision, {"statement": "me again"}), 409)
     # Escalating it again is refused; escalating another decision opens a case.
     other = _decide(service, trained, "customer-escalated")
     path = f"/v1/reviews/decisions/{decision['id']}/escalate"
@@ -267,3 +271,63 @@ def test_text_and_numbers_a_column_cannot_hold_are_refused_by_field(
         service, "reviewer", "POST", cases + "/extend", json={"months": 1, "reason": "The bank."}
     )
     assert extended.status_code == 200, extended.text
+
+
+def test_a_person_adds_their_statement_and_corrections_to_a_case_policy_opened(
+    service: Service, trained: TrainedModels
+) -> None:
+    # No Art. 22(2) basis: the block waits for a person, its case opened by policy.
+    decision = _decide(service, trained, "customer-heard", legal_basis="none")
+    token = decision["notice"]["subject_token"]
+    (case,) = [
+        c
+        for c in _as(service, "reviewer", "GET", "/v1/reviews/cases").json()
+        if c["decision_id"] == decision["id"]
+    ]
+    case_id = case["case_id"]
+    # A reviewer may already hold it: the person is heard all the same.
+    assert _as(service, "reviewer", "POST", f"/v1/reviews/cases/{case_id}/claim").is_success
+
+    # Someone else's token reaches nothing of it.
+    other = _decide(service, trained, "customer-stranger")
+    stranger = _contest(
+        service, decision, {"statement": "not mine"}, token=other["notice"]["subject_token"]
+    )
+    assert_problem(stranger, 404)
+    # A correction that does not fit the spec is refused by field, and nothing is added.
+    bad = _contest(service, decision, {"statement": "x", "corrections": {"amount": -5}})
+    assert_problem(bad, 422)
+    assert (
+        service.client.get(f"/v1/me/cases/{case_id}", headers=bearer(token)).json()["statement"]
+        is None
+    )
+
+    said = {"statement": "Era yo, de viaje.", "corrections": {"card_present": True}}
+    joined = _contest(service, decision, said)
+    assert joined.status_code == 201, joined.text
+    body = joined.json()
+    assert body["case_id"] == case_id and body["origin"] == "policy"
+    assert body["statement"] == said["statement"]
+    assert body["corrections"] == {"card_present": True}
+    assert body["state"] == "assigned" and body["due_at"] == case["due_at"]
+
+    # The reviewer reads it, with the corrections re-scored on the deciding version.
+    view = _as(service, "reviewer", "GET", f"/v1/reviews/cases/{case_id}").json()
+    assert view["statement"] == said["statement"]
+    assert view["corrections"] == {"card_present": True}
+    assert view["rescore_deciding"]["corrected"] is True
+    # The log records the person's step after the policy's and the claim, their words sealed.
+    pseudonym = service.pseudonym("customer-heard")
+    with service.context.sessions() as session:
+        entries = read_entries(session, subject_pseudonym=pseudonym, limit=100)
+    steps = [(e.kind, e.body_data().get("transition")) for e in entries]
+    assert steps == [
+        ("decision", None),
+        ("case_transition", "open"),
+        ("case_transition", "claim"),
+        ("contest", "statement"),
+    ]
+    assert "viaje" not in "".join(e.body for e in entries)
+    verified = _as(service, "auditor", "GET", "/v1/audit/verify").json()
+    assert verified["ok"], verified
+    assert_problem(_contest(service, decision, {"statement": "again"}), 409)

@@ -57,6 +57,9 @@ def test_a_refund_denied_by_a_rule_is_contested_with_a_corrected_date_and_overtu
     # The nearest change: a purchase 14 days ago at most would have been refunded.
     change = rules["nearest_change"]
     assert change["input"] == "purchased_on" and change["outcome"] == "grant"
+    # Rules carry their own nearest change, not a model's counterfactuals; the role is stated.
+    assert decision["counterfactuals"] == []
+    assert decision["role"]["role"] == "solely_automated"
     assert change["value"] == (_today() - timedelta(days=14)).isoformat()
     assert "«reembolsada»" in change["text"]["es"]
     # The reason is the notice's, in Spanish.
