@@ -20,6 +20,11 @@ const state = {
   decision: null,
   case: null,
   casesAvailable: true,
+  // The person's rights, on every decision's page: their decisions, standing choices, requests.
+  decisions: [],
+  rights: null,
+  erasure: null,
+  notice: null,
 };
 
 const main = () => document.getElementById("main");
@@ -92,6 +97,10 @@ async function load() {
     state.decision = await call("GET", `/v1/me/decisions/${state.decisionId}`, { credential: state.token, query });
     state.locale = state.decision.locale;
     state.case = await loadCase();
+    [state.decisions, state.rights] = await Promise.all([
+      call("GET", "/v1/me/decisions", { credential: state.token }),
+      call("GET", "/v1/me/rights", { credential: state.token }),
+    ]);
   } catch (error) {
     setLanguage(state.locale || "en");
     if (error instanceof ApiError && error.status === 401) return message(t().unauthorised, "error");
@@ -171,8 +180,209 @@ function render() {
     // A person's own decision is not contested again (the service refuses it); nor is one under
     // review already.
     d.decided_by !== "human" && (!state.case || state.case.state === "withdrawn") ? contestSection(d) : null,
+    rightsSection(),
   ];
   show(main(), ...sections);
+}
+
+// --- the person's rights ---------------------------------------------------------------------
+
+/** Every right on the page: the decisions about the person, a copy of their data, objection,
+ * restriction, erasure (with a second, explicit confirmation) and their requests. */
+function rightsSection() {
+  const s = t();
+  return el(
+    "section",
+    { "aria-labelledby": "rights-heading", id: "rights" },
+    el("h2", { id: "rights-heading", tabindex: "-1", text: s.rightsHeading }),
+    el("p", { class: "hint", text: s.rightsIntro }),
+    state.notice ? el("p", { class: "message message-info", role: "status", id: "rights-status", text: state.notice }) : null,
+    decisionsList(),
+    el(
+      "div",
+      { class: "card" },
+      el("h3", { text: s.exportHeading }),
+      el("p", { class: "hint", text: s.exportIntro }),
+      el(
+        "div",
+        { class: "actions" },
+        el("button", { type: "button", id: "export-json", text: s.downloadJson, onclick: (event) => download(event, "/v1/me/export", "glassbox-export.json") }),
+        el("button", { type: "button", id: "export-csv", text: s.downloadCsv, onclick: (event) => download(event, "/v1/me/export.csv", "glassbox-export.csv") }),
+      ),
+    ),
+    standingCard("objection", s.objectionHeading, s.objectionIntro, state.rights && state.rights.objected_at, s.objectedSince, s.notObjected, s.object, s.withdrawObjection),
+    standingCard("restriction", s.restrictionHeading, s.restrictionIntro, state.rights && state.rights.restricted_at, s.restrictedSince, s.notRestricted, s.restrict, s.liftRestriction),
+    erasureCard(),
+    requestsTable(),
+  );
+}
+
+function decisionsList() {
+  const s = t();
+  return el(
+    "div",
+    { class: "card" },
+    el("h3", { text: s.myDecisions }),
+    el(
+      "ul",
+      { id: "my-decisions" },
+      ...state.decisions.map((item) => {
+        const label = `${formatDate(item.created_at, state.locale, true)} — ${item.model.name}: ${item.outcome}${item.decided_by === "human" ? ` (${s.humanDecided})` : ""}`;
+        return el(
+          "li",
+          {},
+          item.id === state.decisionId
+            ? el("span", { "aria-current": "page", text: `${label} (${s.thisDecision})` })
+            : el("a", { href: `#decision=${item.id}`, text: label }),
+        );
+      }),
+    ),
+  );
+}
+
+function standingCard(kind, heading, intro, since, sinceText, notText, setText, unsetText) {
+  return el(
+    "div",
+    { class: "card", id: `${kind}-card` },
+    el("h3", { text: heading }),
+    el("p", { class: "hint", text: intro }),
+    el("p", { id: `${kind}-state`, text: since ? sinceText(formatDate(since, state.locale)) : notText }),
+    el("button", {
+      type: "button",
+      id: `${kind}-toggle`,
+      text: since ? unsetText : setText,
+      onclick: (event) => changeStanding(event, kind, since ? "DELETE" : "POST"),
+    }),
+  );
+}
+
+function erasureCard() {
+  const s = t();
+  const result = state.erasure;
+  return el(
+    "div",
+    { class: "card", id: "erasure-card" },
+    el("h3", { text: s.erasureHeading }),
+    el("p", { class: "hint", text: s.erasureIntro }),
+    result
+      ? [
+          el("p", { id: "erasure-result", text: s.erasedParts(result.erased.length) }),
+          el("h4", { text: s.keptHeading }),
+          result.kept.length
+            ? el(
+                "ul",
+                { id: "erasure-kept" },
+                ...result.kept.map((part) =>
+                  el("li", {}, `${part.models.join(", ")} (${part.year}): ${part.reason ? part.reason[state.locale] : ""} — ${part.until ? s.keptUntil(formatDate(part.until, state.locale)) : s.keptWhileCase}`),
+                ),
+              )
+            : el("p", { text: s.nothingKept }),
+        ]
+      : el(
+          "form",
+          { id: "erasure-form", novalidate: true, onsubmit: (event) => erase(event) },
+          el("div", { class: "form-errors", id: "erasure-errors", role: "alert", hidden: true }),
+          el(
+            "div",
+            { class: "field checkbox" },
+            el("input", { type: "checkbox", id: "erasure-confirm", name: "confirm", "data-field": "confirm" }),
+            el("label", { for: "erasure-confirm", text: s.erasureConfirm }),
+            errorSlot("confirm"),
+          ),
+          el("button", { type: "submit", class: "danger", id: "erasure-submit", text: s.erase }),
+        ),
+  );
+}
+
+function requestsTable() {
+  const s = t();
+  const requests = (state.rights && state.rights.requests) || [];
+  return el(
+    "div",
+    { class: "card" },
+    el("h3", { text: s.requestsHeading }),
+    requests.length
+      ? el(
+          "table",
+          { id: "my-requests" },
+          el("thead", {}, el("tr", {}, ...s.requestColumns.map((h) => el("th", { scope: "col", text: h })))),
+          el(
+            "tbody",
+            {},
+            ...requests.map((r) =>
+              el(
+                "tr",
+                {},
+                el("th", { scope: "row", text: `${s.requestKinds[r.kind] || r.kind} (${r.article})` }),
+                el("td", { text: formatDate(r.received_at, state.locale) }),
+                el("td", { text: formatDate(r.due_at, state.locale) }),
+                el("td", { text: s.requestStatus[r.status] || r.status }),
+              ),
+            ),
+          ),
+        )
+      : el("p", { text: s.noRequests }),
+  );
+}
+
+async function refreshRights(noticeText, focusId) {
+  state.rights = await call("GET", "/v1/me/rights", { credential: state.token });
+  state.notice = noticeText;
+  render();
+  const target = document.getElementById(focusId) || document.getElementById("rights-heading");
+  if (target) target.focus();
+}
+
+async function rightsCall(button, work) {
+  button.disabled = true;
+  try {
+    return await work();
+  } catch (error) {
+    button.disabled = false;
+    if (error instanceof ApiError && error.status === 401) message(t().unauthorised, "error");
+    else state.notice = error instanceof ApiError && error.problem ? error.message : t().failed;
+    return null;
+  }
+}
+
+async function changeStanding(event, kind, method) {
+  const button = event.currentTarget;
+  const done = await rightsCall(button, () => call(method, `/v1/me/${kind}`, { credential: state.token }));
+  if (done) await refreshRights(null, `${kind}-toggle`);
+  else render();
+}
+
+async function download(event, path, filename) {
+  const button = event.currentTarget;
+  const response = await rightsCall(button, () =>
+    fetch(path, { headers: { Authorization: `Bearer ${state.token}` }, credentials: "omit" }).then((r) => {
+      if (!r.ok) throw new ApiError(r.status, {});
+      return r.blob();
+    }),
+  );
+  if (!response) return render();
+  const link = el("a", { href: URL.createObjectURL(response), download: filename, hidden: true });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  button.disabled = false;
+  // An export is a request of its own (Art. 15): it shows in the list.
+  await refreshRights(t().downloaded, button.id);
+}
+
+async function erase(event) {
+  event.preventDefault();
+  const form = event.currentTarget;
+  const confirm = form.querySelector("#erasure-confirm");
+  clearErrors(form);
+  if (!confirm.checked) {
+    return showErrors(form, new ApiError(422, { errors: [{ field: "confirm", message: t().erasureNeedsConfirm }] }), { fields: t().formHasErrors, refused: t().contestRefused });
+  }
+  const button = form.querySelector("#erasure-submit");
+  const result = await rightsCall(button, () => call("POST", "/v1/me/erasure", { credential: state.token }));
+  if (!result) return render();
+  state.erasure = result;
+  await refreshRights(null, "erasure-result");
 }
 
 /** The chart's words: what a higher score means where the model's spec says ("made leaving
