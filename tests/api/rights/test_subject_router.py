@@ -249,3 +249,22 @@ def test_erasure_keeps_fraud_history_says_why_and_nothing_personal_comes_back(
     assert_problem(again, 409)
     with service.context.sessions() as session:
         assert verify_log(session).ok
+
+
+def test_the_rights_page_reads_a_persons_own_choices_and_requests_without_recording_one(
+    service: Service, trained: TrainedModels
+) -> None:
+    gina = person_with_everything(service, trained, "rights-gina")
+    hugo = person_with_everything(service, trained, "rights-hugo")
+    assert me(service, "POST", "/objection", gina.token).status_code == 201
+    read = me(service, "GET", "/rights", gina.token)
+    assert read.status_code == 200, read.text
+    body = read.json()
+    assert body["objected_at"] is not None and body["restricted_at"] is None
+    assert [r["kind"] for r in body["requests"]] == ["objection"]
+    # Reading it again records nothing; another person sees only their own.
+    assert me(service, "GET", "/rights", gina.token).json()["requests"] == body["requests"]
+    other = me(service, "GET", "/rights", hugo.token).json()
+    assert other == {"objected_at": None, "restricted_at": None, "requests": []}
+    assert_problem(service.client.get("/v1/me/rights"), 401)
+    assert_problem(me(service, "GET", "/rights", "not-a-token"), 401)
