@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, UrlConstraints, model_validator
 
 from api.core.inputs import Integer, Text
+from api.decisions.models import OversightMode
 
 __all__ = [
     "DecisionCreate",
@@ -17,6 +18,8 @@ __all__ = [
     "LegalBasis",
     "ModelRef",
     "NoticeRead",
+    "OversightRead",
+    "OversightUpdate",
     "RecommendedItemRead",
 ]
 
@@ -269,3 +272,32 @@ class DecisionRead(BaseModel):
     )
     notice: NoticeRead
     logged: bool
+
+
+class OversightUpdate(BaseModel):
+    """An admin's change of who decides for a model (AI Act Art. 14(4)(e))."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: OversightMode = Field(
+        description="`automated` (the model decides), `human_only` (every decision waits for "
+        "a reviewer, review reason `human_oversight`) or `paused` (no decision is taken: 503)."
+    )
+    reason: Annotated[str, Text(500)] = Field(
+        description="Why: recorded in the decision log with the admin's key, and given to "
+        "applications in the 503 while the model is paused. No personal data.",
+        examples=["drift on amount_vs_usual under investigation"],
+    )
+
+
+class OversightRead(BaseModel):
+    """Who decides for a model, as an admin last set it (``automated`` when none ever did)."""
+
+    model: str
+    mode: OversightMode
+    reason: str | None = None
+    set_by: str | None = Field(default=None, description="The admin's API key id.")
+    set_at: datetime | None = None
+    log_entry_id: str | None = Field(
+        default=None, description="The decision log's entry that records the change."
+    )
