@@ -8,6 +8,7 @@ from api.core.crypto import DecryptionError
 from api.core.errors import PROBLEM_BASE, ConflictError, NotFoundError, ServiceUnavailableError
 
 __all__ = [
+    "ActualExistsError",
     "DecisionIntegrityError",
     "DecisionNotFoundError",
     "ModelPausedError",
@@ -37,6 +38,13 @@ class SubjectObjectedError(ConflictError):
 
     type_ = PROBLEM_BASE + "subject-objected"
     title = "Objection to processing"
+
+
+class ActualExistsError(ConflictError):
+    """What really happened after this decision was reported already: one per decision."""
+
+    type_ = PROBLEM_BASE + "actual-exists"
+    title = "Actual already recorded"
 
 
 class ModelPausedError(ServiceUnavailableError):

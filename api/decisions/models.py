@@ -29,7 +29,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from api.core.database import Base
 from api.core.timestamps import UTCDateTime
 
-__all__ = ["Decision", "ModelOversight", "OversightMode", "decided_by_any"]
+__all__ = ["Decision", "DecisionActual", "ModelOversight", "OversightMode", "decided_by_any"]
 
 
 class Decision(Base):
@@ -92,6 +92,39 @@ class Decision(Base):
     # caught, and names the column, for decisions no log entry covers. NULL on rows written
     # before rows carried it.
     row_mac: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class DecisionActual(Base):
+    """What really happened after one decision, as the application that asked reported it.
+
+    One per decision. The decision's model, version, time, outcome and score are copied from
+    its row (which never changes), so that the figures of a model and period
+    (:func:`api.decisions.actuals.actual_figures`) read this table alone, by its index. No
+    pseudonym: the figures are about the model, not the person. The item a person took up is
+    not kept here, only its rank; the value reported is sealed in the log entry under the
+    person's key.
+    """
+
+    __tablename__ = "decision_actual"
+    __table_args__ = (
+        Index("ix_decision_actual_model_name_decided_at", "model_name", "decided_at"),
+        CheckConstraint("item_rank IS NULL OR item_rank >= 1", name="item_rank_positive"),
+    )
+
+    decision_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    model_name: Mapped[str] = mapped_column(String(64))
+    model_version: Mapped[int] = mapped_column(Integer)
+    # The decision's time: an actual that arrives late counts in the period of its decision.
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    outcome: Mapped[str] = mapped_column(String(64))
+    score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # Fraud confirmed, the customer left, a recommended item taken up.
+    positive: Mapped[bool] = mapped_column(Boolean)
+    # A recommendation: the rank of the item taken up (null when none was).
+    item_rank: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    observed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    log_entry_id: Mapped[str] = mapped_column(String(32))
 
 
 def decided_by_any(key_ids: Any) -> Exists:
