@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from api.audit.log import read_entries
 from api.audit.schemas import EntryKind
-from api.decisions.actuals import actual_figures
+from api.decisions.actuals import Rate, actual_figures
 from api.decisions.models import DecisionActual
 from tests.api.conftest import Service, assert_problem
 from tests.api.decisions.support import fraud_rows, learner_history, transactions
@@ -188,3 +188,10 @@ def test_figures_per_version_count_late_actuals_in_the_period_of_their_decision(
     interval, share = figures.actuals.interval, figures.actuals.rate
     assert interval is not None and share is not None and interval[0] <= share <= interval[1]
     assert json.dumps(figures.to_dict())  # JSON-ready, for the report
+
+
+def test_rates_carry_wilson_intervals_that_stay_inside_zero_and_one() -> None:
+    assert Rate(0, 0).rate is None and Rate(0, 0).interval is None
+    assert Rate(10, 0).interval == pytest.approx((0.0, 0.2775), abs=1e-4)
+    assert Rate(100, 50).interval == pytest.approx((0.4038, 0.5962), abs=1e-4)
+    assert Rate(4, 4).to_dict()["interval"][1] == 1.0
