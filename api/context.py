@@ -1,4 +1,5 @@
-"""What a running service holds: settings, storage, the log writer, API keys and models.
+"""What a running service holds: settings, storage, the log writer, API keys, models and
+their oversight modes.
 
 Built once in the app's lifespan and reached by dependencies through ``request.app.state``;
 nothing here is created at import time.
@@ -18,6 +19,7 @@ from api.core.settings import Settings
 
 if TYPE_CHECKING:
     from api.core.security import KeyStore
+    from api.decisions.oversight import OversightModes
     from api.decisions.runtime import ModelRegistry
 
 __all__ = ["AppContext", "ContextDep", "KekDep", "get_context", "key_encryption_key"]
@@ -33,6 +35,8 @@ class AppContext:
     writer: LogWriter
     keys: KeyStore
     models: ModelRegistry
+    # Who decides for each model (automated, human_only, paused), re-read every half second.
+    oversight: OversightModes
 
 
 async def get_context(request: Request) -> AppContext:

@@ -65,6 +65,7 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True) ->
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         from api.core.secret_check import SecretMismatchError
         from api.core.security import KeyStore
+        from api.decisions.oversight import OversightModes
         from api.decisions.runtime import ModelRegistry, ModelsUnavailableError
         from api.webhooks.dispatcher import WebhookDispatcher
 
@@ -94,6 +95,7 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True) ->
             signing_key=config.webhook_signing_key.get_secret_value(),
             metrics=app.state.metrics,
         ).start()
+        oversight = OversightModes(sessions).start()
         app.state.context = AppContext(
             settings=config,
             engine=engine,
@@ -101,10 +103,12 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True) ->
             writer=writer,
             keys=KeyStore(sessions),
             models=models,
+            oversight=oversight,
         )
         try:
             yield
         finally:
+            oversight.stop()
             webhooks.stop()
             writer.stop()
             engine.dispose()

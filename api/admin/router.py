@@ -1,5 +1,6 @@
-"""Operator routes: which model versions are served, picking up a moved alias, and which
-applications share their people (pseudonym scopes, :mod:`api.core.applications`)."""
+"""Operator routes: which model versions are served, picking up a moved alias, who decides for
+each model (the oversight switch, :mod:`api.decisions.oversight`), and which applications share
+their people (pseudonym scopes, :mod:`api.core.applications`)."""
 
 from __future__ import annotations
 
@@ -15,13 +16,19 @@ from api.core.applications import APPLICATION_NAME_PATTERN, ApplicationRead
 from api.core.errors import problem_responses
 from api.core.routing import ApiRoute
 from api.core.security import AdminDep
+from api.core.timestamps import utc_now
+from api.decisions import oversight
 from api.decisions.runtime import ServedModel
+from api.decisions.schemas import OversightRead, OversightUpdate
 
 __all__ = ["router"]
 
 router = APIRouter(
     route_class=ApiRoute, prefix="/v1/admin", tags=["admin"], responses=problem_responses(401, 403)
 )
+
+
+ModelName = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_-]{0,63}$")]
 
 
 class ServedModelRead(BaseModel):
@@ -52,12 +59,53 @@ def list_served_models(_: AdminDep, context: ContextDep) -> list[ServedModelRead
     "/models/{name}/reload", response_model=ServedModelRead, responses=problem_responses(404, 422)
 )
 def reload_model(
-    name: Annotated[str, Path(pattern=r"^[a-z][a-z0-9_-]{0,63}$")],
+    name: ModelName,
     _: AdminDep,
     context: ContextDep,
 ) -> ServedModelRead:
     """Load the version the champion alias points at now, without a restart."""
     return _read(context.models.reload(name))
+
+
+@router.get(
+    "/models/{name}/oversight", response_model=OversightRead, responses=problem_responses(404)
+)
+def read_model_oversight(name: ModelName, _: AdminDep, context: ContextDep) -> OversightRead:
+    """Who decides for a served model: ``automated``, ``human_only`` or ``paused``, with who
+    set it, when and why."""
+    served = context.models.get(name)
+    with context.sessions() as session:
+        return oversight.read_oversight(session, model_name=served.name)
+
+
+@router.put(
+    "/models/{name}/oversight",
+    response_model=OversightRead,
+    responses=problem_responses(404, 422),
+)
+def update_model_oversight(
+    name: ModelName, update: OversightUpdate, admin: AdminDep, context: ContextDep
+) -> OversightRead:
+    """Hand a served model to humans (``human_only``: every decision waits for a reviewer),
+    pause it (``paused``: decisions are refused with a 503 naming the reason) or give it back
+    (``automated``) -- AI Act Art. 14(4)(e).
+
+    In force on this worker at once and on every other worker and host within a second; the
+    change is in the decision log with the admin's key and the reason.
+    """
+    served = context.models.get(name)
+    with context.sessions() as session:
+        read = oversight.set_oversight(
+            session,
+            model_name=served.name,
+            mode=update.mode,
+            reason=update.reason,
+            admin_key_id=admin.key_id,
+            now=utc_now(),
+        )
+    # This worker at once; the others at their next read, within a second.
+    context.oversight.refresh()
+    return read
 
 
 class ApplicationScopeUpdate(BaseModel):

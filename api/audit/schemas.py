@@ -55,6 +55,10 @@ class EntryKind(StrEnum):
     RIGHTS_REQUEST = "rights_request"
     RETENTION = "retention"
     CHECKPOINT = "checkpoint"
+    # An admin handed a model to humans, paused it or gave it back (AI Act Art. 14(4)(e)).
+    MODEL_OVERSIGHT = "model_oversight"
+    # What really happened after a decision, as its application reported it.
+    DECISION_ACTUAL = "decision_actual"
 
 
 class LogEntryCreate(BaseModel):

@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from api.core.crypto import DecryptionError
-from api.core.errors import PROBLEM_BASE, ConflictError, NotFoundError
+from api.core.errors import PROBLEM_BASE, ConflictError, NotFoundError, ServiceUnavailableError
 
 __all__ = [
+    "ActualExistsError",
     "DecisionIntegrityError",
     "DecisionNotFoundError",
+    "ModelPausedError",
     "SubjectErasedError",
     "SubjectObjectedError",
     "SubjectRestrictedError",
@@ -36,6 +38,24 @@ class SubjectObjectedError(ConflictError):
 
     type_ = PROBLEM_BASE + "subject-objected"
     title = "Objection to processing"
+
+
+class ActualExistsError(ConflictError):
+    """What really happened after this decision was reported already: one per decision."""
+
+    type_ = PROBLEM_BASE + "actual-exists"
+    title = "Actual already recorded"
+
+
+class ModelPausedError(ServiceUnavailableError):
+    """An admin paused the model (AI Act Art. 14(4)(e)): it takes no decision until resumed.
+
+    The detail names the model and the admin's reason, so that the application can tell its
+    people why nothing was decided.
+    """
+
+    type_ = PROBLEM_BASE + "model-paused"
+    title = "Model paused"
 
 
 class DecisionIntegrityError(DecryptionError):

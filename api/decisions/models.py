@@ -8,10 +8,12 @@ subject's data key, bound to their row and field; erasing the key (Art. 17) leav
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
     Boolean,
+    CheckConstraint,
     Exists,
     Float,
     Index,
@@ -27,7 +29,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from api.core.database import Base
 from api.core.timestamps import UTCDateTime
 
-__all__ = ["Decision", "decided_by_any"]
+__all__ = ["Decision", "DecisionActual", "ModelOversight", "OversightMode", "decided_by_any"]
 
 
 class Decision(Base):
@@ -59,7 +61,7 @@ class Decision(Base):
     score: Mapped[float | None] = mapped_column(Float, nullable=True)
     significant: Mapped[bool] = mapped_column(Boolean)
     review_required: Mapped[bool] = mapped_column(Boolean)
-    # JSON list of reasons ("no_art22_basis", "uncertain_score").
+    # JSON list of reasons ("human_oversight", "no_art22_basis", "uncertain_score").
     review_reasons: Mapped[str] = mapped_column(Text)
     legal_basis: Mapped[str] = mapped_column(String(32))
     locale: Mapped[str] = mapped_column(String(8))
@@ -92,6 +94,39 @@ class Decision(Base):
     row_mac: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
+class DecisionActual(Base):
+    """What really happened after one decision, as the application that asked reported it.
+
+    One per decision. The decision's model, version, time, outcome and score are copied from
+    its row (which never changes), so that the figures of a model and period
+    (:func:`api.decisions.actuals.actual_figures`) read this table alone, by its index. No
+    pseudonym: the figures are about the model, not the person. The item a person took up is
+    not kept here, only its rank; the value reported is sealed in the log entry under the
+    person's key.
+    """
+
+    __tablename__ = "decision_actual"
+    __table_args__ = (
+        Index("ix_decision_actual_model_name_decided_at", "model_name", "decided_at"),
+        CheckConstraint("item_rank IS NULL OR item_rank >= 1", name="item_rank_positive"),
+    )
+
+    decision_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    model_name: Mapped[str] = mapped_column(String(64))
+    model_version: Mapped[int] = mapped_column(Integer)
+    # The decision's time: an actual that arrives late counts in the period of its decision.
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    outcome: Mapped[str] = mapped_column(String(64))
+    score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # Fraud confirmed, the customer left, a recommended item taken up.
+    positive: Mapped[bool] = mapped_column(Boolean)
+    # A recommendation: the rank of the item taken up (null when none was).
+    item_rank: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    observed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    log_entry_id: Mapped[str] = mapped_column(String(32))
+
+
 def decided_by_any(key_ids: Any) -> Exists:
     """Whether any decision was asked for by one of these keys, as a clause to embed.
 
@@ -109,3 +144,38 @@ def decided_by_any(key_ids: Any) -> Exists:
         ``EXISTS (SELECT ... FROM decision WHERE application_key_id IN key_ids)``.
     """
     return exists().where(Decision.application_key_id.in_(key_ids))
+
+
+class OversightMode(StrEnum):
+    """Who decides for a served model (AI Act Art. 14(4)(e): a human can stop the system)."""
+
+    # The model decides; policy alone sends a decision to a human first.
+    AUTOMATED = "automated"
+    # Every decision is held for a human before it has effect (review reason
+    # ``human_oversight``).
+    HUMAN_ONLY = "human_only"
+    # No decision is taken: requests are refused with a 503 naming the reason.
+    PAUSED = "paused"
+
+
+_MODES = ", ".join(f"'{mode.value}'" for mode in OversightMode)
+
+
+class ModelOversight(Base):
+    """A served model's oversight mode, as an admin last set it; no row means automated.
+
+    One row per model, changed in place: the history of every change is in the decision log
+    (kind ``model_oversight``), with who changed it and why. Every worker reads the whole
+    table, once a second (:mod:`api.decisions.oversight`).
+    """
+
+    __tablename__ = "model_oversight"
+    __table_args__ = (CheckConstraint(f"mode IN ({_MODES})", name="mode_known"),)
+
+    model_name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    mode: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text)
+    # The admin's API key id.
+    set_by: Mapped[str] = mapped_column(String(64))
+    set_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    log_entry_id: Mapped[str] = mapped_column(String(32))

@@ -428,10 +428,13 @@ class DecisionRecord:
 
 
 def _review_reasons(
-    spec: ModelSpec, band: Band, score: float | None, legal_basis: str
+    spec: ModelSpec, band: Band, score: float | None, legal_basis: str, *, human_only: bool
 ) -> list[str]:
     policy = spec.policy
     reasons = []
+    if human_only:
+        # An admin handed the model to humans (AI Act Art. 14(4)(e)): every decision waits.
+        reasons.append("human_oversight")
     significant = band.outcome in policy.significant_outcomes
     if significant and legal_basis == "none" and policy.review_significant_without_basis:
         reasons.append("no_art22_basis")
@@ -451,6 +454,7 @@ def compose_decision(
     mac_key: bytes,
     decision_id: str | None = None,
     decided_at: datetime | None = None,
+    human_only: bool = False,
 ) -> DecisionRecord:
     """Compose an automated decision: outcome by policy, notice, row, sealed fields, entry.
 
@@ -474,6 +478,9 @@ def compose_decision(
         A fresh id when omitted.
     decided_at : datetime, optional
         Now when omitted.
+    human_only : bool
+        An admin set the model to ``human_only`` (:mod:`api.decisions.oversight`): the
+        decision waits for a reviewer (review reason ``human_oversight``).
 
     Returns
     -------
@@ -484,7 +491,7 @@ def compose_decision(
     score = scored.score
     band = scored.band(spec)
     significant = band.outcome in spec.policy.significant_outcomes
-    reasons = _review_reasons(spec, band, score, request.legal_basis)
+    reasons = _review_reasons(spec, band, score, request.legal_basis, human_only=human_only)
     logged = significant or bool(reasons) or spec.policy.log_all_decisions
     decision_id = decision_id or new_id()
     created_at = decided_at or datetime.now(UTC)

@@ -1,4 +1,5 @@
-"""Decision routes: an application asks for a decision, and reads back the ones it asked for."""
+"""Decision routes: an application asks for a decision, reads back the ones it asked for, and
+reports what really happened after one."""
 
 from __future__ import annotations
 
@@ -15,9 +16,9 @@ from api.core.ratelimit import RateLimitsDep
 from api.core.routing import ApiRoute
 from api.core.security import ApplicationDep, Principal, Role, require_roles
 from api.core.settings import MODEL_NAME_PATTERN
-from api.decisions import service
+from api.decisions import actuals, service
 from api.decisions.dependencies import DECISION_ID_PATTERN, DecisionId
-from api.decisions.schemas import DecisionCreate, DecisionRead
+from api.decisions.schemas import ActualCreate, ActualRead, DecisionCreate, DecisionRead
 
 __all__ = [
     "DECISION_ID_PATTERN",
@@ -115,3 +116,20 @@ def read_decision(
 ) -> Response:
     """A decision as it was given (frozen explanation), to the application that asked for it."""
     return _json(service.get_decision(context, decision_id=decision_id, principal=principal))
+
+
+@router.post(
+    "/{decision_id}/actual",
+    response_model=ActualRead,
+    status_code=201,
+    responses=problem_responses(404, 409),
+)
+def create_actual(
+    decision_id: DecisionId, actual: ActualCreate, principal: ApplicationDep, context: ContextDep
+) -> ActualRead:
+    """Report what really happened after a decision this application asked for: fraud
+    confirmed or not, the customer left or stayed (``true``/``false``), or the recommended item
+    taken up (its id, or ``null``). Once per decision; it counts in the period of the decision."""
+    return actuals.record_actual(
+        context, decision_id=decision_id, actual=actual, principal=principal
+    )

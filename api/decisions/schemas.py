@@ -5,11 +5,23 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, UrlConstraints, model_validator
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    UrlConstraints,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
-from api.core.inputs import Integer, Text
+from api.core.inputs import Integer, Text, check_text
+from api.decisions.models import OversightMode
 
 __all__ = [
+    "ActualCreate",
+    "ActualRead",
     "CounterfactualRead",
     "DecisionCreate",
     "DecisionRead",
@@ -19,6 +31,8 @@ __all__ = [
     "ModelRef",
     "ModelRoleRead",
     "NoticeRead",
+    "OversightRead",
+    "OversightUpdate",
     "ParameterRead",
     "RecommendedItemRead",
 ]
@@ -29,6 +43,8 @@ LegalBasis = Literal["contract", "law", "explicit_consent", "none"]
 Locale = Literal["en", "es"]
 # The fields of a history event in its compact row form, in order.
 HISTORY_ROW_FIELDS = ("item_id", "event", "rating", "timestamp")
+# The longest item id (HistoryEventCreate.item_id).
+_ITEM_ID_MAX = 128
 
 
 class HistoryEventCreate(BaseModel):
@@ -326,3 +342,80 @@ class DecisionRead(BaseModel):
         description="The role the model played: solely automated, reviewed by a person before "
         "effect, or decided by a person; with the model's purpose and the inputs it weighs."
     )
+
+
+class OversightUpdate(BaseModel):
+    """An admin's change of who decides for a model (AI Act Art. 14(4)(e))."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: OversightMode = Field(
+        description="`automated` (the model decides), `human_only` (every decision waits for "
+        "a reviewer, review reason `human_oversight`) or `paused` (no decision is taken: 503)."
+    )
+    reason: Annotated[str, Text(500)] = Field(
+        description="Why: recorded in the decision log with the admin's key, and given to "
+        "applications in the 503 while the model is paused. No personal data.",
+        examples=["drift on amount_vs_usual under investigation"],
+    )
+
+
+class OversightRead(BaseModel):
+    """Who decides for a model, as an admin last set it (``automated`` when none ever did)."""
+
+    model: str
+    mode: OversightMode
+    reason: str | None = None
+    set_by: str | None = Field(default=None, description="The admin's API key id.")
+    set_at: datetime | None = None
+    log_entry_id: str | None = Field(
+        default=None, description="The decision log's entry that records the change."
+    )
+
+
+class ActualCreate(BaseModel):
+    """What really happened after a decision, reported by the application that asked for it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    actual: bool | str | None = Field(
+        description="A fraud, churn, credit or rules decision: true or false (fraud confirmed, "
+        "the customer left, the credit defaulted). A recommendation: the id of the item taken "
+        "up, one of those recommended, or null when none was.",
+        examples=[True, "I00042"],
+    )
+    observed_at: datetime | None = Field(
+        default=None,
+        description="When it was observed (not before the decision, not in the future); "
+        "without a time zone, UTC.",
+    )
+
+    @field_validator("actual", mode="before")
+    @classmethod
+    def _bool_or_item(cls, value: Any) -> Any:
+        # One message for the field, where a union would give one per member ("actual.bool",
+        # "actual.str") and read 1 as true.
+        if value is None or isinstance(value, bool):
+            return value
+        if not isinstance(value, str):
+            raise PydanticCustomError("actual_type", "must be true or false, an item id, or null")
+        problem = check_text(value) or (
+            "must be an item id of 1 to 128 characters"
+            if not value.strip() or len(value) > _ITEM_ID_MAX
+            else None
+        )
+        if problem is not None:
+            raise PydanticCustomError("actual_item", problem)
+        return value
+
+
+class ActualRead(BaseModel):
+    """An actual as recorded."""
+
+    decision_id: str
+    model: str
+    model_version: int
+    actual: bool | str | None
+    observed_at: datetime | None
+    received_at: datetime
+    log_entry_id: str = Field(description="The decision log's entry that records it.")

@@ -29,6 +29,7 @@ from api.core.tokens import SUBJECT_TOKEN_TTL, issue_subject_token
 from api.decisions.counterfactuals import counterfactuals_for_decision
 from api.decisions.errors import (
     DecisionNotFoundError,
+    ModelPausedError,
     SubjectErasedError,
     SubjectObjectedError,
     SubjectRestrictedError,
@@ -255,6 +256,8 @@ async def create_decision(
         check_callback_url`).
     api.decisions.runtime.ModelNotServedError
         No such model is served.
+    ModelPausedError
+        An admin paused the model (:mod:`api.decisions.oversight`).
     api.decisions.validation.FeatureProblemsError
         The features do not fit the model's spec.
     SubjectErasedError
@@ -269,6 +272,13 @@ async def create_decision(
     if request.callback_url is not None:
         await check_callback_url(context, url=str(request.callback_url), principal=principal)
     served = context.models.get(model_name)
+    # A dict lookup: the modes are re-read in the background (api.decisions.oversight).
+    oversight = context.oversight.mode(served.name)
+    if oversight.paused:
+        raise ModelPausedError(
+            f"the {served.name} model is paused by an administrator (AI Act Art. 14(4)(e)); "
+            f"no decision is taken until it is resumed. Reason given: {oversight.reason}"
+        )
     settings = context.settings
     # The application's scope, read with its key: the same subject_ref sent by an application
     # outside that scope is another person, whose token reaches none of these decisions.
@@ -299,6 +309,7 @@ async def create_decision(
         public_url=settings.public_url,
         mac_key=row_mac_key(settings.key_encryption_key.get_secret_value()),
         decided_at=decided_at,
+        human_only=oversight.human_only,
     )
     created_at = record.row["created_at"]
     case_rows: tuple[tuple[Table, dict[str, Any]], ...] = ()

@@ -257,18 +257,23 @@ def service_settings(database_url: str, trained: TrainedModels) -> Settings:
 
 
 @contextmanager
-def serve(settings: Settings) -> Iterator[Service]:
-    """Run the app serving fraud, churn and recommendation on ``settings``, with its callers."""
+def serve(settings: Settings, *, keys: dict[str, str] | None = None) -> Iterator[Service]:
+    """Run the app serving fraud, churn and recommendation on ``settings``, with its callers.
+
+    With ``keys`` (another running app's, on the same database), a second worker of the same
+    service: it creates no callers of its own.
+    """
     from api.main import create_app
 
     app = create_app(settings)
     with TestClient(app) as client:
         context = app.state.context
-        keys = {}
-        with context.sessions() as session:
-            for who, role in SERVICE_CALLERS:
-                keys[who], _ = create_api_key(session, name=who, role=role)
-            set_pseudonym_scope(session, names=["shop", "crm"], scope=RETAIL)
+        if keys is None:
+            keys = {}
+            with context.sessions() as session:
+                for who, role in SERVICE_CALLERS:
+                    keys[who], _ = create_api_key(session, name=who, role=role)
+                set_pseudonym_scope(session, names=["shop", "crm"], scope=RETAIL)
         yield Service(client=client, settings=settings, keys=keys)
 
 
