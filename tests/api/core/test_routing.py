@@ -18,10 +18,13 @@ HEX = "0123456789abcdef" * 2
 # Every route with a JSON body, a valid path for it, and the caller it admits.
 BODY_ROUTES = [
     ("/v1/decisions/fraud", Role.APPLICATION),
+    (f"/v1/decisions/{HEX}/actual", Role.APPLICATION),
+    ("/v1/subjects/links", Role.APPLICATION),
     (f"/v1/reviews/cases/{HEX}/extend", Role.REVIEWER),
     (f"/v1/reviews/cases/{HEX}/resolve", Role.REVIEWER),
     ("/v1/audit/checkpoints/verify", Role.AUDITOR),
     ("/v1/admin/applications/shop", Role.ADMIN),  # PUT
+    ("/v1/admin/models/fraud/oversight", Role.ADMIN),  # PUT
     (f"/v1/me/decisions/{HEX}/contest", None),  # a subject token
 ]
 BROKEN = b'{"statement": "I was travelling'
