@@ -238,7 +238,7 @@ class OpenedDecision:
             principal_reasons=self.frozen.get("principal_reasons"),
             rules=self.frozen.get("rules"),
             counterfactuals=self.frozen.get("counterfactuals"),
-            role=role_body(row, spec),
+            role=role_body(row, spec, full=False),
         )
 
 

@@ -574,7 +574,7 @@ def compose_decision(
         notice=notice,
         scored=scored,
         outcome_label=outcome_label,
-        role=role_body(row, spec),
+        role=role_body(row, spec, full=False),
     )
 
 

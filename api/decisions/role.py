@@ -76,7 +76,9 @@ def role_of(*, decided_by: str | None, review_required: bool) -> Role:
     return "reviewed_before_effect" if review_required else "solely_automated"
 
 
-def role_body(row: Mapping[str, Any], spec: ModelSpec | None) -> dict[str, Any]:
+def role_body(
+    row: Mapping[str, Any], spec: ModelSpec | None, *, full: bool = True
+) -> dict[str, Any]:
     """The role as the API states it (``ModelRoleRead``), in English and Spanish.
 
     Parameters
@@ -86,6 +88,11 @@ def role_body(row: Mapping[str, Any], spec: ModelSpec | None) -> dict[str, Any]:
     spec : ModelSpec, optional
         The spec of the model as served; without it (a model no longer served) the role and
         its sentence are stated, and nothing is guessed about the model.
+    full : bool
+        With the logic and the inputs it weighs, as the person reads them on their page, in
+        their export and in a reviewer's case. Without (the application's copy of a decision,
+        on the hot path): the role, its sentence and the model's purpose; the inputs are the
+        keys of its ``contributions``.
 
     Returns
     -------
@@ -93,7 +100,10 @@ def role_body(row: Mapping[str, Any], spec: ModelSpec | None) -> dict[str, Any]:
         ``role``, ``sentence``, ``purpose``, ``logic`` and ``parameters``.
     """
     role = role_of(decided_by=row.get("decided_by"), review_required=bool(row["review_required"]))
-    return {"role": role, "sentence": _SENTENCE_TEXTS[role], **_model_words(spec)}
+    words = _model_words(spec)
+    if not full:
+        words = {**words, "logic": None, "parameters": []}
+    return {"role": role, "sentence": _SENTENCE_TEXTS[role], **words}
 
 
 # Every decision's body states the role: the spec's words are dumped once per served spec, not

@@ -169,9 +169,14 @@ def test_the_role_the_model_played_is_stated_in_both_languages(
     assert role["sentence"]["en"].startswith("This outcome was decided automatically")
     assert role["sentence"]["es"].startswith("Este resultado lo decidió automáticamente")
     assert role["purpose"] == spec.description.model_dump()
-    assert role["logic"] == spec.logic.model_dump() if spec.logic else role["logic"] is None
-    assert [p["feature"] for p in role["parameters"]] == spec.feature_names
-    assert role["parameters"][0]["label"] == spec.features[0].label.model_dump()
+    # The application's copy stays short (the hot path); the person reads the logic and the
+    # inputs it weighs on their page.
+    assert role["logic"] is None and role["parameters"] == []
+    token = approved["notice"]["subject_token"]
+    shown = client.get(f"/v1/me/decisions/{approved['id']}", headers=bearer(token)).json()["role"]
+    assert shown["logic"] == spec.logic.model_dump() if spec.logic else shown["logic"] is None
+    assert [p["feature"] for p in shown["parameters"]] == spec.feature_names
+    assert shown["parameters"][0]["label"] == spec.features[0].label.model_dump()
 
     held = _decide(service, "fraud", risky, legal_basis="none")
     assert held["role"]["role"] == "reviewed_before_effect"
