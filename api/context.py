@@ -1,5 +1,5 @@
-"""What a running service holds: settings, storage, the log writer, API keys, models and
-their oversight modes.
+"""What a running service holds: settings, storage, the log writer, API keys, models, their
+oversight modes and the versions every worker serves.
 
 Built once in the app's lifespan and reached by dependencies through ``request.app.state``;
 nothing here is created at import time.
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from api.core.security import KeyStore
     from api.decisions.oversight import OversightModes
     from api.decisions.runtime import ModelRegistry
+    from api.decisions.serving import ServedVersions
 
 __all__ = ["AppContext", "ContextDep", "KekDep", "get_context", "key_encryption_key"]
 
@@ -37,6 +38,9 @@ class AppContext:
     models: ModelRegistry
     # Who decides for each model (automated, human_only, paused), re-read every half second.
     oversight: OversightModes
+    # Which version of each model every worker serves, named in the database; followed every
+    # half second, and this worker's report of what it serves.
+    serving: ServedVersions
 
 
 async def get_context(request: Request) -> AppContext:

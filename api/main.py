@@ -67,6 +67,7 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True) ->
         from api.core.security import KeyStore
         from api.decisions.oversight import OversightModes
         from api.decisions.runtime import ModelRegistry, ModelsUnavailableError
+        from api.decisions.serving import ServedVersions
         from api.webhooks.dispatcher import WebhookDispatcher
 
         config = settings or get_settings()
@@ -95,6 +96,8 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True) ->
             signing_key=config.webhook_signing_key.get_secret_value(),
             metrics=app.state.metrics,
         ).start()
+        # A version an admin named is loaded before the first request; then followed.
+        serving = ServedVersions(sessions, models).start()
         oversight = OversightModes(sessions).start()
         app.state.context = AppContext(
             settings=config,
@@ -104,11 +107,13 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True) ->
             keys=KeyStore(sessions),
             models=models,
             oversight=oversight,
+            serving=serving,
         )
         try:
             yield
         finally:
             oversight.stop()
+            serving.stop()
             webhooks.stop()
             writer.stop()
             engine.dispose()

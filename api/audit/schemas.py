@@ -59,6 +59,8 @@ class EntryKind(StrEnum):
     MODEL_OVERSIGHT = "model_oversight"
     # What really happened after a decision, as its application reported it.
     DECISION_ACTUAL = "decision_actual"
+    # An admin changed the version of a model every worker serves (reload, promotion, rollback).
+    MODEL_VERSION = "model_version"
 
 
 class LogEntryCreate(BaseModel):

@@ -29,7 +29,15 @@ from sqlalchemy.orm import Mapped, mapped_column
 from api.core.database import Base
 from api.core.timestamps import UTCDateTime
 
-__all__ = ["Decision", "DecisionActual", "ModelOversight", "OversightMode", "decided_by_any"]
+__all__ = [
+    "Decision",
+    "DecisionActual",
+    "ModelOversight",
+    "ModelServing",
+    "OversightMode",
+    "ServingWorker",
+    "decided_by_any",
+]
 
 
 class Decision(Base):
@@ -159,6 +167,47 @@ class OversightMode(StrEnum):
 
 
 _MODES = ", ".join(f"'{mode.value}'" for mode in OversightMode)
+
+
+class ModelServing(Base):
+    """The version of a model every worker and host serves, as an admin last named it.
+
+    One row per model, changed in place (the history is in the decision log, kind
+    ``model_version``, with who changed it and why). No row: each worker serves the version the
+    champion alias pointed at when it started. Every worker re-reads the table every half second
+    and loads the named version (:mod:`api.decisions.serving`).
+    """
+
+    __tablename__ = "model_serving"
+
+    model_name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    # reload, promotion or rollback.
+    change: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text)
+    # The admin's API key id.
+    set_by: Mapped[str] = mapped_column(String(64))
+    set_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    log_entry_id: Mapped[str] = mapped_column(String(32))
+
+
+class ServingWorker(Base):
+    """A running worker process and the versions it serves, as it last reported them.
+
+    Each worker writes its row when it starts, when a version it serves changes and every few
+    seconds, and deletes it when it stops: an admin's change is known to be in force everywhere
+    when every worker seen lately reports it. No personal data.
+    """
+
+    __tablename__ = "serving_worker"
+
+    worker_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # {"fraud": 3, ...} as JSON text.
+    versions: Mapped[str] = mapped_column(Text)
 
 
 class ModelOversight(Base):

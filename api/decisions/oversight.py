@@ -14,14 +14,12 @@ is logged; the decision path cannot write its record then either.
 
 from __future__ import annotations
 
-import logging
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType
-from typing import Final, Self
+from typing import Final
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -29,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.audit.log import append_entries, lock_log
 from api.audit.schemas import EntryKind, LogEntryCreate
 from api.core.database import write_transaction
+from api.core.polling import REFRESH_SECONDS, Follower
 from api.core.timestamps import as_utc
 from api.decisions.models import ModelOversight, OversightMode
 from api.decisions.schemas import OversightRead
@@ -40,11 +39,6 @@ __all__ = [
     "read_oversight",
     "set_oversight",
 ]
-
-# Half the promised second: a change is seen within one interval plus one read.
-REFRESH_SECONDS: Final = 0.5
-
-_log = logging.getLogger("glassbox.oversight")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +62,7 @@ class ModeInForce:
 _AUTOMATED: Final = ModeInForce(OversightMode.AUTOMATED)
 
 
-class OversightModes:
+class OversightModes(Follower):
     """The oversight modes of every model, in memory, re-read from the database in the background.
 
     Parameters
@@ -88,25 +82,15 @@ class OversightModes:
         every: float = REFRESH_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        super().__init__("oversight modes", every=every, clock=clock)
         self._sessions = sessions
-        self._every = every
-        self._clock = clock
         # Replaced whole, never changed in place: a reader on another thread sees the old
         # mapping or the new one, without a lock on the hot path.
         self._modes: Mapping[str, ModeInForce] = MappingProxyType({})
-        self._read_at: float | None = None
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._failing = False
 
     def mode(self, model_name: str) -> ModeInForce:
         """The mode in force for a model (``automated`` unless an admin set another)."""
         return self._modes.get(model_name, _AUTOMATED)
-
-    @property
-    def age(self) -> float | None:
-        """Seconds since the modes were last read; None before the first read."""
-        return None if self._read_at is None else self._clock() - self._read_at
 
     def refresh(self) -> None:
         """Read every model's mode now (one query of a table of a few rows)."""
@@ -121,35 +105,7 @@ class OversightModes:
                 if row.mode != OversightMode.AUTOMATED
             }
         )
-        self._read_at = self._clock()
-
-    def start(self) -> Self:
-        """Read the modes (a worker that starts while a model is paused refuses at once) and
-        keep re-reading them in a daemon thread."""
-        self.refresh()
-        self._thread = threading.Thread(target=self._run, name="glassbox-oversight", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop re-reading (the modes last read stay)."""
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def _run(self) -> None:
-        while not self._stopping.wait(self._every):
-            try:
-                self.refresh()
-            except Exception:  # the database is away: keep the last modes, say so once
-                if not self._failing:
-                    _log.exception("cannot re-read the models' oversight modes; keeping the last")
-                self._failing = True
-            else:
-                if self._failing:
-                    _log.warning("the models' oversight modes are read again")
-                self._failing = False
+        self._refreshed()
 
 
 def _read(model_name: str, row: ModelOversight | None) -> OversightRead:

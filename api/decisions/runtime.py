@@ -265,6 +265,23 @@ class ModelRegistry:
             self._served[name] = served
         return served
 
+    def serve_version(self, name: str, version: int) -> ServedModel:
+        """Serve a given registered version of a served model from now on (the database named
+        it: :mod:`api.decisions.serving`).
+
+        Raises
+        ------
+        ModelNotServedError
+            When the model is not served here, or the registry has no such version.
+        """
+        served = self.get(name)
+        if served.version == version:
+            return served
+        chosen = self.version(name, version)
+        with self._lock:
+            self._served[name] = chosen
+        return chosen
+
     def get(self, name: str) -> ServedModel:
         """The served model of that name.
 

@@ -25,6 +25,8 @@ BODY_ROUTES = [
     ("/v1/audit/checkpoints/verify", Role.AUDITOR),
     ("/v1/admin/applications/shop", Role.ADMIN),  # PUT
     ("/v1/admin/models/fraud/oversight", Role.ADMIN),  # PUT
+    ("/v1/admin/models/fraud/version", Role.ADMIN),  # PUT
+    ("/v1/admin/models/fraud/reload", Role.ADMIN),  # POST, an optional body
     (f"/v1/me/decisions/{HEX}/contest", None),  # a subject token
 ]
 BROKEN = b'{"statement": "I was travelling'
@@ -69,7 +71,7 @@ def test_a_bad_body_is_answered_only_to_an_authenticated_caller(
         else (bearer(api_keys[Role.ADMIN]), 401),
         (bearer(right), 400),
     ]:
-        method = "PUT" if path.startswith("/v1/admin/") else "POST"
+        method = "PUT" if path.startswith("/v1/admin/") and "reload" not in path else "POST"
         headers = {**credentials, **json_type}
         response = client.request(method, path, content=BROKEN, headers=headers)
         assert_problem(response, status)
