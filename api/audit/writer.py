@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import queue
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -34,6 +36,7 @@ from api.vault.sealing import SealedRecord
 __all__ = ["LogWriter", "WriterStats"]
 
 _STOP = None
+_log = logging.getLogger("glassbox.log_writer")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +48,10 @@ class WriterStats:
     failed_batches: int
     failed_entries: int
     checkpoints: int = 0
+    # Seconds spent waiting for the database's writer lock (another worker or host held it),
+    # and holding it: the chain's one serialised section, per batch from lock to commit.
+    lock_wait_seconds: float = 0.0
+    lock_held_seconds: float = 0.0
 
 
 class LogWriter:
@@ -81,6 +88,7 @@ class LogWriter:
         self._closed = False
         self._thread: threading.Thread | None = None
         self._batches = self._entries = self._failed_batches = self._failed_entries = 0
+        self._lock_wait = self._lock_held = 0.0
         self._direct = (
             DirectWriter(engine)
             if (engine.dialect.name, engine.dialect.driver)
@@ -154,6 +162,8 @@ class LogWriter:
                 if self._direct is not None and self._direct.checkpointer is not None
                 else 0
             ),
+            lock_wait_seconds=self._lock_wait,
+            lock_held_seconds=self._lock_held,
         )
 
     def submit(self, entry: LogEntryCreate) -> Future[LogEntryRead]:
@@ -260,6 +270,18 @@ class LogWriter:
                 self._direct.close()
                 if self._direct.checkpointer is not None:
                     self._direct.checkpointer.stop()
+            stats = self.stats
+            # What this process's writer did: how long it held the chain's lock, per batch.
+            _log.info(
+                "log writer stopped",
+                extra={
+                    "batches": stats.batches,
+                    "entries": stats.entries,
+                    "failed_batches": stats.failed_batches,
+                    "lock_wait_seconds": round(stats.lock_wait_seconds, 6),
+                    "lock_held_seconds": round(stats.lock_held_seconds, 6),
+                },
+            )
 
     def _loop(self) -> None:
         stopping = False
@@ -286,14 +308,18 @@ class LogWriter:
 
     @contextlib.contextmanager
     def _held_writer_lock(self) -> Iterator[None]:
-        if self._direct is None:
-            yield
-            return
-        self._direct.lock()
+        asked = time.perf_counter()
+        if self._direct is not None:
+            self._direct.lock()
+        held = time.perf_counter()
         try:
             yield
         finally:
-            self._direct.unlock()
+            if self._direct is not None:
+                self._direct.unlock()
+            done = time.perf_counter()
+            self._lock_wait += held - asked
+            self._lock_held += done - held
 
     def _commit(self, batch: list[Item]) -> None:
         live = [(work, future) for work, future in batch if future.set_running_or_notify_cancel()]

@@ -22,6 +22,7 @@ from pathlib import Path
 from .common import CONNECTIONS, REPO, RESULTS_DIR, TARGETS, Json, child_env, say
 from .home import build_home, create_api_key
 from .logcheck import verify_log
+from .postgres import run_postgres
 from .procs import Processes, background_load, run_child
 from .report import report
 from .scenarios import Durations, run_glassbox, run_mlflow
@@ -86,6 +87,24 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--no-mlflow", action="store_true", help="Skip the mlflow baseline.")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "latest.json")
     parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="Also run the PostgreSQL scenario on this server (a database per configuration is "
+        "created and dropped), e.g. postgresql+psycopg://postgres@127.0.0.1:5432/postgres.",
+    )
+    parser.add_argument(
+        "--postgres-workers",
+        type=int,
+        nargs="+",
+        default=[1, 2, 4],
+        help="Worker counts of the PostgreSQL scenario (then two hosts of one worker each).",
+    )
+    parser.add_argument(
+        "--only-postgres",
+        action="store_true",
+        help="Run the PostgreSQL scenario alone (no SQLite servers, baseline or micro).",
+    )
+    parser.add_argument(
         "--quiet-wait",
         type=float,
         default=None,
@@ -147,7 +166,17 @@ def main(argv: Sequence[str]) -> int:
             api_key = create_api_key(home)
             script = home.path / "bench" / "post.lua"
             script.write_text(WRK_SCRIPT)
-            for w in workers:
+            if ns.postgres:
+                say(f"PostgreSQL: {ns.postgres_workers} workers, then two hosts")
+                results["postgres"] = run_postgres(
+                    home,
+                    procs,
+                    url=ns.postgres,
+                    workers=ns.postgres_workers,
+                    warmup=durations.warmup,
+                    seconds=durations.throughput,
+                )
+            for w in [] if ns.only_postgres else workers:
                 results["glassbox"][f"workers={w}"] = run_glassbox(
                     home,
                     procs,
@@ -158,7 +187,7 @@ def main(argv: Sequence[str]) -> int:
                     use_wrk=use_wrk,
                     quiet_wait=ns.quiet_wait,
                 )
-            if not ns.no_mlflow:
+            if not ns.no_mlflow and not ns.only_postgres:
                 # The baseline runs with the same worker counts, so that every ratio compares
                 # like with like (a second worker doubles mlflow's CPU-bound predict too).
                 by_workers = {
@@ -175,6 +204,8 @@ def main(argv: Sequence[str]) -> int:
                 }
                 results["mlflow_by_workers"] = by_workers
                 results["mlflow"] = by_workers[f"workers={workers[0]}"]
+            if ns.only_postgres:
+                return _finish(results, ns.out, run_started)
             say("RSS per model (fresh process)")
             results["rss_per_model"] = run_child(
                 "_rss", ["--tracking-uri", home.tracking_uri], child_env(home.env)
@@ -202,14 +233,18 @@ def main(argv: Sequence[str]) -> int:
         procs.stop_all()
         if not ns.keep:
             shutil.rmtree(home_path, ignore_errors=True)
+    return _finish(results, ns.out, run_started)
+
+
+def _finish(results: Json, out: Path, run_started: float) -> int:
     results["meta"]["run_seconds"] = time.perf_counter() - run_started
     table = report(results)
     results["table_markdown"] = table
-    ns.out.parent.mkdir(parents=True, exist_ok=True)
-    ns.out.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, default=str) + "\n")
     print()
     print(table)
-    print(f"\nResults written to {ns.out}")
+    print(f"\nResults written to {out}")
     return 0
 
 

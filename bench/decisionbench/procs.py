@@ -24,6 +24,7 @@ __all__ = [
     "Processes",
     "background_load",
     "children_cpu_seconds",
+    "cpu_ticks",
     "free_port",
     "process_tree",
     "run_child",
@@ -96,6 +97,12 @@ def _stat_fields(pid: int) -> list[str] | None:
         return None
     # The command name may hold spaces and parentheses: split after the last ')'.
     return text[text.rindex(")") + 2 :].split()
+
+
+def cpu_ticks(pid: int) -> int | None:
+    """utime + stime of one process, in clock ticks; None when it is gone."""
+    fields = _stat_fields(pid)
+    return None if fields is None else int(fields[11]) + int(fields[12])
 
 
 def process_tree(root: int) -> list[int]:

@@ -20,9 +20,65 @@ def _verdict(ok: bool | None) -> str:
     return "n/a" if ok is None else ("PASS" if ok else "FAIL")
 
 
+def _postgres_table(results: Json) -> list[str]:
+    """The PostgreSQL scenario: one column per configuration."""
+    pg = results.get("postgres")
+    if not pg:
+        return []
+    runs: dict[str, Json] = pg["runs"]
+
+    def cells(get: Callable[[Json], str]) -> str:
+        return " | ".join(get(r) for r in runs.values())
+
+    def writer(r: Json, key: str, digits: int = 3) -> str:
+        return _fmt(r["log_writer"][key], digits)
+
+    spread = pg["per_cpu_spread"]
+    return [
+        "",
+        "### PostgreSQL: one database, 1/2/4 workers and two hosts (closed loop, "
+        f"{CONNECTIONS} connections shared out)",
+        "",
+        "| metric | " + " | ".join(runs) + " |",
+        "|---|" + "---|" * len(runs),
+        f"| decisions/s | {cells(lambda r: _fmt(r['throughput']['throughput_per_s'], 0))} |",
+        f"| p50 ms | {cells(lambda r: _fmt(r['throughput']['latency_ms']['p50']))} |",
+        f"| p99 ms | {cells(lambda r: _fmt(r['throughput']['latency_ms']['p99']))} |",
+        f"| non-2xx + socket errors | "
+        f"{cells(lambda r: str(r['throughput']['non2xx'] + r['throughput']['socket_errors']))} |",
+        f"| server CPU ms/decision | {cells(lambda r: _fmt(r['server_cpu_ms_per_decision']))} |",
+        f"| decisions per server CPU-second | "
+        f"{cells(lambda r: _fmt(r['decisions_per_server_cpu_s'], 0))} |",
+        f"| PostgreSQL backends CPU ms/decision | "
+        f"{cells(lambda r: _fmt(r['postgres_backend_cpu_ms_per_decision']))} |",
+        f"| PostgreSQL background CPU ms/decision | "
+        f"{cells(lambda r: _fmt(r['postgres_background_cpu_ms_per_decision']))} |",
+        f"| chain lock held ms per batch | {cells(lambda r: writer(r, 'lock_held_ms_per_batch'))} "
+        "|",
+        f"| chain lock wait ms per batch | {cells(lambda r: writer(r, 'lock_wait_ms_per_batch'))} "
+        "|",
+        f"| decisions per batch | {cells(lambda r: writer(r, 'entries_per_batch', 1))} |",
+        f"| machine cores busy | {cells(lambda r: _fmt(r['machine_cores_busy']))} |",
+        "",
+        f"Decisions per server CPU-second vary by {_fmt(spread and spread * 100, 1, ' %')} across "
+        f"the configurations (target: within 15 %): "
+        f"{_verdict(pg['per_cpu_within_15_percent'])}.",
+    ]
+
+
 def report(results: Json) -> str:
     """The Markdown tables of a run's results (also of a stored ``latest.json``)."""
     glassbox: dict[str, Json] = results["glassbox"]
+    if not glassbox:
+        return "\n".join(
+            [
+                f"## glassbox decision benchmark ({results['meta']['mode']}, "
+                f"{results['meta']['cpus']} CPUs), PostgreSQL scenario only",
+                *_postgres_table(results),
+                "",
+                f"Total run time {results['meta']['run_seconds']:.0f} s.",
+            ]
+        )
     configs = list(glassbox)
     mlflow = results.get("mlflow") or {}
     micro = results.get("micro") or {}
@@ -330,6 +386,7 @@ def report(results: Json) -> str:
             f"{'detected, names entry ' + str(t['named_seq']) if t['detected'] else 'NOT DETECTED'}"
             " |",
         ]
+    lines += _postgres_table(results)
     lines.append("")
     lines.append(f"Total run time {results['meta']['run_seconds']:.0f} s.")
     return "\n".join(lines)

@@ -30,11 +30,11 @@ from sqlalchemy.orm import Session
 
 from api.core.database import create_db_engine, migrate
 from api.core.security import Role, create_api_key
-from tests.api.decisions.support import transactions
-from tests.api.decisions.test_crash_durability import (
-    _check_everything_acknowledged_is_there,
-    _environment,
-    _free_port,
+from tests.api.decisions.support import (
+    check_acknowledged_are_logged,
+    free_port,
+    live_server_environment,
+    transactions,
 )
 from tests.api.test_serve import _serve
 from tests.conftest import TrainedModels
@@ -144,14 +144,14 @@ def _wait(condition: Callable[[], bool], what: str) -> None:
 def test_operator_commands_and_a_worker_replacement_lose_no_acknowledged_decision(
     database_url: str, trained: TrainedModels, tmp_path: Path
 ) -> None:
-    env = _environment(database_url, trained)
+    env = live_server_environment(database_url, trained)
     migrate(database_url)
     engine = create_db_engine(database_url)
     with Session(engine) as session:
         key, _ = create_api_key(session, name="checkout", role=Role.APPLICATION)
     engine.dispose()
     log, checkpoint = tmp_path / "serve.log", tmp_path / "checkpoint.json"
-    port = _free_port()
+    port = free_port()
     server = _serve(env, port, log, tmp_path, workers=2)
     load = _Load(port, key, transactions(trained, 300))
     try:
@@ -191,7 +191,7 @@ def test_operator_commands_and_a_worker_replacement_lose_no_acknowledged_decisio
         assert not load.errors, load.errors[:3]
 
         # The service starts again on the same database and serves every acknowledged decision.
-        port = _free_port()
+        port = free_port()
         server = _serve(env, port, log, tmp_path, workers=1)
         with httpx.Client(
             base_url=f"http://127.0.0.1:{port}",
@@ -202,7 +202,7 @@ def test_operator_commands_and_a_worker_replacement_lose_no_acknowledged_decisio
                 assert http.get(f"/v1/decisions/{decision_id}").status_code == 200
         engine = create_db_engine(database_url)
         try:
-            _check_everything_acknowledged_is_there(engine, load.acknowledged, database_url)
+            check_acknowledged_are_logged(engine, load.acknowledged, database_url)
         finally:
             engine.dispose()
         assert "OK" in _glassbox(env, tmp_path, "verify-log")

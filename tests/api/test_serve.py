@@ -23,8 +23,12 @@ from api.core.database import create_db_engine, create_session_factory, migrate
 from api.core.secret_check import check_secrets
 from api.core.security import Role, create_api_key
 from api.core.settings import SECRET_NAMES, Settings, create_secrets, generate_demo_secrets
-from tests.api.decisions.support import transactions, wait_until_serving
-from tests.api.decisions.test_crash_durability import _environment, _free_port
+from tests.api.decisions.support import (
+    free_port,
+    live_server_environment,
+    transactions,
+    wait_until_serving,
+)
 from tests.conftest import TrainedModels
 
 DECISIONS = 8
@@ -50,13 +54,13 @@ def test_every_worker_logs_json_access_lines_without_personal_data(
     trained: TrainedModels, tmp_path: Path
 ) -> None:
     database_url = f"sqlite:///{tmp_path / 'glassbox.db'}"
-    env = _environment(database_url, trained)
+    env = live_server_environment(database_url, trained)
     migrate(database_url)
     engine = create_db_engine(database_url)
     with Session(engine) as session:
         key, _ = create_api_key(session, name="checkout", role=Role.APPLICATION)
     engine.dispose()
-    port, log = _free_port(), tmp_path / "serve.log"
+    port, log = free_port(), tmp_path / "serve.log"
     server = _serve(env, port, log, tmp_path)
     subject = "Zebulon-Quaintance-7731"
     ids: list[str] = []
@@ -138,7 +142,7 @@ def test_serve_without_secrets_refuses_instead_of_falling_back_on_the_demos(
     home = tmp_path / "home"
     generate_demo_secrets(home)
     env = _without_secrets(database_url, trained.tracking_uri)
-    code, output = _glassbox(env, "serve", "--home", str(home), "--port", str(_free_port()))
+    code, output = _glassbox(env, "serve", "--home", str(home), "--port", str(free_port()))
     assert code == 2, output
     assert "GLASSBOX_PSEUDONYM_KEY or GLASSBOX_PSEUDONYM_KEY_FILE is missing" in output
     assert "--demo" in output
@@ -149,7 +153,7 @@ def test_serve_without_secrets_refuses_instead_of_falling_back_on_the_demos(
 def test_serve_with_secrets_that_do_not_open_the_data_refuses_naming_them(
     database_url: str, trained: TrainedModels, tmp_path: Path
 ) -> None:
-    first = _environment(database_url, trained)
+    first = live_server_environment(database_url, trained)
     migrate(database_url)
     engine = create_db_engine(database_url)
     try:
@@ -160,10 +164,10 @@ def test_serve_with_secrets_that_do_not_open_the_data_refuses_naming_them(
         check_secrets(create_session_factory(engine), written_under)
     finally:
         engine.dispose()
-    env = _environment(database_url, trained)  # the same database, every secret new
+    env = live_server_environment(database_url, trained)  # the same database, every secret new
     env["GLASSBOX_KEY_ENCRYPTION_KEY"] = first["GLASSBOX_KEY_ENCRYPTION_KEY"]
     env["COLUMNS"] = "200"
-    code, output = _glassbox(env, "serve", "--home", str(tmp_path), "--port", str(_free_port()))
+    code, output = _glassbox(env, "serve", "--home", str(tmp_path), "--port", str(free_port()))
     assert code == 2, output
     (line,) = [line for line in output.splitlines() if line.startswith("Refusing to start")]
     assert "GLASSBOX_PSEUDONYM_KEY" in line and "GLASSBOX_TOKEN_SIGNING_KEY" in line
@@ -178,7 +182,7 @@ def test_serve_refuses_a_tracking_uri_with_no_store_and_creates_none(
     env = _environment_without_models(database_url)
     nowhere = tmp_path / "typo" / "mlflow.db"
     env["GLASSBOX_MLFLOW_TRACKING_URI"] = f"sqlite:///{nowhere}"
-    code, output = _glassbox(env, "serve", "--home", str(tmp_path), "--port", str(_free_port()))
+    code, output = _glassbox(env, "serve", "--home", str(tmp_path), "--port", str(free_port()))
     assert code == 2, output
     (line,) = [line for line in output.splitlines() if line.startswith("Refusing to start")]
     assert "no MLflow store" in line and str(nowhere) in line
@@ -188,10 +192,10 @@ def test_serve_refuses_a_tracking_uri_with_no_store_and_creates_none(
 def test_serve_refuses_when_no_served_model_is_registered_naming_those_that_are(
     database_url: str, trained: TrainedModels, tmp_path: Path
 ) -> None:
-    env = _environment(database_url, trained)
+    env = live_server_environment(database_url, trained)
     env["GLASSBOX_SERVED_MODELS"] = "telco-churn"
     env["COLUMNS"] = "80"  # one reason, one line, in a narrow terminal too
-    code, output = _glassbox(env, "serve", "--home", str(tmp_path), "--port", str(_free_port()))
+    code, output = _glassbox(env, "serve", "--home", str(tmp_path), "--port", str(free_port()))
     assert code == 2, output
     (line,) = [line for line in output.splitlines() if line.startswith("Refusing to start")]
     assert "none of GLASSBOX_SERVED_MODELS (telco-churn)" in line
@@ -205,9 +209,9 @@ def test_serve_refuses_when_no_served_model_is_registered_naming_those_that_are(
 def test_serve_refuses_a_bad_served_models_value_in_one_line(
     database_url: str, trained: TrainedModels, tmp_path: Path
 ) -> None:
-    env = _environment(database_url, trained)
+    env = live_server_environment(database_url, trained)
     env["GLASSBOX_SERVED_MODELS"] = "Telco Churn"
-    code, output = _glassbox(env, "serve", "--port", str(_free_port()))
+    code, output = _glassbox(env, "serve", "--port", str(free_port()))
     assert code == 2, output
     assert output.splitlines() == [
         "Invalid settings: GLASSBOX_SERVED_MODELS: 'Telco Churn' is not a model name (a "
@@ -242,7 +246,7 @@ def test_serve_with_real_secrets_uses_the_stores_under_home_and_warns_of_a_typo(
     with Session(engine) as session:
         key, _ = create_api_key(session, name="checkout", role=Role.APPLICATION)
     engine.dispose()
-    port, log = _free_port(), tmp_path / "serve.log"
+    port, log = free_port(), tmp_path / "serve.log"
     server = _serve(env, port, log, home, workers=1)
     try:
         with httpx.Client(
@@ -290,7 +294,7 @@ def test_serve_in_demo_mode_only_when_asked_and_says_so(
         args.append("--demo")
     else:
         env["GLASSBOX_DEMO_MODE"] = "true"
-    port, log = _free_port(), tmp_path / "serve.log"
+    port, log = free_port(), tmp_path / "serve.log"
     command = [sys.executable, "-c", "from api.cli import main; main()", *args, "--port", str(port)]
     with log.open("ab") as sink:
         server = subprocess.Popen(

@@ -16,8 +16,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.api.conftest import secret_env
-from tests.api.decisions.support import wait_until_serving
-from tests.api.decisions.test_crash_durability import _free_port
+from tests.api.decisions.support import free_port, wait_until_serving
 
 TIMEOUT = 1.0  # each of the server's deadlines, in seconds
 SLACK = 2.5  # what a loaded 2-core machine may add to a deadline
@@ -40,7 +39,7 @@ def port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
         "GLASSBOX_MAX_CONCURRENCY": str(MAX_CONCURRENCY),
         "GLASSBOX_MAX_REQUEST_HEAD_BYTES": str(MAX_HEAD_BYTES),
     }
-    number, log = _free_port(), home / "serve.log"
+    number, log = free_port(), home / "serve.log"
     command = [sys.executable, "-c", "from api.cli import main; main()", "serve"]
     command += ["--home", str(home), "--port", str(number)]
     with log.open("ab") as sink:

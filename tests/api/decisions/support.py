@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import math
+import os
+import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,15 +16,20 @@ import httpx
 import numpy as np
 import pandas as pd
 
+from api.core.settings import SECRET_NAMES
 from tests.conftest import TrainedModels
 
 if TYPE_CHECKING:
     from tests.api.conftest import Service
 
 __all__ = [
+    "check_acknowledged_are_logged",
     "fraud_rows",
+    "free_port",
     "learner_history",
+    "live_server_environment",
     "logged_and_unlogged",
+    "start_live_server",
     "transactions",
     "wait_until_serving",
 ]
@@ -108,3 +117,74 @@ def wait_until_serving(
         except httpx.HTTPError:
             time.sleep(0.1)
     return False
+
+
+def free_port() -> int:
+    """A TCP port free on loopback now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def live_server_environment(
+    database_url: str, trained: TrainedModels, *, secrets: dict[str, str] | None = None
+) -> dict[str, str]:
+    """The environment of a live server on ``database_url`` serving the session's fraud model,
+    with fresh random secrets (or ``secrets``: several hosts of one service share them)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GLASSBOX_")}
+    for name in SECRET_NAMES:  # every secret the service needs, including ones added later
+        value = (secrets or {}).get(name) or base64.b64encode(os.urandom(32)).decode("ascii")
+        env[f"GLASSBOX_{name.upper()}"] = value
+    env["GLASSBOX_DATABASE_URL"] = database_url
+    env["GLASSBOX_MLFLOW_TRACKING_URI"] = trained.tracking_uri
+    # Only the model under test: each start then takes seconds, not the time to load several.
+    env["GLASSBOX_SERVED_MODELS"] = '["fraud"]'
+    env["OMP_NUM_THREADS"] = "1"
+    return env
+
+
+def start_live_server(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
+    """A uvicorn process serving the app on loopback, once its readiness probe answers."""
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "api.main:create_app",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-access-log",
+    ]
+    with log.open("ab") as sink:
+        process = subprocess.Popen(command, env=env, stdout=sink, stderr=sink)
+    if wait_until_serving(process, port, log):
+        return process
+    process.kill()
+    raise AssertionError("the server did not start in time")
+
+
+def check_acknowledged_are_logged(engine: Any, acknowledged: list[str], database_url: str) -> None:
+    """Every acknowledged decision is stored with its log entry, the chain verifies and (on
+    SQLite) the file's integrity check passes."""
+    from sqlalchemy import select, text
+    from sqlalchemy.orm import Session
+
+    from api.audit.log import verify_log
+    from api.audit.models import LogEntry
+    from api.decisions.models import Decision
+
+    with Session(engine) as session:
+        stored = dict(
+            session.execute(select(Decision.decision_id, Decision.log_entry_id)).tuples().all()
+        )
+        missing = [d for d in acknowledged if d not in stored]
+        assert not missing, f"{len(missing)} acknowledged decisions were lost"
+        entries = set(session.execute(select(LogEntry.entry_id)).scalars())
+        unlogged = [d for d in acknowledged if stored[d] is None or stored[d] not in entries]
+        assert not unlogged, "fraud decisions are always logged, and their entries must be there"
+        result = verify_log(session)
+        assert result.ok, result
+        if database_url.startswith("sqlite"):
+            assert session.execute(text("PRAGMA integrity_check")).scalar_one() == "ok"

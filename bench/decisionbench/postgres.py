@@ -1,0 +1,241 @@
+"""PostgreSQL under load: ``glassbox serve`` on one PostgreSQL database with 1, 2 and 4 workers,
+and two server processes on different ports sharing it as two hosts, the load spread over them.
+
+Each configuration gets a database of its own (created and dropped here). Measured around the
+closed-loop run: decisions/s, p50/p99, the servers' CPU per decision (and decisions per server
+CPU-second, which must not fall as workers are added if the chain is not what limits), the CPU
+of the PostgreSQL backends serving the run's database per decision, and, from each worker's
+log writer when it stops, how long each batch held the chain's lock (the one serialised section).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from .common import CLK_TCK, CONNECTIONS, HOST, Json, executable, say
+from .home import Home, create_api_key
+from .loadgen import Target, run_python_loadgen
+from .procs import (
+    Processes,
+    cpu_ticks,
+    free_port,
+    system_busy_seconds,
+    tail,
+    tree_cpu_seconds,
+    wait_http,
+    wait_idle,
+)
+
+__all__ = ["run_postgres"]
+
+
+@contextmanager
+def _database(url: str) -> Iterator[str]:
+    """A fresh database on the server of ``url`` for one configuration; dropped afterwards."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    base = make_url(url)
+    name = f"glassbox_bench_{secrets.token_hex(4)}"
+    admin = base.set(drivername="postgresql", database="postgres").render_as_string(
+        hide_password=False
+    )
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _postgres_cpu_seconds(database: str) -> tuple[float, float]:
+    """CPU seconds of the backends serving ``database``, and of the server's own background
+    processes (WAL writer, checkpointer …; shared with anything else on the server)."""
+    backends = background = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if not title.startswith("postgres:"):
+            continue
+        ticks = cpu_ticks(int(entry.name))
+        if ticks is None:
+            continue
+        if f" {database} " in title:
+            backends += ticks
+        elif "/main:" in title or "writer" in title or "checkpointer" in title:
+            background += ticks
+    return backends / CLK_TCK, background / CLK_TCK
+
+
+def _writer_figures(logs: list[Path]) -> Json:
+    """What the workers' log writers reported when they stopped: batches, entries, lock."""
+    batches = entries = 0
+    held = waited = 0.0
+    workers = 0
+    for log in logs:
+        for line in log.read_text(errors="replace").splitlines():
+            if '"log writer stopped"' not in line:
+                continue
+            record = json.loads(line)
+            workers += 1
+            batches += int(record["batches"])
+            entries += int(record["entries"])
+            held += float(record["lock_held_seconds"])
+            waited += float(record["lock_wait_seconds"])
+    return {
+        "writers_reported": workers,
+        "batches": batches,
+        "entries": entries,
+        "entries_per_batch": entries / batches if batches else None,
+        "lock_held_ms_per_batch": held / batches * 1e3 if batches else None,
+        "lock_wait_ms_per_batch": waited / batches * 1e3 if batches else None,
+        "lock_held_s": held,
+    }
+
+
+def _spread(targets: list[Target], seconds: float) -> Json:
+    """Closed loop on every target at once (the connections shared out), results combined."""
+    each = max(1, CONNECTIONS // len(targets))
+    results: list[Json] = [{} for _ in targets]
+
+    def drive(i: int) -> None:
+        results[i] = run_python_loadgen(targets[i], seconds=seconds, connections=each)
+
+    threads = [threading.Thread(target=drive, args=(i,)) for i in range(len(targets))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    ok = sum(r["ok"] for r in results)
+    duration = max(r["duration_s"] for r in results)
+    return {
+        "ok": ok,
+        "requests": sum(r["requests"] for r in results),
+        "non2xx": sum(r["non2xx"] for r in results),
+        "socket_errors": sum(r["socket_errors"] for r in results),
+        "duration_s": duration,
+        "throughput_per_s": sum(r["throughput_per_s"] for r in results),
+        # The slower host's percentiles: what a client of the pair sees at worst.
+        "latency_ms": {
+            q: max(r["latency_ms"][q] for r in results) for q in results[0]["latency_ms"]
+        },
+        "per_host": results,
+    }
+
+
+def _configuration(
+    home: Home,
+    procs: Processes,
+    *,
+    url: str,
+    workers: int,
+    hosts: int,
+    warmup: float,
+    seconds: float,
+) -> Json:
+    label = f"{hosts} hosts x {workers} worker" if hosts > 1 else f"{workers} workers"
+    with _database(url) as database_url:
+        database = database_url.rsplit("/", 1)[1].split("?", 1)[0]
+        pg_home = replace(home, env={**home.env, "GLASSBOX_DATABASE_URL": database_url})
+        api_key = create_api_key(pg_home)
+        servers, logs, targets = [], [], []
+        try:
+            for h in range(hosts):
+                port = free_port()
+                log = home.path / f"glassbox-pg-{hosts}h-w{workers}-{h}.log"
+                env = {**pg_home.env, "GLASSBOX_PUBLIC_URL": f"http://{HOST}:{port}"}
+                cmd = [executable("glassbox"), "serve", "--home", str(home.path), "--host", HOST]
+                cmd += ["--port", str(port), "--workers", str(workers)]
+                server = procs.start(cmd, env=env, log=log)
+                wait_http(f"http://{HOST}:{port}/v1/health", server, log)
+                wait_idle(server.pid, server, log)
+                servers.append(server)
+                logs.append(log)
+                targets.append(Target(port, "/v1/decisions/fraud", home.glassbox_bodies, api_key))
+            warm = _spread(targets, warmup)
+            if warm["ok"] == 0:
+                raise RuntimeError(f"PostgreSQL warm-up got no 2xx: {warm}\n{tail(logs[0])}")
+            server_before = sum(tree_cpu_seconds(s.pid) for s in servers)
+            pg_before = _postgres_cpu_seconds(database)
+            busy_before, wall = system_busy_seconds(), time.perf_counter()
+            result = _spread(targets, seconds)
+            elapsed = time.perf_counter() - wall
+            server_cpu = sum(tree_cpu_seconds(s.pid) for s in servers) - server_before
+            pg_after = _postgres_cpu_seconds(database)
+            machine = system_busy_seconds() - busy_before
+        finally:
+            for server in servers:
+                procs.stop(server)
+        writer = _writer_figures(logs)
+    ok = result["ok"] or 1
+    backends = pg_after[0] - pg_before[0]
+    background = pg_after[1] - pg_before[1]
+    figures: Json = {
+        "label": label,
+        "workers_per_host": workers,
+        "hosts": hosts,
+        "throughput": result,
+        "server_cpu_ms_per_decision": server_cpu / ok * 1e3,
+        "decisions_per_server_cpu_s": ok / server_cpu if server_cpu else None,
+        "postgres_backend_cpu_ms_per_decision": backends / ok * 1e3,
+        "postgres_background_cpu_ms_per_decision": background / ok * 1e3,
+        "machine_cores_busy": machine / elapsed,
+        "log_writer": writer,
+    }
+    lat = result["latency_ms"]
+    held = writer["lock_held_ms_per_batch"]
+    say(
+        f"  PostgreSQL, {label}: {result['throughput_per_s']:.0f}/s, p50 {lat['p50']:.2f} ms, "
+        f"p99 {lat['p99']:.2f} ms, server CPU {figures['server_cpu_ms_per_decision']:.2f} ms, "
+        f"PostgreSQL CPU {figures['postgres_backend_cpu_ms_per_decision']:.2f} ms per decision; "
+        f"lock held {held if held is None else round(held, 3)} ms per batch of "
+        f"{writer['entries_per_batch'] and round(writer['entries_per_batch'], 1)}"
+    )
+    return figures
+
+
+def run_postgres(
+    home: Home,
+    procs: Processes,
+    *,
+    url: str,
+    workers: list[int],
+    warmup: float,
+    seconds: float,
+    on_result: Callable[[str, Json], Any] | None = None,
+) -> Json:
+    """Every configuration on ``url``'s server: each worker count on one host, then two hosts
+    of one worker each. Returns ``{label: figures}`` and the scaling verdict."""
+    runs: Json = {}
+    configurations = [(w, 1) for w in workers] + [(1, 2)]
+    for w, hosts in configurations:
+        figures = _configuration(
+            home, procs, url=url, workers=w, hosts=hosts, warmup=warmup, seconds=seconds
+        )
+        runs[figures["label"]] = figures
+        if on_result is not None:
+            on_result(figures["label"], figures)
+    per_cpu = [
+        r["decisions_per_server_cpu_s"] for r in runs.values() if r["decisions_per_server_cpu_s"]
+    ]
+    spread = (max(per_cpu) - min(per_cpu)) / max(per_cpu) if per_cpu else None
+    return {
+        "runs": runs,
+        # Decisions per server CPU-second from 1 to 4 workers: within 15 % if the chain's lock
+        # is not what limits throughput.
+        "per_cpu_spread": spread,
+        "per_cpu_within_15_percent": None if spread is None else spread <= 0.15,
+    }
