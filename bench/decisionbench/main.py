@@ -100,6 +100,12 @@ def main(argv: Sequence[str]) -> int:
         help="Worker counts of the PostgreSQL scenario (then two hosts of one worker each).",
     )
     parser.add_argument(
+        "--granian",
+        action="store_true",
+        help="Also serve the app under granian (one worker) and compare its server CPU per "
+        "decision with uvicorn's.",
+    )
+    parser.add_argument(
         "--only-postgres",
         action="store_true",
         help="Run the PostgreSQL scenario alone (no SQLite servers, baseline or micro).",
@@ -186,6 +192,18 @@ def main(argv: Sequence[str]) -> int:
                     script=script,
                     use_wrk=use_wrk,
                     quiet_wait=ns.quiet_wait,
+                )
+            if ns.granian and not ns.only_postgres:
+                results["glassbox"]["granian workers=1"] = run_glassbox(
+                    home,
+                    procs,
+                    workers=1,
+                    api_key=api_key,
+                    durations=durations,
+                    script=script,
+                    use_wrk=use_wrk,
+                    quiet_wait=ns.quiet_wait,
+                    server_kind="granian",
                 )
             if not ns.no_mlflow and not ns.only_postgres:
                 # The baseline runs with the same worker counts, so that every ratio compares

@@ -125,15 +125,24 @@ def run_glassbox(
     script: Path,
     use_wrk: bool,
     quiet_wait: float,
+    server_kind: str = "uvicorn",
 ) -> Json:
-    """``glassbox serve --workers N``: warm-up, then scenarios (a), (b) and (c), measured."""
+    """``glassbox serve --workers N`` (uvicorn), or the same app under granian: warm-up, then
+    scenarios (a), (b) and (c), measured."""
     port = free_port()
-    log = home.path / f"glassbox-serve-w{workers}.log"
+    log = home.path / f"glassbox-{server_kind}-w{workers}.log"
     env = dict(home.env)
     env["GLASSBOX_PUBLIC_URL"] = f"http://{HOST}:{port}"
     started = time.perf_counter()
-    cmd = [executable("glassbox"), "serve", "--home", str(home.path), "--host", HOST]
-    cmd += ["--port", str(port), "--workers", str(workers)]
+    if server_kind == "granian":
+        # The app glassbox serve runs, under a Rust HTTP server: same factory, same settings
+        # from the environment, uvloop, no access log of the server's own.
+        cmd = [executable("granian"), "--interface", "asgi", "--factory", "--loop", "uvloop"]
+        cmd += ["--host", HOST, "--port", str(port), "--workers", str(workers)]
+        cmd += ["--no-access-log", "--no-ws", "api.main:create_served_app"]
+    else:
+        cmd = [executable("glassbox"), "serve", "--home", str(home.path), "--host", HOST]
+        cmd += ["--port", str(port), "--workers", str(workers)]
     server = procs.start(cmd, env=env, log=log)
     try:
         wait_http(f"http://{HOST}:{port}/v1/health", server, log)
@@ -141,7 +150,7 @@ def run_glassbox(
         startup = time.perf_counter() - started
         pids = process_tree(server.pid)
         say(
-            f"glassbox serve --workers {workers} ready in {startup:.1f} s "
+            f"glassbox ({server_kind}) --workers {workers} ready in {startup:.1f} s "
             f"(pid {server.pid}, {len(pids)} processes)"
         )
         quiet = wait_for_quiet(quiet_wait)
@@ -169,6 +178,7 @@ def run_glassbox(
     finally:
         procs.stop(server)
     return {
+        "server": server_kind,
         "workers": workers,
         "processes": len(pids),
         "startup_s": startup,
