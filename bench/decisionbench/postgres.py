@@ -10,8 +10,11 @@ log writer when it stops, how long each batch held the chain's lock (the one ser
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
+import signal
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -178,6 +181,13 @@ def _configuration(
             machine = system_busy_seconds() - busy_before
         finally:
             for server in servers:
+                # SIGTERM to the server alone (its supervisor stops its workers once each):
+                # each worker's log writer drains and reports its figures as it stops.
+                if server.poll() is None:
+                    server.send_signal(signal.SIGTERM)
+            for server in servers:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    server.wait(60)
                 procs.stop(server)
         writer = _writer_figures(logs)
     ok = result["ok"] or 1
