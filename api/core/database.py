@@ -19,7 +19,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -550,23 +550,40 @@ def writing(session: Session) -> Iterator[Session]:
     yield session
 
 
-def _alembic_config() -> Config:
+def _alembic_config(extra_versions: Sequence[Path] = ()) -> Config:
     from alembic.config import Config  # a second of imports that only migrate() needs
 
     config = Config()
     # An absolute path: migrations run the same from any working directory and from an
     # installed wheel (the scripts ship inside the api package).
     config.set_main_option("script_location", str(_MIGRATIONS_DIR))
+    if extra_versions:
+        locations = [_MIGRATIONS_DIR / "versions", *extra_versions]
+        config.set_main_option("version_locations", " ".join(str(p) for p in locations))
     return config
 
 
-def migrate(target: str | URL | Engine) -> None:
-    """Bring a database to the newest schema (Alembic ``upgrade head``).
+def migrate(
+    target: str | URL | Engine,
+    *,
+    revision: str = "head",
+    extra_versions: Sequence[Path] = (),
+) -> None:
+    """Bring a database to the newest schema (Alembic ``upgrade head``), or to ``revision``.
+
+    Safe while the service runs on the database: every migration is an expand (new tables,
+    nullable columns) or, once no running release reads what it removes, a contract; the
+    service's writers wait for a migration's locks and none of their requests fails
+    (``tests/api/test_online_migration.py``).
 
     Parameters
     ----------
     target : str, URL or Engine
         The database URL, or an engine from :func:`create_db_engine`.
+    revision : str
+        Where to go: ``head`` (the default) or a revision id.
+    extra_versions : sequence of Path
+        Folders of further revisions on top of the service's own (a deployment's, a test's).
     """
     from alembic import command
 
@@ -579,9 +596,9 @@ def migrate(target: str | URL | Engine) -> None:
                     connection.execute(
                         text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_ID}
                     )
-                config = _alembic_config()
+                config = _alembic_config(extra_versions)
                 config.attributes["connection"] = connection
-                command.upgrade(config, "head")
+                command.upgrade(config, revision)
     finally:
         if engine is not target:
             engine.dispose()
