@@ -116,14 +116,26 @@ def test_a_person_reads_their_decision_in_either_language(
     assert_clean(visit, live)
 
 
-def test_a_link_without_its_token_says_what_to_do(visit: Visit, live: LiveServer) -> None:
+def test_a_link_that_does_not_open_says_what_happened_and_how_to_get_a_new_one(
+    visit: Visit, live: LiveServer
+) -> None:
     page = visit.page
     page.goto(f"{live.url}/subject/#decision={'0' * 32}")
-    alert = page.get_by_role("alert")
-    assert "link" in (alert.text_content() or "")
+    expect(page.locator("#link-trouble")).to_have_attribute("data-trouble", "noToken")
+    expect(page.get_by_role("alert")).to_contain_text("does not include your access key")
+    expect(page.locator("#fresh-link")).to_contain_text("Ask the organisation that took the")
     page.goto(f"{live.url}/subject/#decision={'0' * 32}&token=not-a-token")
     page.reload()
-    assert "expired" in (page.get_by_role("alert").text_content() or "")
+    expect(page.locator("#link-trouble")).to_have_attribute("data-trouble", "damaged")
+    expect(page.get_by_role("alert")).to_contain_text("damaged or incomplete")
+    # The address names the language: the same page in Spanish, whatever the browser's.
+    page.goto(f"{live.url}/subject/?lang=es#decision=nonsense")
+    expect(page.locator("html")).to_have_attribute("lang", "es")
+    expect(page.locator("h1")).to_have_text("Su enlace ya no abre su página")
+    expect(page.get_by_role("alert")).to_have_text(
+        "Este enlace no indica qué decisión abrir: está incompleto."
+    )
+    expect(page.locator("#fresh-link h2")).to_have_text("Cómo conseguir un enlace nuevo")
     assert visit.context.cookies() == []
 
 
