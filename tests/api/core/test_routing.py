@@ -26,6 +26,8 @@ BODY_ROUTES = [
     ("/v1/admin/applications/shop", Role.ADMIN),  # PUT
     ("/v1/admin/models/fraud/oversight", Role.ADMIN),  # PUT
     (f"/v1/me/decisions/{HEX}/contest", None),  # a subject token
+    (f"/v1/me/decisions/{HEX}/rectification", None),
+    ("/v1/me/erasure", None),
 ]
 BROKEN = b'{"statement": "I was travelling'
 
