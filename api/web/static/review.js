@@ -464,7 +464,15 @@ async function renderCase(caseId) {
         ...Object.entries(d.features).map(([name, value]) => {
           const index = (explanation.feature_names || []).indexOf(name);
           const shown = value !== null && typeof value === "object" ? JSON.stringify(value) : valueText(value);
-          return el("tr", {}, el("th", { scope: "row", text: name }), el("td", { text: shown }), el("td", { class: "number", text: index >= 0 ? signed(explanation.values[index]) : "—" }));
+          // Art. 16: an input the person rectified since the decision, with the value it used.
+          const fixed = (d.rectified || []).find((r) => r.feature === name);
+          return el(
+            "tr",
+            { "data-feature": name },
+            el("th", { scope: "row", text: name }),
+            el("td", {}, shown, fixed ? [" ", el("span", { class: "hint rectified", text: s.rectifiedInput(date(fixed.rectified_at), valueText(fixed.previous_value)) })] : null),
+            el("td", { class: "number", text: index >= 0 ? signed(explanation.values[index]) : "—" }),
+          );
         }),
       ),
     ),

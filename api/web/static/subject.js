@@ -274,7 +274,7 @@ function render() {
     d.principal_reasons && d.principal_reasons.length && !d.rules ? reasonsSection(d.principal_reasons) : null,
     d.rules ? rulesSection(d.rules) : d.items ? itemsSection(d) : factorsSection(d.factors, d.score_meaning),
     counterfactualSection(d.counterfactuals),
-    dataSection(d.data_used),
+    dataSection(d.data_used, d.rectified || []),
     // A person's own decision is not contested again (the service refuses it); nor is one under
     // review with their word already. A case opened without it (by policy, or a reviewer's
     // escalation) takes their statement and corrections.
@@ -334,8 +334,9 @@ function decisionsList() {
       { id: "my-decisions", class: "decisions", "aria-labelledby": "my-decisions-heading" },
       ...state.decisions.map((item) => {
         const detail = state.details[item.id];
-        const outcome = detail ? `: ${detail.outcome_label}` : "";
-        const label = `${formatDate(item.created_at, loc, true)} — ${item.model.name}${outcome}${item.decided_by === "human" ? ` (${s.humanDecided})` : ""}`;
+        const words = detail ? detail.outcome_label : item.outcome_text ? item.outcome_text[loc] : null;
+        const status = s.decisionStatus[item.status];
+        const label = `${formatDate(item.created_at, loc, true)} — ${item.model.name}${words ? `: ${words}` : ""}${item.decided_by === "human" ? ` (${s.humanDecided})` : ""}${status ? ` · ${status}` : ""}`;
         const counterfactuals = (detail && detail.counterfactuals) || [];
         return el(
           "li",
@@ -710,8 +711,9 @@ function itemsSection(d) {
   );
 }
 
-function dataSection(rows) {
+function dataSection(rows, rectified = []) {
   const s = t();
+  const corrected = Object.fromEntries(rectified.map((r) => [r.feature, r]));
   return el(
     "section",
     { "aria-labelledby": "data-heading" },
@@ -721,7 +723,26 @@ function dataSection(rows) {
       "table",
       { class: "data", id: "data-used" },
       el("thead", {}, el("tr", {}, el("th", { scope: "col", text: s.dataField }), el("th", { scope: "col", text: s.dataValue }))),
-      el("tbody", {}, ...rows.map((row) => el("tr", {}, el("th", { scope: "row", text: row.label }), el("td", { text: row.display_value })))),
+      el(
+        "tbody",
+        {},
+        ...rows.map((row) =>
+          el(
+            "tr",
+            { "data-feature": row.feature },
+            el("th", { scope: "row", text: row.label }),
+            el(
+              "td",
+              {},
+              row.display_value,
+              // Art. 16: a value the person rectified stands in for the one the decision used.
+              corrected[row.feature]
+                ? [" ", el("span", { class: "hint rectified", text: s.rectifiedOn(formatDate(corrected[row.feature].rectified_at, state.locale), displayValue(row.feature, corrected[row.feature].previous_value)) })]
+                : null,
+            ),
+          ),
+        ),
+      ),
     ),
   );
 }
