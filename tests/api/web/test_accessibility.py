@@ -4,16 +4,14 @@ not open, and the review console (sign-in, queue and a case)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.api.decisions.support import narrow_block
 from tests.api.web.axe import axe_missing, severe_violations
 from tests.api.web.conftest import Visit
 from tests.api.web.live import LiveServer
+from tests.api.web.support import block, english_left
 from tests.api.web.test_subject_page import assert_clean
 from tests.conftest import TrainedModels
 
@@ -33,26 +31,6 @@ def _assert_accessible(page: Page, where: str) -> None:
     assert found == [], f"{where}: {found}"
 
 
-def block(live: LiveServer, trained: TrainedModels, subject: str, **extra: Any) -> Any:
-    """A fraud block a person could have avoided: it comes with what would have changed it."""
-    body = {
-        "subject_ref": subject,
-        "features": narrow_block(trained),
-        "legal_basis": "contract",
-        **extra,
-    }
-    response = httpx.post(
-        f"{live.url}/v1/decisions/fraud",
-        json=body,
-        headers={"Authorization": f"Bearer {live.keys['shop']}"},
-        timeout=30,
-    )
-    assert response.status_code == 201, response.text
-    decision = response.json()
-    assert decision["outcome"] == "block" and decision["counterfactuals"], decision
-    return decision
-
-
 def _in(link: str, locale: str) -> str:
     """The person's link with the language named in the address."""
     return link.replace("/subject/#", f"/subject/?lang={locale}#", 1)
@@ -68,6 +46,8 @@ def test_the_persons_page_has_no_serious_accessibility_violation(
     expect(page.locator("#counterfactual-list li").first).to_be_visible()
     expect(page.locator("html")).to_have_attribute("lang", locale)
     _assert_accessible(page, f"person's page ({locale})")
+    left = english_left(page)
+    assert (left == []) if locale == "es" else ("Download (JSON)" in left), left
 
     page.locator("#erasure-start").focus()
     page.keyboard.press("Enter")
@@ -107,6 +87,9 @@ def test_the_review_console_has_no_serious_accessibility_violation(
     expect(page.locator("#resolve-form")).to_be_visible()
     expect(page.locator("#counterfactuals tbody tr").first).to_be_visible()
     _assert_accessible(page, f"console case ({locale})")
+    # Every word of the console's own is in the page's language (the check sees English ones).
+    left = english_left(page, console=True)
+    assert (left == []) if locale == "es" else ("Record the resolution" in left), left
     assert visit.errors == []
     assert visit.context.cookies() == []
 

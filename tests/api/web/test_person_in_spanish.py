@@ -9,20 +9,18 @@ With ``GLASSBOX_SCREENSHOTS=<folder>`` the run also saves the pictures the READM
 
 from __future__ import annotations
 
-import base64
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, expect
 
-from api.core.tokens import issue_subject_token
 from tests.api.rights.support import churn_features
 from tests.api.web.axe import axe_missing, severe_violations
 from tests.api.web.live import LiveServer
-from tests.api.web.test_accessibility import block
+from tests.api.web.support import block, english_left, tab_to, token_issued
 from tests.api.web.test_contest_and_review import _snapshot
 from tests.api.web.test_rights_page import _refund
 from tests.conftest import TrainedModels
@@ -32,32 +30,6 @@ pytestmark = pytest.mark.browser
 SUBJECT = "titular-en-espanol"
 STATEMENT = "Estaba de viaje y la compra era mía."
 RATIONALE = "El importe y el lugar coinciden con un fraude conocido; se mantiene el bloqueo."
-
-
-def tab_to(page: Page, selector: str, *, limit: int = 250) -> None:
-    """Move the keyboard focus to ``selector`` with Tab alone, as a keyboard user would."""
-    target = page.locator(selector)
-    target.wait_for()
-    for _ in range(limit):
-        if target.evaluate("node => node === document.activeElement"):
-            return
-        page.keyboard.press("Tab")
-    raise AssertionError(f"{selector} cannot be reached with the Tab key")
-
-
-def _expired_link(live: LiveServer, decision: Any) -> str:
-    """The decision's link with a token of the same person that expired a week ago."""
-    token = decision["notice"]["subject_token"]
-    head = token.split(".")[0]
-    claims = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
-    expired, _ = issue_subject_token(
-        live.settings.token_signing_key.get_secret_value(),
-        pseudonym=claims["sub"],
-        decision_id=decision["id"],
-        ttl=timedelta(days=90),
-        now=datetime.now(UTC) - timedelta(days=97),
-    )
-    return f"{decision['notice']['contest_url']}&token={expired}"
 
 
 def _person_view(live: LiveServer, decision_id: str, token: str) -> Any:
@@ -99,7 +71,8 @@ def test_a_person_exercises_every_right_in_spanish_by_keyboard_and_a_reviewer_wo
         page.on("pageerror", lambda error: errors.append(str(error)))
 
         # --- an expired link: what happened, and how to get a new one ---------------------------
-        page.goto(_expired_link(live, fraud))
+        expired = token_issued(live, fraud, ago=timedelta(days=97))
+        page.goto(f"{fraud['notice']['contest_url']}&token={expired}")
         trouble = page.locator("#link-trouble")
         expect(trouble).to_have_attribute("data-trouble", "expired")
         expect(page.locator("html")).to_have_attribute("lang", "es")
@@ -109,6 +82,7 @@ def test_a_person_exercises_every_right_in_spanish_by_keyboard_and_a_reviewer_wo
             "Pida a la organización que tomó la decisión sobre usted"
         )
         _snapshot(page, "subject-link-expired-es.png")
+        assert english_left(page) == []
         if not axe_missing():
             assert severe_violations(page) == []
 
@@ -180,6 +154,7 @@ def test_a_person_exercises_every_right_in_spanish_by_keyboard_and_a_reviewer_wo
         expect(page.locator("#case-heading")).to_be_focused()
         expect(page.locator("#case-statement")).to_have_text(STATEMENT)
         _snapshot(page, "subject-page-es.png")
+        assert english_left(page) == []
         if not axe_missing():
             assert severe_violations(page) == []
 
@@ -209,6 +184,7 @@ def test_a_person_exercises_every_right_in_spanish_by_keyboard_and_a_reviewer_wo
         reviewer.keyboard.type(live.keys["reviewer"])
         reviewer.keyboard.press("Enter")
         expect(reviewer.locator("h1")).to_have_text("Cola de revisión")
+        assert english_left(reviewer, console=True) == []
         cases = httpx.get(
             f"{live.url}/v1/reviews/cases",
             headers={"Authorization": f"Bearer {live.keys['reviewer']}"},
@@ -229,6 +205,7 @@ def test_a_person_exercises_every_right_in_spanish_by_keyboard_and_a_reviewer_wo
         tab_to(reviewer, "#field-rationale")
         reviewer.keyboard.type(RATIONALE)
         _snapshot(reviewer, "review-case-es.png")
+        assert english_left(reviewer, console=True) == []
         tab_to(reviewer, "#resolve-submit")
         reviewer.keyboard.press("Enter")
         expect(reviewer.locator("#case-state")).to_have_text("Resuelto")

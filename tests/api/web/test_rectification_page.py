@@ -4,19 +4,15 @@ fields and the way to a fresh link explained."""
 
 from __future__ import annotations
 
-import base64
-import json
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import timedelta
 
 import httpx
 import pytest
 from playwright.sync_api import expect
 
-from api.core.tokens import issue_subject_token
 from tests.api.web.conftest import Visit
 from tests.api.web.live import LiveServer
-from tests.api.web.test_person_in_spanish import tab_to
+from tests.api.web.support import tab_to, token_issued
 from tests.api.web.test_subject_page import assert_clean, decide
 from tests.conftest import TrainedModels
 
@@ -25,20 +21,6 @@ pytestmark = pytest.mark.browser
 
 def _in_spanish(link: str) -> str:
     return link.replace("/subject/#", "/subject/?lang=es#", 1)
-
-
-def _token_issued_ago(live: LiveServer, decision: Any, age: timedelta) -> str:
-    """A token of the same person for the same decision, issued ``age`` ago (still valid)."""
-    head = decision["notice"]["subject_token"].split(".")[0]
-    claims = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
-    token, _ = issue_subject_token(
-        live.settings.token_signing_key.get_secret_value(),
-        pseudonym=claims["sub"],
-        decision_id=decision["id"],
-        ttl=timedelta(days=90),
-        now=datetime.now(UTC) - age,
-    )
-    return token
 
 
 def test_a_person_rectifies_a_stored_input_in_spanish(
@@ -99,7 +81,7 @@ def test_an_erasure_with_a_link_too_old_says_how_to_get_a_fresh_one(
     visit: Visit, live: LiveServer, trained: TrainedModels
 ) -> None:
     decision = decide(live, trained, "browser-late-eraser", locale="es")
-    old = _token_issued_ago(live, decision, timedelta(hours=2))
+    old = token_issued(live, decision, ago=timedelta(hours=2))
     page = visit.page
     page.goto(f"{decision['notice']['contest_url']}&token={old}")
     expect(page.locator("#outcome")).to_be_visible()
