@@ -379,7 +379,7 @@ async function erase(event) {
     return showErrors(form, new ApiError(422, { errors: [{ field: "confirm", message: t().erasureNeedsConfirm }] }), { fields: t().formHasErrors, refused: t().contestRefused });
   }
   const button = form.querySelector("#erasure-submit");
-  const result = await rightsCall(button, () => call("POST", "/v1/me/erasure", { credential: state.token }));
+  const result = await rightsCall(button, () => call("POST", "/v1/me/erasure", { credential: state.token, body: { confirm: true } }));
   if (!result) return render();
   state.erasure = result;
   await refreshRights(null, "erasure-result");
