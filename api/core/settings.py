@@ -350,6 +350,14 @@ class Settings(BaseSettings):
         # The same model named twice is served once.
         return list(dict.fromkeys(value))
 
+    @field_validator("irreversible_max_token_age", mode="before")
+    @classmethod
+    def _parse_duration(cls, value: Any) -> Any:
+        # Seconds as the environment gives them ("900"), or an ISO 8601 duration ("PT15M").
+        if isinstance(value, str) and re.fullmatch(r"\s*\d+(\.\d+)?\s*", value):
+            return float(value)
+        return value
+
     @field_validator("allowed_hosts", mode="before")
     @classmethod
     def _parse_allowed_hosts(cls, value: Any) -> Any:

@@ -19,6 +19,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
 from api.context import AppContext
 from api.core.database import write_transaction
 from api.core.errors import ServiceUnavailableError
@@ -58,7 +61,7 @@ _RESTRICTED = (
 )
 
 
-def _check_rectifiable(session: Any, *, decision: Decision, pseudonym: str) -> None:
+def _check_rectifiable(session: Session, *, decision: Decision, pseudonym: str) -> None:
     preference = preference_of(session, pseudonym=pseudonym)
     if preference is not None and preference.restricted_at is not None:
         raise RectificationRefusedError(_RESTRICTED)
@@ -148,50 +151,55 @@ def rectify_decision(
             )
         changes = rescored.outcome != automated_outcome
         fields = rectification_fields(clean, statement)
-        with write_transaction(session):
-            decision = find_decision(session, decision_id=decision_id)
-            assert decision is not None
-            _check_rectifiable(session, decision=decision, pseudonym=subject.pseudonym)
-            case_id = (
-                open_rectification_case(
+        try:
+            with write_transaction(session):
+                decision = find_decision(session, decision_id=decision_id)
+                assert decision is not None
+                _check_rectifiable(session, decision=decision, pseudonym=subject.pseudonym)
+                case_id = (
+                    open_rectification_case(
+                        session,
+                        decision=decision,
+                        statement=statement,
+                        corrections=clean,
+                        dek=dek,
+                        received_at=when,
+                    )
+                    if changes
+                    else None
+                )
+                request = record_request(
+                    session,
+                    pseudonym=subject.pseudonym,
+                    kind=RequestKind.RECTIFICATION,
+                    now=when,
+                    status=RequestStatus.PENDING if changes else RequestStatus.COMPLETED,
+                    outcome={
+                        "decision_id": decision_id,
+                        "model": model_name,
+                        "model_version": model_version,
+                        "corrected_features": sorted(clean),
+                        "rescored_outcome": rescored.outcome,
+                        "outcome_changes": changes,
+                        "case_id": case_id,
+                    },
+                    sealed=SealedFields(dek=dek, key=sealing_key(decision), fields=fields),
+                    case_id=case_id,
+                )
+                add_rectification(
                     session,
                     decision=decision,
-                    statement=statement,
-                    corrections=clean,
                     dek=dek,
-                    received_at=when,
+                    request_id=request.request_id,
+                    fields=fields,
+                    corrected=sorted(clean),
+                    now=when,
                 )
-                if changes
-                else None
-            )
-            request = record_request(
-                session,
-                pseudonym=subject.pseudonym,
-                kind=RequestKind.RECTIFICATION,
-                now=when,
-                status=RequestStatus.PENDING if changes else RequestStatus.COMPLETED,
-                outcome={
-                    "decision_id": decision_id,
-                    "model": model_name,
-                    "model_version": model_version,
-                    "corrected_features": sorted(clean),
-                    "rescored_outcome": rescored.outcome,
-                    "outcome_changes": changes,
-                    "case_id": case_id,
-                },
-                sealed=SealedFields(dek=dek, key=sealing_key(decision), fields=fields),
-                case_id=case_id,
-            )
-            add_rectification(
-                session,
-                decision=decision,
-                dek=dek,
-                request_id=request.request_id,
-                fields=fields,
-                corrected=sorted(clean),
-                now=when,
-            )
-            body = request_body(request)
+                body = request_body(request)
+        except IntegrityError as exc:
+            # A contest or another rectification opened a case first; the partial unique
+            # index let one through.
+            raise RectificationRefusedError(_UNDER_REVIEW) from exc
     return {
         "request": body,
         "corrections": clean,

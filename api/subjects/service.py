@@ -77,6 +77,13 @@ def _labels_of(models: ModelRegistry | None, name: str, outcome: str) -> dict[st
     return {"en": outcome, "es": outcome}
 
 
+def _status(*, superseded: bool, mark: DecisionMarks) -> str:
+    # A person's decision replaced it; a case about it is open; or it stands as it was taken.
+    if superseded:
+        return "superseded"
+    return "under_review" if mark.under_review else "in_force"
+
+
 def list_decisions(
     session: Session, *, subject: Subject, kek: bytes, models: ModelRegistry | None = None
 ) -> list[SubjectDecisionSummary]:
@@ -109,13 +116,7 @@ def list_decisions(
     lines = []
     for row in rows:
         mark = marks.get(row.decision_id, DecisionMarks())
-        status = (
-            "superseded"
-            if row.decision_id in superseded
-            else "under_review"
-            if mark.under_review
-            else "in_force"
-        )
+        status = _status(superseded=row.decision_id in superseded, mark=mark)
         lines.append(
             SubjectDecisionSummary.model_validate(
                 {
@@ -379,11 +380,7 @@ def read_decision(
         "rectified": opened.rectified,
         "correctable": _correctable(opened, served, shown),
         "outcome_text": _labels_of(context.models, row.model_name, row.outcome),
-        "status": "superseded"
-        if superseded
-        else "under_review"
-        if mark.under_review
-        else "in_force",
+        "status": _status(superseded=superseded, mark=mark),
         "contested": mark.contested,
         "items": items,
         "notice": opened.notice["text"],
