@@ -39,7 +39,10 @@ const state = {
 
 // A person has a handful of decisions; past this many the list links to the others without
 // fetching their details (the person's rate limit is shared with the page's own calls).
-const MAX_DETAILED = 20;
+const MAX_DETAILED = 12;
+// Other decisions' details as read in this tab, by language and id: what was frozen with a
+// decision does not change, so a reload of the page or a switch back costs no call.
+const detailsRead = new Map();
 
 const main = () => document.getElementById("main");
 
@@ -140,13 +143,16 @@ async function load() {
 /** Each decision of the list in the page's language (this one is loaded already). */
 async function loadDetails() {
   const wanted = state.decisions.slice(0, MAX_DETAILED);
-  const details = await Promise.all(
-    wanted.map((item) =>
-      item.id === state.decisionId
-        ? state.decision
-        : call("GET", `/v1/me/decisions/${item.id}`, { credential: state.token, query: { locale: state.locale } }).catch(() => null),
-    ),
-  );
+  const read = async (item) => {
+    const key = `${state.locale}:${item.id}`;
+    if (!detailsRead.has(key)) {
+      const detail = await call("GET", `/v1/me/decisions/${item.id}`, { credential: state.token, query: { locale: state.locale } }).catch(() => null);
+      if (detail) detailsRead.set(key, detail);
+      return detail;
+    }
+    return detailsRead.get(key);
+  };
+  const details = await Promise.all(wanted.map((item) => (item.id === state.decisionId ? state.decision : read(item))));
   return Object.fromEntries(details.filter(Boolean).map((detail) => [detail.id, detail]));
 }
 
@@ -505,7 +511,7 @@ function requestsTable() {
                 el("th", { scope: "row", text: `${s.requestKinds[r.kind] || r.kind} (${r.article})` }),
                 el("td", { text: formatDate(r.received_at, state.locale) }),
                 el("td", { text: formatDate(r.due_at, state.locale) }),
-                el("td", { text: s.requestStatus[r.status] || r.status }),
+                el("td", { text: r.status === "completed" && r.completed_at ? s.completedOn(formatDate(r.completed_at, state.locale)) : s.requestStatus[r.status] || r.status }),
               ),
             ),
           ),
