@@ -216,7 +216,7 @@ async function claim(caseId, open) {
   try {
     await call("POST", `/v1/reviews/cases/${caseId}/claim`, { credential: state.key });
   } catch (error) {
-    return showBanner(error instanceof ApiError && error.problem ? error.message : t().claimFailed);
+    return showBanner(error instanceof ApiError && error.problem ? inLanguage(error, t().claimFailed).message : t().claimFailed);
   }
   if (open) window.location.hash = `case=${caseId}`;
   else renderRoute();
@@ -576,9 +576,9 @@ function resolutionForm(item) {
 
 /** The problem as the console shows it: the service's words when they are in the console's
  * language, else each field's error in the console's own words (never another language). */
-function inLanguage(error) {
+function inLanguage(error, detail = t().failed) {
   if (state.locale === "en" || error.language === state.locale) return error;
-  const problem = { ...(error.problem || {}), detail: t().notRecorded, errors: error.errors.map((e) => ({ ...e, message: t().fieldInvalid })) };
+  const problem = { ...(error.problem || {}), title: detail, detail, errors: error.errors.map((e) => ({ ...e, message: t().fieldInvalid })) };
   return new ApiError(error.status, problem, state.locale);
 }
 
@@ -596,7 +596,7 @@ async function resolve(event, caseId) {
     await call("POST", `/v1/reviews/cases/${caseId}/resolve`, { credential: state.key, body });
   } catch (error) {
     button.disabled = false;
-    const problem = error instanceof ApiError ? inLanguage(error) : new ApiError(0, { detail: s.notRecorded });
+    const problem = error instanceof ApiError ? inLanguage(error, s.notRecorded) : new ApiError(0, { detail: s.notRecorded });
     return showErrors(form, problem, { fields: s.fieldsIntro, refused: s.refusedIntro });
   }
   await renderCase(caseId);
@@ -606,7 +606,7 @@ async function release(caseId) {
   try {
     await call("POST", `/v1/reviews/cases/${caseId}/release`, { credential: state.key });
   } catch (error) {
-    return showBanner(error instanceof ApiError && error.problem ? inLanguage(error).message : t().releaseFailed);
+    return showBanner(error instanceof ApiError && error.problem ? inLanguage(error, t().releaseFailed).message : t().releaseFailed);
   }
   window.location.hash = "queue";
 }
@@ -615,7 +615,7 @@ async function approve(caseId) {
   try {
     await call("POST", `/v1/reviews/cases/${caseId}/approve`, { credential: state.key });
   } catch (error) {
-    return showBanner(error instanceof ApiError && error.problem ? inLanguage(error).message : t().approvalFailed);
+    return showBanner(error instanceof ApiError && error.problem ? inLanguage(error, t().approvalFailed).message : t().approvalFailed);
   }
   await renderCase(caseId);
 }

@@ -202,7 +202,19 @@ def test_a_person_exercises_every_right_in_spanish_by_keyboard_and_a_reviewer_wo
         expect(reviewer.locator("#counterfactuals tbody tr")).to_have_count(
             len(fraud["counterfactuals"])
         )
-        tab_to(reviewer, "#field-rationale")
+        # No rationale: refused, and said next to the rationale in Spanish (the service's words
+        # when it wrote them in Spanish, else the console's own).
+        tab_to(reviewer, "#resolve-submit")
+        with reviewer.expect_response("**/resolve") as refused:
+            reviewer.keyboard.press("Enter")
+        assert refused.value.status == 422
+        [problem] = [e for e in refused.value.json()["errors"] if e["field"] == "rationale"]
+        in_spanish = refused.value.headers.get("content-language") == "es"
+        expect(reviewer.locator("#field-rationale-error")).to_have_text(
+            problem["message"] if in_spanish else "Se rechazó este valor; revíselo."
+        )
+        expect(reviewer.locator("#field-rationale")).to_be_focused()
+        assert english_left(reviewer, console=True) == []
         reviewer.keyboard.type(RATIONALE)
         _snapshot(reviewer, "review-case-es.png")
         assert english_left(reviewer, console=True) == []

@@ -200,3 +200,31 @@ def test_a_decision_held_for_a_person_reads_as_pending(
     due = page.locator("#case-due").text_content() or ""
     assert due and f"una persona lo revisará y resolverá a más tardar el {due}." in text
     assert_clean(visit, live)
+
+
+def test_a_withdrawn_link_is_explained_in_the_language_of_the_address(
+    visit: Visit, live: LiveServer, trained: TrainedModels
+) -> None:
+    decision = decide(live, trained, "browser-revoked")
+    token = decision["notice"]["subject_token"]
+    revoked = httpx.delete(
+        f"{live.url}/v1/me/token", headers={"Authorization": f"Bearer {token}"}, timeout=30
+    )
+    assert revoked.status_code == 204, revoked.text
+    page = visit.page
+    page.goto(decision["notice"]["link"].replace("/subject/#", "/subject/?lang=es#", 1))
+    expect(page.locator("#link-trouble")).to_have_attribute("data-trouble", "revoked")
+    expect(page.locator("html")).to_have_attribute("lang", "es")
+    expect(page.get_by_role("alert")).to_have_text(
+        "Este enlace ha caducado o fue retirado: ya no abre su página. "
+        "Puede que otro más reciente lo haya sustituido."
+    )
+    expect(page.locator("#fresh-link li").first).to_contain_text("Pida a la organización")
+    # The switch still works on this page, and the address keeps the choice for a reload.
+    page.get_by_role("button", name="English").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("alert")).to_contain_text("has expired or was withdrawn")
+    assert "lang=en" in page.url
+    page.reload()
+    expect(page.locator("h1")).to_have_text("Your link no longer opens your page")
+    assert_clean(visit, live)
