@@ -1,5 +1,8 @@
-// The subject page's own words, in the two languages the service speaks. The decision's words
-// (outcome label, factor sentences, data labels) come from the API in the chosen language.
+// The subject page's own words, in the two languages the service speaks, and the pages'
+// language rule (the address, a choice, the browser) and switch. The decision's words (outcome
+// label, factor sentences, data labels) come from the API in the chosen language.
+
+import { el, show } from "./dom.js";
 
 export const LOCALES = ["en", "es"];
 
@@ -412,3 +415,26 @@ export function keepLocaleInAddress(locale) {
 
 /** The names of the languages, each in its own language (the switch's buttons). */
 export const LOCALE_NAMES = { en: "English", es: "Español" };
+
+/**
+ * The language switch in a page's header: one button per language, named in that language, the
+ * current one pressed.
+ * @param {HTMLElement} nav the switch's container
+ * @param {{current: string, label: string, onPick: function(string)}} options
+ */
+export function localeSwitch(nav, { current, label, onPick }) {
+  nav.setAttribute("aria-label", label);
+  show(
+    nav,
+    ...LOCALES.map((code) =>
+      el("button", {
+        type: "button",
+        class: "locale",
+        lang: code,
+        "aria-pressed": code === current ? "true" : "false",
+        text: LOCALE_NAMES[code],
+        onclick: () => onPick(code),
+      }),
+    ),
+  );
+}

@@ -11,7 +11,7 @@ import { ApiError, call, useLanguage } from "./api.js";
 import { contributionChart, signed } from "./chart.js";
 import { clear, el, flag, show } from "./dom.js";
 import { clearErrors, showErrors } from "./forms.js";
-import { LOCALES, LOCALE_NAMES, detectLocale, keepLocaleInAddress } from "./i18n.js";
+import { detectLocale, keepLocaleInAddress, localeSwitch } from "./i18n.js";
 import { reviewText } from "./review_text.js";
 
 const KEY = "glassbox.review.key";
@@ -40,21 +40,7 @@ function setLanguage(locale) {
   document.documentElement.lang = locale;
   document.getElementById("brand-name").textContent = s.brand;
   document.getElementById("nav").setAttribute("aria-label", s.consoleNav);
-  const switcher = document.getElementById("locale-switch");
-  switcher.setAttribute("aria-label", s.languages);
-  show(
-    switcher,
-    ...LOCALES.map((code) =>
-      el("button", {
-        type: "button",
-        class: "locale",
-        lang: code,
-        "aria-pressed": code === locale ? "true" : "false",
-        text: LOCALE_NAMES[code],
-        onclick: () => switchLocale(code),
-      }),
-    ),
-  );
+  localeSwitch(document.getElementById("locale-switch"), { current: locale, label: s.languages, onPick: switchLocale });
 }
 
 async function switchLocale(locale) {

@@ -12,7 +12,7 @@ import { ApiError, call, useLanguage } from "./api.js";
 import { contributionChart } from "./chart.js";
 import { el, flag, show } from "./dom.js";
 import { clearErrors, showErrors } from "./forms.js";
-import { LOCALES, LOCALE_NAMES, detectLocale, formatDate, keepLocaleInAddress, localeInAddress, strings } from "./i18n.js";
+import { LOCALES, detectLocale, formatDate, keepLocaleInAddress, localeInAddress, localeSwitch, strings } from "./i18n.js";
 
 const TOKEN_KEY = "glassbox.subject.token";
 const LOCALE_KEY = "glassbox.subject.locale";
@@ -74,21 +74,7 @@ function setLanguage(locale) {
   useLanguage(locale);
   document.documentElement.lang = locale;
   document.title = `${t().pageTitle} — glassbox`;
-  const nav = document.getElementById("locale-switch");
-  nav.setAttribute("aria-label", t().languages);
-  show(
-    nav,
-    ...LOCALES.map((code) =>
-      el("button", {
-        type: "button",
-        class: "locale",
-        lang: code,
-        "aria-pressed": code === locale ? "true" : "false",
-        text: LOCALE_NAMES[code],
-        onclick: () => switchLocale(code),
-      }),
-    ),
-  );
+  localeSwitch(document.getElementById("locale-switch"), { current: locale, label: t().languages, onPick: switchLocale });
 }
 
 async function switchLocale(locale) {
