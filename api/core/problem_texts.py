@@ -214,6 +214,12 @@ _TEXTS: Final[tuple[tuple[str, _Spanish], ...]] = (
         "rectifiquen y la decisión se puntúe de nuevo.",
     ),
     (
+        r"You objected to this profiling \(Art\. 21\), so your data is not scored by this "
+        r"model again: withdraw the objection to have it rectified and scored\.",
+        "Usted se opuso a esta elaboración de perfiles (art. 21), así que este modelo no vuelve "
+        "a puntuar sus datos: retire la oposición para que se rectifiquen y se puntúen.",
+    ),
+    (
         r"The deciding model version cannot score these values at the moment\.",
         "La versión del modelo que decidió no puede puntuar estos valores en este momento.",
     ),

@@ -55,6 +55,10 @@ _UNDER_REVIEW = (
     "(contest the decision with your corrections)."
 )
 _DECIDED_BY_PERSON = "A person already decided on this decision; it can no longer be rectified."
+_OBJECTED = (
+    "You objected to this profiling (Art. 21), so your data is not scored by this model again: "
+    "withdraw the objection to have it rectified and scored."
+)
 _RESTRICTED = (
     "You restricted the processing of your data (Art. 18): lift the restriction to have "
     "your data rectified and the decision scored again."
@@ -71,6 +75,13 @@ def _check_rectifiable(session: Session, *, decision: Decision, pseudonym: str) 
         raise RectificationRefusedError(_UNDER_REVIEW) from None
     except AlreadyDecidedByHumanError:
         raise RectificationRefusedError(_DECIDED_BY_PERSON) from None
+
+
+def _objected(session: Session, subject: Subject) -> bool:
+    """Whether the person's objection to profiling (Art. 21) stands."""
+    with reading(session):
+        preference = preference_of(session, pseudonym=subject.pseudonym)
+        return preference is not None and preference.objected_at is not None
 
 
 def _outcome_label(served: ServedModel, outcome: str) -> dict[str, str]:
@@ -116,8 +127,8 @@ def rectify_decision(
     DecisionNotFoundError
         No such decision about this subject (another's is not found either).
     RectificationRefusedError
-        The decision is superseded, decided by a person or under review, or the person
-        restricted processing.
+        The decision is superseded, decided by a person or under review, the person
+        restricted processing, or objected to the profiling this model does.
     api.decisions.errors.SubjectErasedError
         The person's data was erased.
     FeatureProblemsError, ReviewInputError
@@ -141,6 +152,8 @@ def rectify_decision(
             automated_outcome = decision.outcome
         # Outside any transaction: loading an older model version can take seconds.
         served = context.models.version(model_name, model_version)
+        if served.spec.policy.objection_stops and _objected(session, subject):
+            raise RectificationRefusedError(_OBJECTED)
         clean = validate_corrections(served.spec, corrections, decided_on=decided_on)
         rescored = rescore(
             served, {**current, **clean}, True, decided_on=decided_on, models=context.models

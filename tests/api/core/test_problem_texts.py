@@ -62,6 +62,12 @@ PERSON_TEXTS = [
     "must not be after the day of the decision (2026-12-04)",
     "must not be blank",
     ErasureNotConfirmedError().detail,
+    "You objected to this profiling (Art. 21), so your data is not scored by this model again: "
+    "withdraw the objection to have it rectified and scored.",
+    "You restricted the processing of your data (Art. 18): lift the restriction to have "
+    "your data rectified and the decision scored again.",
+    "This decision is already under review: add your corrections to that case instead "
+    "(contest the decision with your corrections).",
     "must be true to confirm the erasure",
     "The request has 1 invalid field.",
     "The request has 2 invalid fields.",

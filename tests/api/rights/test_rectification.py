@@ -22,7 +22,7 @@ from api.core.database import Base
 from api.vault.sealing import open_sealed_field
 from tests.api.conftest import Service, assert_problem
 from tests.api.decisions.support import fraud_rows
-from tests.api.rights.support import decide, me
+from tests.api.rights.support import churn_features, decide, me
 from tests.conftest import TrainedModels
 
 STATEMENT = "The payment was 40-7c1e km from home, not what you stored"
@@ -234,15 +234,35 @@ def test_another_persons_decision_is_not_found_and_a_revoked_token_opens_nothing
     assert read["rectified"] == []
 
 
-def test_a_restricted_person_is_told_to_lift_the_restriction_first(
+def test_an_objection_or_a_restriction_is_lifted_before_a_rectification(
     service: Service, trained: TrainedModels
 ) -> None:
     _, safe = fraud_rows(trained)
     decision = _fraud(service, "rectify-restricted", safe)
     token = decision["notice"]["subject_token"]
+    features = churn_features(trained)
+    churn = decide(
+        service,
+        "churn",
+        {"subject_ref": "rectify-restricted", "features": features, "legal_basis": "none"},
+        who="crm",
+    )
+    assert churn.status_code == 201, churn.text
+    name, value = next(iter(features.items()))
+
+    assert me(service, "POST", "/objection", token).status_code == 201
+    problem = assert_problem(
+        _rectify(service, churn.json(), {"corrections": {name: value}}),
+        409,
+        "rectification-refused",
+    )
+    assert "withdraw the objection" in problem["detail"]
+    # Fraud screening is not profiling an objection stops.
+    assert _rectify(service, decision, {"corrections": {"hour": 3}}).status_code == 201
+
     assert me(service, "POST", "/restriction", token).status_code == 201
     problem = assert_problem(
-        _rectify(service, decision, {"corrections": {"hour": 3}}), 409, "rectification-refused"
+        _rectify(service, decision, {"corrections": {"hour": 4}}), 409, "rectification-refused"
     )
     assert "lift the restriction" in problem["detail"]
 
