@@ -32,6 +32,10 @@ longer opens because someone changed the stored bytes -- is answered as a
 they are or wrapped by SQLAlchemy -- is a :class:`ServiceUnavailableError` with ``Retry-After``
 (see :func:`disk_full_reason`), logged as "the disk is full" at most once a minute.
 
+The ``title``, ``detail`` and each field's ``message`` are in Spanish when ``Accept-Language``
+prefers it (:mod:`api.core.problem_texts` holds every Spanish text); ``type``, field paths and
+status never change with the language.
+
 A ``detail`` must never echo request values: they may be personal data (an amount, a name, a
 statement), and problem bodies end up in client logs and support tickets. Say *which field* is
 wrong and *why*, never *what it contained*.
@@ -59,6 +63,13 @@ from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.core.crypto import DecryptionError
+from api.core.problem_texts import (
+    Language,
+    negotiate,
+    pydantic_message,
+    spanish_text,
+    spanish_title,
+)
 
 __all__ = [
     "PROBLEM_BASE",
@@ -83,6 +94,7 @@ __all__ = [
     "disk_full_response",
     "error_response",
     "install_error_handlers",
+    "language_of",
     "log_integrity_alarm",
     "problem_body",
     "problem_response",
@@ -386,7 +398,9 @@ def problem_body(
     return body
 
 
-def problem_response(error: ProblemError, request_id: str) -> JSONResponse:
+def problem_response(
+    error: ProblemError, request_id: str, *, language: Language = "en"
+) -> JSONResponse:
     """The problem+json response for an error (what the app's handler answers with).
 
     Parameters
@@ -395,23 +409,55 @@ def problem_response(error: ProblemError, request_id: str) -> JSONResponse:
         The error.
     request_id : str
         The request's id (``instance``).
+    language : {"en", "es"}
+        The language of ``title``, ``detail`` and the fields' messages (``Content-Language``
+        says which); the type and the field paths are the same in both.
 
     Returns
     -------
     JSONResponse
         Status, headers and ``application/problem+json`` body of the error.
     """
+    title, detail, errors = error.title, error.detail, error.errors
+    headers = dict(error.headers)
+    if language == "es":
+        title, detail = spanish_title(title), spanish_text(detail)
+        if errors is not None:
+            errors = [
+                FieldProblem(field=item.field, message=spanish_text(item.message))
+                for item in errors
+            ]
+        headers["Content-Language"] = "es"
     body = problem_body(
         status=error.status,
         type_=error.type_,
-        title=error.title,
-        detail=error.detail,
+        title=title,
+        detail=detail,
         request_id=request_id,
-        errors=error.errors,
+        errors=errors,
     )
     return JSONResponse(
-        body, status_code=error.status, headers=error.headers, media_type=PROBLEM_MEDIA_TYPE
+        body, status_code=error.status, headers=headers, media_type=PROBLEM_MEDIA_TYPE
     )
+
+
+def language_of(scope: Mapping[str, Any]) -> Language:
+    """The language a request's problem is answered in, from its ``Accept-Language``.
+
+    Parameters
+    ----------
+    scope : mapping
+        The ASGI scope.
+
+    Returns
+    -------
+    {"en", "es"}
+        Spanish when the request prefers it; English otherwise.
+    """
+    for name, value in scope.get("headers") or ():
+        if name == b"accept-language":
+            return negotiate(value.decode("latin-1"))
+    return "en"
 
 
 def _field_path(loc: Sequence[int | str]) -> str:
@@ -423,7 +469,7 @@ def _field_path(loc: Sequence[int | str]) -> str:
     return ".".join(str(part) for part in parts)
 
 
-def _validation_problem(exc: RequestValidationError) -> ProblemError:
+def _validation_problem(exc: RequestValidationError, language: Language) -> ProblemError:
     raw = list(exc.errors())
     if any(error.get("type") == "json_invalid" for error in raw):
         # Syntax, not values: a 400, and the decoder's message and position are left out
@@ -432,7 +478,10 @@ def _validation_problem(exc: RequestValidationError) -> ProblemError:
     # pydantic's "msg" describes the rule broken ("Input should be a valid integer"); its
     # "input" -- the value itself -- is deliberately dropped.
     errors = [
-        FieldProblem(field=_field_path(error.get("loc", ())), message=str(error.get("msg", "")))
+        FieldProblem(
+            field=_field_path(error.get("loc", ())),
+            message=(language == "es" and pydantic_message(error)) or str(error.get("msg", "")),
+        )
         for error in raw
     ]
     count = len(errors)
@@ -445,7 +494,9 @@ def _http_error_response(scope: Mapping[str, Any], exc: StarletteHTTPException) 
     problem_cls = _BY_STATUS.get(exc.status_code)
     if problem_cls is not None:
         detail = _ROUTING_DETAILS.get(exc.status_code)
-        return problem_response(problem_cls(detail, headers=headers), request_id_of(scope))
+        return problem_response(
+            problem_cls(detail, headers=headers), request_id_of(scope), language=language_of(scope)
+        )
     # A status without a problem type of ours: RFC 9457 §4.2.1 says "about:blank" with the
     # status phrase as title.
     try:
@@ -486,7 +537,7 @@ def _stored_data_response(scope: Mapping[str, Any]) -> JSONResponse:
         "This record's sealed data does not open: it was altered in storage, so it is not "
         f"shown. The incident was logged with id {request_id}."
     )
-    return problem_response(StoredDataError(detail), request_id)
+    return problem_response(StoredDataError(detail), request_id, language=language_of(scope))
 
 
 def error_response(scope: Mapping[str, Any], exc: BaseException) -> JSONResponse | None:
@@ -512,10 +563,13 @@ def error_response(scope: Mapping[str, Any], exc: BaseException) -> JSONResponse
     JSONResponse or None
         The problem response; None for any other error, which the safety net answers (500).
     """
+    language = language_of(scope)
     if isinstance(exc, ProblemError):
-        return problem_response(exc, request_id_of(scope))
+        return problem_response(exc, request_id_of(scope), language=language)
     if isinstance(exc, RequestValidationError):
-        return problem_response(_validation_problem(exc), request_id_of(scope))
+        return problem_response(
+            _validation_problem(exc, language), request_id_of(scope), language=language
+        )
     if isinstance(exc, StarletteHTTPException):
         return _http_error_response(scope, exc)
     if isinstance(exc, DecryptionError):

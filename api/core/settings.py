@@ -30,6 +30,7 @@ import json
 import os
 import re
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
 from urllib.parse import urlsplit
@@ -271,6 +272,12 @@ class Settings(BaseSettings):
     # refused form several times in a minute, and a decision has one open case at most.
     subject_rights_rate_per_minute: float = Field(default=5.0, gt=0)
     subject_rights_rate_burst: int = Field(default=5, ge=1)
+    # An irreversible request (erasure, Art. 17) needs a token issued at most this long ago:
+    # a link found in an old e-mail or a shared device must not erase a person's data. Seconds
+    # or an ISO 8601 duration (``PT15M``); the application that decided issues a fresh link.
+    irreversible_max_token_age: timedelta = Field(
+        default=timedelta(minutes=15), gt=timedelta(0), le=timedelta(days=90)
+    )
     # The HTTP server (glassbox serve, api/core/server.py). Idle keep-alive connections close
     # after keep_alive_timeout; a request's line and headers must arrive within
     # request_head_timeout of the connection opening (or of the next request's first bytes, on
@@ -342,6 +349,14 @@ class Settings(BaseSettings):
                 )
         # The same model named twice is served once.
         return list(dict.fromkeys(value))
+
+    @field_validator("irreversible_max_token_age", mode="before")
+    @classmethod
+    def _parse_duration(cls, value: Any) -> Any:
+        # Seconds as the environment gives them ("900"), or an ISO 8601 duration ("PT15M").
+        if isinstance(value, str) and re.fullmatch(r"\s*\d+(\.\d+)?\s*", value):
+            return float(value)
+        return value
 
     @field_validator("allowed_hosts", mode="before")
     @classmethod

@@ -16,6 +16,7 @@ from sqlalchemy import (
     CheckConstraint,
     Exists,
     Float,
+    ForeignKey,
     Index,
     Integer,
     LargeBinary,
@@ -32,6 +33,7 @@ from api.core.timestamps import UTCDateTime
 __all__ = [
     "Decision",
     "DecisionActual",
+    "DecisionRectification",
     "ModelOversight",
     "ModelServing",
     "OversightMode",
@@ -228,3 +230,27 @@ class ModelOversight(Base):
     set_by: Mapped[str] = mapped_column(String(64))
     set_at: Mapped[datetime] = mapped_column(UTCDateTime())
     log_entry_id: Mapped[str] = mapped_column(String(32))
+
+
+class DecisionRectification(Base):
+    """Stored inputs of a decision the person corrected outside a contest (Art. 16).
+
+    The decision's own row and log entry are never changed: the corrected values are sealed
+    here (and in the request's log entry) under the decision's data key, so that they live and
+    die with it, and every reader of the decision's inputs lays them over the stored ones.
+    """
+
+    __tablename__ = "decision_rectification"
+
+    rectification_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    decision_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("decision.decision_id"), index=True
+    )
+    subject_pseudonym: Mapped[str] = mapped_column(String(64))
+    # The rights request (Art. 16) that asked for it, and its log entry.
+    request_id: Mapped[str] = mapped_column(String(32))
+    rectified_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Which inputs were corrected (their names, as a JSON list; not personal).
+    features: Mapped[str] = mapped_column(Text)
+    corrections_ct: Mapped[bytes] = mapped_column(LargeBinary)
+    statement_ct: Mapped[bytes | None] = mapped_column(LargeBinary)

@@ -9,7 +9,7 @@ row whose plain columns were changed in storage.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import exists, select
@@ -20,6 +20,7 @@ from api.decisions.errors import DecisionNotFoundError, SubjectErasedError
 from api.decisions.integrity import check_decision, row_mac_key
 from api.decisions.models import Decision
 from api.decisions.records import decision_body, sealing_key, subject_link
+from api.decisions.rectifications import rectified_inputs
 from api.decisions.role import role_body
 from api.decisions.sealed import open_decision_fields
 from api.vault.keys import data_key_for
@@ -205,12 +206,19 @@ class OpenedDecision:
         ``principal_reasons`` and ``counterfactuals``.
     notice : dict
         The notice's ``text`` and ``contest_url``.
+    inputs : dict
+        The data as it stands now: ``features`` with the person's rectifications (Art. 16).
+    rectified : list of dict
+        The inputs the person corrected since, each with its value, the value the decision
+        used and when (:func:`~api.decisions.rectifications.rectified_inputs`).
     """
 
     row: Decision
     features: dict[str, Any]
     frozen: dict[str, Any]
     notice: dict[str, Any]
+    inputs: dict[str, Any] = field(default_factory=dict)
+    rectified: list[dict[str, Any]] = field(default_factory=list)
 
     def body(
         self, *, subject_token: str | None = None, spec: ModelSpec | None = None
@@ -291,9 +299,17 @@ def open_decision(session: Session, *, decision_id: str, kek: bytes) -> OpenedDe
         fields=("features", "explanation", "notice"),
         mac_key=mac_key,
     )
+    features = opened["features"]
+    inputs, rectified = (
+        rectified_inputs(session, decision_id=decision_id, dek=dek, stored=features)
+        if isinstance(features, dict)
+        else (features, [])
+    )
     return OpenedDecision(
         row=decision,
-        features=opened["features"],
+        features=features,
         frozen=opened["explanation"],
         notice=opened["notice"],
+        inputs=inputs,
+        rectified=rectified,
     )

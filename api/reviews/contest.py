@@ -51,16 +51,45 @@ from api.reviews.errors import (
 )
 from api.reviews.models import ACTIVE_CASE_STATES, CaseOrigin, CaseState, ReviewCase
 from api.reviews.schemas import CaseRead
+from api.rights.requests import complete_case_requests
 from models.spec import ModelSpec
 
-__all__ = ["create_contest", "get_subject_case", "list_subject_cases", "withdraw_case"]
+__all__ = [
+    "create_contest",
+    "get_subject_case",
+    "list_subject_cases",
+    "open_rectification_case",
+    "validate_corrections",
+    "withdraw_case",
+]
 
 
-def _validate_corrections(
+def validate_corrections(
     spec: ModelSpec, corrections: Mapping[str, Any], *, decided_on: date
 ) -> dict[str, Any]:
-    """Check only the corrected features, by the deciding model's spec (Art. 16); a corrected
-    date is a day no later than the decision's."""
+    """Check only the corrected features, by the deciding model's spec (Art. 16).
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        The deciding version's spec.
+    corrections : mapping
+        Feature name to corrected value.
+    decided_on : date
+        The day of the decision: a corrected date is a day no later than it.
+
+    Returns
+    -------
+    dict
+        The corrections, validated and normalised.
+
+    Raises
+    ------
+    ReviewInputError
+        A recommendation (based on a history), or no correction at all.
+    FeatureProblemsError
+        Each problem names ``corrections.<feature>``.
+    """
     if spec.kind == "recommendation":
         raise ReviewInputError(
             "corrections", "a recommendation is based on a history; corrections do not apply"
@@ -168,7 +197,7 @@ def create_contest(
     if corrections is not None:
         if models is None:
             raise ReviewInputError("corrections", "corrections cannot be checked at the moment")
-        clean = _validate_corrections(
+        clean = validate_corrections(
             models.version(model_name, model_version).spec, corrections, decided_on=decided_on
         )
     if joined is not None:
@@ -218,6 +247,77 @@ def create_contest(
         # Two contests raced past the check; the partial unique index let one through.
         raise CaseAlreadyOpenError("this decision is already under review") from exc
     return get_subject_case(session, pseudonym=pseudonym, case_id=case_id, kek=kek)
+
+
+def open_rectification_case(
+    session: Session,
+    *,
+    decision: Decision,
+    statement: str | None,
+    corrections: Mapping[str, Any],
+    dek: bytes,
+    received_at: datetime,
+) -> str:
+    """Open a case for a person to decide, in the caller's write transaction, because the
+    person rectified an input (Art. 16) and the outcome would change on the deciding version.
+
+    The case carries the corrections and statement as a contest with corrections does; a
+    person who adds their word later joins it (it has no statement when they gave none).
+
+    Parameters
+    ----------
+    session : Session
+        Inside the caller's ``write_transaction`` (the rectification's).
+    decision : Decision
+        The decision, checked open to review by the caller.
+    statement : str, optional
+        What the person said.
+    corrections : mapping
+        The corrected values, validated.
+    dek : bytes
+        The decision's data key (:func:`~api.reviews.cases.case_key`).
+    received_at : datetime
+        When.
+
+    Returns
+    -------
+    str
+        The case's id.
+
+    Raises
+    ------
+    CaseAlreadyOpenError, AlreadyDecidedByHumanError
+        The decision is under review already, or a person decided it.
+    """
+    check_open_to_review(session, decision=decision)
+    values = case_opening(
+        decision_id=decision.decision_id,
+        subject_pseudonym=decision.subject_pseudonym,
+        model_name=decision.model_name,
+        origin=CaseOrigin.RECTIFICATION,
+        received_at=received_at,
+    )
+    case_id: str = values["case_id"]
+    personal = {"corrections": dumps(dict(corrections))}
+    if statement is not None:
+        personal["statement"] = statement.encode("utf-8")
+    case = ReviewCase(
+        **values,
+        **{f"{name}_ct": seal_field(dek, case_id, name, v) for name, v in personal.items()},
+    )
+    record_transition(
+        session,
+        case=case,
+        step=Step(
+            "open",
+            kind=EntryKind.CONTEST,
+            actor="subject",
+            at=received_at,
+            sealed=Sealed(dek=dek, key=sealing_key(decision), fields=personal),
+            details={"due_at": case.due_at, "corrected_features": sorted(corrections)},
+        ),
+    )
+    return case_id
 
 
 def _join_case(
@@ -401,6 +501,8 @@ def withdraw_case(session: Session, *, pseudonym: str, case_id: str, kek: bytes)
             raise CaseNotFoundError(f"no case {case_id}")
         if case.state not in ACTIVE_CASE_STATES:
             raise CaseStateError(f"the case is {case.state}; it can no longer be withdrawn")
+        # A rectification that would have changed the outcome waited for this case.
+        complete_case_requests(session, case_id=case_id, now=now, closed_as="withdrawn")
         record_transition(
             session,
             case=case,

@@ -5,7 +5,8 @@ An open or assigned review case still needs its decision and the subject's key (
 the data are needed for the establishment or defence of a claim, here the contest itself), so
 the rights domain asks this function before it shreds anything. It is the case domain's answer,
 read from its own table; no other domain reads ``review_case``. An export (Art. 15) lists the
-subject's cases with :func:`case_records`.
+subject's cases with :func:`case_records`; the person's list of decisions asks
+:func:`decision_marks` which of them are under review and which they contested.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.reviews.models import ACTIVE_CASE_STATES, ReviewCase
+from api.reviews.models import ACTIVE_CASE_STATES, CaseOrigin, ReviewCase
 
-__all__ = ["CaseHold", "active_cases", "case_records"]
+__all__ = ["CaseHold", "DecisionMarks", "active_cases", "case_records", "decision_marks"]
 
 
 @dataclass(frozen=True)
@@ -95,3 +96,48 @@ def case_records(session: Session, *, pseudonym: str) -> list[dict[str, Any]]:
         .order_by(ReviewCase.received_at)
     )
     return [dict(row._mapping) for row in rows]
+
+
+@dataclass(frozen=True)
+class DecisionMarks:
+    """What the cases about one decision say of it, for the person's list."""
+
+    under_review: bool = False
+    contested: bool = False
+
+
+def decision_marks(session: Session, *, pseudonym: str) -> dict[str, DecisionMarks]:
+    """Which of a subject's decisions are under review, and which the person contested.
+
+    Contested means the person spoke in a case about it: they opened it (a contest, or a
+    rectification that would change the outcome) or added their statement to one.
+
+    Parameters
+    ----------
+    session : Session
+        The session.
+    pseudonym : str
+        The subject.
+
+    Returns
+    -------
+    dict of str to DecisionMarks
+        By decision id; a decision without any case is absent.
+    """
+    rows = session.execute(
+        select(
+            ReviewCase.decision_id,
+            ReviewCase.state,
+            ReviewCase.origin,
+            ReviewCase.statement_ct.is_not(None).label("spoke"),
+        ).where(ReviewCase.subject_pseudonym == pseudonym)
+    )
+    by_person = {CaseOrigin.CONTEST.value, CaseOrigin.RECTIFICATION.value}
+    marks: dict[str, DecisionMarks] = {}
+    for row in rows:
+        seen = marks.get(row.decision_id, DecisionMarks())
+        marks[row.decision_id] = DecisionMarks(
+            under_review=seen.under_review or row.state in ACTIVE_CASE_STATES,
+            contested=seen.contested or row.origin in by_person or bool(row.spoke),
+        )
+    return marks

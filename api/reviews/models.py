@@ -27,6 +27,8 @@ class CaseOrigin(StrEnum):
     CONTEST = "contest"
     POLICY = "policy"
     ESCALATION = "escalation"
+    # The person corrected a stored input (Art. 16) and the outcome would change.
+    RECTIFICATION = "rectification"
 
 
 class CaseState(StrEnum):
@@ -59,7 +61,9 @@ class ReviewCase(Base):
     __tablename__ = "review_case"
     __table_args__ = (
         CheckConstraint("state IN ('open', 'assigned', 'resolved', 'withdrawn')", name="state"),
-        CheckConstraint("origin IN ('contest', 'policy', 'escalation')", name="origin"),
+        CheckConstraint(
+            "origin IN ('contest', 'policy', 'escalation', 'rectification')", name="origin"
+        ),
         CheckConstraint(
             "resolution IS NULL OR resolution IN ('uphold', 'overturn', 'amend')",
             name="resolution",

@@ -22,6 +22,7 @@ from api.core.timestamps import as_utc, utc_now
 from api.decisions.errors import DecisionNotFoundError
 from api.decisions.integrity import row_mac_key
 from api.decisions.reading import find_decision
+from api.decisions.rectifications import rectified_inputs
 from api.decisions.role import role_body
 from api.decisions.ruled import model_lookup, redecide
 from api.decisions.runtime import ModelNotServedError, ModelRegistry, ServedModel
@@ -65,6 +66,7 @@ __all__ = [
     "get_case_for_reviewer",
     "list_queue",
     "release_case",
+    "rescore",
 ]
 
 
@@ -387,7 +389,7 @@ def escalate_decision(
 # --- the reviewer's view --------------------------------------------------------------------
 
 
-def _rescore(
+def rescore(
     served: ServedModel | None,
     features: dict[str, Any],
     corrected: bool,
@@ -395,6 +397,28 @@ def _rescore(
     decided_on: date,
     models: ModelRegistry | None,
 ) -> RescoreRead | None:
+    """Score inputs again on one model version, as shown to a reviewer; never stored as an
+    outcome (the model does not re-decide a case).
+
+    Parameters
+    ----------
+    served : ServedModel, optional
+        The version (the deciding one, or today's champion); None gives None.
+    features : dict
+        The inputs, corrections laid over the stored ones.
+    corrected : bool
+        Whether any input was corrected.
+    decided_on : date
+        The day of the decision: a decision by rules is decided again as of then, with the
+        scoring models' versions of then.
+    models : ModelRegistry, optional
+        Where a decision by rules finds the scores it reads.
+
+    Returns
+    -------
+    RescoreRead or None
+        None for a recommender, a version not served, or inputs its rules cannot read.
+    """
     if served is None or served.is_recommender:
         return None
     if served.is_rules:
@@ -486,6 +510,12 @@ def get_case_for_reviewer(
             mac_key=row_mac_key(kek),
         )
         features, frozen = opened["features"], opened["explanation"]
+        rectified: list[dict[str, Any]] = []
+        if isinstance(features, dict):
+            # What the person rectified since (Art. 16) is what their data says now.
+            features, rectified = rectified_inputs(
+                session, decision_id=decision.decision_id, dek=dek, stored=features
+            )
         corrections = open_json(dek, case_id, "corrections", case.corrections_ct)
         statement = open_text(dek, case_id, "statement", case.statement_ct)
         rationale = open_text(dek, case_id, "rationale", case.rationale_ct)
@@ -529,6 +559,7 @@ def get_case_for_reviewer(
             review_reasons=json.loads(decision.review_reasons),
             legal_basis=decision.legal_basis,
             features=features if isinstance(features, dict) else {"data": features},
+            rectified=rectified,
             explanation=frozen["explanation"],
             factors=frozen["factors"],
             principal_reasons=frozen.get("principal_reasons") or [],
@@ -543,10 +574,10 @@ def get_case_for_reviewer(
         statement=statement,
         corrections=corrections,
         extension_reason=case.extension_reason,
-        rescore_deciding=_rescore(
+        rescore_deciding=rescore(
             deciding, inputs, bool(corrections), decided_on=decided_on, models=models
         ),
-        rescore_champion=_rescore(
+        rescore_champion=rescore(
             champion, inputs, bool(corrections), decided_on=decided_on, models=models
         ),
         proposal=proposal,

@@ -21,6 +21,7 @@ from api.decisions.integrity import row_mac_key
 from api.decisions.models import Decision
 from api.decisions.reading import find_decision
 from api.decisions.records import HumanReview, compose_human_decision, sealing_key
+from api.decisions.rectifications import rectified_inputs
 from api.decisions.runtime import ModelRegistry
 from api.decisions.sealed import open_decision_fields
 from api.reviews.cases import (
@@ -39,6 +40,7 @@ from api.reviews.cases import (
 from api.reviews.errors import CaseStateError, ReviewInputError, SecondReviewerError
 from api.reviews.models import ACTIVE_CASE_STATES, CaseState, Resolution, ReviewCase
 from api.reviews.schemas import CaseSummaryRead
+from api.rights.requests import complete_case_requests
 from api.webhooks.service import enqueue_webhook
 from models.spec import Band, ModelSpec
 
@@ -293,6 +295,12 @@ def _complete(
         session, dek=dek, decision=decision, fields=("features", "explanation"), mac_key=mac_key
     )
     features, frozen = opened["features"], opened["explanation"]
+    if isinstance(features, dict):
+        # The person's data as it stands: what they rectified since, then the case's
+        # corrections.
+        features, _ = rectified_inputs(
+            session, decision_id=decision.decision_id, dek=dek, stored=features
+        )
     corrections = open_json(dek, case.case_id, "corrections", case.corrections_ct)
     if corrections and isinstance(features, dict):
         features = {**features, **corrections}
@@ -338,6 +346,8 @@ def _complete(
             **({} if rationale_ct is None else {"rationale_ct": rationale_ct}),
         },
     )
+    # A rectification that would have changed the outcome waited for this case.
+    complete_case_requests(session, case_id=case.case_id, now=now, closed_as="resolved")
     _notify_application(
         session, decision=decision, case=case, human_decision_id=human.decision_id, now=now
     )

@@ -142,7 +142,15 @@ class DecisionUnderReviewRead(BaseModel):
     significant: bool
     review_reasons: list[str]
     legal_basis: str
-    features: dict[str, Any]
+    features: dict[str, Any] = Field(
+        description="The inputs as they stand now: what the person rectified since (Art. 16) "
+        "replaces what the decision used (see rectified)."
+    )
+    rectified: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Each input the person rectified outside a contest: its value, the value "
+        "the decision used (previous_value) and when (rectified_at).",
+    )
     explanation: dict[str, Any] | None = Field(
         description="The SHAP explanation; none for a decision by rules (see rules)."
     )

@@ -4,9 +4,13 @@ Erasure never touches ``log_entry``: it shreds the subject's data keys, one per 
 category and calendar year (:mod:`api.rights.policies`), so that a request can shred everything
 except what a legal hold keeps -- a review case still open (Art. 17(3)(e)), or a category whose
 spec says its period overrides erasure (fraud history: ``retention.erasure_hold``) -- and tell
-the person what was kept, why and until when. While something is kept the request stays
-``pending``; the retention job finishes it once the holds lapse
-(:func:`finish_pending_erasures`).
+the person what was kept, why and until when.
+
+The request is ``completed`` at once for everything that could be erased: what a hold keeps is
+not a request left undone but the answer the law gives (Art. 17(3)), stated in its outcome with
+the reason and the date the hold ends. The erasure marker makes the rest certain: the retention
+job re-plans every erased person who still has a live key and shreds each one as its hold
+lapses (:func:`finish_held_erasures`), adding to the request's outcome what it erased.
 """
 
 from __future__ import annotations
@@ -22,14 +26,14 @@ from api.context import AppContext
 from api.core.database import write_transaction
 from api.core.timestamps import as_utc, utc_now
 from api.reviews.holds import active_cases
-from api.rights.models import RequestKind, RequestStatus, RightsRequest
+from api.rights.models import RequestKind, RightsRequest
 from api.rights.policies import RetentionPolicies, key_expires_at, retention_policies, served_specs
-from api.rights.requests import complete_request, record_request, request_body
+from api.rights.requests import continue_request, record_request, request_body
 from api.subjects.security import Subject
-from api.vault.keys import scrub_storage, shred_data_keys, subject_keys
+from api.vault.keys import erased_with_live_keys, scrub_storage, shred_data_keys, subject_keys
 from models.spec import Label
 
-__all__ = ["FinishedErasures", "erase_subject", "finish_pending_erasures"]
+__all__ = ["FinishedErasures", "erase_subject", "finish_held_erasures"]
 
 _CASE_HOLD_REASON = Label(
     en=(
@@ -100,9 +104,10 @@ def erase_subject(
     """Erase the subject's data by crypto-shredding, except what a legal hold keeps (Art. 17).
 
     Shreds every data key of the subject that no hold covers, marks the subject erased (no new
-    key, so no new decision, is created for them), registers the request -- ``pending`` while
-    something is kept, for the retention job to finish -- and appends it to the log with what
-    was erased and kept. The log itself is untouched and still verifies.
+    key, so no new decision, is created for them), registers the request as completed for what
+    could be done -- what a hold keeps, why and until when, is in its outcome, and the
+    retention job shreds it once the hold lapses -- and appends it to the log. The log itself
+    is untouched and still verifies.
 
     Parameters
     ----------
@@ -125,13 +130,11 @@ def erase_subject(
         shred_data_keys(
             session, pseudonym=subject.pseudonym, keys=plan.erase, mark_erased=True, now=when
         )
-        status = RequestStatus.PENDING if plan.kept else RequestStatus.COMPLETED
         request = record_request(
             session,
             pseudonym=subject.pseudonym,
             kind=RequestKind.ERASURE,
             now=when,
-            status=status,
             outcome=_erasure_outcome(plan),
         )
         body = request_body(request)
@@ -140,11 +143,18 @@ def erase_subject(
 
 
 def _erasure_outcome(plan: _KeyPlan) -> dict[str, Any]:
-    # What goes to the log and the register: categories and years, holds and dates only.
+    # What goes to the log and the register: categories and years, holds, reasons and dates;
+    # nothing personal.
     return {
         "erased": [{"category": k["category"], "year": k["year"]} for k in plan.erased],
         "kept": [
-            {"category": k["category"], "year": k["year"], "hold": k["hold"], "until": k["until"]}
+            {
+                "category": k["category"],
+                "year": k["year"],
+                "hold": k["hold"],
+                "reason": k["reason"],
+                "until": k["until"],
+            }
             for k in plan.kept
         ],
     }
@@ -152,22 +162,34 @@ def _erasure_outcome(plan: _KeyPlan) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class FinishedErasures:
-    """What :func:`finish_pending_erasures` did (or, dry, would do)."""
+    """What :func:`finish_held_erasures` did (or, dry, would do)."""
 
     completed: int = 0
     pending: int = 0
     keys_shredded: int = 0
 
 
-def finish_pending_erasures(
+def _latest_erasure(session: Session, pseudonym: str) -> RightsRequest | None:
+    return session.scalars(
+        select(RightsRequest)
+        .where(
+            RightsRequest.subject_pseudonym == pseudonym,
+            RightsRequest.kind == RequestKind.ERASURE.value,
+        )
+        .order_by(RightsRequest.received_at.desc(), RightsRequest.request_id.desc())
+        .limit(1)
+    ).first()
+
+
+def finish_held_erasures(
     session: Session,
     *,
     policies: RetentionPolicies,
     now: datetime,
     dry_run: bool = False,
 ) -> FinishedErasures:
-    """Re-plan every pending erasure at ``now``: shred what is no longer held, and complete the
-    request once nothing is kept.
+    """Re-plan, at ``now``, every erased person whose data a legal hold kept: shred what is no
+    longer held, and add it to their erasure request's outcome.
 
     Parameters
     ----------
@@ -178,30 +200,24 @@ def finish_pending_erasures(
     now : datetime
         The clock the holds are judged at.
     dry_run : bool
-        Count what would be completed; change nothing.
+        Count what would be shredded; change nothing.
 
     Returns
     -------
     FinishedErasures
-        Requests completed, requests still held, keys shredded.
+        People whose holds all lapsed now (``completed``), people still held (``pending``),
+        keys shredded.
     """
-    pending = session.scalars(
-        select(RightsRequest).where(
-            RightsRequest.kind == RequestKind.ERASURE.value,
-            RightsRequest.status == RequestStatus.PENDING.value,
-        )
-    ).all()
     completed = held = shredded = 0
-    for request in pending:
-        plan = _plan_erasure(session, request.subject_pseudonym, policies, now)
-        if not dry_run:
-            shredded += shred_data_keys(
-                session, pseudonym=request.subject_pseudonym, keys=plan.erase, now=now
-            )
+    for pseudonym in erased_with_live_keys(session):
+        plan = _plan_erasure(session, pseudonym, policies, now)
+        if plan.erase and not dry_run:
+            shredded += shred_data_keys(session, pseudonym=pseudonym, keys=plan.erase, now=now)
+            request = _latest_erasure(session, pseudonym)
+            if request is not None:
+                continue_request(session, request=request, now=now, outcome=_erasure_outcome(plan))
         if plan.kept:
             held += 1
-            continue
-        completed += 1
-        if not dry_run:
-            complete_request(session, request=request, now=now, outcome=_erasure_outcome(plan))
+        elif plan.erase:
+            completed += 1
     return FinishedErasures(completed=completed, pending=held, keys_shredded=shredded)

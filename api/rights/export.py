@@ -125,6 +125,7 @@ def _decision_export(
             "factors": None,
             "principal_reasons": None,
             "counterfactuals": None,
+            "rectified": None,
             "rules": None,
             "items": None,
             "notice": None,
@@ -139,7 +140,10 @@ def _decision_export(
         **entry,
         "status": "available",
         "outcome_label": opened.frozen.get("outcome_label"),
-        "data_provided": opened.features,
+        # As it stands: what the person rectified since (Art. 16) replaces what they provided,
+        # and ``rectified`` says which, what it was and when.
+        "data_provided": opened.inputs,
+        "rectified": opened.rectified,
         "factors": opened.frozen.get("factors"),
         "principal_reasons": opened.frozen.get("principal_reasons") or [],
         "counterfactuals": opened.frozen.get("counterfactuals") or [],
@@ -244,7 +248,16 @@ _CSV_COLUMNS = (
     "counterfactuals",
     "role",
     "data_provided",
+    "role_detail",
+    "counterfactuals_detail",
+    "rectified",
 )
+
+
+def _json_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
 
 
 def export_csv(
@@ -256,9 +269,11 @@ def export_csv(
 ) -> str:
     """The subject's decisions as CSV, one row per decision (Art. 20 portability).
 
-    The data they provided is a JSON object in ``data_provided`` (empty when erased), the
+    The data they provided is a JSON object in ``data_provided`` (empty when erased), as
+    rectified since, with ``rectified`` (JSON) saying which inputs, what they were and when; the
     main factors their sentences joined by `` | ``, the principal reasons and the
-    counterfactuals likewise, ``role`` the role the model played. A record
+    counterfactuals likewise; ``role`` the role the model played. ``role_detail`` and
+    ``counterfactuals_detail`` hold the whole of each as JSON, both languages. A record
     whose stored data failed its integrity check has its id and the status ``unreadable``,
     nothing else.
 
@@ -305,9 +320,10 @@ def export_csv(
                     str(c.get("sentence", "")) for c in decision.get("counterfactuals") or []
                 ),
                 decision["role"]["role"],
-                json.dumps(decision["data_provided"], sort_keys=True)
-                if decision["data_provided"] is not None
-                else "",
+                _json_cell(decision["data_provided"]),
+                _json_cell(decision["role"]),
+                _json_cell(decision.get("counterfactuals")),
+                _json_cell(decision.get("rectified")),
             ]
         )
     return out.getvalue()

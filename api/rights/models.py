@@ -31,10 +31,12 @@ class RequestKind(StrEnum):
     RESTRICTION = "restriction"
     RESTRICTION_LIFT = "restriction_lift"
     ERASURE = "erasure"
+    RECTIFICATION = "rectification"
 
 
 class RequestStatus(StrEnum):
-    """Where a request is: done, or waiting for a legal hold to lapse (erasure)."""
+    """Where a request is: done, or waiting for a person (a rectification that would change
+    an outcome waits for its review case)."""
 
     COMPLETED = "completed"
     PENDING = "pending"
@@ -67,6 +69,9 @@ class RightsRequest(Base):
     # the date each hold ends -- the answer the person was given.
     outcome: Mapped[str] = mapped_column(Text, default="{}")
     log_entry_id: Mapped[str | None] = mapped_column(String(32))
+    # The review case a rectification that would change an outcome opened: the request is
+    # completed with it.
+    case_id: Mapped[str | None] = mapped_column(String(32), index=True)
 
 
 class SubjectPreference(Base):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -22,9 +23,13 @@ from api.core.ids import new_id
 from api.core.timestamps import as_utc, utc_now
 from api.reviews.deadlines import due_date
 from api.rights.models import RequestKind, RequestStatus, RightsRequest
+from api.vault.sealing import seal_entry
 
 __all__ = [
+    "SealedFields",
+    "complete_case_requests",
     "complete_request",
+    "continue_request",
     "list_requests",
     "record_request",
     "request_body",
@@ -38,7 +43,17 @@ _ARTICLES: Mapping[RequestKind, str] = {
     RequestKind.RESTRICTION: "18",
     RequestKind.RESTRICTION_LIFT: "18",
     RequestKind.ERASURE: "17",
+    RequestKind.RECTIFICATION: "16",
 }
+
+
+@dataclass(frozen=True)
+class SealedFields:
+    """Personal fields a request's log entry carries, sealed under one of the person's keys."""
+
+    dek: bytes
+    key: tuple[str, int]
+    fields: Mapping[str, bytes]
 
 
 def record_request(
@@ -49,6 +64,8 @@ def record_request(
     now: datetime,
     status: RequestStatus = RequestStatus.COMPLETED,
     outcome: Mapping[str, Any] | None = None,
+    sealed: SealedFields | None = None,
+    case_id: str | None = None,
 ) -> RightsRequest:
     """Register a request and append it to the log, inside the caller's write transaction.
 
@@ -63,9 +80,13 @@ def record_request(
     now : datetime
         When it was received; it is due one month later (Art. 12(3)).
     status : RequestStatus
-        ``completed`` unless something is left to do (an erasure under a legal hold).
+        ``completed`` unless a person has yet to act on it (a rectification's case).
     outcome : mapping, optional
         What was done -- categories, years, holds and dates; nothing personal.
+    sealed : SealedFields, optional
+        Personal fields the entry carries sealed (a rectification's corrected values).
+    case_id : str, optional
+        The review case the request waits for.
 
     Returns
     -------
@@ -82,7 +103,19 @@ def record_request(
         "due_at": due_date(now),
         **({"outcome": dict(outcome)} if outcome else {}),
     }
-    entry = LogEntryCreate(kind=EntryKind.RIGHTS_REQUEST, subject_pseudonym=pseudonym, body=body)
+    if sealed is None:
+        entry = LogEntryCreate(
+            kind=EntryKind.RIGHTS_REQUEST, subject_pseudonym=pseudonym, body=body
+        )
+    else:
+        entry = seal_entry(
+            sealed.dek,
+            kind=EntryKind.RIGHTS_REQUEST,
+            subject_pseudonym=pseudonym,
+            body=body,
+            personal=sealed.fields,
+            key=sealed.key,
+        )
     (stored,) = append_entries(session, entries=[entry])
     request = RightsRequest(
         request_id=request_id,
@@ -94,6 +127,7 @@ def record_request(
         completed_at=now if status is RequestStatus.COMPLETED else None,
         outcome=json.dumps(dict(outcome or {}), default=str, sort_keys=True),
         log_entry_id=stored.entry_id,
+        case_id=case_id,
     )
     session.add(request)
     session.flush()
@@ -111,7 +145,7 @@ def complete_request(
     session : Session
         Inside the caller's ``write_transaction``.
     request : RightsRequest
-        The pending request (an erasure whose legal holds have lapsed).
+        The pending request (a rectification whose case was closed).
     now : datetime
         When it was completed.
     outcome : mapping
@@ -140,6 +174,76 @@ def complete_request(
     )
 
 
+def continue_request(
+    session: Session, *, request: RightsRequest, now: datetime, outcome: Mapping[str, Any]
+) -> None:
+    """Record more work done on a completed request -- the keys an erasure's legal hold kept,
+    shredded once it lapsed -- and append it to the log, in the caller's write transaction.
+
+    Parameters
+    ----------
+    session : Session
+        Inside the caller's ``write_transaction``.
+    request : RightsRequest
+        The request.
+    now : datetime
+        When.
+    outcome : mapping
+        The request's whole outcome now, as :func:`record_request` takes it.
+    """
+    request.outcome = json.dumps(dict(outcome), default=str, sort_keys=True)
+    body = {
+        "request_id": request.request_id,
+        "right": request.kind,
+        "article": _ARTICLES[RequestKind(request.kind)],
+        "status": request.status,
+        "continued_at": now,
+        "outcome": dict(outcome),
+    }
+    append_entries(
+        session,
+        entries=[
+            LogEntryCreate(
+                kind=EntryKind.RIGHTS_REQUEST,
+                subject_pseudonym=request.subject_pseudonym,
+                body=body,
+            )
+        ],
+    )
+
+
+def complete_case_requests(session: Session, *, case_id: str, now: datetime, closed_as: str) -> int:
+    """Complete the requests that waited for a review case, now closed, in the caller's write
+    transaction (a rectification that would have changed an outcome).
+
+    Parameters
+    ----------
+    session : Session
+        Inside the caller's ``write_transaction`` (the case's resolution or withdrawal).
+    case_id : str
+        The case.
+    now : datetime
+        When it closed.
+    closed_as : str
+        ``resolved`` or ``withdrawn``: added to each request's outcome.
+
+    Returns
+    -------
+    int
+        How many requests were completed.
+    """
+    pending = session.scalars(
+        select(RightsRequest).where(
+            RightsRequest.case_id == case_id,
+            RightsRequest.status == RequestStatus.PENDING.value,
+        )
+    ).all()
+    for request in pending:
+        outcome = {**json.loads(request.outcome or "{}"), "case": closed_as}
+        complete_request(session, request=request, now=now, outcome=outcome)
+    return len(pending)
+
+
 def request_body(request: RightsRequest) -> dict[str, Any]:
     """A request as the person sees it.
 
@@ -162,6 +266,8 @@ def request_body(request: RightsRequest) -> dict[str, Any]:
         "status": request.status,
         "completed_at": as_utc(request.completed_at) if request.completed_at else None,
         "log_entry_id": request.log_entry_id,
+        "case_id": request.case_id,
+        "outcome": json.loads(request.outcome or "{}"),
     }
 
 
@@ -202,7 +308,6 @@ def list_requests(
                 "subject_pseudonym": request.subject_pseudonym,
                 "overdue": request.status != RequestStatus.COMPLETED
                 and as_utc(request.due_at) < now,
-                "outcome": json.loads(request.outcome or "{}"),
             }
             for request in session.scalars(query)
         ]

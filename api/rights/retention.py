@@ -2,7 +2,8 @@
 
 Per category (from the specs) every subject's keys of the years that have aged out -- see
 :mod:`api.rights.policies` for the rule -- are shredded, except for subjects under an open
-review case (Art. 17(3)(e)); then erasures whose legal holds have lapsed are finished. The log's
+review case (Art. 17(3)(e)); before them, what a legal hold kept of an erased person is
+shredded once the hold has lapsed. The log's
 entries are never touched, so the chain still verifies.
 """
 
@@ -21,7 +22,7 @@ from api.audit.schemas import EntryKind, LogEntryCreate
 from api.core.database import write_transaction
 from api.core.timestamps import utc_now
 from api.reviews.holds import active_cases
-from api.rights.erasure import finish_pending_erasures
+from api.rights.erasure import finish_held_erasures
 from api.rights.policies import key_expires_at, retention_policies
 from api.vault.keys import count_expired_keys, scrub_storage, shred_expired_keys
 from models.spec import ModelSpec, Retention
@@ -81,10 +82,11 @@ def run_retention(
 
     Per category (from the specs), every subject's keys of the years that have aged out (see
     :mod:`api.rights.policies` for the rule) are shredded, except for subjects under an open
-    review case. Then every pending erasure is re-planned at ``now``: what is no longer held is
-    shredded, and the request is completed once nothing is kept. One ``retention`` entry with
-    the counts is appended to the log (not on a dry run). Idempotent: a second run at the same
-    time shreds nothing. Never touches ``log_entry`` otherwise, so the chain still verifies.
+    review case. Then every erased person whose data a hold kept is re-planned at ``now``: what
+    is no longer held is shredded and added to their erasure request's outcome. One
+    ``retention`` entry with the counts is appended to the log (not on a dry run). Idempotent:
+    a second run at the same time shreds nothing. Never touches ``log_entry`` otherwise, so the
+    chain still verifies.
 
     Parameters
     ----------
@@ -114,6 +116,14 @@ def run_retention(
     with sessions() as session, write_transaction(session):
         held = _held_subjects(session)
         report.held_subjects = len(held)
+        # Erased people first, so that what their holds released is added to their request.
+        finished = finish_held_erasures(session, policies=policies, now=when, dry_run=dry_run)
+        report.keys_shredded += finished.keys_shredded
+        report.erasures_completed = finished.completed
+        report.erasures_pending = finished.pending
+        say(
+            f"erasures: {report.erasures_completed} completed, {report.erasures_pending} still held"
+        )
         for category, (retention, models) in sorted(policies.items()):
             through = _last_expired_epoch(retention, when)
             count = 0
@@ -134,13 +144,6 @@ def run_retention(
             }
             report.keys_shredded += count
             say(f"{category}: {count} keys of {through or 'no year'} and before")
-        finished = finish_pending_erasures(session, policies=policies, now=when, dry_run=dry_run)
-        report.keys_shredded += finished.keys_shredded
-        report.erasures_completed = finished.completed
-        report.erasures_pending = finished.pending
-        say(
-            f"erasures: {report.erasures_completed} completed, {report.erasures_pending} still held"
-        )
         if not dry_run:
             (entry,) = append_entries(
                 session, entries=[LogEntryCreate(kind=EntryKind.RETENTION, body=report.body())]

@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
+
+from api.core.inputs import Text
 
 __all__ = [
+    "ErasureCreate",
     "ErasureKeyRead",
     "ErasureRead",
     "PreferenceRead",
+    "RectificationCreate",
+    "RectificationRead",
+    "RescoredRead",
     "RightsRequestAuditRead",
     "RightsRequestRead",
     "SubjectExport",
 ]
+
+# As long as a contest's statement may be.
+_MAX_STATEMENT = 5000
 
 
 class TextRead(BaseModel):
@@ -35,6 +44,15 @@ class RightsRequestRead(BaseModel):
     status: Literal["completed", "pending"]
     completed_at: datetime | None = None
     log_entry_id: str | None = None
+    case_id: str | None = Field(
+        default=None, description="The review case a rectification waits for, if any."
+    )
+    outcome: dict[str, Any] = Field(
+        default_factory=dict,
+        description="What was done: for an erasure, what was erased and what a legal hold "
+        "keeps, why and until when; for a rectification, the inputs corrected and whether the "
+        "outcome would change.",
+    )
 
 
 class RightsRequestAuditRead(RightsRequestRead):
@@ -42,7 +60,6 @@ class RightsRequestAuditRead(RightsRequestRead):
 
     subject_pseudonym: str
     overdue: bool
-    outcome: dict[str, Any]
 
 
 class PreferenceRead(BaseModel):
@@ -102,3 +119,53 @@ class SubjectExport(BaseModel):
     cases: list[dict[str, Any]]
     rights_requests: list[RightsRequestRead]
     preferences: dict[str, datetime | None]
+
+
+class ErasureCreate(BaseModel):
+    """An erasure request: it cannot be undone, so the person confirms it explicitly."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"confirm": True}]})
+
+    confirm: StrictBool = Field(description="Must be true: the person confirms the erasure.")
+
+
+class RectificationCreate(BaseModel):
+    """Corrected values of a decision's stored inputs (Art. 16), outside a contest."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "corrections": {"distance_from_home_km": 12.0},
+                    "statement": "I moved house last month.",
+                }
+            ]
+        },
+    )
+
+    corrections: dict[str, Any] = Field(
+        description="Feature name → corrected value, checked against the deciding version's spec."
+    )
+    statement: Annotated[str, Text(_MAX_STATEMENT)] | None = Field(
+        default=None, description="What the person says about the correction."
+    )
+
+
+class RescoredRead(BaseModel):
+    """The corrected inputs scored again on the deciding model version."""
+
+    score: float | None = Field(description="None for a decision by rules.")
+    outcome: str
+    outcome_label: TextRead
+
+
+class RectificationRead(BaseModel):
+    """The answer to a rectification: the request, the corrected values, the re-score on the
+    deciding version, and the review case opened when the outcome would change."""
+
+    request: RightsRequestRead
+    corrections: dict[str, Any]
+    rescored: RescoredRead
+    outcome_changes: bool
+    case_id: str | None = None

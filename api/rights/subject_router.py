@@ -1,5 +1,5 @@
-"""The person's rights, with the token from their notice (``/v1/me``): export, objection,
-restriction and erasure (GDPR Art. 15-21)."""
+"""The person's rights, with the token from their notice (``/v1/me``): export, rectification,
+objection, restriction and erasure (GDPR Art. 15-21)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,27 @@ from fastapi.responses import Response
 from api.context import ContextDep
 from api.core.errors import problem_responses, request_id_of
 from api.core.routing import ApiRoute
+from api.decisions.dependencies import DecisionId
 from api.rights import standing
 from api.rights.erasure import erase_subject
+from api.rights.errors import ErasureNotConfirmedError
 from api.rights.export import export_csv, export_subject
-from api.rights.schemas import ErasureRead, PreferenceRead, SubjectExport, SubjectRightsRead
-from api.subjects.security import SubjectExportDep, SubjectReadDep, SubjectRightsDep
+from api.rights.rectification import rectify_decision
+from api.rights.schemas import (
+    ErasureCreate,
+    ErasureRead,
+    PreferenceRead,
+    RectificationCreate,
+    RectificationRead,
+    SubjectExport,
+    SubjectRightsRead,
+)
+from api.subjects.security import (
+    SubjectExportDep,
+    SubjectIrreversibleDep,
+    SubjectReadDep,
+    SubjectRightsDep,
+)
 
 __all__ = ["router"]
 
@@ -94,9 +110,39 @@ def lift_my_restriction(subject: SubjectRightsDep, context: ContextDep) -> dict[
 
 
 @router.post(
+    "/decisions/{decision_id}/rectification",
+    response_model=RectificationRead,
+    status_code=201,
+    responses=problem_responses(404, 409, 422),
+)
+def rectify_my_decision(
+    decision_id: DecisionId,
+    body: RectificationCreate,
+    subject: SubjectRightsDep,
+    context: ContextDep,
+) -> dict[str, Any]:
+    """Correct stored inputs of one of my decisions (Art. 16). They are scored again on the
+    model version that decided; if the outcome would change, a person reviews it."""
+    return rectify_decision(
+        context,
+        subject=subject,
+        decision_id=decision_id,
+        corrections=body.corrections,
+        statement=body.statement,
+    )
+
+
+@router.post(
     "/erasure", response_model=ErasureRead, status_code=201, responses=problem_responses(422)
 )
-def erase_my_data(subject: SubjectRightsDep, context: ContextDep) -> dict[str, Any]:
-    """Erase my data (Art. 17). The answer lists what was erased, and what a legal hold keeps,
-    why and until when."""
+def erase_my_data(
+    subject: SubjectIrreversibleDep,
+    context: ContextDep,
+    body: ErasureCreate | None = None,
+) -> dict[str, Any]:
+    """Erase my data (Art. 17), confirmed with ``{"confirm": true}`` and a link issued a short
+    while ago. The answer lists what was erased, and what a legal hold keeps, why and until
+    when."""
+    if body is None or not body.confirm:
+        raise ErasureNotConfirmedError()
     return erase_subject(context, subject=subject)

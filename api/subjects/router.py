@@ -46,9 +46,11 @@ LocaleQuery = Annotated[Locale | None, Query(description="en or es; the decision
 def list_my_decisions(
     subject: SubjectReadDep, context: ContextDep, kek: KekDep
 ) -> list[SubjectDecisionSummary]:
-    """Every decision about me, newest first (Art. 15)."""
+    """Every decision about me, across every model, newest first (Art. 15): outcome in both
+    languages, whether it is in force, under review or superseded, and whether I contested
+    it."""
     with context.sessions() as session:
-        return service.list_decisions(session, subject=subject, kek=kek)
+        return service.list_decisions(session, subject=subject, kek=kek, models=context.models)
 
 
 @router.get("/decisions/{decision_id}", responses=problem_responses(404, 409, 422))

@@ -21,6 +21,8 @@ __all__ = [
     "CorrectableRead",
     "DataUsedRead",
     "HumanReviewRead",
+    "OutcomeTextRead",
+    "RectifiedRead",
     "SubjectDecisionRead",
     "SubjectDecisionSummary",
     "SubjectItemRead",
@@ -33,6 +35,23 @@ __all__ = [
 class SubjectModelRef(BaseModel):
     name: str
     version: int
+
+
+class OutcomeTextRead(BaseModel):
+    """An outcome's label in both languages of the service."""
+
+    en: str
+    es: str
+
+
+class RectifiedRead(BaseModel):
+    """An input the person rectified (Art. 16): its value now, the one the decision used, when."""
+
+    feature: str
+    value: Any
+    previous_value: Any = None
+    rectified_at: UtcDatetime
+    request_id: str
 
 
 class DataUsedRead(BaseModel):
@@ -88,6 +107,19 @@ class SubjectDecisionSummary(BaseModel):
     decided_by: Literal["model", "human"] = "model"
     supersedes_decision_id: str | None = None
     case_id: str | None = None
+    outcome_text: OutcomeTextRead | None = Field(
+        default=None, description="The outcome's label in English and Spanish."
+    )
+    status: Literal["in_force", "under_review", "superseded"] = Field(
+        default="in_force",
+        description="in_force; under_review while a review case about it is open; superseded "
+        "once a person's decision replaced it (see the human decision that supersedes it).",
+    )
+    contested: bool = Field(
+        default=False,
+        description="Whether the person contested it (or spoke in a case about it, or "
+        "rectified an input in a way that would change it).",
+    )
 
 
 class HumanReviewRead(BaseModel):
@@ -142,7 +174,15 @@ class SubjectDecisionRead(SubjectDecisionSummary):
         description="The role the model played in this decision, with its purpose and the "
         "inputs it weighs, in English and Spanish."
     )
-    data_used: list[DataUsedRead]
+    data_used: list[DataUsedRead] = Field(
+        description="The inputs as they stand now: a value the person rectified replaces the "
+        "one the decision used (see rectified)."
+    )
+    rectified: list[RectifiedRead] = Field(
+        default_factory=list,
+        description="The inputs the person rectified outside a contest (Art. 16), each with the "
+        "value the decision used and when it was rectified.",
+    )
     correctable: list[CorrectableRead] = Field(
         description="The inputs the person can act on and may correct when contesting."
     )

@@ -7,7 +7,8 @@ the service answers 404 for one that belongs to someone else. Tokens travel in t
 once when expired or revoked.
 
 Answers: 401 for a missing, malformed, forged, expired or revoked token (and for an API key, which
-is not a subject's credential); 403 for a valid token without the route's scope; 429 for a person
+is not a subject's credential); 403 for a valid token without the route's scope, or one issued
+too long ago for an irreversible request (``token-too-old``); 429 for a person
 over their rate limit (:mod:`api.core.ratelimit`: every route, taken before the revocation
 lookup so that a flood costs no query; and on top, once the scope is checked, the routes that
 register a request).
@@ -29,7 +30,9 @@ from starlette.concurrency import run_in_threadpool
 from api.context import AppContext, ContextDep
 from api.core.errors import ForbiddenError, UnauthorizedError
 from api.core.ratelimit import RateLimitsDep
+from api.core.timestamps import utc_now
 from api.core.tokens import TokenError, read_subject_token
+from api.subjects.errors import TokenTooOldError
 from api.subjects.models import RevokedToken
 
 __all__ = [
@@ -39,6 +42,7 @@ __all__ = [
     "Subject",
     "SubjectContestDep",
     "SubjectExportDep",
+    "SubjectIrreversibleDep",
     "SubjectReadDep",
     "SubjectRightsDep",
     "require_scope",
@@ -60,6 +64,8 @@ class Subject:
     decision_id: str
     scopes: frozenset[str]
     expires_at: datetime
+    # When the token was issued: an irreversible request asks for a recent one.
+    issued_at: datetime
 
 
 _bearer = HTTPBearer(
@@ -82,7 +88,9 @@ def _is_revoked(context: AppContext, token_id: str) -> bool:
     return found is not None
 
 
-def require_scope(scope: str, *, rights_request: bool = False) -> _Guard:
+def require_scope(
+    scope: str, *, rights_request: bool = False, irreversible: bool = False
+) -> _Guard:
     """Return a dependency that admits a valid, unrevoked subject token carrying ``scope``.
 
     Parameters
@@ -92,6 +100,10 @@ def require_scope(scope: str, *, rights_request: bool = False) -> _Guard:
     rights_request : bool
         The route registers a rights request (export, objection, restriction, erasure): it
         also takes from the person's lower ``subject_rights`` limit.
+    irreversible : bool
+        The route cannot be undone (erasure): the token must have been issued within the
+        policy's ``irreversible_max_token_age``, so that an old link (a forwarded e-mail, a
+        shared device) cannot do it.
 
     Returns
     -------
@@ -99,11 +111,11 @@ def require_scope(scope: str, *, rights_request: bool = False) -> _Guard:
         An async dependency returning the :class:`Subject`; the same arguments always yield
         the same dependency.
     """
-    return _guard_for(scope, rights_request)
+    return _guard_for(scope, rights_request, irreversible)
 
 
 @functools.cache
-def _guard_for(scope: str, rights_request: bool) -> _Guard:
+def _guard_for(scope: str, rights_request: bool, irreversible: bool) -> _Guard:
     async def guard(
         context: ContextDep, credentials: _Credentials, limits: RateLimitsDep
     ) -> Subject:
@@ -131,6 +143,10 @@ def _guard_for(scope: str, rights_request: bool) -> _Guard:
             )
         if scope not in claims.scopes:
             raise ForbiddenError(f"This token does not allow this ({scope}).")
+        if irreversible:
+            max_age = context.settings.irreversible_max_token_age
+            if utc_now() - claims.issued_at > max_age:
+                raise TokenTooOldError(max_age)
         if rights_request:  # only a request the token may make counts against this limit
             limits.subject_rights.acquire(claims.pseudonym)
         return Subject(
@@ -139,9 +155,14 @@ def _guard_for(scope: str, rights_request: bool) -> _Guard:
             decision_id=claims.decision_id,
             scopes=frozenset(claims.scopes),
             expires_at=claims.expires_at,
+            issued_at=claims.issued_at,
         )
 
-    name = f"require_subject_{scope.replace(':', '_')}" + ("_request" if rights_request else "")
+    name = (
+        f"require_subject_{scope.replace(':', '_')}"
+        + ("_request" if rights_request else "")
+        + ("_fresh" if irreversible else "")
+    )
     guard.__name__ = guard.__qualname__ = name
     _GUARD_SCOPES[guard] = scope
     return guard
@@ -171,3 +192,7 @@ SubjectExportDep = Annotated[Subject, Depends(require_scope(SCOPE_READ, rights_r
 # A contest is not a rights request: a refused form may be corrected and sent again at once.
 SubjectContestDep = Annotated[Subject, Depends(require_scope(SCOPE_CONTEST))]
 SubjectRightsDep = Annotated[Subject, Depends(require_scope(SCOPE_RIGHTS, rights_request=True))]
+# A request that cannot be undone (erasure): a recently issued token only.
+SubjectIrreversibleDep = Annotated[
+    Subject, Depends(require_scope(SCOPE_RIGHTS, rights_request=True, irreversible=True))
+]

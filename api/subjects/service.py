@@ -19,10 +19,17 @@ from api.decisions.counterfactuals import counterfactuals_in
 from api.decisions.errors import DecisionNotFoundError
 from api.decisions.integrity import check_decisions, row_mac_key
 from api.decisions.models import Decision
-from api.decisions.reading import OpenedDecision, find_decision, open_decision, subject_decisions
+from api.decisions.reading import (
+    OpenedDecision,
+    find_decision,
+    is_superseded,
+    open_decision,
+    subject_decisions,
+)
 from api.decisions.reasons import reasons_in
 from api.decisions.role import role_body
-from api.decisions.runtime import ModelNotServedError, ServedModel
+from api.decisions.runtime import ModelNotServedError, ModelRegistry, ServedModel
+from api.reviews.holds import DecisionMarks, decision_marks
 from api.subjects.models import RevokedToken
 from api.subjects.schemas import SubjectDecisionRead, SubjectDecisionSummary
 from api.subjects.security import Subject
@@ -56,10 +63,34 @@ def _summary(row: Decision) -> dict[str, Any]:
     }
 
 
+def _labels_of(models: ModelRegistry | None, name: str, outcome: str) -> dict[str, str]:
+    served = None
+    if models is not None:
+        try:
+            served = models.get(name)
+        except ModelNotServedError:
+            served = None
+    for band in served.spec.policy.bands if served is not None else []:
+        if band.outcome == outcome:
+            return {"en": band.label.en, "es": band.label.es}
+    # A model no longer served: its outcome's own name, in both languages.
+    return {"en": outcome, "es": outcome}
+
+
+def _status(*, superseded: bool, mark: DecisionMarks) -> str:
+    # A person's decision replaced it; a case about it is open; or it stands as it was taken.
+    if superseded:
+        return "superseded"
+    return "under_review" if mark.under_review else "in_force"
+
+
 def list_decisions(
-    session: Session, *, subject: Subject, kek: bytes
+    session: Session, *, subject: Subject, kek: bytes, models: ModelRegistry | None = None
 ) -> list[SubjectDecisionSummary]:
-    """Every decision about the subject, newest first (Art. 15(1)).
+    """Every decision about the subject, across every model, newest first (Art. 15(1)).
+
+    Each line says the outcome in both languages, whether the decision is in force, under
+    review or superseded by a person's, and whether the person contested it.
 
     Parameters
     ----------
@@ -69,6 +100,8 @@ def list_decisions(
         Whose decisions.
     kek : bytes
         The key-encryption key (the row MACs' key derives from it).
+    models : ModelRegistry, optional
+        The served models, whose specs word the outcomes.
 
     Returns
     -------
@@ -78,7 +111,23 @@ def list_decisions(
     rows = subject_decisions(session, pseudonym=subject.pseudonym, limit=_MAX_LISTED)
     # The list shows outcomes from the plain columns: none that was changed in storage.
     check_decisions(session, decisions=rows, key=row_mac_key(kek))
-    return [SubjectDecisionSummary.model_validate(_summary(row)) for row in rows]
+    marks = decision_marks(session, pseudonym=subject.pseudonym)
+    superseded = {row.supersedes_decision_id for row in rows if row.supersedes_decision_id}
+    lines = []
+    for row in rows:
+        mark = marks.get(row.decision_id, DecisionMarks())
+        status = _status(superseded=row.decision_id in superseded, mark=mark)
+        lines.append(
+            SubjectDecisionSummary.model_validate(
+                {
+                    **_summary(row),
+                    "outcome_text": _labels_of(models, row.model_name, row.outcome),
+                    "status": status,
+                    "contested": mark.contested,
+                }
+            )
+        )
+    return lines
 
 
 def _served(context: AppContext, name: str) -> ServedModel | None:
@@ -109,10 +158,15 @@ def _classifier_view(
             pass  # the served version has other features: fall back to the frozen words
         else:
             factors = frozen_factors if locale == opened.row.locale else view["main_factors"]
+            if opened.rectified:
+                # The factors explain the decision as taken; the data shown is as it stands.
+                view = subject_view(
+                    explanation, served.spec, raw_values=opened.inputs, locale=locale
+                )
             return list(factors or []), list(view["data_used"] or [])  # type: ignore[arg-type]
     data_used = [
         {"feature": name, "label": name, "value": value, "display_value": str(value)}
-        for name, value in opened.features.items()
+        for name, value in opened.inputs.items()
     ]
     return frozen_factors, data_used
 
@@ -120,8 +174,9 @@ def _classifier_view(
 def _rules_view(
     opened: OpenedDecision, served: ServedModel | None, locale: Locale
 ) -> list[dict[str, Any]]:
-    """The data a decision by rules used, worded: its inputs, and the scores its rules read."""
-    features = opened.features
+    """The data a decision by rules used, worded: its inputs (as rectified since), and the
+    scores its rules read."""
+    features = opened.inputs
     known = {f.name: f for f in served.spec.features} if served is not None else {}
     data_used = [
         {
@@ -186,10 +241,10 @@ def _correctable(
             },
             "true_label": feature.when_true.get(locale) if feature.when_true else None,
             "false_label": feature.when_false.get(locale) if feature.when_false else None,
-            "value": opened.features[feature.name],
+            "value": opened.inputs[feature.name],
         }
         for feature in served.spec.features
-        if (feature.actionable or rules) and feature.name in opened.features
+        if (feature.actionable or rules) and feature.name in opened.inputs
     ]
 
 
@@ -275,6 +330,10 @@ def read_decision(
         if found is None or found.subject_pseudonym != subject.pseudonym:
             raise DecisionNotFoundError(f"no decision {decision_id}")
         opened = open_decision(session, decision_id=decision_id, kek=kek)
+        mark = decision_marks(session, pseudonym=subject.pseudonym).get(
+            decision_id, DecisionMarks()
+        )
+        superseded = is_superseded(session, decision_id=decision_id)
     row = opened.row
     shown: Locale = locale or ("es" if row.locale == "es" else "en")
     served = _served(context, row.model_name)
@@ -318,7 +377,11 @@ def read_decision(
         ),
         "rules": opened.frozen.get("rules"),
         "data_used": data_used,
+        "rectified": opened.rectified,
         "correctable": _correctable(opened, served, shown),
+        "outcome_text": _labels_of(context.models, row.model_name, row.outcome),
+        "status": _status(superseded=superseded, mark=mark),
+        "contested": mark.contested,
         "items": items,
         "notice": opened.notice["text"],
         "contest_url": opened.notice["contest_url"],

@@ -66,6 +66,7 @@ __all__ = [
     "count_expired_keys",
     "data_key_for",
     "data_keys_for",
+    "erased_with_live_keys",
     "fetch_data_keys",
     "key_lookup",
     "keys_open_stored_data",
@@ -612,6 +613,33 @@ def subject_keys(session: Session, *, pseudonym: str) -> list[KeyState]:
         .order_by(SubjectKey.category, SubjectKey.epoch)
     ).all()
     return [KeyState(row.category, int(row.epoch), row.shredded_at) for row in rows]
+
+
+def erased_with_live_keys(session: Session) -> list[str]:
+    """The people who asked for erasure and still have a key a legal hold kept.
+
+    Parameters
+    ----------
+    session : Session
+        The session.
+
+    Returns
+    -------
+    list of str
+        Their pseudonyms, sorted.
+    """
+    marked = select(SubjectKey.pseudonym).where(SubjectKey.category == ERASED_MARKER)
+    rows = session.scalars(
+        select(SubjectKey.pseudonym)
+        .where(
+            SubjectKey.pseudonym.in_(marked),
+            SubjectKey.category != ERASED_MARKER,
+            SubjectKey.shredded_at.is_(None),
+        )
+        .distinct()
+        .order_by(SubjectKey.pseudonym)
+    ).all()
+    return list(rows)
 
 
 def scrub_storage(engine: Engine) -> None:

@@ -318,7 +318,8 @@ def test_an_application_never_reaches_another_applications_person(
 
     # Objection, restriction and erasure through the insurer's token leave the bank's person be.
     for path in ("/objection", "/restriction", "/erasure"):
-        answer = me(service, "POST", path, token)
+        body = {"confirm": True} if path == "/erasure" else None
+        answer = me(service, "POST", path, token, json=body)
         assert answer.status_code == 201, f"{path}: {answer.text}"
     assert _decide(service, keys["bank"], "churn", churn).status_code == 201
     again = _decide(service, keys["bank"], "fraud", fraud)

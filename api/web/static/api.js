@@ -1,14 +1,24 @@
 // Calls to the glassbox API from the pages. The credential (a subject token or a reviewer's
 // API key) goes in the Authorization header; cookies are never sent nor accepted
-// (credentials: "omit"), as the service promises.
+// (credentials: "omit"), as the service promises. Every call says the page's language
+// (Accept-Language), so that the service's problem messages come back in it.
+
+let language = "en";
+
+/** The language the pages speak now: sent as Accept-Language with every call. */
+export function useLanguage(locale) {
+  language = locale;
+}
 
 /** A non-2xx answer; `problem` is the RFC 9457 body when there is one. */
 export class ApiError extends Error {
-  constructor(status, problem) {
+  constructor(status, problem, contentLanguage = null) {
     super((problem && (problem.detail || problem.title)) || `HTTP ${status}`);
     this.name = "ApiError";
     this.status = status;
     this.problem = problem || null;
+    /** The language the service wrote the problem in (Content-Language), when it said. */
+    this.language = contentLanguage;
     /** @type {{field: string, message: string}[]} */
     this.errors = (problem && Array.isArray(problem.errors) && problem.errors) || [];
   }
@@ -23,7 +33,7 @@ export class ApiError extends Error {
  * @throws {ApiError}
  */
 export async function call(method, path, { credential, body, query } = {}) {
-  const headers = { Accept: "application/json, application/problem+json" };
+  const headers = { Accept: "application/json, application/problem+json", "Accept-Language": language };
   if (credential) headers.Authorization = `Bearer ${credential}`;
   let payload;
   if (body !== undefined) {
@@ -46,6 +56,6 @@ export async function call(method, path, { credential, body, query } = {}) {
   }
   const type = response.headers.get("content-type") || "";
   const data = type.includes("json") ? await response.json() : null;
-  if (!response.ok) throw new ApiError(response.status, data);
+  if (!response.ok) throw new ApiError(response.status, data, response.headers.get("content-language"));
   return data;
 }

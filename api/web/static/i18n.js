@@ -1,5 +1,8 @@
-// The subject page's own words, in the two languages the service speaks. The decision's words
-// (outcome label, factor sentences, data labels) come from the API in the chosen language.
+// The subject page's own words, in the two languages the service speaks, and the pages'
+// language rule (the address, a choice, the browser) and switch. The decision's words (outcome
+// label, factor sentences, data labels) come from the API in the chosen language.
+
+import { el, show } from "./dom.js";
 
 export const LOCALES = ["en", "es"];
 
@@ -8,9 +11,6 @@ const STRINGS = {
     pageTitle: "Your decision",
     languages: "Language",
     loading: "Loading your decision…",
-    noLink: "This page opens from the link in the notice you were given about a decision. The link is incomplete: ask the organisation for it again.",
-    noToken: "This link does not include your access key, or this tab has forgotten it. Open the link from your notice again.",
-    unauthorised: "Your link has expired or was revoked. Ask the organisation for a new one.",
     notFound: "No decision was found for this link.",
     failed: "Something went wrong. Please try again later.",
     outcome: "Outcome",
@@ -50,6 +50,7 @@ const STRINGS = {
     dataValue: "Value",
     contestHeading: "How to contest",
     contestIntro: "You have the right to explain your point of view, to correct data that is wrong, and to have this decision reviewed by a person (GDPR Art. 22(3)). A reviewer answers within one month.",
+    contestJoinIntro: "A person is already reviewing this decision. You have the right to explain your point of view and to correct data that is wrong (GDPR Art. 22(3)): it goes to that review.",
     statement: "Your point of view",
     statementHint: "Explain why you think the decision is wrong. A person will read it.",
     corrections: "Correct your data (optional)",
@@ -113,14 +114,63 @@ const STRINGS = {
     liftRestriction: "Lift the restriction",
     erasureHeading: "Erase your data",
     erasureIntro: "Your data is erased for good, except what the law requires us to keep, which is listed with why and until when (Art. 17 GDPR). This cannot be undone.",
-    erasureConfirm: "I understand that my data is erased for good and cannot be recovered",
     erase: "Erase my data",
-    erasureNeedsConfirm: "Tick the box to confirm first.",
     erasedParts: (n) => `${n} part(s) of your data were erased.`,
     keptHeading: "Kept by law",
     keptUntil: (date) => `until ${date}`,
     keptWhileCase: "while a review case is open",
     nothingKept: "Nothing was kept.",
+    strandedTitle: "Your link no longer opens your page",
+    strandedExpired: (date) => `This link expired on ${date}. Links to this page stop working after a while, so that an old message cannot open your data for ever.`,
+    strandedRevoked: "This link has expired or was withdrawn: it no longer opens your page. A newer link may have replaced it.",
+    strandedDamaged: "This link is damaged or incomplete: part of it may have been lost when it was copied. As it is, it has expired or is not valid.",
+    strandedNoToken: "This link does not include your access key, or this tab has forgotten it.",
+    strandedNoDecision: "This link does not say which decision to open: it is incomplete.",
+    freshLinkHeading: "How to get a new link",
+    freshLinkSteps: [
+      "Ask the organisation that took the decision about you (the one that sent you the notice) to send you a new link to this page.",
+      "Open the new link when it arrives: it works straight away.",
+      "Nothing is lost: your decisions, any review and your requests are all kept, and the new link shows them.",
+    ],
+    freshLinkWhy: "This service cannot send you a link itself: it keeps only a pseudonym for you, not your name or how to reach you.",
+    tokenTooOldTitle: "This needs a recent link",
+    tokenTooOld: "For your protection, erasing your data needs a link you were sent only minutes ago, and yours is older. Nothing was erased.",
+    tokenTooOldNext: "Ask the organisation that took the decision for a new link, open it, and confirm the erasure again.",
+    roleHeading: "The role of the automated system",
+    rolePurpose: "What the system is for",
+    roleLogic: "How it decides",
+    roleParameters: "What it weighs",
+    counterfactualsHeading: "What would have changed the outcome",
+    counterfactualsIntro: "Changes to information you can act on that would have given another outcome, each checked on the same version of the system that decided.",
+    myDecisionsIntro: "Every decision about you, whichever system took it, with the role it played.",
+    openDecision: "Open this decision",
+    eraseStart: "Erase my data…",
+    erasureDialogTitle: "Erase your data for good?",
+    erasureDialogText: "Your data in every decision about you is erased and cannot be recovered. What the law requires us to keep is kept, and you are told what, why and until when.",
+    erasureCancel: "No, keep my data",
+    erasureConfirmButton: "Yes, erase my data for good",
+    erasureCancelled: "Nothing was erased.",
+    rectificationHeading: "Correct your data",
+    rectificationIntro: "If information used in this decision is wrong, correct it here (Art. 16 GDPR). The system scores your corrected data again; if that would change the outcome, a person reviews the decision.",
+    rectificationOpen: "Correct information that was wrong",
+    rectificationStatement: "Anything you want to add (optional)",
+    submitRectification: "Correct my data",
+    rectificationNothing: "Change at least one value first.",
+    rectified: (label) => `Your data was corrected. With it, the outcome would be: ${label}.`,
+    rectifiedChanges: "That changes the outcome, so a person will review the decision: you can follow the review on this page.",
+    rectifiedSame: "The outcome stays the same.",
+    fieldMessages: {
+      statement: "Write your point of view (up to 5,000 characters).",
+      confirm: "Confirm first.",
+      corrections: "This value was not accepted: check it.",
+      other: "This value was not accepted: check it.",
+    },
+    rectifiedOn: (date, previous) => `(corrected by you on ${date}; the decision used ${previous})`,
+    decisionStatus: { in_force: "in force", under_review: "under review", superseded: "replaced by a person's decision" },
+    requestRefused: "Your request could not be done:",
+    tooMany: "Too many requests in a short time: wait a minute and try again.",
+    conflict: "This cannot be done now for this decision.",
+    forbidden: "Your link does not allow this.",
     requestsHeading: "Your requests",
     requestKinds: {
       access: "Access (copy of your data)",
@@ -130,8 +180,10 @@ const STRINGS = {
       restriction: "Restriction",
       restriction_lift: "Restriction lifted",
       erasure: "Erasure",
+      rectification: "Rectification",
     },
     requestStatus: { completed: "Completed", pending: "In progress" },
+    completedOn: (date) => `Completed on ${date}`,
     requestColumns: ["Request", "Received", "Due by", "Status"],
     noRequests: "No requests yet.",
   },
@@ -139,9 +191,6 @@ const STRINGS = {
     pageTitle: "Su decisión",
     languages: "Idioma",
     loading: "Cargando su decisión…",
-    noLink: "Esta página se abre desde el enlace del aviso que recibió sobre una decisión. El enlace está incompleto: pídalo de nuevo a la organización.",
-    noToken: "Este enlace no incluye su clave de acceso, o esta pestaña la ha olvidado. Abra de nuevo el enlace de su aviso.",
-    unauthorised: "Su enlace ha caducado o fue revocado. Pida uno nuevo a la organización.",
     notFound: "No se encontró ninguna decisión para este enlace.",
     failed: "Algo salió mal. Inténtelo de nuevo más tarde.",
     outcome: "Resultado",
@@ -181,6 +230,7 @@ const STRINGS = {
     dataValue: "Valor",
     contestHeading: "Cómo impugnarla",
     contestIntro: "Tiene derecho a expresar su punto de vista, a corregir los datos erróneos y a que una persona revise esta decisión (art. 22.3 del RGPD). Un revisor responde en el plazo de un mes.",
+    contestJoinIntro: "Una persona ya está revisando esta decisión. Tiene derecho a expresar su punto de vista y a corregir los datos erróneos (art. 22.3 del RGPD): se añaden a esa revisión.",
     statement: "Su punto de vista",
     statementHint: "Explique por qué cree que la decisión es errónea. La leerá una persona.",
     corrections: "Corrija sus datos (opcional)",
@@ -244,14 +294,63 @@ const STRINGS = {
     liftRestriction: "Levantar la limitación",
     erasureHeading: "Suprimir sus datos",
     erasureIntro: "Sus datos se suprimen definitivamente, salvo lo que la ley nos obliga a conservar, que se indica con el motivo y hasta cuándo (art. 17 del RGPD). No se puede deshacer.",
-    erasureConfirm: "Entiendo que mis datos se suprimen definitivamente y no se pueden recuperar",
     erase: "Suprimir mis datos",
-    erasureNeedsConfirm: "Marque antes la casilla para confirmarlo.",
     erasedParts: (n) => `Se suprimieron ${n} parte(s) de sus datos.`,
     keptHeading: "Conservado por obligación legal",
     keptUntil: (date) => `hasta el ${date}`,
     keptWhileCase: "mientras haya una revisión abierta",
     nothingKept: "No se conservó nada.",
+    strandedTitle: "Su enlace ya no abre su página",
+    strandedExpired: (date) => `Este enlace caducó el ${date}. Los enlaces a esta página dejan de funcionar pasado un tiempo, para que un mensaje antiguo no pueda abrir sus datos para siempre.`,
+    strandedRevoked: "Este enlace ha caducado o fue retirado: ya no abre su página. Puede que otro más reciente lo haya sustituido.",
+    strandedDamaged: "Este enlace está dañado o incompleto: puede que se perdiera una parte al copiarlo. Tal como está, ha caducado o no es válido.",
+    strandedNoToken: "Este enlace no incluye su clave de acceso, o esta pestaña la ha olvidado.",
+    strandedNoDecision: "Este enlace no indica qué decisión abrir: está incompleto.",
+    freshLinkHeading: "Cómo conseguir un enlace nuevo",
+    freshLinkSteps: [
+      "Pida a la organización que tomó la decisión sobre usted (la que le envió el aviso) que le envíe un enlace nuevo a esta página.",
+      "Abra el enlace nuevo cuando lo reciba: funciona de inmediato.",
+      "No se pierde nada: sus decisiones, cualquier revisión y sus solicitudes se conservan, y el enlace nuevo las muestra.",
+    ],
+    freshLinkWhy: "Este servicio no puede enviarle el enlace por sí mismo: solo guarda un seudónimo suyo, no su nombre ni cómo contactarle.",
+    tokenTooOldTitle: "Esto necesita un enlace reciente",
+    tokenTooOld: "Por su protección, para suprimir sus datos hace falta un enlace que se le haya enviado hace solo unos minutos, y el suyo es anterior. No se ha suprimido nada.",
+    tokenTooOldNext: "Pida a la organización que tomó la decisión un enlace nuevo, ábralo y vuelva a confirmar la supresión.",
+    roleHeading: "El papel del sistema automatizado",
+    rolePurpose: "Para qué sirve el sistema",
+    roleLogic: "Cómo decide",
+    roleParameters: "Qué tiene en cuenta",
+    counterfactualsHeading: "Qué habría cambiado el resultado",
+    counterfactualsIntro: "Cambios en información sobre la que usted puede actuar que habrían dado otro resultado, cada uno comprobado con la misma versión del sistema que decidió.",
+    myDecisionsIntro: "Todas las decisiones sobre usted, fuera cual fuera el sistema que las tomó, con el papel que tuvo.",
+    openDecision: "Abrir esta decisión",
+    eraseStart: "Suprimir mis datos…",
+    erasureDialogTitle: "¿Suprimir sus datos definitivamente?",
+    erasureDialogText: "Se suprimen sus datos de todas las decisiones sobre usted y no se pueden recuperar. Lo que la ley nos obliga a conservar se conserva, y se le indica qué, por qué y hasta cuándo.",
+    erasureCancel: "No, conservar mis datos",
+    erasureConfirmButton: "Sí, suprimir mis datos definitivamente",
+    erasureCancelled: "No se ha suprimido nada.",
+    rectificationHeading: "Rectificar sus datos",
+    rectificationIntro: "Si alguna información usada en esta decisión es errónea, corríjala aquí (art. 16 del RGPD). El sistema vuelve a puntuar sus datos corregidos; si eso cambiara el resultado, una persona revisa la decisión.",
+    rectificationOpen: "Corregir información errónea",
+    rectificationStatement: "Lo que quiera añadir (opcional)",
+    submitRectification: "Rectificar mis datos",
+    rectificationNothing: "Cambie antes al menos un valor.",
+    rectified: (label) => `Sus datos se han rectificado. Con ellos, el resultado sería: ${label}.`,
+    rectifiedChanges: "Eso cambia el resultado, así que una persona revisará la decisión: puede seguir la revisión en esta página.",
+    rectifiedSame: "El resultado no cambia.",
+    fieldMessages: {
+      statement: "Escriba su punto de vista (hasta 5.000 caracteres).",
+      confirm: "Confírmelo antes.",
+      corrections: "Este valor no se aceptó: revíselo.",
+      other: "Este valor no se aceptó: revíselo.",
+    },
+    rectifiedOn: (date, previous) => `(rectificado por usted el ${date}; la decisión usó ${previous})`,
+    decisionStatus: { in_force: "en vigor", under_review: "en revisión", superseded: "sustituida por la decisión de una persona" },
+    requestRefused: "No se pudo atender su solicitud:",
+    tooMany: "Demasiadas solicitudes en poco tiempo: espere un minuto y vuelva a intentarlo.",
+    conflict: "Esto no se puede hacer ahora para esta decisión.",
+    forbidden: "Su enlace no permite hacer esto.",
     requestsHeading: "Sus solicitudes",
     requestKinds: {
       access: "Acceso (copia de sus datos)",
@@ -261,8 +360,10 @@ const STRINGS = {
       restriction: "Limitación",
       restriction_lift: "Limitación levantada",
       erasure: "Supresión",
+      rectification: "Rectificación",
     },
     requestStatus: { completed: "Completada", pending: "En curso" },
+    completedOn: (date) => `Completada el ${date}`,
     requestColumns: ["Solicitud", "Recibida", "Plazo", "Estado"],
     noRequests: "Todavía no hay solicitudes.",
   },
@@ -280,4 +381,60 @@ export function formatDate(value, locale, withTime = false) {
   if (withTime) Object.assign(options, { timeStyle: "short" });
   const text = new Intl.DateTimeFormat(locale === "es" ? "es-ES" : "en-GB", options).format(new Date(value));
   return withTime ? `${text} UTC` : text;
+}
+
+/**
+ * The page's language when the person has not chosen one on it: ``?lang=`` in the address,
+ * then the browser's languages (the first the service speaks), then English.
+ * @param {string|null} [chosen] a language chosen earlier in this tab, between the two
+ */
+export function detectLocale(chosen = null) {
+  const asked = new URLSearchParams(window.location.search).get("lang");
+  if (LOCALES.includes(asked)) return asked;
+  if (LOCALES.includes(chosen)) return chosen;
+  for (const tag of navigator.languages || [navigator.language]) {
+    const base = String(tag || "").slice(0, 2).toLowerCase();
+    if (LOCALES.includes(base)) return base;
+  }
+  return "en";
+}
+
+/** The language in the address (``?lang=``), or null: an explicit choice that outranks others. */
+export function localeInAddress() {
+  const asked = new URLSearchParams(window.location.search).get("lang");
+  return LOCALES.includes(asked) ? asked : null;
+}
+
+/** Put ``?lang=<locale>`` in the address (keeping the fragment), so that a reload or a copied
+ * address keeps the language; nothing is stored anywhere. */
+export function keepLocaleInAddress(locale) {
+  const params = new URLSearchParams(window.location.search);
+  params.set("lang", locale);
+  history.replaceState(null, "", `${window.location.pathname}?${params}${window.location.hash}`);
+}
+
+/** The names of the languages, each in its own language (the switch's buttons). */
+export const LOCALE_NAMES = { en: "English", es: "Español" };
+
+/**
+ * The language switch in a page's header: one button per language, named in that language, the
+ * current one pressed.
+ * @param {HTMLElement} nav the switch's container
+ * @param {{current: string, label: string, onPick: function(string)}} options
+ */
+export function localeSwitch(nav, { current, label, onPick }) {
+  nav.setAttribute("aria-label", label);
+  show(
+    nav,
+    ...LOCALES.map((code) =>
+      el("button", {
+        type: "button",
+        class: "locale",
+        lang: code,
+        "aria-pressed": code === current ? "true" : "false",
+        text: LOCALE_NAMES[code],
+        onclick: () => onPick(code),
+      }),
+    ),
+  );
 }

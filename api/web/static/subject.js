@@ -3,12 +3,16 @@
 // The link in the notice is /subject/#decision=<id>&token=<token>. The fragment never reaches a
 // server; the token is moved into sessionStorage (this tab only) and out of the address bar at
 // once, then sent in the Authorization header. No cookie is involved anywhere.
+//
+// The page's language: ?lang= in the address or the person's choice on the page (this tab),
+// else the decision's own; a link that does not open (expired, withdrawn, damaged) is explained
+// in the address's or the browser's language, with how to get a new one.
 
-import { ApiError, call } from "./api.js";
+import { ApiError, call, useLanguage } from "./api.js";
 import { contributionChart } from "./chart.js";
 import { el, flag, show } from "./dom.js";
 import { clearErrors, showErrors } from "./forms.js";
-import { LOCALES, formatDate, strings } from "./i18n.js";
+import { LOCALES, detectLocale, formatDate, keepLocaleInAddress, localeInAddress, localeSwitch, strings } from "./i18n.js";
 
 const TOKEN_KEY = "glassbox.subject.token";
 const LOCALE_KEY = "glassbox.subject.locale";
@@ -24,13 +28,29 @@ const state = {
   decisions: [],
   rights: null,
   erasure: null,
+  // Why the erasure was refused: a problem's text, or "tokenTooOld" (a fresh link is needed).
+  erasureProblem: null,
   notice: null,
+  noticeKind: "info",
+  // Every decision's detail in the list (by id): its outcome label, role and counterfactuals.
+  details: {},
+  rectification: null,
 };
+
+// A person has a handful of decisions; past this many the list links to the others without
+// fetching their details (the person's rate limit is shared with the page's own calls).
+const MAX_DETAILED = 12;
+// Other decisions' details as read in this tab, by language and id: what was frozen with a
+// decision does not change, so a reload of the page or a switch back costs no call.
+const detailsRead = new Map();
 
 const main = () => document.getElementById("main");
 
+// The language the page speaks now (state.locale is the one asked of the service, if any).
+let speaking = "en";
+
 function t() {
-  return strings(state.locale || "en");
+  return strings(speaking);
 }
 
 function readLink() {
@@ -46,32 +66,22 @@ function readLink() {
   state.decisionId = params.get("decision");
   state.token = sessionStorage.getItem(TOKEN_KEY);
   const chosen = sessionStorage.getItem(LOCALE_KEY);
-  state.locale = LOCALES.includes(chosen) ? chosen : null;
+  state.locale = localeInAddress() || (LOCALES.includes(chosen) ? chosen : null);
 }
 
 function setLanguage(locale) {
+  speaking = locale;
+  useLanguage(locale);
   document.documentElement.lang = locale;
   document.title = `${t().pageTitle} — glassbox`;
-  const nav = document.getElementById("locale-switch");
-  nav.setAttribute("aria-label", t().languages);
-  show(
-    nav,
-    ...LOCALES.map((code) =>
-      el("button", {
-        type: "button",
-        class: "locale",
-        lang: code,
-        "aria-pressed": code === locale ? "true" : "false",
-        text: code === "en" ? "English" : "Español",
-        onclick: () => switchLocale(code),
-      }),
-    ),
-  );
+  localeSwitch(document.getElementById("locale-switch"), { current: locale, label: t().languages, onPick: switchLocale });
 }
 
 async function switchLocale(locale) {
   if (locale === state.locale) return;
   sessionStorage.setItem(LOCALE_KEY, locale);
+  // A language named in the address follows the switch, so that a reload keeps the choice.
+  if (localeInAddress()) keepLocaleInAddress(locale);
   state.locale = locale;
   await load();
   // The switch was rebuilt in the new language: keep the keyboard where it was.
@@ -84,31 +94,109 @@ function message(text, kind = "info") {
 }
 
 async function load() {
+  // Until the decision says its own language: the address's, the one chosen here, the browser's.
+  const shown = state.locale || detectLocale();
   if (!state.decisionId || !/^[0-9a-f]{32}$/.test(state.decisionId)) {
-    setLanguage(state.locale || "en");
-    return message(t().noLink, "error");
+    setLanguage(shown);
+    return stranded({ kind: "noDecision" });
   }
   if (!state.token) {
-    setLanguage(state.locale || "en");
-    return message(t().noToken, "error");
+    setLanguage(shown);
+    return stranded({ kind: "noToken" });
   }
+  useLanguage(shown);
   try {
     const query = state.locale ? { locale: state.locale } : undefined;
     state.decision = await call("GET", `/v1/me/decisions/${state.decisionId}`, { credential: state.token, query });
     state.locale = state.decision.locale;
+    useLanguage(state.locale);
     state.case = await loadCase();
     [state.decisions, state.rights] = await Promise.all([
       call("GET", "/v1/me/decisions", { credential: state.token }),
       call("GET", "/v1/me/rights", { credential: state.token }),
     ]);
+    state.details = await loadDetails();
   } catch (error) {
-    setLanguage(state.locale || "en");
-    if (error instanceof ApiError && error.status === 401) return message(t().unauthorised, "error");
+    setLanguage(state.locale || shown);
+    if (error instanceof ApiError && error.status === 401) return stranded(linkTrouble(state.token));
     if (error instanceof ApiError && error.status === 404) return message(t().notFound, "error");
     return message(t().failed, "error");
   }
   setLanguage(state.locale);
   render();
+}
+
+/** Each decision of the list in the page's language (this one is loaded already). */
+async function loadDetails() {
+  const wanted = state.decisions.slice(0, MAX_DETAILED);
+  const read = async (item) => {
+    const key = `${state.locale}:${item.id}`;
+    if (!detailsRead.has(key)) {
+      const detail = await call("GET", `/v1/me/decisions/${item.id}`, { credential: state.token, query: { locale: state.locale } }).catch(() => null);
+      if (detail) detailsRead.set(key, detail);
+      return detail;
+    }
+    return detailsRead.get(key);
+  };
+  const details = await Promise.all(wanted.map((item) => (item.id === state.decisionId ? state.decision : read(item))));
+  return Object.fromEntries(details.filter(Boolean).map((detail) => [detail.id, detail]));
+}
+
+// --- a link that does not open ---------------------------------------------------------------
+
+/** Why a token was refused, as far as the page can tell from the token itself: its expiry is
+ * readable (not secret, and not trusted: the service decides); a withdrawn token looks valid. */
+function linkTrouble(token) {
+  try {
+    const payload = JSON.parse(atob(String(token).split(".")[0].replace(/-/g, "+").replace(/_/g, "/")));
+    if (typeof payload.exp === "number" && payload.exp * 1000 <= Date.now()) return { kind: "expired", at: new Date(payload.exp * 1000) };
+    return { kind: "revoked" };
+  } catch {
+    return { kind: "damaged" };
+  }
+}
+
+/** How to get a new link: from the organisation that decided, which can always issue one. */
+function freshLinkHelp() {
+  const s = t();
+  return el(
+    "section",
+    { class: "card", id: "fresh-link", "aria-labelledby": "fresh-link-heading" },
+    el("h2", { id: "fresh-link-heading", text: s.freshLinkHeading }),
+    el("ol", { class: "sentences" }, ...s.freshLinkSteps.map((step) => el("li", { text: step }))),
+    el("p", { class: "hint", text: s.freshLinkWhy }),
+  );
+}
+
+/** The page for a link that does not open: what happened, and how to get a new one. */
+function stranded(trouble) {
+  const s = t();
+  const what = {
+    expired: () => s.strandedExpired(formatDate(trouble.at, speaking)),
+    revoked: () => s.strandedRevoked,
+    damaged: () => s.strandedDamaged,
+    noToken: () => s.strandedNoToken,
+    noDecision: () => s.strandedNoDecision,
+  }[trouble.kind]();
+  document.title = `${s.strandedTitle} — glassbox`;
+  show(
+    main(),
+    el("h1", { id: "stranded-heading", tabindex: "-1", text: s.strandedTitle }),
+    el("p", { class: "message message-error", role: "alert", id: "link-trouble", "data-trouble": trouble.kind, text: what }),
+    freshLinkHelp(),
+  );
+}
+
+/** The service's problem in the page's language: its own words when it wrote them in it, else
+ * the page's words for each field it names and for the kind of refusal (never another language). */
+function inLanguage(error) {
+  if (!(error instanceof ApiError)) return new ApiError(0, { detail: t().failed }, state.locale);
+  if (state.locale === "en" || error.language === state.locale) return error;
+  const s = t();
+  const fieldMessage = (field) => s.fieldMessages[field] || (field.startsWith("corrections") ? s.fieldMessages.corrections : s.fieldMessages.other);
+  const detail = { 403: s.forbidden, 409: s.conflict, 429: s.tooMany }[error.status] || s.failed;
+  const errors = error.errors.map((item) => ({ ...item, message: fieldMessage(String(item.field || "")) }));
+  return new ApiError(error.status, { ...(error.problem || {}), title: detail, detail, errors }, state.locale);
 }
 
 async function loadCase() {
@@ -173,13 +261,17 @@ function render() {
     ),
     state.case ? caseSection(state.case) : null,
     el("section", { "aria-labelledby": "notice-heading" }, el("h2", { id: "notice-heading", text: s.noticeHeading }), el("p", { class: "notice", text: d.notice })),
+    roleSection(d.role),
     // A decision by rules gives its reasons with the rules that fired, below.
     d.principal_reasons && d.principal_reasons.length && !d.rules ? reasonsSection(d.principal_reasons) : null,
     d.rules ? rulesSection(d.rules) : d.items ? itemsSection(d) : factorsSection(d.factors, d.score_meaning),
-    dataSection(d.data_used),
+    counterfactualSection(d.counterfactuals),
+    dataSection(d.data_used, d.rectified || []),
     // A person's own decision is not contested again (the service refuses it); nor is one under
-    // review already.
-    d.decided_by !== "human" && (!state.case || state.case.state === "withdrawn") ? contestSection(d) : null,
+    // review with their word already. A case opened without it (by policy, or a reviewer's
+    // escalation) takes their statement and corrections.
+    d.decided_by !== "human" && (!state.case || state.case.state === "withdrawn" || awaitsTheirWord(state.case)) ? contestSection(d) : null,
+    rectificationSection(d),
     rightsSection(),
   ];
   show(main(), ...sections);
@@ -196,7 +288,9 @@ function rightsSection() {
     { "aria-labelledby": "rights-heading", id: "rights" },
     el("h2", { id: "rights-heading", tabindex: "-1", text: s.rightsHeading }),
     el("p", { class: "hint", text: s.rightsIntro }),
-    state.notice ? el("p", { class: "message message-info", role: "status", id: "rights-status", text: state.notice }) : null,
+    state.notice
+      ? el("p", { class: `message message-${state.noticeKind}`, role: state.noticeKind === "error" ? "alert" : "status", id: "rights-status", tabindex: "-1", text: state.notice })
+      : null,
     decisionsList(),
     el(
       "div",
@@ -217,26 +311,78 @@ function rightsSection() {
   );
 }
 
+/** Every decision about the person, across models: its outcome, the role the model played and
+ * what would have changed it, each in the page's language. */
 function decisionsList() {
   const s = t();
+  const loc = state.locale;
   return el(
     "div",
     { class: "card" },
-    el("h3", { text: s.myDecisions }),
+    el("h3", { id: "my-decisions-heading", text: s.myDecisions }),
+    el("p", { class: "hint", text: s.myDecisionsIntro }),
     el(
       "ul",
-      { id: "my-decisions" },
+      { id: "my-decisions", class: "decisions", "aria-labelledby": "my-decisions-heading" },
       ...state.decisions.map((item) => {
-        const label = `${formatDate(item.created_at, state.locale, true)} — ${item.model.name}: ${item.outcome}${item.decided_by === "human" ? ` (${s.humanDecided})` : ""}`;
+        const detail = state.details[item.id];
+        const words = detail ? detail.outcome_label : item.outcome_text ? item.outcome_text[loc] : null;
+        const status = s.decisionStatus[item.status];
+        const label = `${formatDate(item.created_at, loc, true)} — ${item.model.name}${words ? `: ${words}` : ""}${item.decided_by === "human" ? ` (${s.humanDecided})` : ""}${status ? ` · ${status}` : ""}`;
+        const counterfactuals = (detail && detail.counterfactuals) || [];
         return el(
           "li",
-          {},
-          item.id === state.decisionId
-            ? el("span", { "aria-current": "page", text: `${label} (${s.thisDecision})` })
-            : el("a", { href: `#decision=${item.id}`, text: label }),
+          { class: "decision-item", "data-decision": item.id },
+          el(
+            "p",
+            { class: "decision-line" },
+            item.id === state.decisionId
+              ? el("strong", { "aria-current": "page", text: `${label} (${s.thisDecision})` })
+              : el("a", { href: `#decision=${item.id}`, text: label }),
+          ),
+          detail && detail.role ? el("p", { class: "hint decision-role", text: detail.role.sentence[loc] }) : null,
+          counterfactuals.length
+            ? el("ul", { class: "sentences decision-counterfactuals", "aria-label": s.counterfactualsHeading }, ...counterfactuals.map((c) => el("li", { text: c.sentence })))
+            : null,
         );
       }),
     ),
+  );
+}
+
+/** The role the model played in this decision (Art. 86 AI Act), its purpose, how it decides
+ * and what it weighs, in the page's language. */
+function roleSection(role) {
+  if (!role) return null;
+  const s = t();
+  const loc = state.locale;
+  const parameters = role.parameters || [];
+  return el(
+    "section",
+    { "aria-labelledby": "role-heading", id: "role" },
+    el("h2", { id: "role-heading", text: s.roleHeading }),
+    el("p", { id: "role-sentence", text: role.sentence[loc] }),
+    el(
+      "dl",
+      { class: "facts" },
+      role.purpose ? [el("dt", { text: s.rolePurpose }), el("dd", { id: "role-purpose", text: role.purpose[loc] })] : null,
+      role.logic ? [el("dt", { text: s.roleLogic }), el("dd", { id: "role-logic", text: role.logic[loc] })] : null,
+      parameters.length ? [el("dt", { text: s.roleParameters }), el("dd", { id: "role-parameters", text: parameters.map((p) => p.label[loc]).join(", ") })] : null,
+    ),
+  );
+}
+
+/** What would have changed an adverse outcome: each change re-scored on the deciding version,
+ * worded in the page's language by the service. */
+function counterfactualSection(items) {
+  if (!items || !items.length) return null;
+  const s = t();
+  return el(
+    "section",
+    { "aria-labelledby": "counterfactuals-heading", id: "counterfactuals" },
+    el("h2", { id: "counterfactuals-heading", text: s.counterfactualsHeading }),
+    el("p", { class: "hint", text: s.counterfactualsIntro }),
+    el("ul", { class: "sentences", id: "counterfactual-list" }, ...items.map((c) => el("li", { class: "counterfactual", "data-outcome": c.outcome, text: c.sentence }))),
   );
 }
 
@@ -266,7 +412,7 @@ function erasureCard() {
     el("p", { class: "hint", text: s.erasureIntro }),
     result
       ? [
-          el("p", { id: "erasure-result", text: s.erasedParts(result.erased.length) }),
+          el("p", { id: "erasure-result", tabindex: "-1", text: s.erasedParts(result.erased.length) }),
           el("h4", { text: s.keptHeading }),
           result.kept.length
             ? el(
@@ -278,20 +424,55 @@ function erasureCard() {
               )
             : el("p", { text: s.nothingKept }),
         ]
-      : el(
-          "form",
-          { id: "erasure-form", novalidate: true, onsubmit: (event) => erase(event) },
-          el("div", { class: "form-errors", id: "erasure-errors", role: "alert", hidden: true }),
-          el(
-            "div",
-            { class: "field checkbox" },
-            el("input", { type: "checkbox", id: "erasure-confirm", name: "confirm", "data-field": "confirm" }),
-            el("label", { for: "erasure-confirm", text: s.erasureConfirm }),
-            errorSlot("confirm"),
-          ),
-          el("button", { type: "submit", class: "danger", id: "erasure-submit", text: s.erase }),
-        ),
+      : [
+          state.erasureProblem === "tokenTooOld"
+            ? el(
+                "div",
+                { id: "erasure-trouble", class: "message message-error", role: "alert", tabindex: "-1" },
+                el("p", {}, el("strong", { text: s.tokenTooOldTitle }), ". ", s.tokenTooOld),
+                el("p", { text: s.tokenTooOldNext }),
+                freshLinkHelp(),
+              )
+            : state.erasureProblem
+              ? el("p", { id: "erasure-trouble", class: "message message-error", role: "alert", tabindex: "-1", text: state.erasureProblem })
+              : null,
+          el("button", { type: "button", class: "danger", id: "erasure-start", "aria-haspopup": "dialog", text: s.eraseStart, onclick: openErasureDialog }),
+          erasureDialog(),
+        ],
   );
+}
+
+/** The second, explicit confirmation of an erasure: a modal dialog whose first answer is "no". */
+function erasureDialog() {
+  const s = t();
+  const dialog = el(
+    "dialog",
+    { id: "erasure-dialog", "aria-labelledby": "erasure-dialog-title", "aria-describedby": "erasure-dialog-text" },
+    el("h2", { id: "erasure-dialog-title", text: s.erasureDialogTitle }),
+    el("p", { id: "erasure-dialog-text", text: s.erasureDialogText }),
+    el(
+      "div",
+      { class: "actions" },
+      el("button", { type: "button", id: "erasure-cancel", autofocus: true, text: s.erasureCancel, onclick: () => dialog.close("cancel") }),
+      el("button", { type: "button", class: "danger", id: "erasure-confirm", text: s.erasureConfirmButton, onclick: erase }),
+    ),
+  );
+  // Closed without erasing (the "no" button or Escape): say so, and give the keyboard back.
+  dialog.addEventListener("close", () => {
+    if (dialog.returnValue === "erasing") return;
+    state.notice = s.erasureCancelled;
+    state.noticeKind = "info";
+    render();
+    document.getElementById("erasure-start").focus();
+  });
+  return dialog;
+}
+
+function openErasureDialog() {
+  state.erasureProblem = null;
+  const trouble = document.getElementById("erasure-trouble");
+  if (trouble) trouble.remove();
+  document.getElementById("erasure-dialog").showModal();
 }
 
 function requestsTable() {
@@ -316,7 +497,7 @@ function requestsTable() {
                 el("th", { scope: "row", text: `${s.requestKinds[r.kind] || r.kind} (${r.article})` }),
                 el("td", { text: formatDate(r.received_at, state.locale) }),
                 el("td", { text: formatDate(r.due_at, state.locale) }),
-                el("td", { text: s.requestStatus[r.status] || r.status }),
+                el("td", { text: r.status === "completed" && r.completed_at ? s.completedOn(formatDate(r.completed_at, state.locale)) : s.requestStatus[r.status] || r.status }),
               ),
             ),
           ),
@@ -328,19 +509,26 @@ function requestsTable() {
 async function refreshRights(noticeText, focusId) {
   state.rights = await call("GET", "/v1/me/rights", { credential: state.token });
   state.notice = noticeText;
+  state.noticeKind = "info";
   render();
   const target = document.getElementById(focusId) || document.getElementById("rights-heading");
   if (target) target.focus();
 }
 
+/** Run a rights request from a button; on refusal, say why in the page's language (a link that
+ * no longer opens gets the whole explanation) and return null. */
 async function rightsCall(button, work) {
   button.disabled = true;
   try {
     return await work();
   } catch (error) {
     button.disabled = false;
-    if (error instanceof ApiError && error.status === 401) message(t().unauthorised, "error");
-    else state.notice = error instanceof ApiError && error.problem ? error.message : t().failed;
+    if (error instanceof ApiError && error.status === 401) {
+      stranded(linkTrouble(state.token));
+      return null;
+    }
+    state.notice = `${t().requestRefused} ${inLanguage(error).message}`;
+    state.noticeKind = "error";
     return null;
   }
 }
@@ -348,39 +536,63 @@ async function rightsCall(button, work) {
 async function changeStanding(event, kind, method) {
   const button = event.currentTarget;
   const done = await rightsCall(button, () => call(method, `/v1/me/${kind}`, { credential: state.token }));
-  if (done) await refreshRights(null, `${kind}-toggle`);
-  else render();
+  if (done) return refreshRights(null, `${kind}-toggle`);
+  if (document.getElementById("rights")) {
+    render();
+    document.getElementById("rights-status").focus();
+  }
 }
 
 async function download(event, path, filename) {
   const button = event.currentTarget;
-  const response = await rightsCall(button, () =>
-    fetch(path, { headers: { Authorization: `Bearer ${state.token}` }, credentials: "omit" }).then((r) => {
-      if (!r.ok) throw new ApiError(r.status, {});
-      return r.blob();
-    }),
-  );
-  if (!response) return render();
-  const link = el("a", { href: URL.createObjectURL(response), download: filename, hidden: true });
+  const file = await rightsCall(button, async () => {
+    const response = await fetch(path, {
+      headers: { Authorization: `Bearer ${state.token}`, "Accept-Language": state.locale },
+      credentials: "omit",
+      cache: "no-store",
+    });
+    if (!response.ok) {
+      const problem = (response.headers.get("content-type") || "").includes("json") ? await response.json() : null;
+      throw new ApiError(response.status, problem, response.headers.get("content-language"));
+    }
+    return response.blob();
+  });
+  if (!file) {
+    if (document.getElementById("rights")) {
+      render();
+      document.getElementById("rights-status").focus();
+    }
+    return;
+  }
+  // A real download: the browser saves the file under its name, from memory, then forgets it.
+  const url = URL.createObjectURL(file);
+  const link = el("a", { href: url, download: filename, hidden: true });
   document.body.append(link);
   link.click();
   link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 0);
   button.disabled = false;
   // An export is a request of its own (Art. 15): it shows in the list.
   await refreshRights(t().downloaded, button.id);
 }
 
 async function erase(event) {
-  event.preventDefault();
-  const form = event.currentTarget;
-  const confirm = form.querySelector("#erasure-confirm");
-  clearErrors(form);
-  if (!confirm.checked) {
-    return showErrors(form, new ApiError(422, { errors: [{ field: "confirm", message: t().erasureNeedsConfirm }] }), { fields: t().formHasErrors, refused: t().contestRefused });
+  const button = event.currentTarget;
+  const dialog = document.getElementById("erasure-dialog");
+  button.disabled = true;
+  let result;
+  try {
+    result = await call("POST", "/v1/me/erasure", { credential: state.token, body: { confirm: true } });
+  } catch (error) {
+    dialog.close("erasing");
+    if (error instanceof ApiError && error.status === 401) return stranded(linkTrouble(state.token));
+    const tooOld = error instanceof ApiError && error.status === 403 && String((error.problem && error.problem.type) || "").endsWith("token-too-old");
+    state.erasureProblem = tooOld ? "tokenTooOld" : `${t().requestRefused} ${inLanguage(error).message}`;
+    render();
+    document.getElementById("erasure-trouble").focus();
+    return;
   }
-  const button = form.querySelector("#erasure-submit");
-  const result = await rightsCall(button, () => call("POST", "/v1/me/erasure", { credential: state.token }));
-  if (!result) return render();
+  dialog.close("erasing");
   state.erasure = result;
   await refreshRights(null, "erasure-result");
 }
@@ -491,8 +703,9 @@ function itemsSection(d) {
   );
 }
 
-function dataSection(rows) {
+function dataSection(rows, rectified = []) {
   const s = t();
+  const corrected = Object.fromEntries(rectified.map((r) => [r.feature, r]));
   return el(
     "section",
     { "aria-labelledby": "data-heading" },
@@ -502,7 +715,26 @@ function dataSection(rows) {
       "table",
       { class: "data", id: "data-used" },
       el("thead", {}, el("tr", {}, el("th", { scope: "col", text: s.dataField }), el("th", { scope: "col", text: s.dataValue }))),
-      el("tbody", {}, ...rows.map((row) => el("tr", {}, el("th", { scope: "row", text: row.label }), el("td", { text: row.display_value })))),
+      el(
+        "tbody",
+        {},
+        ...rows.map((row) =>
+          el(
+            "tr",
+            { "data-feature": row.feature },
+            el("th", { scope: "row", text: row.label }),
+            el(
+              "td",
+              {},
+              row.display_value,
+              // Art. 16: a value the person rectified stands in for the one the decision used.
+              corrected[row.feature]
+                ? [" ", el("span", { class: "hint rectified", text: s.rectifiedOn(formatDate(corrected[row.feature].rectified_at, state.locale), displayValue(row.feature, corrected[row.feature].previous_value)) })]
+                : null,
+            ),
+          ),
+        ),
+      ),
     ),
   );
 }
@@ -584,18 +816,20 @@ async function withdraw(event) {
 
 // --- the contest form ------------------------------------------------------------------------
 
-function fieldId(field) {
-  return `field-${field.replace(/[^a-z0-9_-]/gi, "-")}`;
+// The contest form and the rectification form both name corrections "corrections.<feature>" (as
+// the service's errors do); their element ids differ by a prefix.
+function fieldId(field, prefix = "field") {
+  return `${prefix}-${field.replace(/[^a-z0-9_-]/gi, "-")}`;
 }
 
-function errorSlot(field) {
-  return el("p", { class: "field-error", id: `${fieldId(field)}-error`, "data-error-for": field, hidden: true });
+function errorSlot(field, prefix = "field") {
+  return el("p", { class: "field-error", id: `${fieldId(field, prefix)}-error`, "data-error-for": field, hidden: true });
 }
 
-function correctionInput(c) {
+function correctionInput(c, prefix = "field") {
   const s = t();
   const field = `corrections.${c.feature}`;
-  const id = fieldId(field);
+  const id = fieldId(field, prefix);
   const described = `${id}-hint ${id}-error`;
   let control;
   if (c.type === "boolean" || c.type === "category") {
@@ -628,12 +862,17 @@ function correctionInput(c) {
     el("label", { for: id, text: c.unit ? `${c.label} (${c.unit})` : c.label }),
     control,
     el("p", { class: "hint", id: `${id}-hint`, text: `${s.usedValue}: ${displayValue(c.feature, c.value)}` }),
-    errorSlot(field),
+    errorSlot(field, prefix),
   );
+}
+
+function awaitsTheirWord(item) {
+  return ["open", "assigned"].includes(item.state) && item.origin !== "contest" && !item.statement;
 }
 
 function contestSection(d) {
   const s = t();
+  const joining = state.case && awaitsTheirWord(state.case);
   const statementId = fieldId("statement");
   const correctable = d.correctable || [];
   const form = el(
@@ -654,7 +893,7 @@ function contestSection(d) {
           { id: "corrections", "data-field": "corrections", "aria-describedby": `${fieldId("corrections")}-error` },
           el("legend", { text: s.corrections }),
           el("p", { class: "hint", text: s.correctionsHint }),
-          ...correctable.map(correctionInput),
+          ...correctable.map((c) => correctionInput(c)),
           errorSlot("corrections"),
         )
       : null,
@@ -664,13 +903,20 @@ function contestSection(d) {
     "section",
     { "aria-labelledby": "contest-heading" },
     el("h2", { id: "contest-heading", text: s.contestHeading }),
-    el("p", { text: s.contestIntro }),
+    el("p", { text: joining ? s.contestJoinIntro : s.contestIntro }),
     form,
   );
 }
 
 function readContest(form) {
   const body = { statement: form.querySelector("#field-statement").value };
+  const corrections = readCorrections(form);
+  if (Object.keys(corrections).length) body.corrections = corrections;
+  return body;
+}
+
+/** The corrections a form holds, typed as the service expects them. */
+function readCorrections(form) {
   const corrections = {};
   for (const control of form.querySelectorAll("[data-field^='corrections.']")) {
     const raw = control.value.trim();
@@ -682,8 +928,7 @@ function readContest(form) {
     else if (type === "number" || type === "integer") corrections[feature] = Number.isFinite(Number(raw)) ? Number(raw) : raw;
     else corrections[feature] = raw;
   }
-  if (Object.keys(corrections).length) body.corrections = corrections;
-  return body;
+  return corrections;
 }
 
 async function submitContest(event) {
@@ -698,18 +943,103 @@ async function submitContest(event) {
   } catch (error) {
     button.disabled = false;
     button.textContent = t().submitContest;
-    const problem = error instanceof ApiError ? error : new ApiError(0, { detail: t().failed });
-    if (problem.status === 401) return message(t().unauthorised, "error");
-    return showErrors(form, problem, { fields: t().formHasErrors, refused: t().contestRefused });
+    if (error instanceof ApiError && error.status === 401) return stranded(linkTrouble(state.token));
+    return showErrors(form, inLanguage(error), { fields: t().formHasErrors, refused: t().contestRefused });
   }
   render();
   document.getElementById("case-heading").focus();
 }
 
+// --- rectification (Art. 16) -----------------------------------------------------------------
+
+/** Correct a stored input outside a contest: the service re-scores the decision with the
+ * corrected data on the deciding version and opens a review where the outcome would change. */
+function rectificationSection(d) {
+  const s = t();
+  const correctable = d.correctable || [];
+  const underReview = state.case && ["open", "assigned"].includes(state.case.state);
+  const done = state.rectification;
+  if (!correctable.length || d.decided_by === "human" || (underReview && !done)) return null;
+  const statementId = fieldId("statement", "rect");
+  return el(
+    "section",
+    { "aria-labelledby": "rectification-heading", id: "rectification" },
+    el("h2", { id: "rectification-heading", text: s.rectificationHeading }),
+    el("p", { text: s.rectificationIntro }),
+    done
+      ? el(
+          "div",
+          { class: "message message-ok", id: "rectification-result", role: "status", tabindex: "-1" },
+          el("p", { text: s.rectified(done.rescored.outcome_label[state.locale]) }),
+          el("p", { text: done.outcome_changes ? s.rectifiedChanges : s.rectifiedSame }),
+        )
+      : el(
+          "details",
+          { id: "rectification-details" },
+          el("summary", { text: s.rectificationOpen }),
+          el(
+          "form",
+          { id: "rectification-form", novalidate: true, onsubmit: (event) => submitRectification(event) },
+          el("div", { class: "form-errors", id: "rectification-errors", role: "alert", hidden: true }),
+          el(
+            "fieldset",
+            { "data-field": "corrections", "aria-describedby": `${fieldId("corrections", "rect")}-error` },
+            el("legend", { text: s.corrections }),
+            el("p", { class: "hint", text: s.correctionsHint }),
+            ...correctable.map((c) => correctionInput(c, "rect")),
+            errorSlot("corrections", "rect"),
+          ),
+          el(
+            "div",
+            { class: "field" },
+            el("label", { for: statementId, text: s.rectificationStatement }),
+            el("textarea", { id: statementId, name: "statement", rows: "3", maxlength: "5000", "data-field": "statement", "aria-describedby": `${statementId}-error` }),
+            errorSlot("statement", "rect"),
+          ),
+          el("button", { type: "submit", class: "primary", id: "rectification-submit", text: s.submitRectification }),
+          ),
+        ),
+  );
+}
+
+async function submitRectification(event) {
+  event.preventDefault();
+  const s = t();
+  const form = event.currentTarget;
+  const button = form.querySelector("#rectification-submit");
+  const intro = { fields: s.formHasErrors, refused: s.requestRefused };
+  clearErrors(form);
+  const body = { corrections: readCorrections(form) };
+  if (!Object.keys(body.corrections).length) {
+    return showErrors(form, new ApiError(422, { errors: [{ field: "corrections", message: s.rectificationNothing }] }, state.locale), intro);
+  }
+  const statement = form.querySelector(`#${fieldId("statement", "rect")}`).value.trim();
+  if (statement) body.statement = statement;
+  button.disabled = true;
+  button.textContent = s.sending;
+  let result;
+  try {
+    result = await call("POST", `/v1/me/decisions/${state.decisionId}/rectification`, { credential: state.token, body });
+  } catch (error) {
+    button.disabled = false;
+    button.textContent = s.submitRectification;
+    if (error instanceof ApiError && error.status === 401) return stranded(linkTrouble(state.token));
+    return showErrors(form, inLanguage(error), intro);
+  }
+  // The corrected values are the stored ones from now on: read the decision, its case and the
+  // requests again, then say what the corrected data gives.
+  await load();
+  state.rectification = result;
+  render();
+  document.getElementById("rectification-result").focus();
+}
+
 readLink();
-setLanguage(state.locale || "en");
+setLanguage(state.locale || detectLocale());
 window.addEventListener("hashchange", () => {
   readLink();
+  // What was done on another decision's page is not this one's.
+  Object.assign(state, { rectification: null, erasureProblem: null, notice: null });
   load();
 });
 load();

@@ -28,6 +28,8 @@ BODY_ROUTES = [
     ("/v1/admin/models/fraud/version", Role.ADMIN),  # PUT
     ("/v1/admin/models/fraud/reload", Role.ADMIN),  # POST, an optional body
     (f"/v1/me/decisions/{HEX}/contest", None),  # a subject token
+    (f"/v1/me/decisions/{HEX}/rectification", None),
+    ("/v1/me/erasure", None),
 ]
 BROKEN = b'{"statement": "I was travelling'
 

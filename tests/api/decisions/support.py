@@ -67,6 +67,16 @@ def fraud_rows(trained: TrainedModels) -> tuple[dict[str, Any], dict[str, Any]]:
     return rows[int(np.argmax(scores))], rows[int(np.argmin(scores))]
 
 
+def narrow_block(trained: TrainedModels) -> dict[str, Any]:
+    """The fixture payment blocked by the narrowest margin: one a person could have avoided."""
+    result = trained.results["fraud"]
+    rows = transactions(trained, 5000)
+    frame = pd.DataFrame(rows)[result.spec.feature_names]
+    scores = result.model.predict_proba(frame)[:, 1]
+    blocked = np.flatnonzero(scores >= 0.7)
+    return rows[int(blocked[np.argmin(scores[blocked])])]
+
+
 def learner_history(trained: TrainedModels) -> list[dict[str, Any]]:
     """The first fixture learner's interactions, as a recommendation request's ``history``."""
     interactions = pd.read_csv(trained.files["recommendation"].data)

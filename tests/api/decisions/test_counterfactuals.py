@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from tests.api.conftest import Service, bearer
-from tests.api.decisions.support import fraud_rows, transactions
+from tests.api.decisions.support import fraud_rows, narrow_block
 from tests.api.rights.support import churn_features
 from tests.conftest import TrainedModels
 
@@ -95,20 +95,10 @@ def test_every_counterfactual_of_200_random_blocks_reaches_its_outcome_on_the_de
     assert served >= with_any
 
 
-def _narrow_block(trained: TrainedModels) -> dict[str, Any]:
-    """The fixture payment blocked by the narrowest margin: one a person could have avoided."""
-    result = trained.results["fraud"]
-    rows = transactions(trained, 5000)
-    frame = pd.DataFrame(rows)[result.spec.feature_names]
-    scores = result.model.predict_proba(frame)[:, 1]
-    blocked = np.flatnonzero(scores >= 0.7)
-    return rows[int(blocked[np.argmin(scores[blocked])])]
-
-
 def test_a_block_carries_its_counterfactuals_to_the_page_the_case_and_the_export(
     service: Service, trained: TrainedModels
 ) -> None:
-    risky, safe = _narrow_block(trained), fraud_rows(trained)[1]
+    risky, safe = narrow_block(trained), fraud_rows(trained)[1]
     client = service.client
     # Without an Art. 22(2) basis a block waits for a person: the policy case opens with it.
     decision = _decide(service, "fraud", risky, legal_basis="none", locale="es")

@@ -12,7 +12,18 @@ from tests.api.conftest import Service, bearer
 from tests.api.decisions.support import fraud_rows
 from tests.conftest import TrainedModels
 
-__all__ = ["Person", "churn_features", "decide", "history", "me", "person_with_everything"]
+__all__ = [
+    "CONFIRM",
+    "Person",
+    "churn_features",
+    "decide",
+    "history",
+    "me",
+    "person_with_everything",
+]
+
+# An erasure cannot be undone: the person confirms it in the body.
+CONFIRM = {"confirm": True}
 
 
 def decide(service: Service, model: str, body: dict[str, Any], who: str = "shop") -> Any:

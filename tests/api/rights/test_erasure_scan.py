@@ -21,7 +21,7 @@ from api.rights.retention import run_retention
 from api.vault.keys import data_key_for
 from api.vault.models import SubjectKey
 from tests.api.conftest import Service
-from tests.api.rights.support import me, person_with_everything
+from tests.api.rights.support import CONFIRM, me, person_with_everything
 from tests.conftest import TrainedModels
 
 REF = "scan-subject-5c81e0"
@@ -93,7 +93,7 @@ def test_nothing_of_an_erased_person_is_left_in_the_database_files(
     # Personal data was never there in plaintext in the first place (sealed, pseudonymised).
     assert not {"reference", "amount", "key scores", "key fraud_history"} & set(before)
 
-    erased = me(service, "POST", "/erasure", person.token)
+    erased = me(service, "POST", "/erasure", person.token, json=CONFIRM)
     assert erased.status_code == 201, erased.text
     after_erasure = _found(_storage_bytes(database_url), secrets)
     assert after_erasure == ["wrapped fraud_history"], after_erasure  # kept: legal hold

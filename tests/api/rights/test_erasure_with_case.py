@@ -14,7 +14,7 @@ import pytest
 
 from api.rights.retention import run_retention
 from tests.api.conftest import Service, assert_problem
-from tests.api.rights.support import decide, history, me, person_with_everything
+from tests.api.rights.support import CONFIRM, decide, history, me, person_with_everything
 from tests.api.rights.test_erasure_scan import _found, _storage_bytes
 from tests.conftest import TrainedModels
 
@@ -52,10 +52,10 @@ def test_erasure_during_an_open_case_is_held_then_completed_by_retention(
     assert contest.status_code == 201, contest.text
     case_id = contest.json()["case_id"]
 
-    answer = me(service, "POST", "/erasure", person.token)
+    answer = me(service, "POST", "/erasure", person.token, json=CONFIRM)
     assert answer.status_code == 201, answer.text
     body = answer.json()
-    assert body["erased"] == [] and body["request"]["status"] == "pending"
+    assert body["erased"] == [] and body["request"]["status"] == "completed"
     assert {k["category"] for k in body["kept"]} == {"fraud_history", "risk_evaluation", "scores"}
     for kept in body["kept"]:
         assert kept["hold"] == "open_case" and kept["case_ids"] == [case_id]

@@ -10,7 +10,7 @@ import pytest
 
 from api.core.settings import Settings
 from tests.api.conftest import Service, assert_problem, serve
-from tests.api.rights.support import me, person_with_everything
+from tests.api.rights.support import CONFIRM, me, person_with_everything
 from tests.conftest import TrainedModels
 
 
@@ -37,7 +37,7 @@ def test_export_and_erasure_are_limited_per_person(
 
     assert me(limited, "GET", "/export", alice.token).status_code == 200
     assert me(limited, "GET", "/export.csv", alice.token).status_code == 200
-    refused = me(limited, "POST", "/erasure", alice.token)
+    refused = me(limited, "POST", "/erasure", alice.token, json=CONFIRM)
     body = assert_problem(refused, 429, "too-many-requests")
     assert 1 <= int(refused.headers["retry-after"]) <= 60
     assert "rights requests" in body["detail"] and "limit-alice" not in refused.text
@@ -49,7 +49,7 @@ def test_export_and_erasure_are_limited_per_person(
     listed = me(limited, "GET", "/decisions", alice.token)
     assert listed.status_code == 200 and len(listed.json()) == 3
 
-    erased = me(limited, "POST", "/erasure", bob.token)
+    erased = me(limited, "POST", "/erasure", bob.token, json=CONFIRM)
     assert erased.status_code == 201, erased.text
 
 

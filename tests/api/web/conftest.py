@@ -105,10 +105,10 @@ class Visit:
         page.on("response", lambda response: self.responses.append(response))
 
 
-@pytest.fixture
-def visit(browser: Browser, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Visit]:
-    """A new, empty browser context (no cookies, no storage) and a page in it."""
-    context = browser.new_context(viewport={"width": 1200, "height": 900}, locale="en-GB")
+def _visit(
+    browser: Browser, request: pytest.FixtureRequest, tmp_path: Path, *, locale: str
+) -> Iterator[Visit]:
+    context = browser.new_context(viewport={"width": 1200, "height": 900}, locale=locale)
     context.set_default_timeout(15_000)
     page = context.new_page()
     visit = Visit(context=context, page=page)
@@ -122,3 +122,15 @@ def visit(browser: Browser, request: pytest.FixtureRequest, tmp_path: Path) -> I
                 open_page.screenshot(path=str(path), full_page=True)
                 print(f"screenshot of the failed page: {path}")
         context.close()
+
+
+@pytest.fixture
+def visit(browser: Browser, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Visit]:
+    """A new, empty browser context (no cookies, no storage) and a page in it."""
+    yield from _visit(browser, request, tmp_path, locale="en-GB")
+
+
+@pytest.fixture
+def visit_es(browser: Browser, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Visit]:
+    """The same in a browser whose language is Spanish (``navigator.language`` is ``es-ES``)."""
+    yield from _visit(browser, request, tmp_path, locale="es-ES")

@@ -69,8 +69,9 @@ def test_a_contest_is_reviewed_by_a_person_and_the_person_sees_why(
         [f["sentence"] for f in spanish["factors"]]
     )
 
-    statement = person.get_by_label("Su punto de vista")
-    amount = person.get_by_label("importe de la operación (EUR)")
+    contest = person.locator("#contest-form")
+    statement = contest.get_by_label("Su punto de vista")
+    amount = contest.get_by_label("importe de la operación (EUR)")
     submit = person.get_by_role("button", name="Enviar a una persona para su revisión")
     # An empty statement: the service's error is shown next to the statement.
     submit.click()
@@ -85,7 +86,7 @@ def test_a_contest_is_reviewed_by_a_person_and_the_person_sees_why(
     expect(amount).to_have_attribute("aria-invalid", "true")
     expect(person.locator("#field-statement-error")).to_be_hidden()
     amount.fill("42")
-    person.get_by_label("tarjeta presente físicamente").select_option("true")
+    contest.get_by_label("tarjeta presente físicamente").select_option("true")
     submit.click()
 
     expect(person.locator("#case-state")).to_contain_text("Recibida")

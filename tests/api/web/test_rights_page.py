@@ -144,14 +144,22 @@ def test_a_person_restricts_processing_and_erases_their_data_with_the_hold_expla
     kinds = page.locator("#my-requests tbody tr th").all_text_contents()
     assert [k.split(" (")[0] for k in kinds] == ["Limitación levantada", "Limitación"]
 
-    # Erasure asks for an explicit confirmation first; then says what a legal hold keeps.
-    _press(page, "#erasure-submit")
-    expect(page.locator("[data-error-for=confirm]")).to_have_text(
-        "Marque antes la casilla para confirmarlo."
-    )
+    # Erasure asks for a second, explicit confirmation in a dialog whose first answer is "no";
+    # Escape keeps the data. Then it says what a legal hold keeps.
+    _press(page, "#erasure-start")
+    dialog = page.locator("#erasure-dialog")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text("¿Suprimir sus datos definitivamente?")
+    expect(page.locator("#erasure-cancel")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    expect(page.locator("#rights-status")).to_have_text("No se ha suprimido nada.")
+    expect(page.locator("#erasure-start")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("#erasure-cancel")).to_be_focused()
+    page.keyboard.press("Tab")
     expect(page.locator("#erasure-confirm")).to_be_focused()
-    page.keyboard.press("Space")
-    _press(page, "#erasure-submit")
+    page.keyboard.press("Enter")
     expect(page.locator("#erasure-result")).to_contain_text("Se suprimieron 1 parte(s)")
     kept = page.locator("#erasure-kept li")
     expect(kept).to_have_count(1)

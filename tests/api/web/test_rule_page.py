@@ -68,7 +68,8 @@ def test_a_person_contests_a_rule_with_a_corrected_date_and_a_reviewer_overturns
 
     # The purchase date is a date field; the corrected date goes with the statement.
     person.get_by_label("Su punto de vista").fill("Compré el curso hace cuatro días.")
-    person.get_by_label("fecha de compra").fill((today - timedelta(days=4)).isoformat())
+    purchased_on = person.locator("#contest-form").get_by_label("fecha de compra")
+    purchased_on.fill((today - timedelta(days=4)).isoformat())
     person.get_by_role("button", name="Enviar a una persona para su revisión").click()
     expect(person.locator("#case-state")).to_contain_text("Recibida")
 

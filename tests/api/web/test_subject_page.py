@@ -116,14 +116,26 @@ def test_a_person_reads_their_decision_in_either_language(
     assert_clean(visit, live)
 
 
-def test_a_link_without_its_token_says_what_to_do(visit: Visit, live: LiveServer) -> None:
+def test_a_link_that_does_not_open_says_what_happened_and_how_to_get_a_new_one(
+    visit: Visit, live: LiveServer
+) -> None:
     page = visit.page
     page.goto(f"{live.url}/subject/#decision={'0' * 32}")
-    alert = page.get_by_role("alert")
-    assert "link" in (alert.text_content() or "")
+    expect(page.locator("#link-trouble")).to_have_attribute("data-trouble", "noToken")
+    expect(page.get_by_role("alert")).to_contain_text("does not include your access key")
+    expect(page.locator("#fresh-link")).to_contain_text("Ask the organisation that took the")
     page.goto(f"{live.url}/subject/#decision={'0' * 32}&token=not-a-token")
     page.reload()
-    assert "expired" in (page.get_by_role("alert").text_content() or "")
+    expect(page.locator("#link-trouble")).to_have_attribute("data-trouble", "damaged")
+    expect(page.get_by_role("alert")).to_contain_text("damaged or incomplete")
+    # The address names the language: the same page in Spanish, whatever the browser's.
+    page.goto(f"{live.url}/subject/?lang=es#decision=nonsense")
+    expect(page.locator("html")).to_have_attribute("lang", "es")
+    expect(page.locator("h1")).to_have_text("Su enlace ya no abre su página")
+    expect(page.get_by_role("alert")).to_have_text(
+        "Este enlace no indica qué decisión abrir: está incompleto."
+    )
+    expect(page.locator("#fresh-link h2")).to_have_text("Cómo conseguir un enlace nuevo")
     assert visit.context.cookies() == []
 
 
@@ -187,4 +199,32 @@ def test_a_decision_held_for_a_person_reads_as_pending(
     text = page.locator("#pending-review").text_content() or ""
     due = page.locator("#case-due").text_content() or ""
     assert due and f"una persona lo revisará y resolverá a más tardar el {due}." in text
+    assert_clean(visit, live)
+
+
+def test_a_withdrawn_link_is_explained_in_the_language_of_the_address(
+    visit: Visit, live: LiveServer, trained: TrainedModels
+) -> None:
+    decision = decide(live, trained, "browser-revoked")
+    token = decision["notice"]["subject_token"]
+    revoked = httpx.delete(
+        f"{live.url}/v1/me/token", headers={"Authorization": f"Bearer {token}"}, timeout=30
+    )
+    assert revoked.status_code == 204, revoked.text
+    page = visit.page
+    page.goto(decision["notice"]["link"].replace("/subject/#", "/subject/?lang=es#", 1))
+    expect(page.locator("#link-trouble")).to_have_attribute("data-trouble", "revoked")
+    expect(page.locator("html")).to_have_attribute("lang", "es")
+    expect(page.get_by_role("alert")).to_have_text(
+        "Este enlace ha caducado o fue retirado: ya no abre su página. "
+        "Puede que otro más reciente lo haya sustituido."
+    )
+    expect(page.locator("#fresh-link li").first).to_contain_text("Pida a la organización")
+    # The switch still works on this page, and the address keeps the choice for a reload.
+    page.get_by_role("button", name="English").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("alert")).to_contain_text("has expired or was withdrawn")
+    assert "lang=en" in page.url
+    page.reload()
+    expect(page.locator("h1")).to_have_text("Your link no longer opens your page")
     assert_clean(visit, live)
