@@ -59,6 +59,9 @@ class EntryKind(StrEnum):
     MODEL_OVERSIGHT = "model_oversight"
     # What really happened after a decision, as its application reported it.
     DECISION_ACTUAL = "decision_actual"
+    # A profile built about a person (lifetime value, propensity, segment): no legal effect,
+    # recorded so that the person can know it exists and what it says (Art. 15(1)(h)).
+    PROFILE = "profile"
 
 
 class LogEntryCreate(BaseModel):

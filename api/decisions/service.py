@@ -30,6 +30,7 @@ from api.decisions.counterfactuals import counterfactuals_for_decision
 from api.decisions.errors import (
     DecisionNotFoundError,
     ModelPausedError,
+    ProfileModelError,
     SubjectErasedError,
     SubjectObjectedError,
     SubjectRestrictedError,
@@ -272,6 +273,11 @@ async def create_decision(
     if request.callback_url is not None:
         await check_callback_url(context, url=str(request.callback_url), principal=principal)
     served = context.models.get(model_name)
+    if served.is_profile:
+        raise ProfileModelError(
+            f"the {served.name} model builds profiles, which have no legal effect and are not "
+            f"decisions: ask for one at POST /v1/profiles/{served.name}"
+        )
     # A dict lookup: the modes are re-read in the background (api.decisions.oversight).
     oversight = context.oversight.mode(served.name)
     if oversight.paused:
