@@ -231,6 +231,7 @@ async def create_decision(
     model_name: str,
     request: DecisionCreate,
     principal: Principal,
+    decision_id: str | None = None,
 ) -> DecisionResult:
     """Score, explain, record and acknowledge one decision.
 
@@ -244,6 +245,9 @@ async def create_decision(
         The request.
     principal : Principal
         The application asking.
+    decision_id : str, optional
+        A fresh id when omitted; a batch (``glassbox batch``) gives each row a stable one, so
+        that a re-run records nothing twice.
 
     Returns
     -------
@@ -268,6 +272,8 @@ async def create_decision(
     SubjectObjectedError
         The subject objected (Art. 21) to what this model does, and it is not a recommender
         (which answers without their profile instead).
+    ProfileModelError
+        The model builds profiles (``/v1/profiles/{model}``), not decisions.
     """
     started = time.perf_counter()
     if request.callback_url is not None:
@@ -314,6 +320,7 @@ async def create_decision(
         application_key_id=principal.key_id,
         public_url=settings.public_url,
         mac_key=row_mac_key(settings.key_encryption_key.get_secret_value()),
+        decision_id=decision_id,
         decided_at=decided_at,
         human_only=oversight.human_only,
     )

@@ -34,7 +34,7 @@ from api.core.crypto import DecryptionError, KeyNotFoundError, KeyShredded
 from api.core.database import write_transaction
 from api.core.errors import StoredDataError
 from api.core.security import Principal
-from api.core.timestamps import as_utc
+from api.core.timestamps import as_utc, utc_now
 from api.core.tokens import SUBJECT_TOKEN_TTL, issue_subject_token
 from api.decisions.errors import ModelPausedError
 from api.decisions.models import Decision
@@ -60,6 +60,7 @@ __all__ = [
     "finish_profile",
     "prepare_profile",
     "profile_model",
+    "recorded_profile",
     "subject_profiles",
 ]
 
@@ -174,14 +175,15 @@ def finish_profile(
     return _body_with_token(context, record, spec)
 
 
-def _body_with_token(context: AppContext, record: ProfileRecord, spec: ModelSpec) -> dict[str, Any]:
-    created_at = record.row["created_at"]
+def _body_with_token(
+    context: AppContext, record: ProfileRecord, spec: ModelSpec | None, now: datetime | None = None
+) -> dict[str, Any]:
     token, claims = issue_subject_token(
         context.settings.token_signing_key.get_secret_value(),
         pseudonym=record.row["subject_pseudonym"],
         decision_id=record.profile_id,
         ttl=SUBJECT_TOKEN_TTL,
-        now=created_at,
+        now=now or record.row["created_at"],
     )
     return profile_body(
         record.row, record.sealed, spec, token=token, token_expires_at=claims.expires_at
@@ -227,6 +229,37 @@ async def create_profile(
     with contextlib.suppress(KeyShredded, ProcessingRestricted):
         await asyncio.wrap_future(written)
     return finish_profile(context, record, written, served.spec)
+
+
+def recorded_profile(
+    context: AppContext, *, profile_id: str, principal: Principal
+) -> dict[str, Any] | None:
+    """A profile recorded earlier, with a fresh token for the person, for the application
+    that asked for it; None when there is no such profile or another application asked.
+
+    A batch that crashed after the writer committed a row but before it wrote the row's result
+    gives the notice and the link from here, instead of recording the profile twice.
+
+    Raises
+    ------
+    SubjectUnprofilableError
+        Its key was erased since (the person objected, or asked for erasure).
+    """
+    kek = context.settings.key_encryption_key.get_secret_value()
+    with context.sessions() as session:
+        row = session.get(Profile, profile_id)
+        if row is None or row.application_key_id != principal.key_id:
+            return None
+        try:
+            sealed = _open(session, row, kek)
+        except (KeyShredded, KeyNotFoundError) as exc:
+            raise SubjectUnprofilableError(
+                "the profile was erased since it was built (an objection or an erasure)"
+            ) from exc
+        values = _row_dict(row)
+    spec = _spec(context, values["model_name"])
+    record = ProfileRecord(row=values, personal={}, entry_body={}, sealed=sealed)
+    return _body_with_token(context, record, spec, now=utc_now())
 
 
 def existing_profiles(session: Session, *, profile_ids: Collection[str]) -> set[str]:
