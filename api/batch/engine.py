@@ -46,6 +46,7 @@ from api.profiles.schemas import ProfileCreate
 from api.profiles.service import (
     existing_profiles,
     finish_profile,
+    objected_pseudonyms,
     prepare_profile,
     recorded_profile,
 )
@@ -199,6 +200,10 @@ def _profile_chunk(
         stored = existing_profiles(session, profile_ids=[r for _, r in rows])
     lines: list[tuple[dict[str, Any], str]] = []
     pending: list[tuple[BatchRow, ProfileRecord, Any]] = []
+    # One query for the chunk's objections instead of one per row.
+    objected = objected_pseudonyms(
+        context, subject_refs=[row.subject_ref for row, _ in rows], principal=principal
+    )
     for row, record in rows:
         try:
             if record in stored:
@@ -211,7 +216,12 @@ def _profile_chunk(
                 subject_ref=row.subject_ref, features=row.features, locale=locale
             )
             prepared = prepare_profile(
-                context, served=served, request=request, principal=principal, profile_id=record
+                context,
+                served=served,
+                request=request,
+                principal=principal,
+                profile_id=record,
+                objected=objected,
             )
         except ProblemError as exc:
             lines.append((_refused(row, record, exc), "refused"))

@@ -47,7 +47,7 @@ from api.profiles.errors import (
 from api.profiles.models import Profile
 from api.profiles.records import ProfileRecord, compose_profile, compute_profile, profile_body
 from api.profiles.schemas import ProfileCreate
-from api.rights.preferences import has_objected
+from api.rights.preferences import has_objected, objected_among
 from api.vault.errors import ProcessingRestricted
 from api.vault.keys import data_key_for, shred_data_keys
 from api.vault.sealing import open_entry_field
@@ -58,6 +58,7 @@ __all__ = [
     "erase_on_objection",
     "existing_profiles",
     "finish_profile",
+    "objected_pseudonyms",
     "prepare_profile",
     "profile_model",
     "recorded_profile",
@@ -101,6 +102,7 @@ def prepare_profile(
     principal: Principal,
     profile_id: str | None = None,
     created_at: datetime | None = None,
+    objected: Collection[str] | None = None,
 ) -> ProfileRecord:
     """Check the person's objection, compute and compose one profile (not yet written).
 
@@ -118,6 +120,9 @@ def prepare_profile(
         A stable id (a batch row's); fresh when omitted.
     created_at : datetime, optional
         Now when omitted.
+    objected : collection of str, optional
+        The pseudonyms, among a batch's chunk, whose objection stands (read in one query,
+        :func:`api.rights.preferences.objected_among`); asked for this person when omitted.
 
     Returns
     -------
@@ -133,7 +138,8 @@ def prepare_profile(
     """
     settings = context.settings
     pseudonym = subject_pseudonym(settings, subject_ref=request.subject_ref, principal=principal)
-    if has_objected(context, pseudonym):
+    stands = pseudonym in objected if objected is not None else has_objected(context, pseudonym)
+    if stands:
         raise ProfilingObjectedError(
             f"this person objected to profiling (Art. 21 GDPR); no {served.name} profile is "
             "built about them until they withdraw their objection"
@@ -149,6 +155,18 @@ def prepare_profile(
         profile_id=profile_id,
         created_at=created_at,
     )
+
+
+def objected_pseudonyms(
+    context: AppContext, *, subject_refs: Collection[str], principal: Principal
+) -> set[str]:
+    """The pseudonyms, among these people of an application, whose objection stands (one
+    query), for :func:`prepare_profile`'s ``objected``."""
+    pseudonyms = {
+        subject_pseudonym(context.settings, subject_ref=ref, principal=principal)
+        for ref in subject_refs
+    }
+    return objected_among(context, pseudonyms)
 
 
 def finish_profile(
