@@ -301,10 +301,14 @@ def _decision_chunk(
         if record not in stored:
             fresh.append((row, record))
             continue
-        body = get_decision(context, decision_id=record, principal=principal)
-        link = issue_link(
-            context, principal=principal, subject_ref=row.subject_ref, decision_id=record
-        )
+        try:
+            body = get_decision(context, decision_id=record, principal=principal)
+            link = issue_link(
+                context, principal=principal, subject_ref=row.subject_ref, decision_id=record
+            )
+        except ProblemError as exc:  # erased since, or another application's record
+            lines.append((_refused(row, record, exc), "refused"))
+            continue
         lines.append(
             (
                 {

@@ -115,9 +115,16 @@ def test_a_decision_batch_from_parquet_refuses_bad_rows_by_field(
     mine = service.client.get(f"/v1/me/decisions/{good['id']}", headers=bearer(token))
     assert mine.status_code == 200 and mine.json()["outcome"] == good["outcome"]
 
+    # A crash after the last ten decisions committed, before their lines were written.
+    lines = (out / RESULTS).read_text().splitlines(keepends=True)
+    (out / RESULTS).write_text("".join(lines[:70]))
     again = _run(service, "churn", path, out, legal_basis="contract")
-    assert (again.recorded, again.skipped) == (0, 80)
+    assert (again.recorded, again.recovered, again.skipped) == (0, 10, 70)
     assert _count(service, Decision) == 79
+    recovered = {r["row"]: r for r in _lines(out)}
+    assert len(recovered) == 80
+    assert all(recovered[k]["id"] == results[k]["id"] for k in results)
+    assert all(recovered[k].get("notice") == results[k].get("notice") for k in results)
 
 
 def test_an_objection_refuses_that_person_in_a_batch(service: Service, tmp_path: Path) -> None:
