@@ -144,6 +144,8 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True) ->
     from api.decisions.fast import decision_fast_route
     from api.decisions.history import recommendation_body_limit
     from api.decisions.router import router as decisions_router
+    from api.profiles.router import router as profiles_router
+    from api.profiles.router import subject_router as subject_profiles_router
     from api.reviews.router import audit_router as reviewer_stats_router
     from api.reviews.router import router as reviews_router
     from api.reviews.subject_router import router as subject_cases_router
@@ -178,6 +180,8 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True) ->
     # Outermost: no layer under it sees a Host header it could echo into a redirect.
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=trusted_hosts(built))
     app.include_router(decisions_router)
+    app.include_router(profiles_router)
+    app.include_router(subject_profiles_router)
     app.include_router(admin_router)
     app.include_router(audit_router)
     app.include_router(subjects_router)

@@ -7,10 +7,12 @@ Protected attributes are kept for fairness checks only: no label is drawn from t
 * :func:`generate_transactions` - card transactions for the fraud model;
 * :func:`generate_customers` - e-learning subscribers for the churn model;
 * :func:`generate_applicants` - applicants for an instalment facility, for the credit model;
+* :func:`generate_buyers` - buyers of the shop's courses and digital products, for the three
+  profiles (lifetime value, purchase propensity, segments);
 * :func:`generate_catalogue`, :func:`generate_learners`, :func:`generate_interactions` - the
   catalogue, learners and interaction log for the recommender.
 
-:func:`generate_all` writes all six as CSV files at one of the named :class:`Sizes`;
+:func:`generate_all` writes all seven as CSV files at one of the named :class:`Sizes`;
 :func:`write_samples` regenerates the small samples committed in ``data_fixtures/samples/``.
 Every generator draws from its own ``numpy.random.default_rng`` stream, so a seed always gives
 the same rows and nothing is shared between calls.
@@ -28,6 +30,7 @@ import pandas as pd
 from data_fixtures.churn import generate_customers
 from data_fixtures.credit import generate_applicants
 from data_fixtures.fraud import generate_transactions
+from data_fixtures.profiles import generate_buyers
 from data_fixtures.recommendation import (
     generate_catalogue,
     generate_interactions,
@@ -41,6 +44,7 @@ __all__ = [
     "Sizes",
     "generate_all",
     "generate_applicants",
+    "generate_buyers",
     "generate_catalogue",
     "generate_customers",
     "generate_interactions",
@@ -59,6 +63,7 @@ DATASETS: Mapping[str, str] = MappingProxyType(
         "items": "items.csv",
         "learners": "learners.csv",
         "interactions": "interactions.csv",
+        "buyers": "buyers.csv",
     }
 )
 
@@ -79,6 +84,8 @@ class Sizes:
         Catalogue items (recommendation).
     learners : int
         Learners whose interactions are simulated (recommendation).
+    buyers : int
+        Buyers of the shop (the three profiles).
     """
 
     transactions: int
@@ -86,6 +93,7 @@ class Sizes:
     applicants: int
     items: int
     learners: int
+    buyers: int
 
     @classmethod
     def named(cls, name: str) -> Sizes:
@@ -106,11 +114,21 @@ SIZES: Mapping[str, Sizes] = MappingProxyType(
     {
         # Tests and the committed samples: each file well under a megabyte.
         "small": Sizes(
-            transactions=2_000, customers=1_000, applicants=3_000, items=300, learners=200
+            transactions=2_000,
+            customers=1_000,
+            applicants=3_000,
+            items=300,
+            learners=200,
+            buyers=1_000,
         ),
         # The demo: enough rows for every quality gate to pass with margin, trained in seconds.
         "demo": Sizes(
-            transactions=60_000, customers=20_000, applicants=20_000, items=300, learners=2_000
+            transactions=60_000,
+            customers=20_000,
+            applicants=20_000,
+            items=300,
+            learners=2_000,
+            buyers=20_000,
         ),
         "full": Sizes(
             transactions=200_000,
@@ -118,6 +136,7 @@ SIZES: Mapping[str, Sizes] = MappingProxyType(
             applicants=100_000,
             items=1_000,
             learners=10_000,
+            buyers=100_000,
         ),
     }
 )
@@ -156,6 +175,7 @@ def generate_all(out_dir: Path, *, size: str = "demo", seed: int = 7) -> dict[st
         "items": catalogue,
         "learners": learners,
         "interactions": generate_interactions(learners, catalogue, seed=seed),
+        "buyers": generate_buyers(sizes.buyers, seed=seed),
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}

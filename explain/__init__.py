@@ -30,6 +30,7 @@ from explain._explanation import Explanation, sigmoid
 from explain._factors import Factor, main_factors
 from explain._grouping import group_values, identity_groups
 from explain._json import JSONValue, RawValue
+from explain._profiles import segment_factors, value_amount, value_factors
 from explain._reasons import (
     MAX_REASONS,
     PrincipalReason,
@@ -38,6 +39,7 @@ from explain._reasons import (
     reword_reasons,
 )
 from explain._rules import rule_reasons, rules_explanation
+from explain._segments import SegmentExplainer, SegmentExplanation
 from explain._text import Direction, Locale, display_value, long_date
 from explain._tree import TreeExplainer
 from explain._views import reviewer_view, subject_view
@@ -54,6 +56,8 @@ __all__ = [
     "Locale",
     "PrincipalReason",
     "RawValue",
+    "SegmentExplainer",
+    "SegmentExplanation",
     "SpecMismatchError",
     "TreeExplainer",
     "UnsupportedModelError",
@@ -70,6 +74,9 @@ __all__ = [
     "reword_reasons",
     "rule_reasons",
     "rules_explanation",
+    "segment_factors",
     "sigmoid",
     "subject_view",
+    "value_amount",
+    "value_factors",
 ]

@@ -12,7 +12,13 @@ from numpy.typing import NDArray
 
 from explain._json import JSONValue
 
-__all__ = ["Explanation", "sigmoid"]
+__all__ = ["LOGIT", "VALUE", "Explanation", "sigmoid"]
+
+# How an explanation's margin becomes its score: the probability of a classifier
+# (``sigmoid(margin)``, the margin in log-odds) or a regressor's value itself (the margin in the
+# value's own unit, e.g. a lifetime value in euros).
+LOGIT = "logit"
+VALUE = "identity"
 
 # Bumped whenever the dict layout changes, so a stored explanation is always read the way it was
 # written (a contest may come months after the decision).
@@ -72,6 +78,9 @@ class Explanation:
         Names of the features, in the model's column order.
     explainer_version : str
         Which algorithm and library produced the values, e.g. ``"treeshap-shap-0.51.0"``.
+    link : {"logit", "identity"}
+        How the margin becomes the score: ``sigmoid`` for a classifier (the default), the
+        margin itself for a regressor, whose values are then in the target's unit.
 
     Notes
     -----
@@ -86,6 +95,7 @@ class Explanation:
     data: NDArray[np.float64]
     feature_names: tuple[str, ...]
     explainer_version: str
+    link: str = LOGIT
 
     def __post_init__(self) -> None:
         # Copies, made read-only: the caller's arrays may be reused for the next row.
@@ -102,7 +112,12 @@ class Explanation:
         base, margin, score = float(self.base_value), float(self.margin), float(self.score)
         if abs(base + float(values.sum()) - margin) > _MARGIN_TOLERANCE:
             raise ValueError("margin is not base_value + sum(values)")
-        if abs(sigmoid(margin) - score) > _SCORE_TOLERANCE:
+        if self.link == VALUE:
+            if margin != score:
+                raise ValueError("a value's score is its margin")
+        elif self.link != LOGIT:
+            raise ValueError(f"unknown link {self.link!r}")
+        elif abs(sigmoid(margin) - score) > _SCORE_TOLERANCE:
             raise ValueError("score is not sigmoid(margin)")
         object.__setattr__(self, "values", values)
         object.__setattr__(self, "data", data)
@@ -120,6 +135,7 @@ class Explanation:
             and self.base_value == other.base_value
             and self.margin == other.margin
             and self.score == other.score
+            and self.link == other.link
             and np.array_equal(self.values, other.values)
             # NaN marks a missing value: two records with the same gaps are the same record.
             and np.array_equal(self.data, other.data, equal_nan=True)
@@ -138,7 +154,7 @@ class Explanation:
             Plain lists, floats and strings; a missing encoded value is ``None`` (JSON has no NaN).
             Floats survive ``json.dumps``/``json.loads`` exactly.
         """
-        return {
+        stored: dict[str, JSONValue] = {
             "format": _FORMAT,
             "explainer_version": self.explainer_version,
             "feature_names": list(self.feature_names),
@@ -148,6 +164,10 @@ class Explanation:
             "score": self.score,
             "data": [None if math.isnan(v) else float(v) for v in self.data],
         }
+        if self.link != LOGIT:
+            # Only a regressor's record says so: every record stored before it reads as logit.
+            stored["link"] = self.link
+        return stored
 
     @classmethod
     def from_dict(cls, payload: Mapping[str, Any]) -> Explanation:
@@ -181,6 +201,7 @@ class Explanation:
                 data=np.asarray(data, dtype=np.float64),
                 feature_names=tuple(str(n) for n in names),
                 explainer_version=str(payload["explainer_version"]),
+                link=str(payload.get("link", LOGIT)),
             )
         except (KeyError, TypeError) as exc:
             raise ValueError(f"not a stored explanation: {exc!r}") from exc

@@ -1,4 +1,5 @@
-"""Exact TreeSHAP on the log-odds margin of a fitted binary tree ensemble."""
+"""Exact TreeSHAP on the margin of a fitted tree ensemble: a binary classifier's log-odds, or a
+regressor's predicted value in the target's own unit."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from explain._errors import InvalidInputError, UnsupportedModelError
-from explain._explanation import Explanation, sigmoid
+from explain._explanation import LOGIT, VALUE, Explanation, sigmoid
 
 __all__ = ["TreeExplainer", "final_estimator"]
 
@@ -32,8 +33,32 @@ def final_estimator(model: Any) -> Any:
 def _unsupported_reason(estimator: Any) -> str | None:
     # Imported here, not at module level: scikit-learn takes seconds to import and `explain` is
     # imported by the CLI and the API before any model is loaded.
-    from sklearn.ensemble import GradientBoostingClassifier, HistGradientBoostingClassifier
+    from sklearn.ensemble import (
+        GradientBoostingClassifier,
+        GradientBoostingRegressor,
+        HistGradientBoostingClassifier,
+        HistGradientBoostingRegressor,
+    )
 
+    if isinstance(estimator, HistGradientBoostingRegressor):
+        if not hasattr(estimator, "_predictors"):
+            return "the model is not fitted"
+        # Poisson and gamma losses predict exp(margin): the contributions would be in log units
+        # while the person is shown a value.
+        if estimator.loss not in ("squared_error", "absolute_error", "quantile"):
+            return (
+                f"loss {estimator.loss!r} has a log link; only identity-link losses are supported"
+            )
+        if estimator.is_categorical_ is not None and bool(np.any(estimator.is_categorical_)):
+            return (
+                "native categorical splits (categorical_features) are not explained exactly by "
+                "shap; encode categories as ordinal codes"
+            )
+        return None
+    if isinstance(estimator, GradientBoostingRegressor):
+        if not hasattr(estimator, "estimators_"):
+            return "the model is not fitted"
+        return None
     if isinstance(estimator, HistGradientBoostingClassifier):
         if not hasattr(estimator, "_predictors"):
             return "the model is not fitted"
@@ -59,8 +84,15 @@ def _unsupported_reason(estimator: Any) -> str | None:
         return None
     return (
         f"{type(estimator).__name__} is not supported; expected a fitted "
-        "HistGradientBoostingClassifier or GradientBoostingClassifier"
+        "HistGradientBoostingClassifier or GradientBoostingClassifier (binary), or a "
+        "HistGradientBoostingRegressor or GradientBoostingRegressor"
     )
+
+
+def _is_regressor(estimator: Any) -> bool:
+    from sklearn.base import is_regressor
+
+    return bool(is_regressor(estimator))
 
 
 def _positive_class_values(raw: Any, n_rows: int, n_features: int) -> NDArray[np.float64]:
@@ -391,7 +423,11 @@ class _TooLargeError(Exception):
 
 
 class TreeExplainer:
-    """Explains a fitted binary tree ensemble, one encoded row or many at a time.
+    """Explains a fitted tree ensemble, one encoded row or many at a time.
+
+    A binary classifier is explained on its log-odds margin and its score is the probability;
+    a regressor on its predicted value, so that the base value and the contributions are in
+    the target's unit (a lifetime value in euros) and add up to the prediction itself.
 
     Build it once when the model is loaded (building walks every tree, tens of milliseconds);
     :meth:`explain` then costs about one TreeSHAP pass over the trees.
@@ -400,8 +436,10 @@ class TreeExplainer:
     ----------
     model : Pipeline or estimator
         A fitted ``HistGradientBoostingClassifier`` or ``GradientBoostingClassifier`` (binary,
-        log-loss), or a ``Pipeline`` ending in one. Only the final estimator is explained: rows
-        given to :meth:`explain` are already encoded, one column per feature.
+        log-loss), a ``HistGradientBoostingRegressor`` (identity-link loss) or
+        ``GradientBoostingRegressor``, or a ``Pipeline`` ending in one. Only the final
+        estimator is explained: rows given to :meth:`explain` are already encoded, one column
+        per feature.
     feature_names : sequence of str
         The original features in the model's column order (``spec.feature_names``).
 
@@ -435,6 +473,8 @@ class TreeExplainer:
                 "names were given"
             )
         self._estimator = estimator
+        # How the margin reads: log-odds (a probability) or the predicted value itself.
+        self.link: str = VALUE if _is_regressor(estimator) else LOGIT
         self._shap = shap.TreeExplainer(estimator)
         self._kernel = _PathTables.of(self._shap) or _Kernel.of(self._shap)
         self.feature_names: tuple[str, ...] = names
@@ -518,15 +558,17 @@ class TreeExplainer:
             raw = self._shap.shap_values(matrix, check_additivity=False)
             values = _positive_class_values(raw, matrix.shape[0], self.n_features)
         margins = self.base_value + values.sum(axis=1)
+        as_value = self.link == VALUE
         return [
             Explanation(
                 values=values[i],
                 base_value=self.base_value,
                 margin=float(margins[i]),
-                score=sigmoid(float(margins[i])),
+                score=float(margins[i]) if as_value else sigmoid(float(margins[i])),
                 data=matrix[i],
                 feature_names=self.feature_names,
                 explainer_version=self.version,
+                link=self.link,
             )
             for i in range(matrix.shape[0])
         ]
@@ -538,7 +580,13 @@ class TreeExplainer:
             probes.append(np.full(n, np.nan))
         matrix = np.vstack(probes)
         explained = np.array([e.margin for e in self._explain_matrix(matrix)])
-        expected = np.asarray(self._estimator.decision_function(matrix), dtype=np.float64).ravel()
+        # A regressor's prediction is its margin (identity link); a classifier's is log-odds.
+        raw = (
+            self._estimator.predict(matrix)
+            if self.link == VALUE
+            else self._estimator.decision_function(matrix)
+        )
+        expected = np.asarray(raw, dtype=np.float64).ravel()
         error = float(np.max(np.abs(explained - expected)))
         if error > _SELF_CHECK_TOLERANCE:
             raise UnsupportedModelError(

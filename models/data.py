@@ -18,7 +18,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from models.encoding import parse_boolean
-from models.spec import CsvOptions, Feature, ModelSpec
+from models.spec import CsvOptions, Feature, Label, ModelSpec
 
 __all__ = [
     "DataError",
@@ -399,6 +399,17 @@ def validate_frame(frame: pd.DataFrame, spec: ModelSpec, *, source: str) -> pd.D
     out = pd.DataFrame(index=frame.index)
     for feature in spec.features:
         out[feature.name] = _check_feature(feature, frame[feature.column], problems, lines)
+    if spec.target and spec.kind == "lifetime_value":
+        # A value to predict, not a class: a number, never blank, never negative.
+        label = Label(en=spec.target, es=spec.target)
+        value = Feature(name=spec.target, type="number", minimum=0.0, label=label)
+        out[spec.target] = _check_feature(value, frame[spec.target], problems, lines)
+        if problems:
+            raise DataError(source, problems)
+        for attribute in spec.protected_attributes:
+            if attribute in frame.columns:
+                out[attribute] = frame[attribute].astype(str).str.strip()
+        return out
     if spec.target:
         target = parse_target(frame[spec.target], spec.positive_values)
         if target.isna().any():

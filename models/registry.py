@@ -234,6 +234,13 @@ def _requirements() -> list[str]:
     return [f"{name}=={package_version(name)}" for name in names]
 
 
+def _outputs(model: Any, example: Any) -> Any:
+    """What the model answers for the example rows: a probability, a value or a segment."""
+    if hasattr(model, "predict_proba"):
+        return model.predict_proba(example)[:, 1]
+    return model.predict(example)
+
+
 def _higher_is_better(spec: ModelSpec) -> dict[str, bool]:
     # A ``min`` gate bounds a metric where more is better (AUC, precision); a ``max`` gate one
     # where less is better (Brier score, calibration error).
@@ -404,13 +411,14 @@ def log_training(
             mlflow.log_text(spec.to_yaml(), "spec.yaml")
             mlflow.log_text(model_card(result, data_source=data_source), "model_card.md")
             mlflow.log_text(json.dumps(result.fairness, indent=2), "fairness.json")
-            figure = shap_summary_figure(result)
-            mlflow.log_figure(figure, "shap_summary.png")
-            import matplotlib.pyplot as plt
+            if spec.kind != "segments":  # k-means has no SHAP values: its margins explain it
+                figure = shap_summary_figure(result)
+                mlflow.log_figure(figure, "shap_summary.png")
+                import matplotlib.pyplot as plt
 
-            plt.close(figure)
+                plt.close(figure)
             example = result.example
-            signature = infer_signature(example, result.model.predict_proba(example)[:, 1])
+            signature = infer_signature(example, _outputs(result.model, example))
             info = mlflow.sklearn.log_model(
                 result.model,
                 name="model",

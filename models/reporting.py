@@ -25,6 +25,54 @@ def tree_model(result: TrainResult) -> Any:
     return model.named_steps["model"]
 
 
+_EXPLANATIONS = {
+    "default": (
+        "Every decision is explained by exact TreeSHAP on the model's margin (log-odds): the base "
+        "value plus the contributions equals the margin, and the score is derived from it. The "
+        "main factors are shown to the person in English or Spanish; a reviewer sees every value."
+    ),
+    "lifetime_value": (
+        "Every profile is explained by exact TreeSHAP on the predicted value, in its currency: "
+        "the base value plus the contributions equals the estimate (checked to 1e-9). The main "
+        "factors are shown to the person in English or Spanish, each as an amount."
+    ),
+    "segments": (
+        "Every assignment is explained exactly: each feature's share of the difference between "
+        "the squared distance (in scaled units) to the runner-up segment's centroid and to the "
+        "assigned one. The shares add up to that margin (checked to 1e-9)."
+    ),
+}
+
+
+def _profile_lines(spec: Any) -> list[str]:
+    """The profile a model builds: its tiers or segments, and what an objection does."""
+    profile = spec.profile
+    if profile is None:
+        return []
+    lines = ["", "## Profile", ""]
+    if profile.tiers:
+        lines += ["| tier | from value | meaning |", "|---|---|---|"]
+        lines += [f"| {t.name} | {t.min_value:g} | {t.description.en} |" for t in profile.tiers]
+    if profile.segments:
+        lines += ["| segment | label (en) | label (es) | meaning |", "|---|---|---|---|"]
+        lines += [
+            f"| {s.name} | {s.label.en} | {s.label.es} | {s.description.en} |"
+            for s in profile.segments
+        ]
+    kept = (
+        f"kept for their retention period: {profile.kept_because.en}"
+        if profile.on_objection == "keep" and profile.kept_because is not None
+        else "erased"
+    )
+    lines += [
+        "",
+        "A profile has no legal effect of its own. It is recorded and shown to the person; "
+        f"after their objection (Art. 21) no new one is built, and the existing ones are {kept}. "
+        "Special-category data (Art. 9) is never an input.",
+    ]
+    return lines
+
+
 def _fmt(value: float) -> str:
     return (
         "n/a"
@@ -96,6 +144,7 @@ def model_card(result: TrainResult, *, data_source: str) -> str:
         lines.append(
             f"| {band.outcome} | {band.min_score:g} | {significant} | {band.consequence.en} |"
         )
+    lines += _profile_lines(spec)
     if policy.reasons_for:
         lines += [
             "",
@@ -162,9 +211,7 @@ def model_card(result: TrainResult, *, data_source: str) -> str:
     lines += [
         "## Explanations",
         "",
-        "Every decision is explained by exact TreeSHAP on the model's margin (log-odds): the base "
-        "value plus the contributions equals the margin, and the score is derived from it. The "
-        "main factors are shown to the person in English or Spanish; a reviewer sees every value.",
+        _EXPLANATIONS.get(spec.kind, _EXPLANATIONS["default"]),
         "",
         "## Limitations",
         "",

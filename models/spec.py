@@ -26,6 +26,7 @@ from models.units import builtin_unit_forms
 
 __all__ = [
     "LIKED_EVENT",
+    "PROFILE_KINDS",
     "RATED_EVENT",
     "RATING_EVENT",
     "Band",
@@ -40,8 +41,11 @@ __all__ = [
     "ModelSpec",
     "OtherBucket",
     "Policy",
+    "Profile",
+    "ProfileTier",
     "RatingScale",
     "Retention",
+    "Segment",
     "SpecError",
     "SpecKind",
     "TimestampFormat",
@@ -53,8 +57,22 @@ __all__ = [
 ]
 
 # The kinds glassbox trains; a spec of kind "rules" decides by its rules (models.rule_spec).
-ModelKind = Literal["fraud", "churn", "credit", "recommendation"]
-SpecKind = Literal["fraud", "churn", "credit", "recommendation", "rules"]
+# The last three build profiles (GDPR Art. 4(4)): no legal effect of their own, recorded and
+# shown to the person, and switched off by their objection (Art. 21).
+ModelKind = Literal[
+    "fraud", "churn", "credit", "recommendation", "lifetime_value", "propensity", "segments"
+]
+SpecKind = Literal[
+    "fraud",
+    "churn",
+    "credit",
+    "recommendation",
+    "rules",
+    "lifetime_value",
+    "propensity",
+    "segments",
+]
+PROFILE_KINDS: frozenset[str] = frozenset({"lifetime_value", "propensity", "segments"})
 
 SPECS_DIR = Path(__file__).parent / "specs"
 
@@ -240,7 +258,9 @@ class Policy(_Strict):
     """How a score becomes an outcome and when a human has to look first (Art. 22)."""
 
     version: str = Field(min_length=1)
-    bands: list[Band] = Field(min_length=1)
+    # A profile of a value or a segment has no score bands (its tiers or segments say what it
+    # means, ``ModelSpec.profile``); every other model needs at least one.
+    bands: list[Band] = Field(default_factory=list)
     significant_outcomes: list[str] = Field(default_factory=list)
     # Scores inside [low, high) are too close to call: a human decides before the outcome applies.
     uncertainty_band: tuple[float, float] | None = None
@@ -275,7 +295,7 @@ class Policy(_Strict):
     @property
     def by_score(self) -> bool:
         """Whether outcomes come from score bands (a model) rather than from rules."""
-        return self.bands[0].min_score is not None
+        return bool(self.bands) and self.bands[0].min_score is not None
 
     def band(self, outcome: str) -> Band:
         """The band of an outcome.
@@ -293,6 +313,8 @@ class Policy(_Strict):
     @model_validator(mode="after")
     def _check(self) -> Policy:
         self._check_outcomes()
+        if not self.bands:
+            return self
         given = [b.min_score is not None for b in self.bands]
         if not all(given):
             if any(given):
@@ -324,7 +346,7 @@ class Policy(_Strict):
         unknown = set(self.counterfactuals_for) - set(names)
         if unknown:
             raise ValueError(f"counterfactuals_for names unknown outcomes: {sorted(unknown)}")
-        if self.counterfactuals_for and self.bands[0].min_score is None:
+        if self.counterfactuals_for and not self.by_score:
             # Rules give their own nearest change (explain.rules_explanation).
             raise ValueError("counterfactuals_for applies to scores; outcomes of rules have none")
 
@@ -341,6 +363,79 @@ class Policy(_Strict):
             return False
         low, high = self.uncertainty_band
         return low <= score < high
+
+
+# --- Profiles: what a profile says, and what an objection does to it -------------------------
+
+_Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+
+
+class ProfileTier(_Strict):
+    """Values of a profile from ``min_value`` (inclusive) up to the next tier's are this tier."""
+
+    name: _Name
+    min_value: float
+    label: Label
+    description: Label
+
+
+class Segment(_Strict):
+    """One k-means segment: its name, what it means, and its typical member.
+
+    ``prototype`` gives a value of every feature, as the application sends it: training starts
+    the segment's centroid there, so that the segment found is the one the name describes (a
+    gate checks that each trained centroid is still nearest its own prototype).
+    """
+
+    name: _Name
+    label: Label
+    description: Label
+    prototype: dict[str, float]
+
+
+class Profile(_Strict):
+    """The profile a model builds (kinds ``lifetime_value``, ``propensity``, ``segments``).
+
+    A profile has no legal effect on its own, but the person has the right to know it exists
+    and what it says (Art. 15(1)(h)) and to object to it (Art. 21): after an objection no new
+    profile is built about them, and the existing ones are erased (``on_objection: erase``) or
+    kept for their retention period for the reason ``kept_because`` gives (``keep``).
+    """
+
+    # A value's unit (lifetime value: the currency); shown with the value and its factors.
+    unit: str | Unit | None = None
+    tiers: list[ProfileTier] = Field(default_factory=list)
+    segments: list[Segment] = Field(default_factory=list)
+    on_objection: Literal["erase", "keep"] = "erase"
+    kept_because: Label | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> Profile:
+        if self.on_objection == "keep" and self.kept_because is None:
+            raise ValueError("on_objection: keep needs kept_because, the basis for keeping")
+        values = [t.min_value for t in self.tiers]
+        if any(b <= a for a, b in pairwise(values)):
+            raise ValueError("tier min_value values must increase strictly")
+        names = [t.name for t in self.tiers] + [s.name for s in self.segments]
+        if len(set(names)) != len(names):
+            raise ValueError("each tier and segment needs its own name")
+        return self
+
+    def tier_for(self, value: float) -> ProfileTier:
+        """The tier a value falls into (the first tier below the lowest ``min_value``)."""
+        chosen = self.tiers[0]
+        for tier in self.tiers:
+            if value >= tier.min_value:
+                chosen = tier
+        return chosen
+
+    def unit_forms(self, locale: Locale) -> tuple[str, str] | None:
+        """The value's unit as ``(singular, plural)`` in ``locale``."""
+        if self.unit is None:
+            return None
+        if isinstance(self.unit, Unit):
+            return self.unit.forms(locale)
+        return builtin_unit_forms(self.unit, locale) or (self.unit, self.unit)
 
 
 class Retention(_Strict):
@@ -579,6 +674,14 @@ class ModelSpec(_Strict):
     csv: CsvOptions = Field(default_factory=CsvOptions)
     # A decision made by rules (kind "rules"): its rules, default outcome and worked examples.
     rules: RuleSet | None = None
+    # A profile (kinds lifetime_value, propensity, segments): its tiers or segments, and what
+    # an objection does to the profiles already built.
+    profile: Profile | None = None
+
+    @property
+    def is_profile(self) -> bool:
+        """Whether this model builds profiles rather than taking decisions."""
+        return self.kind in PROFILE_KINDS
 
     @model_validator(mode="after")
     def _check(self) -> ModelSpec:
@@ -600,7 +703,53 @@ class ModelSpec(_Strict):
         if self.kind == "recommendation" and self.interactions is None:
             raise ValueError("a recommendation spec needs an interactions section")
         self._check_rules()
+        self._check_profile()
         return self
+
+    def _check_profile(self) -> None:
+        if not self.is_profile:
+            if self.profile is not None:
+                raise ValueError("a profile section belongs to a profile kind")
+            if not self.policy.bands:
+                raise ValueError("policy.bands: a model needs at least one band")
+            return
+        profile = self.profile
+        if profile is None:
+            raise ValueError(f"a {self.kind} spec needs a profile section")
+        # Art. 9(1): a profile is never built from special-category data, whatever the basis.
+        special = [f.name for f in self.features if f.special_category]
+        if special:
+            raise ValueError(f"a profile may not use special-category data: {special}")
+        if not (self.policy.profiling and self.policy.objection_stops):
+            raise ValueError(
+                "a profile is profiling that an objection stops (Art. 21): declare "
+                "policy.profiling: true and policy.objection_stops: true"
+            )
+        if self.kind in ("lifetime_value", "propensity") and not self.target:
+            raise ValueError(f"a {self.kind} spec needs a target column")
+        if self.kind == "lifetime_value" and (not profile.tiers or profile.unit is None):
+            raise ValueError("a lifetime_value profile needs its unit and its tiers")
+        if self.kind == "propensity" and not self.policy.by_score:
+            raise ValueError("a propensity profile needs score bands in its policy")
+        if self.kind == "segments":
+            self._check_segments(profile)
+
+    def _check_segments(self, profile: Profile) -> None:
+        if len(profile.segments) < 2:
+            raise ValueError("a segments profile needs at least two segments")
+        names = self.feature_names
+        wrong = [f.name for f in self.features if f.type in ("category", "date")]
+        if wrong:
+            raise ValueError(f"segments are found on numbers and yes/no features only: {wrong}")
+        blank = [f.name for f in self.features if f.allow_missing]
+        if blank:
+            raise ValueError(f"a segment needs every value; these allow blanks: {blank}")
+        for segment in profile.segments:
+            if set(segment.prototype) != set(names):
+                raise ValueError(
+                    f"segment {segment.name!r}: its prototype gives a value of exactly the "
+                    f"features {names}"
+                )
 
     def _check_rules(self) -> None:
         dated = [f.name for f in self.features if f.type == "date"]
@@ -609,7 +758,7 @@ class ModelSpec(_Strict):
                 raise ValueError("rules belong to a spec of kind rules")
             if dated:
                 raise ValueError(f"date features are for rules, not a trained model: {dated}")
-            if not self.policy.by_score:
+            if self.policy.bands and not self.policy.by_score:
                 raise ValueError("a model's bands each need a min_score")
             return
         if self.rules is None:

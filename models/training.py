@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from models import churn, credit, fraud
+from models import churn, credit, fraud, profiles
 from models.classifier import TrainResult
 from models.data import DataError, read_csv, validate_frame
 from models.spec import ModelKind, ModelSpec, SpecError, default_spec_path, load_spec
@@ -71,4 +71,10 @@ def train_from_files(
         return fraud.train(frame, spec, seed=seed)
     if kind == "credit":
         return credit.train(frame, spec, seed=seed)
+    if kind == "lifetime_value":
+        return profiles.train_lifetime_value(frame, spec, seed=seed)
+    if kind == "propensity":
+        return profiles.train_propensity(frame, spec, seed=seed)
+    if kind == "segments":
+        return profiles.train_segments(frame, spec, seed=seed)
     return churn.train(frame, spec, seed=seed)

@@ -21,6 +21,7 @@ TEST_SIZES = {
     "applicants": 3_000,
     "items": 150,
     "learners": 600,
+    "buyers": 3_000,
 }
 
 
@@ -48,6 +49,7 @@ class TrainedModels:
 def _write_fixtures(folder: Path) -> dict[ModelKind, TrainingFiles]:
     from data_fixtures import (
         generate_applicants,
+        generate_buyers,
         generate_catalogue,
         generate_customers,
         generate_interactions,
@@ -60,6 +62,7 @@ def _write_fixtures(folder: Path) -> dict[ModelKind, TrainingFiles]:
     generate_transactions(TEST_SIZES["transactions"]).to_csv(paths["transactions"], index=False)
     generate_customers(TEST_SIZES["customers"]).to_csv(paths["customers"], index=False)
     generate_applicants(TEST_SIZES["applicants"]).to_csv(paths["applicants"], index=False)
+    generate_buyers(TEST_SIZES["buyers"]).to_csv(paths["buyers"], index=False)
     catalogue = generate_catalogue(TEST_SIZES["items"])
     learners = generate_learners(TEST_SIZES["learners"])
     catalogue.to_csv(paths["items"], index=False)
@@ -73,6 +76,9 @@ def _write_fixtures(folder: Path) -> dict[ModelKind, TrainingFiles]:
         "recommendation": TrainingFiles(
             data=interactions, items=paths["items"], learners=paths["learners"]
         ),
+        "lifetime_value": TrainingFiles(data=paths["buyers"]),
+        "propensity": TrainingFiles(data=paths["buyers"]),
+        "segments": TrainingFiles(data=paths["buyers"]),
     }
 
 

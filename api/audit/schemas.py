@@ -61,6 +61,9 @@ class EntryKind(StrEnum):
     DECISION_ACTUAL = "decision_actual"
     # An admin changed the version of a model every worker serves (reload, promotion, rollback).
     MODEL_VERSION = "model_version"
+    # A profile built about a person (lifetime value, propensity, segment): no legal effect,
+    # recorded so that the person can know it exists and what it says (Art. 15(1)(h)).
+    PROFILE = "profile"
 
 
 class LogEntryCreate(BaseModel):

@@ -1,4 +1,5 @@
-"""``glassbox demo``: fixtures, four models trained and registered, demo keys, then the API."""
+"""``glassbox demo``: fixtures, four models and three profiles trained and registered, demo
+keys, then the API."""
 
 from __future__ import annotations
 
@@ -35,8 +36,8 @@ def demo(
     port: int = 8000,
     serve: Annotated[bool, typer.Option(help="Start the API after set-up.")] = True,
 ) -> None:
-    """Fixtures, four models trained and three decisions by rules registered, demo keys, then
-    the API on HOST:PORT."""
+    """Fixtures, four models and three profiles trained and three decisions by rules
+    registered, demo keys, then the API on HOST:PORT."""
     from api.core.settings import generate_demo_secrets
     from data_fixtures import generate_all
     from models.registry import log_rules, log_training
@@ -61,6 +62,10 @@ def demo(
             "recommendation": TrainingFiles(
                 data=paths["interactions"], items=paths["items"], learners=paths["learners"]
             ),
+            # The three profiles, from the same customer base.
+            "lifetime_value": TrainingFiles(data=paths["buyers"]),
+            "propensity": TrainingFiles(data=paths["buyers"]),
+            "segments": TrainingFiles(data=paths["buyers"]),
         }
         for kind, files in inputs.items():
             task = progress.add_task(f"Training {kind}", total=None)

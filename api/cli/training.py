@@ -127,7 +127,8 @@ def fixtures(
     size: Annotated[str, typer.Option(help="small, demo or full.")] = "demo",
     seed: int = 7,
 ) -> None:
-    """Generate the synthetic data sets (transactions, customers, catalogue, interactions)."""
+    """Generate the synthetic data sets (transactions, customers, catalogue, interactions,
+    buyers)."""
     from data_fixtures import generate_all
 
     target = out or home / "fixtures"
@@ -362,6 +363,9 @@ def _fixture_files(home: Path, kind: ModelKind) -> tuple[Path, Path | None, Path
         "churn": ("customers.csv", None, None),
         "credit": ("applicants.csv", None, None),
         "recommendation": ("interactions.csv", "items.csv", "learners.csv"),
+        "lifetime_value": ("buyers.csv", None, None),
+        "propensity": ("buyers.csv", None, None),
+        "segments": ("buyers.csv", None, None),
     }[kind]
     if not (folder / names[0]).exists():
         from data_fixtures import generate_all

@@ -210,6 +210,9 @@ DEFAULT_SERVED_MODELS = (
     "refund",
     "geo-restriction",
     "account-suspension",
+    "lifetime_value",
+    "propensity",
+    "segments",
 )
 
 

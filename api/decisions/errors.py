@@ -12,6 +12,7 @@ __all__ = [
     "DecisionIntegrityError",
     "DecisionNotFoundError",
     "ModelPausedError",
+    "ProfileModelError",
     "SubjectErasedError",
     "SubjectObjectedError",
     "SubjectRestrictedError",
@@ -38,6 +39,14 @@ class SubjectObjectedError(ConflictError):
 
     type_ = PROBLEM_BASE + "subject-objected"
     title = "Objection to processing"
+
+
+class ProfileModelError(ConflictError):
+    """The model builds profiles (no legal effect, no contest): they are asked for at
+    ``/v1/profiles/{model}``, not taken as decisions."""
+
+    type_ = PROBLEM_BASE + "profile-model"
+    title = "A profile model"
 
 
 class ActualExistsError(ConflictError):

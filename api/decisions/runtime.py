@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from api.core.errors import NotFoundError
-from explain import TreeExplainer
+from explain import SegmentExplainer, TreeExplainer
 from models.registry import (
     CHAMPION,
     RegistryError,
@@ -60,10 +60,17 @@ class ServedModel:
     explainers: dict[bool, TreeExplainer] = field(default_factory=dict)
     # The spec restricted to each mode's features, for wording the factors of that mode.
     mode_specs: dict[bool, ModelSpec] = field(default_factory=dict)
+    # Segments (k-means): what explains an assignment; None for every other kind.
+    segment_explainer: SegmentExplainer | None = None
 
     @property
     def is_recommender(self) -> bool:
         return self.spec.kind == "recommendation"
+
+    @property
+    def is_profile(self) -> bool:
+        """Builds profiles (lifetime value, propensity, segments) rather than decisions."""
+        return self.spec.is_profile
 
     @property
     def is_rules(self) -> bool:
@@ -100,9 +107,15 @@ def _with_learned_categories(spec: ModelSpec, encoder: Any) -> ModelSpec:
 def _build(name: str, tracking_uri: str, alias: str, version: int | None = None) -> ServedModel:
     loaded = load_model(name, tracking_uri=tracking_uri, alias=alias, version=version)
     spec = loaded.spec
-    if spec.kind == "rules":
+    segment_explainer = None
+    explainers: dict[bool, TreeExplainer]
+    if spec.kind == "segments":
+        explainers = {}
+        mode_specs = {True: spec}
+        segment_explainer = SegmentExplainer(loaded.model, spec.feature_names)
+    elif spec.kind == "rules":
         # The spec is the whole version: its rules decide and explain themselves.
-        explainers: dict[bool, TreeExplainer] = {}
+        explainers = {}
         mode_specs = {True: spec}
     elif spec.kind == "recommendation":
         modes = {mode: loaded.model.feature_names_for(mode) for mode in (True, False)}
@@ -127,6 +140,7 @@ def _build(name: str, tracking_uri: str, alias: str, version: int | None = None)
         loaded_at=datetime.now(UTC),
         explainers=explainers,
         mode_specs=mode_specs,
+        segment_explainer=segment_explainer,
     )
 
 

@@ -30,6 +30,7 @@ from api.decisions.counterfactuals import counterfactuals_for_decision
 from api.decisions.errors import (
     DecisionNotFoundError,
     ModelPausedError,
+    ProfileModelError,
     SubjectErasedError,
     SubjectObjectedError,
     SubjectRestrictedError,
@@ -230,6 +231,7 @@ async def create_decision(
     model_name: str,
     request: DecisionCreate,
     principal: Principal,
+    decision_id: str | None = None,
 ) -> DecisionResult:
     """Score, explain, record and acknowledge one decision.
 
@@ -243,6 +245,9 @@ async def create_decision(
         The request.
     principal : Principal
         The application asking.
+    decision_id : str, optional
+        A fresh id when omitted; a batch (``glassbox batch``) gives each row a stable one, so
+        that a re-run records nothing twice.
 
     Returns
     -------
@@ -267,11 +272,18 @@ async def create_decision(
     SubjectObjectedError
         The subject objected (Art. 21) to what this model does, and it is not a recommender
         (which answers without their profile instead).
+    ProfileModelError
+        The model builds profiles (``/v1/profiles/{model}``), not decisions.
     """
     started = time.perf_counter()
     if request.callback_url is not None:
         await check_callback_url(context, url=str(request.callback_url), principal=principal)
     served = context.models.get(model_name)
+    if served.is_profile:
+        raise ProfileModelError(
+            f"the {served.name} model builds profiles, which have no legal effect and are not "
+            f"decisions: ask for one at POST /v1/profiles/{served.name}"
+        )
     # A dict lookup: the modes are re-read in the background (api.decisions.oversight).
     oversight = context.oversight.mode(served.name)
     if oversight.paused:
@@ -308,6 +320,7 @@ async def create_decision(
         application_key_id=principal.key_id,
         public_url=settings.public_url,
         mac_key=row_mac_key(settings.key_encryption_key.get_secret_value()),
+        decision_id=decision_id,
         decided_at=decided_at,
         human_only=oversight.human_only,
     )

@@ -27,6 +27,7 @@ from api.decisions.errors import SubjectErasedError
 from api.decisions.models import Decision
 from api.decisions.reading import open_decision, subject_decisions
 from api.decisions.role import role_body
+from api.profiles.service import subject_profiles
 from api.reviews.holds import case_records
 from api.rights.models import RequestKind, RightsRequest
 from api.rights.policies import (
@@ -174,6 +175,8 @@ def _export(
             _decision_export(context, session, row, kek, policies, error_id) for row in rows
         ]
         cases = case_records(session, pseudonym=subject.pseudonym)
+        # Profiles have no legal effect but are the person's to know (Art. 15(1)(h)).
+        profiles = subject_profiles(context, pseudonym=subject.pseudonym, newest_first=False)
         requests = session.scalars(
             select(RightsRequest)
             .where(RightsRequest.subject_pseudonym == subject.pseudonym)
@@ -189,6 +192,7 @@ def _export(
         "generated_at": when,
         "request": request_body(request),
         "decisions": decisions,
+        "profiles": profiles,
         "cases": cases,
         "rights_requests": history,
         "preferences": choices,
@@ -267,7 +271,8 @@ def export_csv(
     now: datetime | None = None,
     error_id: str | None = None,
 ) -> str:
-    """The subject's decisions as CSV, one row per decision (Art. 20 portability).
+    """The subject's decisions as CSV, one row per decision, then one per profile (role
+    ``profile``) (Art. 20 portability).
 
     The data they provided is a JSON object in ``data_provided`` (empty when erased), as
     rectified since, with ``rectified`` (JSON) saying which inputs, what they were and when; the
@@ -326,4 +331,40 @@ def export_csv(
                 _json_cell(decision.get("rectified")),
             ]
         )
+    _profile_rows(writer, export["profiles"])
     return out.getvalue()
+
+
+def _profile_rows(writer: Any, profiles: list[dict[str, Any]]) -> None:
+    """The person's profiles under the decisions, in the same columns: the role says it is a
+    profile (no legal effect); the score is its value (an amount or a probability)."""
+    for profile in profiles:
+        if profile["status"] == "unreadable":
+            writer.writerow(
+                [
+                    {"decision_id": profile["id"], "status": "unreadable"}.get(c, "")
+                    for c in _CSV_COLUMNS
+                ]
+            )
+            continue
+        available = profile["status"] == "available"
+        created = profile["created_at"]
+        known = {
+            "decision_id": profile["id"],
+            "created_at": created if isinstance(created, str) else created.isoformat(),
+            "model": profile["model"]["name"],
+            "model_version": profile["model"]["version"],
+            "outcome": profile.get("outcome", ""),
+            "score": repr(profile["value"]) if profile.get("value") is not None else "",
+            "significant": False,
+            "status": profile["status"],
+            "retention_category": profile["retention"]["category"] if available else "",
+            "main_factors": " | ".join(f["sentence"] for f in profile["factors"])
+            if available
+            else "",
+            "role": "profile",
+            "data_provided": json.dumps(profile["data_provided"], sort_keys=True)
+            if available
+            else "",
+        }
+        writer.writerow([known.get(c, "") for c in _CSV_COLUMNS])

@@ -8,6 +8,7 @@ stays light: tables and queries, nothing else.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Select, any_, select
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
     # Only for annotations: the context holds the log writer, whose key lookup imports this.
     from api.context import AppContext
 
-__all__ = ["has_objected", "restricted_among"]
+__all__ = ["has_objected", "objected_among", "restricted_among"]
 
 
 def has_objected(context: AppContext, pseudonym: str) -> bool:
@@ -42,6 +43,34 @@ def has_objected(context: AppContext, pseudonym: str) -> bool:
             select(SubjectPreference.objected_at).where(SubjectPreference.pseudonym == pseudonym)
         ).scalar_one_or_none()
     return objected is not None
+
+
+def objected_among(context: AppContext, pseudonyms: Collection[str]) -> set[str]:
+    """The subjects, among some, whose objection to profiling (Art. 21) stands: one query for
+    a whole chunk of a batch.
+
+    Parameters
+    ----------
+    context : AppContext
+        The running service.
+    pseudonyms : collection of str
+        The subjects.
+
+    Returns
+    -------
+    set of str
+        Those who objected.
+    """
+    if not pseudonyms:
+        return set()
+    with context.sessions() as session:
+        found = session.scalars(
+            select(SubjectPreference.pseudonym).where(
+                SubjectPreference.pseudonym.in_(sorted(set(pseudonyms))),
+                SubjectPreference.objected_at.is_not(None),
+            )
+        )
+        return set(found)
 
 
 def restricted_among(pseudonyms: BindParameter[Any]) -> Select[tuple[str]]:

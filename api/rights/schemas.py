@@ -116,6 +116,8 @@ class SubjectExport(BaseModel):
     generated_at: datetime
     request: RightsRequestRead
     decisions: list[dict[str, Any]]
+    # The profiles built about them (lifetime value, propensity, segment), each explained.
+    profiles: list[dict[str, Any]] = []
     cases: list[dict[str, Any]]
     rights_requests: list[RightsRequestRead]
     preferences: dict[str, datetime | None]

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from api.context import AppContext
 from api.core.database import is_postgresql, write_transaction
 from api.core.timestamps import as_utc, utc_now
+from api.profiles.service import erase_on_objection
 from api.rights.models import RequestKind, RightsRequest, SubjectPreference
 from api.rights.requests import record_request, request_body
 from api.subjects.security import Subject
@@ -140,7 +141,8 @@ def object_to_profiling(
     """Record an objection to profiling and marketing (Art. 21(1)-(3)).
 
     From then on every model whose spec says ``objection_stops`` treats the person without
-    their profile: the recommender answers non-personalised, churn scoring is refused.
+    their profile: the recommender answers non-personalised, churn scoring and profiles are
+    refused, and the profiles already built are erased where their spec says so.
 
     Parameters
     ----------
@@ -156,7 +158,7 @@ def object_to_profiling(
     dict
         A ``PreferenceRead`` body.
     """
-    return _change_preference(
+    body = _change_preference(
         context,
         subject=subject,
         kind=RequestKind.OBJECTION,
@@ -166,6 +168,9 @@ def object_to_profiling(
         },
         now=now,
     )
+    # The profiles already built are erased where their spec says so (api.profiles.service).
+    erase_on_objection(context, pseudonym=subject.pseudonym)
+    return body
 
 
 def withdraw_objection(

@@ -201,8 +201,8 @@ def test_serve_refuses_when_no_served_model_is_registered_naming_those_that_are(
     assert "none of GLASSBOX_SERVED_MODELS (telco-churn)" in line
     assert "registered there: account-suspension (champion v1), churn (champion v" in line
     assert (
-        "GLASSBOX_SERVED_MODELS=account-suspension,churn,credit,fraud,geo-restriction,recommendation,refund"
-        in line
+        "GLASSBOX_SERVED_MODELS=account-suspension,churn,credit,fraud,geo-restriction,"
+        "lifetime_value,propensity,recommendation,refund,segments" in line
     )
 
 

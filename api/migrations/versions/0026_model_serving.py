@@ -5,7 +5,7 @@ model; every worker follows it within a second and reports what it serves in
 ``serving_worker``. Expand-only: workers of the previous release ignore both tables.
 
 Revision ID: 0026
-Revises: 0023
+Revises: 0024
 Create Date: 2026-12-04
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0026"
-down_revision: str | None = "0023"
+down_revision: str | None = "0024"
 branch_labels: str | None = None
 depends_on: str | None = None
 

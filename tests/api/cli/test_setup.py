@@ -55,7 +55,8 @@ def test_init_creates_secrets_a_service_starts_with(
         assert f"export GLASSBOX_{name.upper()}_FILE={secret}" in output
     exported = _source(env_file, monkeypatch)
     assert exported["GLASSBOX_SERVED_MODELS"] == (
-        "fraud,churn,credit,recommendation,refund,geo-restriction,account-suspension"
+        "fraud,churn,credit,recommendation,refund,geo-restriction,account-suspension,"
+        "lifetime_value,propensity,segments"
     )
     settings = Settings()
     assert not settings.demo_mode
@@ -69,6 +70,9 @@ def test_init_creates_secrets_a_service_starts_with(
         "refund",
         "geo-restriction",
         "account-suspension",
+        "lifetime_value",
+        "propensity",
+        "segments",
     ]
     # An operations command runs on those settings, on the database under the home.
     code, output = invoke("keys", "create", "--role", "admin", "--name", "operator")

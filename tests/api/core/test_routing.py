@@ -18,6 +18,7 @@ HEX = "0123456789abcdef" * 2
 # Every route with a JSON body, a valid path for it, and the caller it admits.
 BODY_ROUTES = [
     ("/v1/decisions/fraud", Role.APPLICATION),
+    ("/v1/profiles/segments", Role.APPLICATION),
     (f"/v1/decisions/{HEX}/actual", Role.APPLICATION),
     ("/v1/subjects/links", Role.APPLICATION),
     (f"/v1/reviews/cases/{HEX}/extend", Role.REVIEWER),

@@ -59,10 +59,10 @@ def test_a_start_refuses_when_no_served_model_can_be_served(
     assert "none of GLASSBOX_SERVED_MODELS (telco-churn)" in message
     assert "registered there: " in message and "churn (champion v" in message
     assert "fraud" in message
-    # The decisions by rules are registered models too, named in order.
+    # The decisions by rules and the profiles are registered models too, named in order.
     assert (
         "GLASSBOX_SERVED_MODELS=account-suspension,churn,credit,fraud,geo-restriction,"
-        "recommendation,refund" in message
+        "lifetime_value,propensity,recommendation,refund,segments" in message
     )
     assert "\n" not in message
 

@@ -1,0 +1,1 @@
+"""``glassbox batch``: a whole file of people scored as decisions or profiles, in-process."""

@@ -1,0 +1,449 @@
+"""The local batch engine: every row of a file becomes a decision or a profile, in-process.
+
+Each row goes through the service's own functions -- :func:`api.decisions.service.
+create_decision` for a decision model, :func:`api.profiles.service.prepare_profile` and the
+writer for a profile model -- so it is validated, scored, explained exactly, sealed under the
+person's key, logged and chained exactly as over HTTP, by the one group-commit writer. A chunk
+of rows is submitted together, so the writer commits them in few transactions.
+
+What each row became is appended to ``DIR/results.jsonl`` (its notice and the link the
+application gives the person, or why it was refused), flushed to disk after every chunk. The
+record's id is derived from the file's fingerprint and the row's key
+(:func:`api.batch.files.record_id`), so a run is idempotent and resumable:
+
+* a row with a line in ``results.jsonl`` is done, and skipped;
+* a row whose record is in the database but has no line (a crash between the commit and the
+  line) gets its line from the stored record, with a fresh link -- it is not recorded twice;
+* any other row is computed and recorded.
+
+``DIR/batch.json`` names the file, its fingerprint, the model and the engine: a directory holds
+the results of one batch, and another file is refused there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from api.batch.files import BatchFile, BatchFileError, BatchRow, record_id
+from api.context import AppContext
+from api.core.errors import ProblemError
+from api.core.security import Principal
+from api.decisions.reading import find_decisions
+from api.decisions.runtime import ServedModel
+from api.decisions.schemas import DecisionCreate, LegalBasis
+from api.decisions.service import create_decision, get_decision
+from api.profiles.records import ProfileRecord
+from api.profiles.schemas import ProfileCreate
+from api.profiles.service import (
+    existing_profiles,
+    finish_profile,
+    objected_pseudonyms,
+    prepare_profile,
+    recorded_profile,
+)
+from api.subjects.links import issue_link
+
+__all__ = ["MANIFEST", "RESULTS", "BatchSummary", "Engine", "run_local_batch"]
+
+RESULTS = "results.jsonl"
+MANIFEST = "batch.json"
+Engine = Literal["local", "spark"]
+Progress = Callable[[int], None]
+
+
+@dataclass
+class BatchSummary:
+    """What a run did.
+
+    Attributes
+    ----------
+    rows : int
+        Rows in the file.
+    recorded : int
+        Rows recorded by this run.
+    recovered : int
+        Rows found recorded by an earlier run without their result line: the line was written
+        from the stored record.
+    refused : int
+        Rows the service refused (bad features, an objection, an erased person); each has its
+        reason in ``results.jsonl``.
+    skipped : int
+        Rows an earlier run finished.
+    stopped : bool
+        The run stopped at ``limit`` before the end of the file.
+    seconds : float
+        Wall time of the run.
+    """
+
+    rows: int
+    recorded: int = 0
+    recovered: int = 0
+    refused: int = 0
+    skipped: int = 0
+    stopped: bool = False
+    seconds: float = 0.0
+    engine: str = "local"
+    model: str = ""
+    model_version: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def per_second(self) -> float:
+        """Rows recorded (or recovered) per second of this run."""
+        done = self.recorded + self.recovered + self.refused
+        return done / self.seconds if self.seconds > 0 else 0.0
+
+
+def _read_done(path: Path) -> set[str]:
+    """The row keys with a complete line; a line cut short by a crash is dropped."""
+    if not path.exists():
+        return set()
+    raw = path.read_bytes()
+    end = raw.rfind(b"\n") + 1
+    if end != len(raw):
+        # The tail after the last newline is a line a crash cut: its row is done again.
+        with path.open("r+b") as handle:
+            handle.truncate(end)
+    done = set()
+    for line in raw[:end].splitlines():
+        done.add(str(json.loads(line)["row"]))
+    return done
+
+
+def _check_manifest(out_dir: Path, batch: BatchFile, served: ServedModel, engine: str) -> None:
+    manifest = out_dir / MANIFEST
+    mine = {
+        "input": str(batch.path),
+        "sha256": batch.sha256,
+        "model": served.name,
+        "engine": engine,
+        "key_column": batch.key_column,
+        "subject_column": batch.subject_column,
+    }
+    if manifest.exists():
+        theirs = json.loads(manifest.read_text(encoding="utf-8"))
+        if (theirs.get("sha256"), theirs.get("model")) != (batch.sha256, served.name):
+            raise BatchFileError(
+                f"{out_dir} holds the results of another batch ({theirs.get('model')} on "
+                f"{theirs.get('input')}); give each batch its own --out"
+            )
+        return
+    manifest.write_text(json.dumps(mine, indent=2) + "\n", encoding="utf-8")
+
+
+def _chunks(rows: Iterator[BatchRow], size: int) -> Iterator[list[BatchRow]]:
+    chunk: list[BatchRow] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _refused(row: BatchRow, record: str, exc: ProblemError) -> dict[str, Any]:
+    return {
+        "row": row.key,
+        "id": record,
+        "status": "refused",
+        "problem": exc.type_.rsplit("/", 1)[-1],
+        "detail": exc.detail,
+        "errors": [{"field": e.field, "message": e.message} for e in exc.errors or []],
+    }
+
+
+def _invalid(row: BatchRow, record: str, exc: ValidationError) -> dict[str, Any]:
+    return {
+        "row": row.key,
+        "id": record,
+        "status": "refused",
+        "problem": "invalid-request",
+        "detail": "the row does not make a valid request",
+        "errors": [
+            {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()
+        ],
+    }
+
+
+def _profile_line(row: BatchRow, body: dict[str, Any], status: str) -> dict[str, Any]:
+    return {
+        "row": row.key,
+        "id": body["id"],
+        "status": status,
+        "kind": body["kind"],
+        "outcome": body["outcome"],
+        "value": body["value"],
+        "notice": body["notice"]["text"],
+        "link": body["notice"]["link"],
+    }
+
+
+def _profile_chunk(
+    context: AppContext,
+    served: ServedModel,
+    rows: Sequence[tuple[BatchRow, str]],
+    *,
+    principal: Principal,
+    locale: Literal["en", "es"],
+) -> list[tuple[dict[str, Any], str]]:
+    with context.sessions() as session:
+        stored = existing_profiles(session, profile_ids=[r for _, r in rows])
+    lines: list[tuple[dict[str, Any], str]] = []
+    pending: list[tuple[BatchRow, ProfileRecord, Any]] = []
+    # One query for the chunk's objections instead of one per row.
+    objected = objected_pseudonyms(
+        context, subject_refs=[row.subject_ref for row, _ in rows], principal=principal
+    )
+    for row, record in rows:
+        try:
+            if record in stored:
+                body = recorded_profile(context, profile_id=record, principal=principal)
+                if body is None:
+                    raise BatchFileError(f"record {record} belongs to another application")
+                lines.append((_profile_line(row, body, "recorded"), "recovered"))
+                continue
+            request = ProfileCreate(
+                subject_ref=row.subject_ref, features=row.features, locale=locale
+            )
+            prepared = prepare_profile(
+                context,
+                served=served,
+                request=request,
+                principal=principal,
+                profile_id=record,
+                objected=objected,
+            )
+        except ProblemError as exc:
+            lines.append((_refused(row, record, exc), "refused"))
+            continue
+        except ValidationError as exc:
+            lines.append((_invalid(row, record, exc), "refused"))
+            continue
+        # Submitted now, waited for below: the writer commits the chunk in few transactions.
+        pending.append((row, prepared, context.writer.submit_record(prepared.for_writer())))
+    for row, prepared, written in pending:
+        try:
+            body = finish_profile(context, prepared, written, served.spec)
+        except ProblemError as exc:
+            lines.append((_refused(row, prepared.profile_id, exc), "refused"))
+            continue
+        lines.append((_profile_line(row, body, "recorded"), "recorded"))
+    return lines
+
+
+async def _decide(
+    context: AppContext,
+    served: ServedModel,
+    row: BatchRow,
+    record: str,
+    *,
+    principal: Principal,
+    locale: Literal["en", "es"],
+    legal_basis: LegalBasis,
+) -> tuple[dict[str, Any], str]:
+    try:
+        request = DecisionCreate(
+            subject_ref=row.subject_ref,
+            features=row.features,
+            legal_basis=legal_basis,
+            locale=locale,
+        )
+        result = await create_decision(
+            context,
+            model_name=served.name,
+            request=request,
+            principal=principal,
+            decision_id=record,
+        )
+    except ProblemError as exc:
+        return _refused(row, record, exc), "refused"
+    except ValidationError as exc:
+        return _invalid(row, record, exc), "refused"
+    body = result.body
+    line = {
+        "row": row.key,
+        "id": body["id"],
+        "status": "recorded",
+        "kind": "decision",
+        "outcome": body["outcome"],
+        "score": body["score"],
+        "review_required": body["review_required"],
+        "notice": body["notice"]["text"],
+        "link": body["notice"]["link"],
+    }
+    return line, "recorded"
+
+
+def _decision_chunk(
+    context: AppContext,
+    served: ServedModel,
+    rows: Sequence[tuple[BatchRow, str]],
+    *,
+    principal: Principal,
+    locale: Literal["en", "es"],
+    legal_basis: LegalBasis,
+) -> list[tuple[dict[str, Any], str]]:
+    with context.sessions() as session:
+        stored = find_decisions(session, decision_ids=[r for _, r in rows])
+    lines: list[tuple[dict[str, Any], str]] = []
+    fresh = []
+    for row, record in rows:
+        if record not in stored:
+            fresh.append((row, record))
+            continue
+        try:
+            body = get_decision(context, decision_id=record, principal=principal)
+            link = issue_link(
+                context, principal=principal, subject_ref=row.subject_ref, decision_id=record
+            )
+        except ProblemError as exc:  # erased since, or another application's record
+            lines.append((_refused(row, record, exc), "refused"))
+            continue
+        lines.append(
+            (
+                {
+                    "row": row.key,
+                    "id": record,
+                    "status": "recorded",
+                    "kind": "decision",
+                    "outcome": body["outcome"],
+                    "score": body["score"],
+                    "review_required": body["review_required"],
+                    "notice": body["notice"]["text"],
+                    "link": link["link"],
+                },
+                "recovered",
+            )
+        )
+
+    async def decide_all() -> list[tuple[dict[str, Any], str]]:
+        return list(
+            await asyncio.gather(
+                *(
+                    _decide(
+                        context,
+                        served,
+                        row,
+                        record,
+                        principal=principal,
+                        locale=locale,
+                        legal_basis=legal_basis,
+                    )
+                    for row, record in fresh
+                )
+            )
+        )
+
+    return lines + (asyncio.run(decide_all()) if fresh else [])
+
+
+def run_local_batch(
+    context: AppContext,
+    *,
+    model_name: str,
+    batch: BatchFile,
+    out_dir: Path,
+    principal: Principal,
+    locale: Literal["en", "es"] = "en",
+    legal_basis: LegalBasis = "none",
+    chunk_size: int = 256,
+    limit: int | None = None,
+    progress: Progress | None = None,
+) -> BatchSummary:
+    """Score a whole file with the local engine, idempotently and resumably.
+
+    Parameters
+    ----------
+    context : AppContext
+        A running service context (its writer started) serving ``model_name``.
+    model_name : str
+        A decision model or a profile model.
+    batch : BatchFile
+        The rows (:func:`api.batch.files.read_batch_file`).
+    out_dir : Path
+        Where ``results.jsonl`` and ``batch.json`` are written; created if missing.
+    principal : Principal
+        The application the batch is run for: the people are pseudonymised in its scope, and
+        only it reads the records back, as over HTTP.
+    locale : {"en", "es"}
+        The language of the notices and explanations.
+    legal_basis : str
+        Decisions only: the Art. 22(2) basis, as a request's ``legal_basis``.
+    chunk_size : int
+        Rows submitted to the writer together.
+    limit : int, optional
+        Stop after this many rows not done before (a run in parts; a test's crash point).
+    progress : callable, optional
+        Called with the number of rows finished after each chunk.
+
+    Returns
+    -------
+    BatchSummary
+        What the run did.
+
+    Raises
+    ------
+    api.decisions.runtime.ModelNotServedError
+        The model is not served.
+    BatchFileError
+        ``out_dir`` holds another batch's results.
+    """
+    started = time.perf_counter()
+    served = context.models.get(model_name)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _check_manifest(out_dir, batch, served, "local")
+    results = out_dir / RESULTS
+    done = _read_done(results)
+    summary = BatchSummary(rows=len(batch), model=served.name, model_version=served.version)
+    budget = limit
+    with results.open("a", encoding="utf-8") as out:
+        for chunk in _chunks(batch.rows(served.spec), chunk_size):
+            todo = [(row, record_id(batch.sha256, served.name, row.key)) for row in chunk]
+            todo = [(row, record) for row, record in todo if row.key not in done]
+            summary.skipped += len(chunk) - len(todo)
+            if budget is not None:
+                if budget <= 0 and todo:
+                    summary.stopped = True
+                    break
+                todo = todo[:budget]
+                budget -= len(todo)
+            if todo:
+                lines = (
+                    _profile_chunk(context, served, todo, principal=principal, locale=locale)
+                    if served.is_profile
+                    else _decision_chunk(
+                        context,
+                        served,
+                        todo,
+                        principal=principal,
+                        locale=locale,
+                        legal_basis=legal_basis,
+                    )
+                )
+                for line, how in lines:
+                    out.write(json.dumps(line, ensure_ascii=False, default=str) + "\n")
+                    setattr(summary, how, getattr(summary, how) + 1)
+                # A line on disk is a row done: after a crash, only rows without one are redone.
+                out.flush()
+                os.fsync(out.fileno())
+            if progress is not None:
+                progress(len(chunk))
+    summary.seconds = time.perf_counter() - started
+    if budget is not None and budget <= 0:
+        done_now = summary.skipped + summary.recorded + summary.recovered + summary.refused
+        summary.stopped = done_now < summary.rows
+    (out_dir / "summary.json").write_text(
+        json.dumps({**asdict(summary), "per_second": summary.per_second}, indent=2) + "\n",
+        encoding="utf-8",
+    )
+    return summary

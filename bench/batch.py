@@ -1,0 +1,254 @@
+#!/usr/bin/env python
+"""Benchmark of ``glassbox batch`` (local engine) against the HTTP path, on a generated base.
+
+One run builds a temporary home (the churn model and the lifetime-value profile trained and
+registered in a temporary SQLite MLflow store, demo secrets, an application key), generates a
+customer base of ``--rows`` people (100,000 by default, the quick mode; ``--full`` is one
+million), and measures:
+
+(a) the batch: every row a churn decision, then every row a lifetime-value profile, each
+    explained, sealed, logged and chained through the one writer, in this process
+    (:func:`api.batch.engine.run_local_batch`): rows per second of wall time and per CPU-second;
+(b) the HTTP path: ``glassbox serve`` (one worker) driven over loopback by the bench's closed-loop
+    generator (8 connections) with the same people, for ``--seconds``: decisions and profiles
+    per second.
+
+Usage::
+
+    OMP_NUM_THREADS=1 .venv/bin/python bench/batch.py [--rows 100000] [--full] [--seconds 20]
+
+Results go to ``bench/results/batch.json``; a Markdown table is printed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import math
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from decisionbench.common import CONNECTIONS, HOST, RESULTS_DIR, Json, executable, say
+from decisionbench.home import Home, create_api_key
+from decisionbench.loadgen import Target, run_python_loadgen
+from decisionbench.procs import Processes, free_port, wait_http, wait_idle
+
+TRAIN_ROWS = 20_000
+
+
+def _train(path: Path) -> str:
+    from models.registry import local_store, log_training
+    from models.training import TrainingFiles, train_from_files
+
+    uri = local_store(path)
+    logging.getLogger("mlflow").setLevel(logging.ERROR)
+    for kind, data in (("churn", "customers.csv"), ("lifetime_value", "buyers.csv")):
+        result = train_from_files(kind, TrainingFiles(data=path / "fixtures" / data), seed=7)
+        with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
+            registration = log_training(result, tracking_uri=uri, data_source=data)
+        say(f"  trained {kind}: v{registration.version} gates {registration.gates}")
+    return uri
+
+
+def _home(path: Path, rows: int) -> tuple[Home, Path, Path]:
+    from decisionbench.common import clean_environ, quiet_env
+
+    from api.cli.common import demo_environment
+    from data_fixtures import generate_buyers, generate_customers
+
+    fixtures = path / "fixtures"
+    fixtures.mkdir(parents=True)
+    generate_customers(TRAIN_ROWS, seed=7).to_csv(fixtures / "customers.csv", index=False)
+    generate_buyers(TRAIN_ROWS, seed=7).to_csv(fixtures / "buyers.csv", index=False)
+    uri = _train(path)
+    started = time.perf_counter()
+    # The base to score: other people than the training rows (another seed).
+    customers = path / "base-customers.csv"
+    buyers = path / "base-buyers.csv"
+    generate_customers(rows, seed=101).to_csv(customers, index=False)
+    generate_buyers(rows, seed=101).to_csv(buyers, index=False)
+    say(f"  generated {rows} customers and buyers in {time.perf_counter() - started:.1f} s")
+    env = clean_environ()
+    env.update(quiet_env())
+    env.update(demo_environment(path, uri, host=HOST, port=8000))
+    env["GLASSBOX_DEMO_MODE"] = "true"
+    env["GLASSBOX_DATABASE_URL"] = f"sqlite:///{path / 'glassbox.db'}"
+    env["GLASSBOX_MLFLOW_TRACKING_URI"] = uri
+    env["GLASSBOX_SERVED_MODELS"] = "churn,lifetime_value"
+    env["PATH"] = f"{Path(executable('glassbox')).parent}{os.pathsep}{env.get('PATH', '')}"
+    bodies = _bodies(path, customers, buyers, n=20_000)
+    home = Home(
+        path=path,
+        tracking_uri=uri,
+        env=env,
+        glassbox_bodies=bodies["churn"],
+        mlflow_bodies=bodies["lifetime_value"],
+        database=path / "glassbox.db",
+    )
+    return home, customers, buyers
+
+
+def _bodies(path: Path, customers: Path, buyers: Path, *, n: int) -> dict[str, Path]:
+    """Request bodies for the HTTP path: the same kind of people, other references, so that
+    the HTTP run records new people rather than the batch's."""
+    import pandas as pd
+
+    from models.spec import default_spec_path, load_spec
+
+    out = {}
+    for model, source, extra in (
+        ("churn", customers, {"legal_basis": "contract"}),
+        ("lifetime_value", buyers, {}),
+    ):
+        spec = load_spec(default_spec_path(model))  # type: ignore[arg-type]
+        frame = pd.read_csv(source, nrows=n)
+        lines = []
+        for record in frame.to_dict("records"):
+            features: dict[str, Any] = {}
+            for f in spec.features:
+                value = record[f.name]
+                if isinstance(value, float) and math.isnan(value):
+                    continue
+                features[f.name] = (
+                    bool(value)
+                    if f.type == "boolean"
+                    else int(value)
+                    if f.type == "integer"
+                    else str(value)
+                    if f.type == "category"
+                    else float(value)
+                )
+            body = {"subject_ref": f"http-{record['customer_id']}", "features": features, **extra}
+            lines.append(json.dumps(body, separators=(",", ":")))
+        out[model] = path / f"{model}-bodies.jsonl"
+        out[model].write_text("\n".join(lines) + "\n")
+    return out
+
+
+def _batch(home: Home, api_key: str, customers: Path, buyers: Path) -> Json:
+    os.environ.update(home.env)
+    from api.batch.engine import run_local_batch
+    from api.batch.files import read_batch_file
+    from api.batch.service import application_principal, batch_context
+    from api.cli.common import service_settings
+    from api.core.settings import get_settings
+
+    get_settings.cache_clear()
+    settings = service_settings(home.path, demo=True)
+    results: Json = {}
+    with batch_context(settings, model_names=("churn", "lifetime_value")) as context:
+        principal = application_principal(context, api_key=api_key)
+        for model, source in (("churn", customers), ("lifetime_value", buyers)):
+            spec = context.models.get(model).spec
+            rows = read_batch_file(source, spec=spec, key_column=None, subject_column=None)
+            cpu = time.process_time()
+            summary = run_local_batch(
+                context,
+                model_name=model,
+                batch=rows,
+                out_dir=home.path / f"out-{model}",
+                principal=principal,
+                legal_basis="contract",
+                chunk_size=512,
+            )
+            cpu = time.process_time() - cpu
+            done = summary.recorded + summary.refused
+            results[model] = {
+                "rows": summary.rows,
+                "recorded": summary.recorded,
+                "refused": summary.refused,
+                "seconds": summary.seconds,
+                "per_second": summary.per_second,
+                "cpu_seconds": cpu,
+                "per_cpu_second": done / cpu if cpu > 0 else None,
+            }
+            say(
+                f"  batch {model}: {summary.recorded} recorded, {summary.refused} refused in "
+                f"{summary.seconds:.1f} s = {summary.per_second:.0f}/s "
+                f"({results[model]['per_cpu_second']:.0f} per CPU-second)"
+            )
+    return results
+
+
+def _http(home: Home, api_key: str, seconds: float) -> Json:
+    port = free_port()
+    log = home.path / "serve.log"
+    env = dict(home.env)
+    env["GLASSBOX_PUBLIC_URL"] = f"http://{HOST}:{port}"
+    procs = Processes()
+    cmd = [executable("glassbox"), "serve", "--home", str(home.path), "--host", HOST]
+    server = procs.start([*cmd, "--port", str(port), "--workers", "1"], env=env, log=log)
+    out: Json = {}
+    try:
+        wait_http(f"http://{HOST}:{port}/v1/health", server, log)
+        wait_idle(server.pid, server, log)
+        for model, path, bodies in (
+            ("churn", "/v1/decisions/churn", home.glassbox_bodies),
+            ("lifetime_value", "/v1/profiles/lifetime_value", home.mlflow_bodies),
+        ):
+            target = Target(port, path, bodies, api_key)
+            run_python_loadgen(target, seconds=2.0, connections=CONNECTIONS)  # warm-up
+            result = run_python_loadgen(target, seconds=seconds, connections=CONNECTIONS)
+            out[model] = {
+                "per_second": result["throughput_per_s"],
+                "errors": result.get("errors"),
+                "statuses": result.get("statuses"),
+            }
+            say(f"  HTTP {path}: {result['throughput_per_s']:.0f}/s")
+    finally:
+        procs.stop(server)
+    return out
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--full", action="store_true", help="one million rows")
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--keep", action="store_true", help="keep the temporary home")
+    args = parser.parse_args(argv)
+    rows = 1_000_000 if args.full else args.rows
+    folder = Path(tempfile.mkdtemp(prefix="glassbox-batchbench-"))
+    say(f"home {folder}, {rows} rows")
+    home, customers, buyers = _home(folder, rows)
+    api_key = create_api_key(home)
+    batch = _batch(home, api_key, customers, buyers)
+    http = _http(home, api_key, args.seconds)
+    results = {
+        "rows": rows,
+        "cpus": os.cpu_count(),
+        "batch": batch,
+        "http": http,
+        "ratio": {
+            model: batch[model]["per_second"] / http[model]["per_second"]
+            for model in batch
+            if http.get(model, {}).get("per_second")
+        },
+    }
+    RESULTS_DIR.mkdir(exist_ok=True)
+    (RESULTS_DIR / "batch.json").write_text(json.dumps(results, indent=2) + "\n")
+    print("\n| model | batch rows/s | batch per CPU-s | HTTP /s (1 worker, 8 conns) | ratio |")
+    print("|---|---|---|---|---|")
+    for model in batch:
+        b, h = batch[model], http.get(model, {})
+        over_http = h.get("per_second", float("nan"))
+        ratio = results["ratio"].get(model, float("nan"))
+        print(
+            f"| {model} | {b['per_second']:.0f} | {b['per_cpu_second']:.0f} | "
+            f"{over_http:.0f} | {ratio:.2f} |"
+        )
+    if not args.keep:
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
