@@ -19,6 +19,9 @@ const LOCALE_KEY = "glassbox.subject.locale";
 
 const state = {
   decisionId: null,
+  // A profile's link (#profile=…): the person's profiles and rights, no decision of its own.
+  profileId: null,
+  profiles: [],
   token: null,
   locale: null,
   decision: null,
@@ -64,6 +67,7 @@ function readLink() {
     history.replaceState(null, "", `${window.location.pathname}${window.location.search}${rest ? `#${rest}` : ""}`);
   }
   state.decisionId = params.get("decision");
+  state.profileId = params.get("profile");
   state.token = sessionStorage.getItem(TOKEN_KEY);
   const chosen = sessionStorage.getItem(LOCALE_KEY);
   state.locale = localeInAddress() || (LOCALES.includes(chosen) ? chosen : null);
@@ -96,6 +100,9 @@ function message(text, kind = "info") {
 async function load() {
   // Until the decision says its own language: the address's, the one chosen here, the browser's.
   const shown = state.locale || detectLocale();
+  if (!state.decisionId && state.profileId && /^[0-9a-f]{32}$/.test(state.profileId) && state.token) {
+    return loadProfilePage(shown);
+  }
   if (!state.decisionId || !/^[0-9a-f]{32}$/.test(state.decisionId)) {
     setLanguage(shown);
     return stranded({ kind: "noDecision" });
@@ -111,9 +118,10 @@ async function load() {
     state.locale = state.decision.locale;
     useLanguage(state.locale);
     state.case = await loadCase();
-    [state.decisions, state.rights] = await Promise.all([
+    [state.decisions, state.rights, state.profiles] = await Promise.all([
       call("GET", "/v1/me/decisions", { credential: state.token }),
       call("GET", "/v1/me/rights", { credential: state.token }),
+      call("GET", "/v1/me/profiles", { credential: state.token }).catch(() => []),
     ]);
     state.details = await loadDetails();
   } catch (error) {
@@ -124,6 +132,69 @@ async function load() {
   }
   setLanguage(state.locale);
   render();
+}
+
+/** A profile's link: the person's profiles, decisions and rights, in the page's language. */
+async function loadProfilePage(shown) {
+  useLanguage(shown);
+  state.locale = state.locale || shown;
+  try {
+    [state.decisions, state.rights, state.profiles] = await Promise.all([
+      call("GET", "/v1/me/decisions", { credential: state.token }),
+      call("GET", "/v1/me/rights", { credential: state.token }),
+      call("GET", "/v1/me/profiles", { credential: state.token }),
+    ]);
+    state.details = await loadDetails();
+  } catch (error) {
+    setLanguage(state.locale);
+    if (error instanceof ApiError && error.status === 401) return stranded(linkTrouble(state.token));
+    return message(t().failed, "error");
+  }
+  setLanguage(state.locale);
+  renderProfilePage();
+}
+
+function renderProfilePage() {
+  const s = t();
+  document.title = `${s.profilePageTitle} — glassbox`;
+  show(main(), el("h1", { text: s.profilePageTitle }), rightsSection());
+  const mine = document.querySelector(`[data-profile="${state.profileId}"]`);
+  if (mine) mine.classList.add("current");
+}
+
+/** The profiles built about the person (Art. 15(1)(h)): what each says and what made it, in
+ * the language it was built in; erased ones say so. */
+function profilesCard() {
+  const s = t();
+  const profiles = state.profiles || [];
+  return el(
+    "div",
+    { class: "card", id: "profiles" },
+    el("h3", { id: "profiles-heading", text: s.profilesHeading }),
+    el("p", { class: "hint", text: s.profilesIntro }),
+    profiles.length
+      ? el(
+          "ul",
+          { class: "decisions", "aria-labelledby": "profiles-heading" },
+          ...profiles.map((p) => {
+            if (p.status !== "available") {
+              return el("li", { class: "decision-item", "data-profile": p.id }, el("p", { text: `${p.model ? p.model.name : ""} — ${p.status === "erased" ? s.profileErased : s.profileUnreadable}` }));
+            }
+            const value = p.display_value ? ` (${p.display_value})` : "";
+            return el(
+              "li",
+              { class: "decision-item", "data-profile": p.id, lang: p.locale },
+              el("p", { class: "decision-line" }, el("strong", { text: `${formatDate(p.created_at, state.locale, true)} — ${p.model.name}: ${p.outcome_label}${value}` })),
+              p.description ? el("p", { class: "hint", text: p.description }) : null,
+              p.runner_up ? el("p", { class: "hint", text: s.profileRunnerUp(p.runner_up.label) }) : null,
+              p.factors && p.factors.length
+                ? el("ul", { class: "sentences", "aria-label": s.profileWhy }, ...p.factors.map((f) => el("li", { text: f.sentence })))
+                : null,
+            );
+          }),
+        )
+      : el("p", { class: "hint", text: s.noProfiles }),
+  );
 }
 
 /** Each decision of the list in the page's language (this one is loaded already). */
@@ -219,6 +290,8 @@ function outcomeLabel(outcome) {
 }
 
 function render() {
+  // A profile's link has no decision of its own: its page is the person's profiles and rights.
+  if (!state.decision) return renderProfilePage();
   const d = state.decision;
   const s = t();
   const resolved = state.case && state.case.state === "resolved";
@@ -292,6 +365,7 @@ function rightsSection() {
       ? el("p", { class: `message message-${state.noticeKind}`, role: state.noticeKind === "error" ? "alert" : "status", id: "rights-status", tabindex: "-1", text: state.notice })
       : null,
     decisionsList(),
+    profilesCard(),
     el(
       "div",
       { class: "card" },
@@ -507,7 +581,11 @@ function requestsTable() {
 }
 
 async function refreshRights(noticeText, focusId) {
-  state.rights = await call("GET", "/v1/me/rights", { credential: state.token });
+  // An objection may erase profiles (where their spec says so): read both again.
+  [state.rights, state.profiles] = await Promise.all([
+    call("GET", "/v1/me/rights", { credential: state.token }),
+    call("GET", "/v1/me/profiles", { credential: state.token }).catch(() => state.profiles),
+  ]);
   state.notice = noticeText;
   state.noticeKind = "info";
   render();
