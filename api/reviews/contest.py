@@ -215,33 +215,14 @@ def create_contest(
             decision = find_decision(session, decision_id=decision_id)
             assert decision is not None
             check_open_to_review(session, decision=decision)
-            dek = case_key(session, decision=decision, kek=kek)
-            values = case_opening(
-                decision_id=decision_id,
-                subject_pseudonym=pseudonym,
-                model_name=model_name,
-                origin=CaseOrigin.CONTEST,
-                received_at=received_at,
-            )
-            case_id = values["case_id"]
-            personal = {"statement": statement.encode("utf-8")}
-            if clean is not None:
-                personal["corrections"] = dumps(clean)
-            case = ReviewCase(
-                **values,
-                **{f"{name}_ct": seal_field(dek, case_id, name, v) for name, v in personal.items()},
-            )
-            record_transition(
+            case_id = _open_case(
                 session,
-                case=case,
-                step=Step(
-                    "open",
-                    kind=EntryKind.CONTEST,
-                    actor="subject",
-                    at=received_at,
-                    sealed=Sealed(dek=dek, key=sealing_key(decision), fields=personal),
-                    details={"due_at": case.due_at, "corrected_features": sorted(clean or {})},
-                ),
+                decision=decision,
+                origin=CaseOrigin.CONTEST,
+                statement=statement,
+                corrections=clean,
+                dek=case_key(session, decision=decision, kek=kek),
+                received_at=received_at,
             )
     except IntegrityError as exc:
         # Two contests raced past the check; the partial unique index let one through.
@@ -290,17 +271,41 @@ def open_rectification_case(
         The decision is under review already, or a person decided it.
     """
     check_open_to_review(session, decision=decision)
+    return _open_case(
+        session,
+        decision=decision,
+        origin=CaseOrigin.RECTIFICATION,
+        statement=statement,
+        corrections=dict(corrections),
+        dek=dek,
+        received_at=received_at,
+    )
+
+
+def _open_case(
+    session: Session,
+    *,
+    decision: Decision,
+    origin: CaseOrigin,
+    statement: str | None,
+    corrections: dict[str, Any] | None,
+    dek: bytes,
+    received_at: datetime,
+) -> str:
+    """Open a case with the person's word, sealed, in the caller's write transaction."""
     values = case_opening(
         decision_id=decision.decision_id,
         subject_pseudonym=decision.subject_pseudonym,
         model_name=decision.model_name,
-        origin=CaseOrigin.RECTIFICATION,
+        origin=origin,
         received_at=received_at,
     )
     case_id: str = values["case_id"]
-    personal = {"corrections": dumps(dict(corrections))}
+    personal: dict[str, bytes] = {}
     if statement is not None:
         personal["statement"] = statement.encode("utf-8")
+    if corrections is not None:
+        personal["corrections"] = dumps(corrections)
     case = ReviewCase(
         **values,
         **{f"{name}_ct": seal_field(dek, case_id, name, v) for name, v in personal.items()},
@@ -314,7 +319,7 @@ def open_rectification_case(
             actor="subject",
             at=received_at,
             sealed=Sealed(dek=dek, key=sealing_key(decision), fields=personal),
-            details={"due_at": case.due_at, "corrected_features": sorted(corrections)},
+            details={"due_at": case.due_at, "corrected_features": sorted(corrections or {})},
         ),
     )
     return case_id

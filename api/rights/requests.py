@@ -162,16 +162,15 @@ def complete_request(
         "completed_at": now,
         "outcome": dict(outcome),
     }
-    append_entries(
-        session,
-        entries=[
-            LogEntryCreate(
-                kind=EntryKind.RIGHTS_REQUEST,
-                subject_pseudonym=request.subject_pseudonym,
-                body=body,
-            )
-        ],
+    _append_step(session, request=request, body=body)
+
+
+def _append_step(session: Session, *, request: RightsRequest, body: Mapping[str, Any]) -> None:
+    # A later step of a registered request, in the log beside its first entry.
+    entry = LogEntryCreate(
+        kind=EntryKind.RIGHTS_REQUEST, subject_pseudonym=request.subject_pseudonym, body=dict(body)
     )
+    append_entries(session, entries=[entry])
 
 
 def continue_request(
@@ -200,16 +199,7 @@ def continue_request(
         "continued_at": now,
         "outcome": dict(outcome),
     }
-    append_entries(
-        session,
-        entries=[
-            LogEntryCreate(
-                kind=EntryKind.RIGHTS_REQUEST,
-                subject_pseudonym=request.subject_pseudonym,
-                body=body,
-            )
-        ],
-    )
+    _append_step(session, request=request, body=body)
 
 
 def complete_case_requests(session: Session, *, case_id: str, now: datetime, closed_as: str) -> int:
