@@ -554,6 +554,11 @@ def get_case_for_reviewer(
             policy_version=decision.policy_version,
             outcome=decision.outcome,
             allowed_outcomes=[b.outcome for b in spec.policy.bands] if spec else [],
+            outcome_labels=(
+                {b.outcome: {"en": b.label.en, "es": b.label.es} for b in spec.policy.bands}
+                if spec
+                else {}
+            ),
             score=decision.score,
             significant=decision.significant,
             review_reasons=json.loads(decision.review_reasons),

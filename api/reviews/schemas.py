@@ -138,6 +138,10 @@ class DecisionUnderReviewRead(BaseModel):
     policy_version: str
     outcome: str
     allowed_outcomes: list[str]
+    outcome_labels: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description="Each allowed outcome's label in English and Spanish ({outcome: {en, es}}).",
+    )
     score: float | None
     significant: bool
     review_reasons: list[str]

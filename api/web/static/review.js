@@ -15,7 +15,8 @@ import { detectLocale, keepLocaleInAddress, localeSwitch } from "./i18n.js";
 import { reviewText } from "./review_text.js";
 
 const KEY = "glassbox.review.key";
-const state = { key: null, canQueue: false, canMetrics: false, locale: "en" };
+// outcomeLabels: the open case's outcomes in both languages ({outcome: {en, es}}).
+const state = { key: null, canQueue: false, canMetrics: false, locale: "en", outcomeLabels: {} };
 const main = () => document.getElementById("main");
 const t = () => reviewText(state.locale);
 
@@ -51,6 +52,12 @@ async function switchLocale(locale) {
   // The switch was rebuilt in the new language: keep the keyboard where it was.
   const pressed = document.querySelector(`#locale-switch button[lang="${locale}"]`);
   if (pressed) pressed.focus();
+}
+
+/** An outcome of the open case in the console's language, with its code. */
+function outcomeWords(outcome) {
+  const label = state.outcomeLabels[outcome];
+  return label && label[state.locale] ? `${label[state.locale]} (${outcome})` : outcome;
 }
 
 function percent(value) {
@@ -239,7 +246,7 @@ function rescoreRow(title, rescore) {
     el("th", { scope: "row", text: title }),
     el("td", { class: "number", text: `v${rescore.model_version}` }),
     el("td", { class: "number", text: rescore.score === null ? (rescore.rules_fired && rescore.rules_fired.length ? rescore.rules_fired.join(", ") : s.noRuleFires) : rescore.score.toFixed(3) }),
-    el("td", { text: rescore.outcome }),
+    el("td", { text: outcomeWords(rescore.outcome) }),
     el("td", { text: rescore.corrected ? s.withCorrections : s.asDecided }),
   );
 }
@@ -371,6 +378,7 @@ async function renderCase(caseId) {
     throw error;
   }
   const d = item.decision;
+  state.outcomeLabels = d.outcome_labels || {};
   const short = item.case_id.slice(0, 8);
   document.title = s.title(s.caseName(short));
   const explanation = d.explanation || {};
@@ -483,7 +491,7 @@ function outcomeSection(item) {
         { class: "card", id: "resolution" },
         factsList([
           [s.resolutionHeading, s.resolutionNames[item.resolution] || item.resolution],
-          [s.outcome, item.outcome],
+          [s.outcome, outcomeWords(item.outcome)],
           [s.humanDecision, item.human_decision_id || "—"],
         ]),
         el("h3", { text: s.rationale }),
@@ -502,7 +510,7 @@ function outcomeSection(item) {
         el("p", { class: "note", role: "status", text: s.proposalNote }),
         factsList([
           [s.resolutionHeading, s.resolutionNames[p.resolution] || p.resolution],
-          [s.outcome, p.outcome],
+          [s.outcome, outcomeWords(p.outcome)],
           [s.proposedBy, p.proposed_by],
           [s.proposedAt, date(p.proposed_at, true)],
         ]),
@@ -543,7 +551,7 @@ function resolutionForm(item) {
         el(
           "select",
           { id: "field-outcome", name: "outcome", "data-field": "outcome", "aria-describedby": "field-outcome-hint field-outcome-error" },
-          ...d.allowed_outcomes.map((o) => el("option", { value: o, selected: o === d.outcome, text: o === d.outcome ? s.automatedTag(o) : o })),
+          ...d.allowed_outcomes.map((o) => el("option", { value: o, selected: o === d.outcome, text: o === d.outcome ? s.automatedTag(outcomeWords(o)) : outcomeWords(o) })),
         ),
         el("p", { class: "field-error", id: "field-outcome-error", "data-error-for": "outcome", hidden: true }),
       ),
