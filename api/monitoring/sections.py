@@ -588,7 +588,7 @@ def monitoring_sections(
             str(a.get("against", "")),
         )
     )
-    return _sorted_keys(
+    sections: dict[str, Any] = _sorted_keys(
         {
             "versions": version_rows,
             "outcomes": {
@@ -603,6 +603,7 @@ def monitoring_sections(
             "thresholds": thresholds.model_dump(),
         }
     )
+    return sections
 
 
 def _sorted_keys(value: Any) -> Any:

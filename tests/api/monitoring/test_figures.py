@@ -254,8 +254,7 @@ def test_monitoring_groups_are_sealed_and_never_come_back(
 def test_a_monitoring_group_the_spec_does_not_allow_is_refused_by_field(
     service: Service, trained: TrainedModels, model: str, monitoring: dict[str, Any], field: str
 ) -> None:
-    kind = "credit" if model == "credit" else "churn"
-    (features,) = fixture_rows(trained, kind, 1)
+    (features,) = fixture_rows(trained, "credit" if model == "credit" else "churn", 1)
     answer = service.client.post(
         f"/v1/decisions/{model}",
         json={
