@@ -169,6 +169,7 @@ def _drift(
     version: int | None,
     info: _Version,
     thresholds: MonitoringThresholds,
+    suppress: _Suppressor,
     alerts: list[dict[str, Any]],
 ) -> dict[str, Any]:
     if version is None or current.decisions(version) < thresholds.min_cell:
@@ -224,6 +225,7 @@ def _drift(
             "share_change_previous": _round(
                 share - share_previous if share is not None and share_previous is not None else None
             ),
+            "histogram": _histogram(info.bins.get(name), live, expected, suppress),
         }
         features.append(entry)
         for against in ("training", "previous"):
@@ -255,6 +257,28 @@ def _drift(
         "features": features,
         "psi_threshold": threshold,
         "share_change_threshold": share_threshold,
+    }
+
+
+def _histogram(
+    bins: FeatureBins | None,
+    live: Mapping[str, int],
+    expected: Mapping[str, int] | None,
+    suppress: _Suppressor,
+) -> dict[str, Any] | None:
+    """A feature's cells in order, the period's counts and the training shares of each."""
+    if bins is None:
+        return None
+    cells = [c for c in bins.cells() if c in live or (expected and c in expected)]
+    whole = sum(expected.values()) if expected else 0
+    return {
+        "kind": bins.kind,
+        "edges": list(bins.edges) if bins.kind == "number" else None,
+        "cells": cells,
+        "counts": [suppress.count(live.get(c, 0)) for c in cells],
+        "training_shares": [_round(expected.get(c, 0) / whole) for c in cells]
+        if expected and whole
+        else None,
     }
 
 
@@ -576,6 +600,7 @@ def monitoring_sections(
         busiest,
         infos[busiest] if busiest is not None else _Version(None, None, {}),
         thresholds,
+        suppress,
         alerts,
     )
     fairness = _fairness(current, latest_spec, thresholds, suppress, alerts)

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, text
 
+from api.audit.writer import LogWriter
 from api.core.timestamps import as_utc
 from api.decisions.integrity import row_mac_key
 from api.decisions.models import Decision
@@ -194,6 +195,31 @@ def test_two_writers_on_one_database_add_up(service: Service, trained: TrainedMo
     stored = _stored(service, "fraud")
     assert sum(n for k, (n, _) in stored.items() if k[2] == "outcome") == 60
     _same(stored, _recount(service, "fraud"))
+
+
+def test_the_writers_session_path_adds_the_same_figures(
+    service: Service, trained: TrainedModels
+) -> None:
+    writer = LogWriter(
+        service.context.engine,
+        kek=service.context.settings.key_encryption_key.get_secret_value(),
+    )
+    # A unit of work in the batch sends the whole batch down the session path.
+    unit = writer.submit_unit(lambda session: [])
+    decide_on(
+        service,
+        "credit",
+        fixture_rows(trained, "credit", 12),
+        day=date(2026, 10, 20),
+        groups=GROUPS * 3,
+        writer=writer,
+    )
+    writer.start()
+    writer.stop()
+    assert unit.result() == [] and writer.stats.batches == 1 and writer.stats.entries == 13
+    stored = _stored(service, "credit")
+    assert sum(n for k, (n, _) in stored.items() if k[2] == "outcome") == 12
+    _same(stored, _recount(service, "credit"))
 
 
 def test_monitoring_groups_are_sealed_and_never_come_back(
