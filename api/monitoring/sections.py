@@ -96,11 +96,11 @@ def _read(session: Session, model: str, start: date, end: date) -> _Period:
             _add(period.outcomes[version], outcome, count)
             _add(period.by_day[day], outcome, count)
             period.days[version].add(day)
-        elif kind == "score":
-            _add(period.score[version], value, count)
+            if value:  # the score's bin (none for rules)
+                _add(period.score[version], value, count)
         elif kind == "feature":
-            _add(period.features[version][name], value, count)
-        elif kind == "shap":
+            if value:  # "": a feature without bins, counted for its |SHAP| only
+                _add(period.features[version][name], value, count)
             n, s = period.shap[version].get(name, (0, 0.0))
             period.shap[version][name] = (n + count, s + float(total))
         elif kind == "group":
@@ -200,10 +200,14 @@ def _drift(
                         "threshold": threshold,
                     }
                 )
-    shares = _shares(current.shap.get(version, {}))
-    previous_shares = _shares(previous.shap.get(version, {}))
+    # Only a scored version is explained: rules have no |SHAP|.
+    shares = _shares(current.shap.get(version, {})) if live_score else {}
+    before_score = previous.score.get(version, {})
+    previous_shares = _shares(previous.shap.get(version, {})) if before_score else {}
     training_shares = _reference_shares(reference) if reference is not None else {}
     names = sorted(set(current.features.get(version, {})) | set(shares))
+    if not live_score:
+        names = sorted(current.features.get(version, {}))
     features = []
     for name in names:
         live = current.features.get(version, {}).get(name, {})
