@@ -20,6 +20,7 @@ from typing import Any
 
 from api.core.errors import NotFoundError
 from explain import SegmentExplainer, TreeExplainer
+from models.monitoring import FeatureBins, Reference, spec_bins
 from models.registry import (
     CHAMPION,
     RegistryError,
@@ -62,6 +63,10 @@ class ServedModel:
     mode_specs: dict[bool, ModelSpec] = field(default_factory=dict)
     # Segments (k-means): what explains an assignment; None for every other kind.
     segment_explainer: SegmentExplainer | None = None
+    # The monitoring reference logged with the version (None: none was), and the bins the
+    # decision writer counts each feature on (the reference's, else the spec's).
+    reference: Reference | None = None
+    bins: dict[str, FeatureBins] = field(default_factory=dict)
 
     @property
     def is_recommender(self) -> bool:
@@ -141,6 +146,8 @@ def _build(name: str, tracking_uri: str, alias: str, version: int | None = None)
         explainers=explainers,
         mode_specs=mode_specs,
         segment_explainer=segment_explainer,
+        reference=loaded.reference,
+        bins=loaded.reference.bins if loaded.reference is not None else spec_bins(spec),
     )
 
 
