@@ -373,6 +373,7 @@ def summary(case: ReviewCase, now: datetime) -> CaseSummaryRead:
         lease_expires_at=as_utc(case.lease_expires_at),
         claimable=claimable(case, now),
         awaiting_second_reviewer=case.proposed_by is not None and case.state in ACTIVE_CASE_STATES,
+        quality_sample=bool(case.quality_sample),
         resolution=case.resolution,
         outcome=case.outcome,
     )
