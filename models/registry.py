@@ -32,7 +32,8 @@ from urllib.parse import unquote, urlparse
 import yaml
 
 from models.classifier import TrainResult
-from models.holdout import NotComparableError
+from models.holdout import ClassifierHoldout, NotComparableError
+from models.monitoring import REFERENCE_ARTIFACT, Reference, compute_reference
 from models.reporting import model_card, shap_summary_figure
 from models.rules import ExampleResult, check_examples
 from models.spec import ModelSpec
@@ -56,6 +57,7 @@ __all__ = [
     "promote",
     "registered_models",
     "require_store",
+    "training_reference",
 ]
 
 CHAMPION = "champion"
@@ -140,6 +142,8 @@ class LoadedModel:
     run_id: str
     model: Any
     spec: ModelSpec
+    # The training reference of the monitoring figures (None: a version registered before it).
+    reference: Reference | None = None
 
 
 def local_store(home: str | Path) -> str:
@@ -298,6 +302,8 @@ def _compare(result: TrainResult, *, tracking_uri: str, client: Any, force: bool
         except Exception as exc:
             raise NotComparableError(f"it could not be loaded: {exc}") from exc
         theirs = result.holdout.score(loaded.model, loaded.spec)
+        if loaded.reference is None:
+            _cache_reference(client, str(current.run_id), loaded.model, loaded.spec, result)
         base["champion"] = {m: theirs.get(m, math.nan) for m in spec.gates}
         wins, reason = judge(spec, mine, theirs)
     except NotComparableError as exc:
@@ -306,6 +312,48 @@ def _compare(result: TrainResult, *, tracking_uri: str, client: Any, force: bool
         )
         return Comparison("not-comparable", reason, promoted=force, **base)
     return Comparison("better" if wins else "not-better", reason, promoted=wins or force, **base)
+
+
+def training_reference(result: TrainResult) -> Reference | None:
+    """The monitoring reference of a classifier run, on its evaluation split.
+
+    Returns
+    -------
+    Reference or None
+        None for a run that kept no evaluation rows (a recommender).
+    """
+    if not isinstance(result.holdout, ClassifierHoldout):
+        return None
+    return compute_reference(result.model, result.spec, result.holdout.frame)
+
+
+def _cache_reference(
+    client: Any, run_id: str, model: Any, spec: ModelSpec, result: TrainResult
+) -> None:
+    """Compute an older version's reference on the new run's held-out rows and log it to its run.
+
+    A version registered before references were logged gets one the first time a new run holds
+    rows it can be measured on; its served figures then have bins and a baseline.
+    """
+    if not isinstance(result.holdout, ClassifierHoldout) or model is None:
+        return
+    if any(f not in result.holdout.frame.columns for f in spec.feature_names):
+        return
+    reference = compute_reference(model, spec, result.holdout.frame)
+    client.log_dict(run_id, reference.to_dict(), REFERENCE_ARTIFACT)
+
+
+def _reference(client: Any, run_id: str) -> Reference | None:
+    import mlflow
+
+    folder = REFERENCE_ARTIFACT.rpartition("/")[0]
+    if not any(a.path == REFERENCE_ARTIFACT for a in client.list_artifacts(run_id, folder)):
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        path = mlflow.artifacts.download_artifacts(
+            run_id=run_id, artifact_path=REFERENCE_ARTIFACT, dst_path=tmp
+        )
+        return Reference.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
 
 
 def _log_comparison(comparison: Comparison) -> None:
@@ -404,6 +452,9 @@ def log_training(
             mlflow.log_text(spec.to_yaml(), "spec.yaml")
             mlflow.log_text(model_card(result, data_source=data_source), "model_card.md")
             mlflow.log_text(json.dumps(result.fairness, indent=2), "fairness.json")
+            reference = training_reference(result)
+            if reference is not None:
+                mlflow.log_dict(reference.to_dict(), REFERENCE_ARTIFACT)
             figure = shap_summary_figure(result)
             mlflow.log_figure(figure, "shap_summary.png")
             import matplotlib.pyplot as plt
@@ -686,10 +737,12 @@ def load_model(
         # A spec of kind rules is the whole of its version: nothing else to load.
         rules = mv.tags.get("glassbox.kind") == "rules"
         model = None if rules else mlflow.sklearn.load_model(f"models:/{name}/{mv.version}")
+        reference = None if rules else _reference(client, str(mv.run_id))
     return LoadedModel(
         name=name,
         version=int(mv.version),
         run_id=str(mv.run_id),
         model=model,
         spec=ModelSpec.model_validate(raw),
+        reference=reference,
     )

@@ -38,6 +38,8 @@ __all__ = [
     "Locale",
     "ModelKind",
     "ModelSpec",
+    "MonitoringAttribute",
+    "MonitoringThresholds",
     "OtherBucket",
     "Policy",
     "RatingScale",
@@ -547,6 +549,38 @@ class CsvOptions(_Strict):
         return self
 
 
+class MonitoringAttribute(_Strict):
+    """A group an application may state about a person for fairness monitoring only.
+
+    AI Act Art. 10(5): outcomes are counted per group to detect bias; the attribute is never a
+    model input, never in an explanation, and is sealed under the person's key with the
+    decision. Only the declared ``values`` are accepted.
+    """
+
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+    label: Label
+    values: dict[Annotated[str, Field(min_length=1, max_length=64)], Label] = Field(min_length=2)
+
+
+class MonitoringThresholds(_Strict):
+    """When a monitoring figure is an alert.
+
+    ``psi``: population stability index of a feature or of the score; ``share_change``: change
+    in a feature's share of the mean |SHAP|; ``selection_rate_difference``,
+    ``false_positive_rate_difference``, ``false_negative_rate_difference``: largest gap between
+    groups; ``selection_rate_ratio``: smallest ratio (below it is an alert); ``min_cell``: the
+    fewest decisions a figure is shown for (smaller cells are suppressed).
+    """
+
+    psi: float = Field(default=0.2, gt=0)
+    share_change: float = Field(default=0.1, gt=0, le=1)
+    selection_rate_difference: float = Field(default=0.1, gt=0, le=1)
+    selection_rate_ratio: float = Field(default=0.8, gt=0, le=1)
+    false_positive_rate_difference: float = Field(default=0.1, gt=0, le=1)
+    false_negative_rate_difference: float = Field(default=0.1, gt=0, le=1)
+    min_cell: int = Field(default=10, ge=10)
+
+
 class ModelSpec(_Strict):
     """Everything glassbox needs to know about one model besides its fitted parameters."""
 
@@ -579,6 +613,9 @@ class ModelSpec(_Strict):
     csv: CsvOptions = Field(default_factory=CsvOptions)
     # A decision made by rules (kind "rules"): its rules, default outcome and worked examples.
     rules: RuleSet | None = None
+    # Fairness monitoring (AI Act Art. 10(5)): groups an application may state, never inputs.
+    monitoring: list[MonitoringAttribute] = Field(default_factory=list)
+    monitoring_thresholds: MonitoringThresholds = Field(default_factory=MonitoringThresholds)
 
     @model_validator(mode="after")
     def _check(self) -> ModelSpec:
@@ -591,6 +628,17 @@ class ModelSpec(_Strict):
         overlap = set(names) & set(self.protected_attributes)
         if overlap:
             raise ValueError(f"protected attributes cannot be model features: {sorted(overlap)}")
+        watched = [a.name for a in self.monitoring]
+        twice = {n for n in watched if watched.count(n) > 1}
+        if twice:
+            raise ValueError(f"monitoring attributes declared twice: {sorted(twice)}")
+        inputs = set(names) | {f.source_column for f in self.features if f.source_column}
+        named = sorted(set(watched) & inputs)
+        if named:
+            raise ValueError(
+                f"monitoring attributes are never model inputs (AI Act Art. 10(5)): {named} "
+                "is a feature"
+            )
         special = [f.name for f in self.features if f.special_category]
         if special and not self.policy.special_category_basis:
             raise ValueError(

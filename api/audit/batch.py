@@ -12,7 +12,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Dialect, Insert, Table
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from api.audit.log import PreparedEntry, prepare_entry
@@ -20,7 +21,18 @@ from api.audit.schemas import LogEntryCreate, LogEntryRead
 from api.vault.keys import KeyId
 from api.vault.sealing import SealedRecord, seal_record
 
-__all__ = ["Batch", "Item", "RowGroups", "Unit", "Work", "assemble_batch", "keys_of_batch"]
+__all__ = [
+    "AddedRows",
+    "Batch",
+    "Item",
+    "RowGroups",
+    "Unit",
+    "Work",
+    "additive_insert",
+    "additive_suffix",
+    "assemble_batch",
+    "keys_of_batch",
+]
 
 # A unit of work runs inside the batch's transaction: it may write rows of its own (a decision,
 # a case) and returns the log entries that must commit atomically with them.
@@ -46,11 +58,82 @@ class RowGroups:
                 yield table, columns, values
 
 
+class AddedRows:
+    """Additive rows summed in memory: per table, per primary key, the sum of the other columns.
+
+    Rows come out sorted by key, so two writers adding to the same rows lock them in the same
+    order (no deadlock on PostgreSQL).
+    """
+
+    def __init__(self) -> None:
+        self._tables: dict[Table, tuple[tuple[str, ...], dict[tuple[Any, ...], list[Any]]]] = {}
+
+    def add(self, table: Table, row: Mapping[str, Any]) -> None:
+        """Add one row of ``table`` (every column given)."""
+        entry = self._tables.get(table)
+        if entry is None:
+            keys = tuple(c.name for c in table.primary_key.columns)
+            entry = self._tables[table] = (keys, {})
+        keys, sums = entry
+        key = tuple(row[k] for k in keys)
+        values = [v for c, v in row.items() if c not in keys]
+        held = sums.get(key)
+        if held is None:
+            sums[key] = values
+        else:
+            for i, v in enumerate(values):
+                held[i] += v
+        if len(values) != len(row) - len(keys):
+            raise ValueError("an additive row names every key column once")
+
+    def __bool__(self) -> bool:
+        return bool(self._tables)
+
+    def rows(self) -> Iterator[tuple[Table, tuple[str, ...], list[tuple[Any, ...]]]]:
+        """Per table: its columns (key first) and its summed rows, sorted by key."""
+        for table, (keys, sums) in self._tables.items():
+            summed = tuple(c.name for c in table.columns if c.name not in keys)
+            yield (
+                table,
+                keys + summed,
+                [key + tuple(sums[key]) for key in sorted(sums)],
+            )
+
+
+def additive_suffix(dialect: Dialect, table: Table) -> str:
+    """``ON CONFLICT (key) DO UPDATE SET c = table.c + excluded.c`` for an INSERT of ``table``."""
+    quote = dialect.identifier_preparer
+    keys = [c.name for c in table.primary_key.columns]
+    name = quote.format_table(table)
+    summed = [quote.quote(c.name) for c in table.columns if c.name not in keys]
+    return f" ON CONFLICT ({', '.join(quote.quote(k) for k in keys)}) DO UPDATE SET " + ", ".join(
+        f"{c} = {name}.{c} + excluded.{c}" for c in summed
+    )
+
+
+def additive_insert(dialect: Dialect, table: Table) -> Insert:
+    """The same upsert as a SQLAlchemy statement (the session path, and outside the writer)."""
+    module = postgresql if dialect.name == "postgresql" else sqlite
+    statement = module.insert(table)
+    keys = [c.name for c in table.primary_key.columns]
+    upsert: Insert = statement.on_conflict_do_update(
+        index_elements=keys,
+        set_={
+            c.name: table.c[c.name] + statement.excluded[c.name]
+            for c in table.columns
+            if c.name not in keys
+        },
+    )
+    return upsert
+
+
 @dataclass
 class Batch:
     """A batch made ready to write: its rows, its entries in chain order, and whose is which."""
 
     rows: RowGroups = field(default_factory=RowGroups)
+    # Figures its records add to (summed over the batch, added after its rows).
+    added: AddedRows = field(default_factory=AddedRows)
     prepared: list[PreparedEntry] = field(default_factory=list)
     # Per caller: its entries' slice of ``prepared`` and the shape of its result.
     spans: list[tuple[int, int, str]] = field(default_factory=list)
@@ -110,6 +193,8 @@ def assemble_batch(
             batch.rows.add(work.table, row)
             for table, extra in work.extra_rows:
                 batch.rows.add(table, extra)
+            for table, counted in work.counts:
+                batch.added.add(table, counted)
             prepared.extend(entries)
             shape = "record" if work.entry_kind is not None else "none"
         else:

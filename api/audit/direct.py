@@ -21,7 +21,7 @@ from typing import Any, cast
 from sqlalchemy import ARRAY, Dialect, Engine, String, Table, bindparam
 from sqlalchemy.exc import DBAPIError
 
-from api.audit.batch import Item, assemble_batch, keys_of_batch
+from api.audit.batch import Item, additive_suffix, assemble_batch, keys_of_batch
 from api.audit.chain import GENESIS_HASH
 from api.audit.log import LOG_LOCK_ID, ChainedEntry, PreparedEntry, chain_entries
 from api.audit.models import LogEntry
@@ -171,6 +171,15 @@ class DirectWriter:
             plan = self._inserts[(table, keys, suffix)] = _Insert(self.dialect, table, keys, suffix)
         return plan
 
+    def _added_plan(self, table: Table, keys: tuple[str, ...]) -> _Insert:
+        """The upsert that adds a batch's summed rows to a table's stored ones."""
+        plan = self._inserts.get((table, keys, "+"))
+        if plan is None:
+            plan = self._inserts[(table, keys, "+")] = _Insert(
+                self.dialect, table, keys, additive_suffix(self.dialect, table)
+            )
+        return plan
+
     def _check(self, table: Table) -> None:
         simple = self._simple.get(table)
         if simple is None:
@@ -259,6 +268,9 @@ class DirectWriter:
                     cursor.executemany(
                         plan.sql, [plan.params([v[c] for c in columns]) for v in values]
                     )
+                for table, columns, added in batch.added.rows():
+                    plan = self._added_plan(table, columns)
+                    cursor.executemany(plan.sql, [plan.params(row) for row in added])
                 stored = self._append(cursor, batch.prepared) if batch.prepared else []
                 connection.commit()
                 if self.checkpointer is not None:

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import Engine, insert
 from sqlalchemy.orm import Session
 
-from api.audit.batch import Item, Unit, Work, assemble_batch, keys_of_batch
+from api.audit.batch import Item, Unit, Work, additive_insert, assemble_batch, keys_of_batch
 from api.audit.direct import DirectWriter, NeedsSessionError
 from api.audit.errors import WriterClosedError
 from api.audit.log import PreparedEntry, append_prepared, prepare_entry
@@ -357,5 +357,10 @@ class LogWriter:
             batch = assemble_batch(items, keys, year, session)
             for table, _, values in batch.rows:
                 session.connection().execute(insert(table), [dict(v) for v in values])
+            for table, columns, added in batch.added.rows():
+                session.connection().execute(
+                    additive_insert(self.engine.dialect, table),
+                    [dict(zip(columns, row, strict=True)) for row in added],
+                )
             stored = append_prepared(session, prepared=batch.prepared) if batch.prepared else []
         return batch.results(stored)

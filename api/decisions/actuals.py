@@ -37,10 +37,13 @@ from api.core.errors import ConflictError, InvalidRequestError
 from api.core.security import Principal
 from api.core.timestamps import as_utc, utc_now
 from api.decisions.errors import ActualExistsError, DecisionNotFoundError, SubjectErasedError
+from api.decisions.integrity import row_mac_key
 from api.decisions.models import Decision, DecisionActual
 from api.decisions.reading import decision_data_key, open_decision
 from api.decisions.records import sealing_key
 from api.decisions.schemas import ActualCreate, ActualRead
+from api.decisions.sealed import open_decision_fields
+from api.monitoring.figures import add_actual
 from api.vault.sealing import seal_entry
 from models.spec import ModelSpec
 
@@ -167,8 +170,9 @@ def record_actual(
                 decision, actual, opened.frozen["items"] if is_recommendation else None
             )
             observed_at = _checked_observed_at(decision, actual.observed_at, received_at)
+            dek = decision_data_key(session, decision=decision, kek=kek)
             entry = seal_entry(
-                decision_data_key(session, decision=decision, kek=kek),
+                dek,
                 kind=EntryKind.DECISION_ACTUAL,
                 subject_pseudonym=decision.subject_pseudonym,
                 body={
@@ -200,6 +204,25 @@ def record_actual(
                 )
             )
             session.flush()
+            if not is_recommendation and decision.monitoring_ct is not None:
+                # The groups the application stated, opened while the person's key is live:
+                # the error rates per group count this actual, and nothing of the person.
+                groups = open_decision_fields(
+                    session,
+                    dek=dek,
+                    decision=decision,
+                    fields=("monitoring",),
+                    mac_key=row_mac_key(kek),
+                )["monitoring"]
+                add_actual(
+                    session,
+                    model=decision.model_name,
+                    version=decision.model_version,
+                    day=as_utc(decision.created_at).date(),
+                    outcome=decision.outcome,
+                    positive=bool(actual.actual),
+                    groups=groups,
+                )
     except IntegrityError as exc:  # another worker recorded it between our read and insert
         raise ActualExistsError(f"what happened after decision {decision_id} is recorded") from exc
     except (KeyShredded, KeyNotFoundError) as exc:

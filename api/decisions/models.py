@@ -79,6 +79,9 @@ class Decision(Base):
     features_ct: Mapped[bytes] = mapped_column(LargeBinary)
     explanation_ct: Mapped[bytes] = mapped_column(LargeBinary)
     notice_ct: Mapped[bytes] = mapped_column(LargeBinary)
+    # The groups an application stated for fairness monitoring (AI Act Art. 10(5)), sealed like
+    # the features; null when it stated none. Never an input, never in the explanation.
+    monitoring_ct: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     # A human outcome (Art. 22(3)) is a new row naming the automated one it supersedes, the
     # review case and the reviewer's key; the automated row is never changed.
     # Filled by the database: a Python-side default would push every batch of the group-commit

@@ -33,6 +33,7 @@ from api.decisions.reasons import notice_with_reasons, upheld_reasons
 from api.decisions.role import role_body
 from api.decisions.runtime import ServedModel
 from api.decisions.schemas import DecisionCreate
+from api.monitoring.figures import groups_json
 from api.reviews.deadlines import due_date
 from api.vault.sealing import SealedRecord, seal_entry
 from explain import Explanation, long_date, reasons_sentence
@@ -376,6 +377,7 @@ class DecisionRecord:
         *,
         extra_rows: Sequence[tuple[Table, Mapping[str, Any]]] = (),
         extra_entries: Sequence[LogEntryCreate] = (),
+        counts: Sequence[tuple[Table, Mapping[str, Any]]] = (),
     ) -> SealedRecord:
         """The unit the group-commit writer seals and commits, with what must commit with it.
 
@@ -384,6 +386,8 @@ class DecisionRecord:
         extra_rows, extra_entries : sequence
             Rows and entries written in the decision's transaction (a policy case,
             :func:`api.reviews.policy.policy_case`).
+        counts : sequence
+            The monitoring cells it adds to (:func:`api.monitoring.figures.decision_figures`).
 
         Returns
         -------
@@ -403,6 +407,7 @@ class DecisionRecord:
             key_epoch=self.row["key_epoch"],
             extra_rows=extra_rows,
             extra_entries=extra_entries,
+            counts=counts,
         )
 
     def body(self, *, subject_token: str, token_expires_at: datetime) -> dict[str, Any]:
@@ -455,6 +460,7 @@ def compose_decision(
     decision_id: str | None = None,
     decided_at: datetime | None = None,
     human_only: bool = False,
+    groups: Mapping[str, str] | None = None,
 ) -> DecisionRecord:
     """Compose an automated decision: outcome by policy, notice, row, sealed fields, entry.
 
@@ -481,6 +487,9 @@ def compose_decision(
     human_only : bool
         An admin set the model to ``human_only`` (:mod:`api.decisions.oversight`): the
         decision waits for a reviewer (review reason ``human_oversight``).
+    groups : mapping of str to str, optional
+        The monitoring groups the application stated (AI Act Art. 10(5)), sealed as the
+        personal field ``monitoring``: never an input, never in the explanation or the body.
 
     Returns
     -------
@@ -538,6 +547,8 @@ def compose_decision(
         "explanation": _dumps(frozen),
         "notice": _dumps(notice),
     }
+    if groups:
+        personal["monitoring"] = groups_json(groups)
     row = {
         "decision_id": decision_id,
         "created_at": created_at,

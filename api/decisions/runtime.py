@@ -20,6 +20,7 @@ from typing import Any
 
 from api.core.errors import NotFoundError
 from explain import TreeExplainer
+from models.monitoring import FeatureBins, Reference, spec_bins
 from models.registry import (
     CHAMPION,
     RegistryError,
@@ -60,6 +61,10 @@ class ServedModel:
     explainers: dict[bool, TreeExplainer] = field(default_factory=dict)
     # The spec restricted to each mode's features, for wording the factors of that mode.
     mode_specs: dict[bool, ModelSpec] = field(default_factory=dict)
+    # The monitoring reference logged with the version (None: none was), and the bins the
+    # decision writer counts each feature on (the reference's, else the spec's).
+    reference: Reference | None = None
+    bins: dict[str, FeatureBins] = field(default_factory=dict)
 
     @property
     def is_recommender(self) -> bool:
@@ -127,6 +132,8 @@ def _build(name: str, tracking_uri: str, alias: str, version: int | None = None)
         loaded_at=datetime.now(UTC),
         explainers=explainers,
         mode_specs=mode_specs,
+        reference=loaded.reference,
+        bins=loaded.reference.bins if loaded.reference is not None else spec_bins(spec),
     )
 
 

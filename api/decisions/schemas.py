@@ -136,6 +136,13 @@ class DecisionCreate(BaseModel):
         "an application an admin allowed them (api.webhooks.destinations).",
     )
     locale: Locale = "en"
+    monitoring: dict[str, Any] | None = Field(
+        default=None,
+        description="Fairness monitoring only (AI Act Art. 10(5)): the groups the model's spec "
+        'declares under "monitoring", e.g. {"age_band": "25-34", "sex": "female"}, each value '
+        "one the spec allows. Sealed with the decision under the person's key and counted in "
+        "aggregate; never a model input, never in the explanation or the response.",
+    )
 
 
 class ModelRef(BaseModel):

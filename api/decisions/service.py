@@ -44,6 +44,7 @@ from api.decisions.ruled import model_lookup, score_rules
 from api.decisions.runtime import ModelNotServedError, ModelRegistry, ServedModel
 from api.decisions.schemas import DecisionCreate
 from api.decisions.validation import FeatureProblemsError, validate_features, validate_history
+from api.monitoring.figures import check_monitoring, decision_figures
 from api.reviews.policy import policy_case
 from api.rights.preferences import has_objected
 from api.vault.errors import ProcessingRestricted
@@ -56,6 +57,7 @@ __all__ = [
     "SUBJECT_TOKEN_TTL",
     "DecisionResult",
     "create_decision",
+    "decision_cells",
     "get_decision",
     "score_request",
 ]
@@ -224,6 +226,45 @@ def score_request(
     return _score_classifier(served, request)
 
 
+def decision_cells(
+    served: ServedModel, scored: Scored, row: dict[str, Any], groups: dict[str, str]
+) -> list[tuple[Table, dict[str, Any]]]:
+    """The monitoring cells an automated decision adds to (:mod:`api.monitoring.figures`).
+
+    Parameters
+    ----------
+    served : ServedModel
+        The deciding version (its bins).
+    scored : Scored
+        What it made of the request.
+    row : dict
+        The composed decision row (its outcome and time).
+    groups : dict of str to str
+        The monitoring groups the application stated.
+
+    Returns
+    -------
+    list of (Table, dict)
+        For ``SealedRecord.counts``.
+    """
+    explanation = scored.explanation
+    return decision_figures(
+        model=served.name,
+        version=served.version,
+        day=row["created_at"].date(),
+        outcome=row["outcome"],
+        score=None if served.is_recommender else scored.score,
+        features=None if served.is_recommender else scored.data,
+        bins=served.bins,
+        shap=(
+            dict(zip(explanation.feature_names, explanation.values.tolist(), strict=True))
+            if explanation is not None and not served.is_recommender
+            else None
+        ),
+        groups=groups,
+    )
+
+
 async def create_decision(
     context: AppContext,
     *,
@@ -280,6 +321,9 @@ async def create_decision(
             f"no decision is taken until it is resumed. Reason given: {oversight.reason}"
         )
     settings = context.settings
+    # Fairness monitoring groups (AI Act Art. 10(5)): checked here, sealed with the decision and
+    # counted in aggregate; the model never sees them.
+    groups = check_monitoring(served.spec, request.monitoring)
     # The application's scope, read with its key: the same subject_ref sent by an application
     # outside that scope is another person, whose token reaches none of these decisions.
     pseudonym = subject_pseudonym(settings, subject_ref=request.subject_ref, principal=principal)
@@ -310,6 +354,7 @@ async def create_decision(
         mac_key=row_mac_key(settings.key_encryption_key.get_secret_value()),
         decided_at=decided_at,
         human_only=oversight.human_only,
+        groups=groups,
     )
     created_at = record.row["created_at"]
     case_rows: tuple[tuple[Table, dict[str, Any]], ...] = ()
@@ -325,7 +370,11 @@ async def create_decision(
         )
         case_rows, case_entries = (case_row,), (case_entry,)
     written = context.writer.submit_record(
-        record.for_writer(extra_rows=case_rows, extra_entries=case_entries)
+        record.for_writer(
+            extra_rows=case_rows,
+            extra_entries=case_entries,
+            counts=decision_cells(served, record.scored, record.row, groups),
+        )
     )
     submitted = time.perf_counter()
     # What only the response needs is made while the writer commits the record: the subject

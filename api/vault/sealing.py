@@ -93,6 +93,9 @@ class SealedRecord:
 
     ``extra_rows`` (rows of other tables, as they are) are inserted in the same transaction
     after the record's row, and ``extra_entries`` are appended after the record's own entry.
+    ``counts`` are additive rows (no personal data: figures about many records): the writer sums
+    a batch's rows of the same key in memory and adds them to the stored ones in one
+    ``INSERT ... ON CONFLICT DO UPDATE`` (:mod:`api.audit.batch`).
     """
 
     table: Table
@@ -107,6 +110,8 @@ class SealedRecord:
     # inserted after it, and entries appended after its own (the case's opening transition).
     extra_rows: Sequence[tuple[Table, Mapping[str, Any]]] = ()
     extra_entries: Sequence[LogEntryCreate] = ()
+    # Additive rows of tables whose primary key names a cell and whose other columns are summed.
+    counts: Sequence[tuple[Table, Mapping[str, Any]]] = ()
     key_category: str = GENERAL_CATEGORY
     key_epoch: int | None = None
 

@@ -1,0 +1,1 @@
+"""Monitoring: figures without personal data, gathered as decisions are written; drift, fairness."""
