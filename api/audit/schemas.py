@@ -59,6 +59,8 @@ class EntryKind(StrEnum):
     MODEL_OVERSIGHT = "model_oversight"
     # What really happened after a decision, as its application reported it.
     DECISION_ACTUAL = "decision_actual"
+    # A periodic report of a model: its SHA-256, signed with the checkpoint key.
+    REPORT = "report"
 
 
 class LogEntryCreate(BaseModel):

@@ -23,19 +23,20 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from api.core.settings import Settings
 from api.core.timestamps import as_utc
 from api.decisions.models import Decision
 from api.reviews.cases import reading
 from api.reviews.models import CaseOrigin, CaseState, Resolution, ReviewCase
 
-__all__ = ["DIGITS", "ReviewPolicy", "review_health"]
+__all__ = ["DIGITS", "DecisionCounts", "ReviewPolicy", "review_health", "review_policy"]
 
 #: Every rate and time in the figures is rounded to this many decimals (byte-stable JSON).
 DIGITS: Final = 6
@@ -61,6 +62,22 @@ class ReviewPolicy:
     median_seconds: float = 60.0
     min_cases: int = 10
     quality_sample_rate: float = 0.05
+
+
+@dataclass(frozen=True)
+class DecisionCounts:
+    """The period's automated decisions as the monitoring figures count them.
+
+    Attributes
+    ----------
+    versions : mapping of int to int or None
+        Per version, its decisions (``None``: a cell too small to show).
+    cells : mapping of (int, str) to int or None
+        Per version and outcome, its decisions (``None``: too small to show).
+    """
+
+    versions: Mapping[int, int | None] = field(default_factory=dict)
+    cells: Mapping[tuple[int, str], int | None] = field(default_factory=dict)
 
 
 def _ratio(part: int, whole: int | None) -> float | None:
@@ -115,29 +132,26 @@ class _Tally:
         }
 
 
-def _rates(cases: Iterable[Any], decisions: Mapping[tuple[int, str], int | None]) -> dict[str, Any]:
+def _rates(cases: Iterable[Any], counts: DecisionCounts) -> dict[str, Any]:
     """Contest and overturn rates in total, by version and by outcome of the decisions."""
     total = _Tally()
     by_version: dict[int, _Tally] = defaultdict(_Tally)
     by_outcome: dict[str, _Tally] = defaultdict(_Tally)
-    seen: set[tuple[int, str]] = set()
-
-    def add(tallies: tuple[_Tally, ...], count: int | None) -> None:
-        for tally in tallies:
+    for version, count in sorted(counts.versions.items()):
+        for tally in (total, by_version[version]):
             tally.add_decisions(count)
-
-    for (version, outcome), count in sorted(decisions.items()):
-        seen.add((version, outcome))
-        add((total, by_version[version], by_outcome[outcome]), count)
+    for (_, outcome), count in sorted(counts.cells.items()):
+        by_outcome[outcome].add_decisions(count)
     for case in cases:
-        key = (int(case.model_version), str(case.outcome))
-        tallies = (total, by_version[key[0]], by_outcome[key[1]])
-        if key not in seen:
-            # Cases about decisions the figures do not count (written before they were
-            # gathered): the decisions behind the rate are unknown.
-            seen.add(key)
-            add(tallies, None)
-        for tally in tallies:
+        version, outcome = int(case.model_version), str(case.outcome)
+        # Cases about decisions the figures do not count (written before they were
+        # gathered): the decisions behind the rate are unknown.
+        if version not in counts.versions:
+            for tally in (total, by_version[version]):
+                tally.add_decisions(None)
+        if (version, outcome) not in counts.cells:
+            by_outcome[outcome].add_decisions(None)
+        for tally in (total, by_version[version], by_outcome[outcome]):
             tally.add_case(case.origin, case.state, case.resolution)
     return {
         "total": total.to_dict(),
@@ -212,7 +226,7 @@ def review_health(
     start: datetime,
     end: datetime,
     policy: ReviewPolicy,
-    decisions: Mapping[tuple[int, str], int | None] | None = None,
+    decisions: DecisionCounts | None = None,
 ) -> dict[str, Any]:
     """The review section of a model's periodic report, and its alerts.
 
@@ -227,9 +241,9 @@ def review_health(
         the period's decisions; reviewers, the cases they resolved in the period.
     policy : ReviewPolicy
         The thresholds of the rubber-stamping alert, and the quality sample's rate.
-    decisions : mapping, optional
-        The period's automated decisions per (version, outcome), from the monitoring figures
-        (``None`` for a suppressed cell); the rates' denominators. Without it, the rates are
+    decisions : DecisionCounts, optional
+        The period's automated decisions per version and per outcome, from the monitoring
+        figures; the rates' denominators. Without it, the rates are
         ``None``: counting a period's decisions is the figures' job, not a scan of ``decision``.
 
     Returns
@@ -281,7 +295,7 @@ def review_health(
             "median_seconds": policy.median_seconds,
             "min_cases": policy.min_cases,
         },
-        "rates": _rates(of_decisions, decisions or {}),
+        "rates": _rates(of_decisions, decisions or DecisionCounts()),
         "reviewers": reviewers,
         "quality_sample": {
             "rate": policy.quality_sample_rate,
@@ -295,3 +309,25 @@ def review_health(
         },
     }
     return {"review": review, "alerts": alerts}
+
+
+def review_policy(settings: Settings) -> ReviewPolicy:
+    """The review health policy the service is configured with (``GLASSBOX_RUBBER_STAMP_*``,
+    ``GLASSBOX_REVIEW_QUALITY_SAMPLE_RATE``).
+
+    Parameters
+    ----------
+    settings : Settings
+        The service's settings.
+
+    Returns
+    -------
+    ReviewPolicy
+        Its thresholds and sample rate.
+    """
+    return ReviewPolicy(
+        agreement=settings.rubber_stamp_agreement,
+        median_seconds=settings.rubber_stamp_median_seconds,
+        min_cases=settings.rubber_stamp_min_cases,
+        quality_sample_rate=settings.review_quality_sample_rate,
+    )

@@ -1,7 +1,7 @@
 """Review health: ``review_case.quality_sample``, a case drawn for a second reviewer's check.
 
 Revision ID: 0020
-Revises: 0016
+Revises: 0017
 Create Date: 2026-12-04
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0020"
-down_revision: str | None = "0016"
+down_revision: str | None = "0017"
 branch_labels: str | None = None
 depends_on: str | None = None
 

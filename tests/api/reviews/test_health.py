@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.decisions.runtime import ModelRegistry
 from api.reviews.errors import SecondReviewerError
-from api.reviews.health import ReviewPolicy, review_health
+from api.reviews.health import DecisionCounts, ReviewPolicy, review_health
 from api.reviews.queue import claim_case
 from api.reviews.resolution import approve_resolution, quality_sampled, resolve_case
 from tests.api.reviews.support import LEASE, decide, log_of, open_contest
@@ -95,7 +95,10 @@ def test_a_reviewer_who_upholds_everything_in_seconds_is_flagged_by_name(
             start=base - timedelta(days=1),
             end=base + timedelta(days=1),
             policy=ReviewPolicy(),
-            decisions={(version, "review"): 500, (version, "approve"): 1500},
+            decisions=DecisionCounts(
+                versions={version: 2000},
+                cells={(version, "review"): 500, (version, "approve"): 1500},
+            ),
         )
     alerts = health["alerts"]
     assert [a["reviewer"] for a in alerts] == ["stamper"]
@@ -137,7 +140,7 @@ def test_a_reviewer_who_upholds_everything_in_seconds_is_flagged_by_name(
     assert looser["review"]["rates"]["total"]["contest_rate"] is None
 
 
-def test_a_suppressed_cell_leaves_the_rates_unknown(
+def test_a_suppressed_cell_leaves_its_own_rate_unknown(
     session_factory: sessionmaker[Session],
     kek: bytes,
     version: int,
@@ -155,13 +158,18 @@ def test_a_suppressed_cell_leaves_the_rates_unknown(
             start=base - timedelta(days=1),
             end=base + timedelta(days=1),
             policy=ReviewPolicy(),
-            decisions={(version, "review"): None, (version, "approve"): 40},
+            decisions=DecisionCounts(
+                versions={version: 45},
+                cells={(version, "review"): None, (version, "approve"): 40},
+            ),
         )
     by_outcome = {row["outcome"]: row for row in health["review"]["rates"]["by_outcome"]}
     assert by_outcome["review"]["decisions"] is None
     assert by_outcome["review"]["contest_rate"] is None
     assert by_outcome["approve"]["decisions"] == 40
-    assert health["review"]["rates"]["total"]["decisions"] is None
+    # The version's total is shown: a hidden outcome cell does not hide the overall rate.
+    assert health["review"]["rates"]["total"]["decisions"] == 45
+    assert health["review"]["rates"]["total"]["contest_rate"] == round(1 / 45, 6)
 
 
 def test_the_quality_sample_draws_its_share_reproducibly() -> None:
