@@ -183,6 +183,7 @@ footer{margin-top:2rem;color:#7b8794;font-size:.8rem}
 @page{size:A4;margin:1.6cm}
 """
 
+_AGAINST: Final = ("training", "previous")
 _BAR: Final = "#2f6fb0"
 _BAR2: Final = "#9fb3c8"
 _ALERT: Final = "#c81e1e"
@@ -343,10 +344,16 @@ def _group_label(fairness: Mapping[str, Any], attribute: str, group: str, lang: 
         values = {v["value"]: (v.get("label") or {}).get(lang, v["value"]) for v in spec["values"]}
         return f"{attr_label}: {values.get(value, value)}"
 
-    attrs, values = attribute.split("+"), group.split("+")
-    if len(attrs) != len(values):
+    if "+" not in attribute:
+        return one(attribute, group)
+    first, second = attribute.split("+", 1)
+    # A value may hold "+" itself ("65+"): split where the first part is a value of the first.
+    known = {v["value"] for v in names.get(first, {}).get("values", [])}
+    cuts = [i for i, c in enumerate(group) if c == "+"]
+    cut = next((i for i in cuts if group[:i] in known), cuts[0] if cuts else -1)
+    if cut < 0:
         return f"{attribute}: {group}"
-    return " · ".join(one(a, v) for a, v in zip(attrs, values, strict=True))
+    return f"{one(first, group[:cut])} · {one(second, group[cut + 1 :])}"
 
 
 def _alert_where(
@@ -360,9 +367,13 @@ def _alert_where(
         where = _group_label(fairness, str(alert.get("attribute", "")), str(alert["group"]), lang)
     else:
         where = _t("score", lang).split(" ")[0]
-    metric = alert.get("metric")
-    extra = [m for m in (metric, alert.get("against")) if m]
-    return where + (f" ({', '.join(str(m) for m in extra)})" if extra else "")
+    against = alert.get("against")
+    extra = [
+        str(m)
+        for m in (alert.get("metric"), _t(against, lang) if against in _AGAINST else against)
+        if m
+    ]
+    return where + (f" ({', '.join(extra)})" if extra else "")
 
 
 def _alerts(report: Mapping[str, Any], labels: Mapping[str, Label], lang: Language) -> str:
