@@ -64,7 +64,13 @@ def report_command(
     period), report.html and report.pdf; sign the JSON's SHA-256 with the checkpoint key and
     append it to the decision log."""
     from api.decisions.runtime import ModelRegistry
-    from api.reports.render import LANGUAGES, Language, render_html, render_pdf
+    from api.reports.render import (
+        LANGUAGES,
+        Language,
+        PdfUnavailableError,
+        render_html,
+        render_pdf,
+    )
     from api.reports.service import build_report, record_report, report_bytes
     from api.reviews.health import review_policy
 
@@ -107,11 +113,9 @@ def report_command(
         step(f"Writing the HTML and PDF ({lang})")
         labels = _labels(models, model, [v["version"] for v in report["versions"]])
         page = render_html(report, lang=language, sha256=stored.sha256, labels=labels)
-        pdf = render_pdf(page)
         out.mkdir(parents=True, exist_ok=True)
         (out / "report.json").write_bytes(content)
         (out / "report.html").write_text(page, encoding="utf-8")
-        (out / "report.pdf").write_bytes(pdf)
         (out / "report.sig.json").write_bytes(
             report_bytes(
                 {
@@ -125,6 +129,12 @@ def report_command(
                 }
             )
         )
+        try:
+            (out / "report.pdf").write_bytes(render_pdf(page))
+        except PdfUnavailableError as exc:
+            progress.stop()
+            errors.print(f"report.pdf not written: {exc}", markup=False, soft_wrap=True)
+            raise typer.Exit(2) from None
         progress.update(task, description=f"Report of {model} written", completed=6)
     elapsed = time.perf_counter() - began
     _print_alerts(report["alerts"])

@@ -15,9 +15,15 @@ from typing import Any, Final, Literal
 
 from models.labels import Label
 
-__all__ = ["LANGUAGES", "Language", "render_html", "render_pdf"]
+__all__ = ["LANGUAGES", "Language", "PdfUnavailableError", "render_html", "render_pdf"]
 
 Language = Literal["en", "es"]
+
+
+class PdfUnavailableError(RuntimeError):
+    """The PDF cannot be laid out here: a system library WeasyPrint needs is missing."""
+
+
 LANGUAGES: Final = ("en", "es")
 
 _TEXT: Final[dict[str, dict[str, str]]] = {
@@ -705,8 +711,19 @@ def render_pdf(page: str) -> bytes:
     -------
     bytes
         The PDF.
+
+    Raises
+    ------
+    PdfUnavailableError
+        The system lacks the libraries WeasyPrint lays pages out with.
     """
-    from weasyprint import HTML
+    try:
+        from weasyprint import HTML
+    except OSError as exc:  # WeasyPrint loads Pango when imported
+        raise PdfUnavailableError(
+            "the PDF needs Pango from the system (Debian: apt-get install libpango-1.0-0 "
+            f"libpangoft2-1.0-0; scripts/_pdf.sh does it): {exc}"
+        ) from None
 
     def refuse(url: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
         # The page is self-contained: a reference to anything else is a mistake, never fetched.

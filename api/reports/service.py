@@ -32,9 +32,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api.audit.chain import canonical_json
-from api.audit.log import append_entries
-from api.audit.models import LogEntry
-from api.audit.schemas import EntryKind, LogEntryCreate
+from api.audit.log import append_entries, get_entry
+from api.audit.schemas import EntryKind, LogEntryCreate, LogEntryRead
 from api.core.crypto import (
     InvalidSignatureError,
     load_signing_key,
@@ -396,12 +395,11 @@ def latest_reports(session: Session) -> list[ReportSummaryRead]:
     return list(summaries.values())
 
 
-def _load(session: Session, report_id: str) -> tuple[MonitoringReport, LogEntry | None]:
+def _load(session: Session, report_id: str) -> tuple[MonitoringReport, LogEntryRead | None]:
     row = session.get(MonitoringReport, report_id)
     if row is None:
         raise ReportNotFoundError(f"no report {report_id}")
-    entry = session.scalars(select(LogEntry).where(LogEntry.entry_id == row.log_entry_id)).first()
-    return row, entry
+    return row, get_entry(session, entry_id=row.log_entry_id)
 
 
 def get_report(session: Session, *, report_id: str) -> ReportRead:
@@ -480,7 +478,7 @@ def verify_report(
         return ReportVerification(ok=False, reason="the signature does not verify")
     if entry is None:
         return ReportVerification(ok=False, reason="the decision log has no entry of the report")
-    body = json.loads(entry.body)
+    body = entry.body_data()
     if entry.kind != EntryKind.REPORT.value or body.get("sha256") != digest:
         return ReportVerification(ok=False, reason="the log entry does not carry the report's hash")
     return ReportVerification(ok=True)
