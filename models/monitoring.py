@@ -12,6 +12,7 @@ with like.
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -44,6 +45,8 @@ OTHER: Final = "other"
 _MAX_EXPLAINED: Final = 4000
 # What an empty cell counts as in a PSI, so that a bin seen on one side only stays finite.
 _PSI_FLOOR: Final = 1e-4
+# A number's cell names, made once.
+_CELLS: Final = tuple(str(i) for i in range(64))
 
 
 def score_bin(score: float) -> int:
@@ -64,17 +67,26 @@ class FeatureBins:
     kind: str  # "number", "category" or "boolean"
     edges: tuple[float, ...] = ()
     categories: tuple[str, ...] = ()
+    _known: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_known", frozenset(self.categories))
 
     def cell(self, value: Any) -> str:
-        """The cell a raw value falls in."""
-        if value is None or (isinstance(value, float) and math.isnan(value)):
+        """The cell a raw value falls in (on the decision path: no numpy, a bisection)."""
+        if value is None:
             return MISSING
-        if self.kind == "boolean":
-            return "true" if bool(value) else "false"
-        if self.kind == "category":
-            text = str(value)
-            return text if text in self._known else OTHER
-        return str(int(np.searchsorted(self._edges, float(value), side="right")))
+        kind = self.kind
+        if kind == "number":
+            number = float(value)
+            if number != number:  # NaN
+                return MISSING
+            index = bisect_right(self.edges, number)
+            return _CELLS[index] if index < len(_CELLS) else str(index)
+        if kind == "boolean":
+            return "true" if value else "false"
+        text = str(value)
+        return text if text in self._known else OTHER
 
     def cells(self) -> list[str]:
         """Every cell, in order."""
@@ -83,14 +95,6 @@ class FeatureBins:
         if self.kind == "category":
             return [*self.categories, OTHER, MISSING]
         return [*(str(i) for i in range(len(self.edges) + 1)), MISSING]
-
-    @property
-    def _known(self) -> frozenset[str]:
-        return frozenset(self.categories)
-
-    @property
-    def _edges(self) -> np.ndarray[Any, np.dtype[np.float64]]:
-        return np.asarray(self.edges, dtype=np.float64)
 
     def to_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {"feature": self.feature, "kind": self.kind}

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from api.audit.log import PreparedEntry, prepare_entry
 from api.audit.schemas import LogEntryCreate, LogEntryRead
 from api.vault.keys import KeyId
-from api.vault.sealing import SealedRecord, seal_record
+from api.vault.sealing import Counted, SealedRecord, seal_record
 
 __all__ = [
     "AddedRows",
@@ -66,38 +66,31 @@ class AddedRows:
     """
 
     def __init__(self) -> None:
-        self._tables: dict[Table, tuple[tuple[str, ...], dict[tuple[Any, ...], list[Any]]]] = {}
+        self._tables: dict[Table, dict[tuple[Any, ...], list[Any]]] = {}
 
-    def add(self, table: Table, row: Mapping[str, Any]) -> None:
-        """Add one row of ``table`` (every column given)."""
-        entry = self._tables.get(table)
-        if entry is None:
-            keys = tuple(c.name for c in table.primary_key.columns)
-            entry = self._tables[table] = (keys, {})
-        keys, sums = entry
-        key = tuple(row[k] for k in keys)
-        values = [v for c, v in row.items() if c not in keys]
-        held = sums.get(key)
-        if held is None:
-            sums[key] = values
-        else:
-            for i, v in enumerate(values):
-                held[i] += v
-        if len(values) != len(row) - len(keys):
-            raise ValueError("an additive row names every key column once")
+    def add(self, counted: Counted) -> None:
+        """Add a record's rows: each its key's values and its other columns' values."""
+        table, rows = counted
+        sums = self._tables.get(table)
+        if sums is None:
+            sums = self._tables[table] = {}
+        for key, values in rows:
+            held = sums.get(key)
+            if held is None:
+                sums[key] = list(values)
+            else:
+                for i, value in enumerate(values):
+                    held[i] += value
 
     def __bool__(self) -> bool:
         return bool(self._tables)
 
     def rows(self) -> Iterator[tuple[Table, tuple[str, ...], list[tuple[Any, ...]]]]:
         """Per table: its columns (key first) and its summed rows, sorted by key."""
-        for table, (keys, sums) in self._tables.items():
+        for table, sums in self._tables.items():
+            keys = tuple(c.name for c in table.primary_key.columns)
             summed = tuple(c.name for c in table.columns if c.name not in keys)
-            yield (
-                table,
-                keys + summed,
-                [key + tuple(sums[key]) for key in sorted(sums)],
-            )
+            yield table, keys + summed, [key + tuple(sums[key]) for key in sorted(sums)]
 
 
 def additive_suffix(dialect: Dialect, table: Table) -> str:
@@ -193,8 +186,8 @@ def assemble_batch(
             batch.rows.add(work.table, row)
             for table, extra in work.extra_rows:
                 batch.rows.add(table, extra)
-            for table, counted in work.counts:
-                batch.added.add(table, counted)
+            if work.counts is not None:
+                batch.added.add(work.counts)
             prepared.extend(entries)
             shape = "record" if work.entry_kind is not None else "none"
         else:

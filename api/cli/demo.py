@@ -131,7 +131,8 @@ def _print_demo_keys(home: Path, *, host: str, port: int) -> None:
         '"features": {"amount": 1250, "amount_ratio": 9.5, '
         '"merchant_category": "electronics", "country_mismatch": true, "hour": 3, '
         '"device_age_days": 0, "txn_count_1h": 6, "account_age_days": 20, '
-        '"card_present": false, "distance_from_home_km": 900}}\'',
+        '"card_present": false, "distance_from_home_km": 900}, '
+        '"monitoring": {"age_band": "35-49", "sex": "female"}}\'',
         soft_wrap=True,
         highlight=False,
         markup=False,

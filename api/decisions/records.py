@@ -35,7 +35,7 @@ from api.decisions.runtime import ServedModel
 from api.decisions.schemas import DecisionCreate
 from api.monitoring.figures import groups_json
 from api.reviews.deadlines import due_date
-from api.vault.sealing import SealedRecord, seal_entry
+from api.vault.sealing import Counted, SealedRecord, seal_entry
 from explain import Explanation, long_date, reasons_sentence
 from models.spec import Band, Label, Locale, ModelSpec
 
@@ -377,7 +377,7 @@ class DecisionRecord:
         *,
         extra_rows: Sequence[tuple[Table, Mapping[str, Any]]] = (),
         extra_entries: Sequence[LogEntryCreate] = (),
-        counts: Sequence[tuple[Table, Mapping[str, Any]]] = (),
+        counts: Counted | None = None,
     ) -> SealedRecord:
         """The unit the group-commit writer seals and commits, with what must commit with it.
 

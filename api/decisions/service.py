@@ -48,6 +48,7 @@ from api.monitoring.figures import check_monitoring, decision_figures
 from api.reviews.policy import policy_case
 from api.rights.preferences import has_objected
 from api.vault.errors import ProcessingRestricted
+from api.vault.sealing import Counted
 from api.webhooks.service import check_callback_url
 from explain import main_factors
 from models.recommendation_data import rating_event
@@ -228,7 +229,7 @@ def score_request(
 
 def decision_cells(
     served: ServedModel, scored: Scored, row: dict[str, Any], groups: dict[str, str]
-) -> list[tuple[Table, dict[str, Any]]]:
+) -> Counted:
     """The monitoring cells an automated decision adds to (:mod:`api.monitoring.figures`).
 
     Parameters
@@ -244,7 +245,7 @@ def decision_cells(
 
     Returns
     -------
-    list of (Table, dict)
+    Counted
         For ``SealedRecord.counts``.
     """
     explanation = scored.explanation

@@ -23,7 +23,8 @@ from sqlalchemy.orm import Session
 
 from api.audit.batch import additive_insert
 from api.core.errors import InvalidRequestError
-from api.monitoring.models import MonitoringFigure
+from api.monitoring.models import FIGURE_KEY, MonitoringFigure
+from api.vault.sealing import Counted
 from models.monitoring import FeatureBins, score_bin
 from models.spec import ModelSpec
 
@@ -38,31 +39,9 @@ __all__ = [
 ]
 
 FIGURES_TABLE: Final = cast(Table, MonitoringFigure.__table__)
+_ONE: Final = (1, 0.0)
 # Joins two attributes (and their values) into the name of their intersection: "age_band+sex".
 GROUP_SEPARATOR: Final = "+"
-
-
-def _cell(
-    model: str,
-    version: int,
-    day: date,
-    kind: str,
-    name: str,
-    value: str,
-    outcome: str = "",
-    total: float = 0.0,
-) -> tuple[Table, dict[str, Any]]:
-    return FIGURES_TABLE, {
-        "model_name": model,
-        "model_version": version,
-        "day": day,
-        "kind": kind,
-        "name": name,
-        "value": value,
-        "outcome": outcome,
-        "count": 1,
-        "total": total,
-    }
 
 
 def check_monitoring(spec: ModelSpec, monitoring: Mapping[str, Any] | None) -> dict[str, str]:
@@ -141,8 +120,10 @@ def decision_figures(
     bins: Mapping[str, FeatureBins],
     shap: Mapping[str, float] | None,
     groups: Mapping[str, str],
-) -> list[tuple[Table, dict[str, Any]]]:
+) -> Counted:
     """The cells one automated decision counts in.
+
+    On the decision path: plain tuples, a few microseconds per decision.
 
     Parameters
     ----------
@@ -165,23 +146,26 @@ def decision_figures(
 
     Returns
     -------
-    list of (Table, dict)
-        For ``SealedRecord.counts``.
+    Counted
+        For ``SealedRecord.counts``: ``monitoring_figure`` rows as (key, (count, total)).
     """
-    cells = [_cell(model, version, day, "outcome", "", "", outcome, score or 0.0)]
+    cells: list[tuple[tuple[Any, ...], tuple[int, float]]] = [
+        ((model, version, day, "outcome", "", "", outcome), (1, score or 0.0))
+    ]
+    add = cells.append
     if score is not None:
-        cells.append(_cell(model, version, day, "score", "", f"{score_bin(score):02d}", "", score))
+        add(((model, version, day, "score", "", f"{score_bin(score):02d}", ""), (1, score)))
     if features is not None:
+        get = features.get
         for name, feature_bins in bins.items():
-            cells.append(
-                _cell(model, version, day, "feature", name, feature_bins.cell(features.get(name)))
-            )
+            add(((model, version, day, "feature", name, feature_bins.cell(get(name)), ""), _ONE))
     if shap is not None:
         for name, contribution in shap.items():
-            cells.append(_cell(model, version, day, "shap", name, "", "", abs(contribution)))
-    for name, value in group_cells(groups):
-        cells.append(_cell(model, version, day, "group", name, value, outcome))
-    return cells
+            add(((model, version, day, "shap", name, "", ""), (1, abs(contribution))))
+    if groups:
+        for name, value in group_cells(groups):
+            add(((model, version, day, "group", name, value, outcome), _ONE))
+    return FIGURES_TABLE, cells
 
 
 def add_actual(
@@ -200,9 +184,13 @@ def add_actual(
     ``count`` is the decisions with an actual, ``total`` how many of them were positive.
     """
     rows = [
-        _cell(model, version, day, "group_actual", name, value, outcome, 1.0 if positive else 0.0)[
-            1
-        ]
+        dict(
+            zip(
+                (*FIGURE_KEY, "count", "total"),
+                (model, version, day, "group_actual", name, value, outcome, 1, float(positive)),
+                strict=True,
+            )
+        )
         for name, value in sorted(group_cells(groups))
     ]
     if rows:

@@ -588,16 +588,28 @@ def monitoring_sections(
             str(a.get("against", "")),
         )
     )
-    return {
-        "versions": version_rows,
-        "outcomes": {
-            "by_version": by_version,
-            "by_day": by_day,
-            "score_histogram": score_histogram,
-        },
-        "drift": drift,
-        "fairness": fairness,
-        "alerts": alerts,
-        "suppressed_cells": suppress.suppressed,
-        "thresholds": thresholds.model_dump(),
-    }
+    sections: dict[str, Any] = _sorted_keys(
+        {
+            "versions": version_rows,
+            "outcomes": {
+                "by_version": by_version,
+                "by_day": by_day,
+                "score_histogram": score_histogram,
+            },
+            "drift": drift,
+            "fairness": fairness,
+            "alerts": alerts,
+            "suppressed_cells": suppress.suppressed,
+            "thresholds": thresholds.model_dump(),
+        }
+    )
+    return sections
+
+
+def _sorted_keys(value: Any) -> Any:
+    """The same value with every mapping's keys in sorted order (lists keep theirs)."""
+    if isinstance(value, dict):
+        return {k: _sorted_keys(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted_keys(v) for v in value]
+    return value

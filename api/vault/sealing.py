@@ -38,6 +38,7 @@ __all__ = [
     "DATA_KEY_KEY",
     "SEALED_IN_ENTRY",
     "SEALED_KEY",
+    "Counted",
     "SealedRecord",
     "open_entry_field",
     "open_sealed_field",
@@ -73,6 +74,10 @@ def _sealed_body(
     return {**body, **meta, SEALED_KEY: sealed}
 
 
+# Additive rows of a table: (its primary key's values, its other columns' values) each.
+Counted = tuple[Table, Sequence[tuple[tuple[Any, ...], tuple[Any, ...]]]]
+
+
 @dataclass(frozen=True)
 class SealedRecord:
     """A row about one subject whose personal fields are sealed by the writer, with its entry.
@@ -93,9 +98,10 @@ class SealedRecord:
 
     ``extra_rows`` (rows of other tables, as they are) are inserted in the same transaction
     after the record's row, and ``extra_entries`` are appended after the record's own entry.
-    ``counts`` are additive rows (no personal data: figures about many records): the writer sums
-    a batch's rows of the same key in memory and adds them to the stored ones in one
-    ``INSERT ... ON CONFLICT DO UPDATE`` (:mod:`api.audit.batch`).
+    ``counts`` are additive rows of one table (no personal data: figures about many records),
+    each as the values of its primary key and of its other columns, in the table's column order:
+    the writer sums a batch's rows of the same key in memory and adds them to the stored ones in
+    one ``INSERT ... ON CONFLICT DO UPDATE`` (:mod:`api.audit.batch`).
     """
 
     table: Table
@@ -111,7 +117,7 @@ class SealedRecord:
     extra_rows: Sequence[tuple[Table, Mapping[str, Any]]] = ()
     extra_entries: Sequence[LogEntryCreate] = ()
     # Additive rows of tables whose primary key names a cell and whose other columns are summed.
-    counts: Sequence[tuple[Table, Mapping[str, Any]]] = ()
+    counts: Counted | None = None
     key_category: str = GENERAL_CATEGORY
     key_epoch: int | None = None
 

@@ -96,6 +96,8 @@ def main() -> None:
                     "locale": "es",
                     "callback_url": callback,
                     "features": RISKY,
+                    # For fairness monitoring only: sealed, counted in aggregate, never an input.
+                    "monitoring": {"age_band": "35-49", "sex": "female"},
                 },
             )
         )

@@ -2,20 +2,50 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time
 from typing import TYPE_CHECKING, Any
+
+import pandas as pd
 
 from api.decisions.integrity import row_mac_key
 from api.decisions.records import compose_decision
 from api.decisions.schemas import DecisionCreate
 from api.decisions.service import decision_cells, score_request
 from api.monitoring.figures import check_monitoring
+from models.spec import ModelKind
+from tests.conftest import TrainedModels
 
 if TYPE_CHECKING:
     from tests.api.conftest import Service
 
-__all__ = ["decide_on"]
+__all__ = ["decide_on", "fixture_rows"]
+
+
+def fixture_rows(
+    trained: TrainedModels, kind: ModelKind, n: int, *, skip: int = 0
+) -> list[dict[str, Any]]:
+    """``n`` fixture rows of a model (after the first ``skip``) as JSON-ready features."""
+    spec = trained.results[kind].spec
+    frame = pd.read_csv(trained.files[kind].data).iloc[skip : skip + n]
+    rows = []
+    for record in frame[spec.feature_names].to_dict("records"):
+        values: dict[str, Any] = {}
+        for f in spec.features:
+            value = record[f.name]
+            if isinstance(value, float) and math.isnan(value):
+                continue
+            if f.type == "boolean":
+                values[f.name] = bool(value)
+            elif f.type == "integer":
+                values[f.name] = int(value)
+            elif f.type == "number":
+                values[f.name] = float(value)
+            else:
+                values[f.name] = str(value)
+        rows.append(values)
+    return rows
 
 
 def decide_on(
