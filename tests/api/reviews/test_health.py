@@ -9,12 +9,16 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.core.settings import Settings
 from api.decisions.runtime import ModelRegistry
 from api.reviews.errors import SecondReviewerError
 from api.reviews.health import DecisionCounts, ReviewPolicy, review_health
 from api.reviews.queue import claim_case
 from api.reviews.resolution import approve_resolution, quality_sampled, resolve_case
+from tests.api.conftest import assert_problem, bearer, serve
+from tests.api.decisions.support import fraud_rows
 from tests.api.reviews.support import LEASE, decide, log_of, open_contest
+from tests.conftest import TrainedModels
 
 # A fixed key: which cases the sample draws is then the same on every run.
 FIXED_KEK = bytes(range(32))
@@ -247,3 +251,38 @@ def test_the_quality_sample_routes_upheld_cases_to_a_second_different_reviewer(
     # The first reviewer's time is to their proposal, not to the second reviewer's approval.
     assert r1["reviewer"] == "r1" and r1["median_seconds_to_resolve"] == 90.0
     assert r1["quality_checked"] == len(waiting)
+
+
+def test_the_service_sends_a_sampled_uphold_to_a_second_reviewer_over_http(
+    service_settings: Settings, trained: TrainedModels
+) -> None:
+    # Every uphold drawn: the rate is the service's setting, read by the resolve route.
+    settings = service_settings.model_copy(update={"review_quality_sample_rate": 1.0})
+    with serve(settings) as service:
+        risky, _ = fraud_rows(trained)
+        decision = service.client.post(
+            "/v1/decisions/fraud",
+            json={"subject_ref": "sampled", "features": risky, "legal_basis": "contract"},
+            headers=service.auth("shop"),
+        ).json()
+        case = service.client.post(
+            f"/v1/me/decisions/{decision['id']}/contest",
+            json={"statement": "Please look again."},
+            headers=bearer(decision["notice"]["subject_token"]),
+        ).json()
+        path = f"/v1/reviews/cases/{case['case_id']}"
+        claimed = service.client.post(f"{path}/claim", headers=service.auth("reviewer"))
+        assert claimed.status_code == 200, claimed.text
+        upheld = service.client.post(
+            f"{path}/resolve",
+            json={"resolution": "uphold", "rationale": "The inputs are right."},
+            headers=service.auth("reviewer"),
+        )
+        assert upheld.status_code == 200, upheld.text
+        assert upheld.json()["awaiting_second_reviewer"] and upheld.json()["quality_sample"]
+        assert_problem(
+            service.client.post(f"{path}/approve", headers=service.auth("reviewer")), 403
+        )
+        approved = service.client.post(f"{path}/approve", headers=service.auth("reviewer2"))
+        assert approved.status_code == 200, approved.text
+        assert approved.json()["state"] == "resolved" and approved.json()["outcome"] == "block"
