@@ -568,6 +568,25 @@ def _review(report: Mapping[str, Any], lang: Language) -> str:
         ],
         rows,
     )
+    by_group = [g for g in review.get("by_group", []) if "+" not in g["attribute"]]
+    if by_group:
+        table += _table(
+            [
+                (_t("group", lang), False),
+                (_t("decisions", lang), True),
+                (_t("contest_rate", lang), True),
+                (_t("overturn_rate", lang), True),
+            ],
+            [
+                [
+                    _group_label(report["fairness"], g["attribute"], g["group"], lang),
+                    _num(g["decisions"]),
+                    _pct(g["contest_rate"]),
+                    _pct(g["overturn_rate"]),
+                ]
+                for g in by_group
+            ],
+        )
     thresholds = review["thresholds"]
     reviewers = review["reviewers"]
     out = f"<h2>{_e(_t('review', lang))}</h2>{table}<h3>{_e(_t('reviewers', lang))}</h3>"

@@ -46,11 +46,12 @@ from api.core.database import writing
 from api.core.ids import new_id
 from api.core.timestamps import as_utc, utc_now
 from api.decisions.actuals import actual_figures
+from api.monitoring.review_figures import review_group_figures
 from api.monitoring.sections import monitoring_sections
 from api.reports.errors import ReportNotFoundError
 from api.reports.models import MonitoringReport
 from api.reports.schemas import ReportRead, ReportSummaryRead, ReportVerification
-from api.reviews.health import DecisionCounts, ReviewPolicy, review_health
+from api.reviews.health import DecisionCounts, ReviewPolicy, group_rates, review_health
 from models.spec import ModelSpec
 
 if TYPE_CHECKING:
@@ -204,6 +205,15 @@ def build_report(
         policy=review_policy,
         decisions=_decision_counts(sections),
     )
+    say("Counting review per monitoring group")
+    group_decisions = {
+        (g["attribute"], g["group"]): g["decisions"] for g in sections["fairness"]["groups"]
+    }
+    by_group = group_rates(
+        group_decisions,
+        review_group_figures(session, model=model, start=start, end=end),
+        min_cell=int(sections["thresholds"].get("min_cell", 10)),
+    )
     outcomes = {
         **sections["outcomes"],
         "score_reference": _score_reference(models, model, sections["drift"].get("version")),
@@ -223,7 +233,7 @@ def build_report(
         "drift": sections["drift"],
         "actuals": actuals,
         "fairness": fairness,
-        "review": health["review"],
+        "review": {**health["review"], "by_group": by_group},
         "alerts": alerts,
     }
     rounded: dict[str, Any] = _rounded(report)

@@ -27,6 +27,7 @@ from api.decisions.reading import find_decision, find_decisions
 from api.decisions.records import sealing_key
 from api.decisions.runtime import ModelRegistry
 from api.decisions.validation import FeatureProblemsError, validate_features
+from api.monitoring.review_figures import CONTEST
 from api.reviews import deadlines
 from api.reviews.cases import (
     Sealed,
@@ -34,6 +35,7 @@ from api.reviews.cases import (
     case_key,
     case_opening,
     check_open_to_review,
+    count_in_groups,
     dumps,
     load_case,
     open_json,
@@ -214,6 +216,7 @@ def create_contest(
                     details={"due_at": case.due_at, "corrected_features": sorted(clean or {})},
                 ),
             )
+            count_in_groups(session, decision=decision, dek=dek, kek=kek, kind=CONTEST)
     except IntegrityError as exc:
         # Two contests raced past the check; the partial unique index let one through.
         raise CaseAlreadyOpenError("this decision is already under review") from exc

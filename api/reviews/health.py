@@ -36,7 +36,14 @@ from api.decisions.models import Decision
 from api.reviews.cases import reading
 from api.reviews.models import CaseOrigin, CaseState, Resolution, ReviewCase
 
-__all__ = ["DIGITS", "DecisionCounts", "ReviewPolicy", "review_health", "review_policy"]
+__all__ = [
+    "DIGITS",
+    "DecisionCounts",
+    "ReviewPolicy",
+    "group_rates",
+    "review_health",
+    "review_policy",
+]
 
 #: Every rate and time in the figures is rounded to this many decimals (byte-stable JSON).
 DIGITS: Final = 6
@@ -331,3 +338,58 @@ def review_policy(settings: Settings) -> ReviewPolicy:
         min_cases=settings.rubber_stamp_min_cases,
         quality_sample_rate=settings.review_quality_sample_rate,
     )
+
+
+def group_rates(
+    decisions: Mapping[tuple[str, str], int | None],
+    counts: Mapping[tuple[str, str], Mapping[str, int]],
+    *,
+    min_cell: int,
+) -> list[dict[str, Any]]:
+    """Contest and overturn rates per monitoring group (and intersection of two), small cells
+    hidden.
+
+    Parameters
+    ----------
+    decisions : mapping
+        ``(attribute, group) -> decisions`` of the period, from the monitoring figures (``None``
+        where they hide a small cell).
+    counts : mapping
+        ``(attribute, group) -> {"contested", "resolved", "overturned"}``, counted when each
+        contest opened and each case was resolved
+        (:func:`api.monitoring.review_figures.review_group_figures`).
+    min_cell : int
+        The smallest count shown; a rate is shown only where its count and its complement are.
+
+    Returns
+    -------
+    list of dict
+        One per group, by attribute and group.
+    """
+
+    def shown(n: int | None) -> int | None:
+        return n if n is not None and n >= min_cell else None
+
+    def rate(part: int, whole: int | None) -> float | None:
+        if whole is None or shown(part) is None or shown(whole - part) is None:
+            return None
+        return round(part / whole, DIGITS)
+
+    rows = []
+    for key in sorted(set(decisions) | set(counts)):
+        total = shown(decisions.get(key))
+        cell = counts.get(key, {})
+        contested, resolved = cell.get("contested", 0), cell.get("resolved", 0)
+        overturned = cell.get("overturned", 0)
+        rows.append(
+            {
+                "attribute": key[0],
+                "group": key[1],
+                "decisions": total,
+                "contested": shown(contested) if total is not None else None,
+                "contest_rate": rate(contested, total),
+                "resolved": shown(resolved) if total is not None else None,
+                "overturn_rate": rate(overturned, resolved) if total is not None else None,
+            }
+        )
+    return rows

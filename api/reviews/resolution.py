@@ -29,11 +29,13 @@ from api.decisions.reading import find_decision
 from api.decisions.records import HumanReview, compose_human_decision, sealing_key
 from api.decisions.runtime import ModelRegistry
 from api.decisions.sealed import open_decision_fields
+from api.monitoring.review_figures import RESOLVED
 from api.reviews.cases import (
     Sealed,
     Step,
     case_key,
     check_held_by,
+    count_in_groups,
     load_case,
     open_field,
     open_json,
@@ -384,6 +386,15 @@ def _complete(
             "lease_expires_at": None,
             **({} if rationale_ct is None else {"rationale_ct": rationale_ct}),
         },
+    )
+    count_in_groups(
+        session,
+        decision=decision,
+        dek=dek,
+        kek=None,
+        mac_key=mac_key,
+        kind=RESOLVED,
+        overturned=verdict.resolution is Resolution.OVERTURN,
     )
     _notify_application(
         session, decision=decision, case=case, human_decision_id=human.decision_id, now=now

@@ -155,6 +155,15 @@ def test_the_report_is_signed_logged_deterministic_and_survives_an_erasure(
     for alert in report["alerts"]:
         assert {"kind", "value", "threshold"} <= set(alert)
     assert [a["kind"] for a in report["alerts"]] == sorted(a["kind"] for a in report["alerts"])
+    # Per monitoring group, counted as each contest opened: small cells hidden.
+    by_group = {(g["attribute"], g["group"]): g for g in report["review"]["by_group"]}
+    for sex in ("female", "male"):
+        assert by_group[("sex", sex)]["decisions"] == 60
+        assert by_group[("sex", sex)]["contested"] == 12
+        assert by_group[("sex", sex)]["contest_rate"] == 0.2
+        assert by_group[("sex", sex)]["resolved"] == 12
+        assert by_group[("sex", sex)]["overturn_rate"] is None  # none overturned: hidden
+    assert by_group[("age_band", "18-24")]["contested"] is None  # five: too few to show
     rates = report["review"]["rates"]["total"]
     assert rates["contested"] == 24 and rates["decisions"] == len(made)
     assert rates["contest_rate"] == round(24 / len(made), 6)
