@@ -140,9 +140,8 @@ def count_in_groups(
     *,
     decision: Decision,
     dek: bytes,
+    mac_key: bytes,
     kind: Literal["group_contest", "group_resolved"],
-    kek: bytes | None = None,
-    mac_key: bytes | None = None,
     overturned: bool = False,
 ) -> None:
     """Count a contest or a resolution in the monitoring groups the application stated for the
@@ -150,9 +149,8 @@ def count_in_groups(
     transaction: review health per group, with nothing of the person in the figures."""
     if decision.monitoring_ct is None:
         return
-    key = mac_key if mac_key is not None else row_mac_key(kek or b"")
     groups = open_decision_fields(
-        session, dek=dek, decision=decision, fields=("monitoring",), mac_key=key
+        session, dek=dek, decision=decision, fields=("monitoring",), mac_key=mac_key
     )["monitoring"]
     add_review_figure(
         session,

@@ -22,6 +22,7 @@ from api.audit.schemas import EntryKind
 from api.core.database import write_transaction
 from api.core.timestamps import as_utc, utc_now
 from api.decisions.errors import DecisionNotFoundError
+from api.decisions.integrity import row_mac_key
 from api.decisions.models import Decision
 from api.decisions.reading import find_decision, find_decisions
 from api.decisions.records import sealing_key
@@ -216,7 +217,9 @@ def create_contest(
                     details={"due_at": case.due_at, "corrected_features": sorted(clean or {})},
                 ),
             )
-            count_in_groups(session, decision=decision, dek=dek, kek=kek, kind=CONTEST)
+            count_in_groups(
+                session, decision=decision, dek=dek, mac_key=row_mac_key(kek), kind=CONTEST
+            )
     except IntegrityError as exc:
         # Two contests raced past the check; the partial unique index let one through.
         raise CaseAlreadyOpenError("this decision is already under review") from exc

@@ -391,7 +391,6 @@ def _complete(
         session,
         decision=decision,
         dek=dek,
-        kek=None,
         mac_key=mac_key,
         kind=RESOLVED,
         overturned=verdict.resolution is Resolution.OVERTURN,
