@@ -25,7 +25,7 @@ from api.audit.batch import additive_insert
 from api.core.errors import InvalidRequestError
 from api.monitoring.models import FIGURE_KEY, MonitoringFigure
 from api.vault.sealing import Counted
-from models.monitoring import FeatureBins, score_bin
+from models.monitoring import SCORE_BINS, FeatureBins, score_bin
 from models.spec import ModelSpec
 
 __all__ = [
@@ -40,6 +40,7 @@ __all__ = [
 
 FIGURES_TABLE: Final = cast(Table, MonitoringFigure.__table__)
 _ONE: Final = (1, 0.0)
+_SCORE_CELLS: Final = tuple(f"{i:02d}" for i in range(SCORE_BINS))
 # Joins two attributes (and their values) into the name of their intersection: "age_band+sex".
 GROUP_SEPARATOR: Final = "+"
 
@@ -149,19 +150,35 @@ def decision_figures(
     Counted
         For ``SealedRecord.counts``: ``monitoring_figure`` rows as (key, (count, total)).
     """
+    # One cell per outcome and score bin (the score's sum beside it), one per feature and bin
+    # (its |SHAP|'s sum beside it), one per group: fewer rows for each batch to add.
     cells: list[tuple[tuple[Any, ...], tuple[int, float]]] = [
-        ((model, version, day, "outcome", "", "", outcome), (1, score or 0.0))
+        (
+            (
+                model,
+                version,
+                day,
+                "outcome",
+                "",
+                "" if score is None else _SCORE_CELLS[score_bin(score)],
+                outcome,
+            ),
+            (1, score or 0.0),
+        )
     ]
     add = cells.append
-    if score is not None:
-        add(((model, version, day, "score", "", f"{score_bin(score):02d}", ""), (1, score)))
     if features is not None:
         get = features.get
-        for name, feature_bins in bins.items():
-            add(((model, version, day, "feature", name, feature_bins.cell(get(name)), ""), _ONE))
-    if shap is not None:
-        for name, contribution in shap.items():
-            add(((model, version, day, "shap", name, "", ""), (1, abs(contribution))))
+        if shap is None:
+            for name, feature_bins in bins.items():
+                add(
+                    ((model, version, day, "feature", name, feature_bins.cell(get(name)), ""), _ONE)
+                )
+        else:
+            for name, contribution in shap.items():
+                known = bins.get(name)
+                cell = "" if known is None else known.cell(get(name))
+                add(((model, version, day, "feature", name, cell, ""), (1, abs(contribution))))
     if groups:
         for name, value in group_cells(groups):
             add(((model, version, day, "group", name, value, outcome), _ONE))

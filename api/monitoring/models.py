@@ -1,9 +1,10 @@
 """The monitoring figures: counts per model, version and UTC day, with no personal data in them.
 
-One row is one cell: ``kind`` says what is counted (``outcome``, ``score``, ``feature``,
-``shap``, ``group``, ``group_actual``), ``name`` and ``value`` which cell of it, ``outcome`` the
-decision's outcome where a cell is split by it. ``count`` is how many decisions fell in the cell
-and ``total`` a sum over them (|SHAP| for ``shap``, positives for ``group_actual``). Rows are only
+One row is one cell: ``kind`` says what is counted (``outcome``: by outcome and score bin;
+``feature``: by feature and bin; ``group``; ``group_actual``), ``name`` and ``value`` which cell
+of it, ``outcome`` the decision's outcome where a cell is split by it. ``count`` is how many
+decisions fell in the cell and ``total`` a sum over them (the score for ``outcome``, |SHAP| for
+``feature``, positives for ``group_actual``); docs/report.md has the table. Rows are only
 ever added to (``count = count + excluded.count``), so writers in any number of processes and
 hosts add up, and nothing in them is about one person: an erasure leaves them as they are.
 """
@@ -27,6 +28,9 @@ class MonitoringFigure(Base):
     """One cell of the monitoring figures of a model version on one UTC day."""
 
     __tablename__ = "monitoring_figure"
+    # SQLite: the primary key is the table (one B-tree to update per cell, not a table and an
+    # index), as a cell is only ever found and added to by its key.
+    __table_args__ = ({"sqlite_with_rowid": False},)
 
     model_name: Mapped[str] = mapped_column(String(64), primary_key=True)
     model_version: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -96,11 +96,11 @@ def _read(session: Session, model: str, start: date, end: date) -> _Period:
             _add(period.outcomes[version], outcome, count)
             _add(period.by_day[day], outcome, count)
             period.days[version].add(day)
-        elif kind == "score":
-            _add(period.score[version], value, count)
+            if value:  # the score's bin (none for rules)
+                _add(period.score[version], value, count)
         elif kind == "feature":
-            _add(period.features[version][name], value, count)
-        elif kind == "shap":
+            if value:  # "": a feature without bins, counted for its |SHAP| only
+                _add(period.features[version][name], value, count)
             n, s = period.shap[version].get(name, (0, 0.0))
             period.shap[version][name] = (n + count, s + float(total))
         elif kind == "group":
@@ -169,6 +169,7 @@ def _drift(
     version: int | None,
     info: _Version,
     thresholds: MonitoringThresholds,
+    suppress: _Suppressor,
     alerts: list[dict[str, Any]],
 ) -> dict[str, Any]:
     if version is None or current.decisions(version) < thresholds.min_cell:
@@ -199,10 +200,14 @@ def _drift(
                         "threshold": threshold,
                     }
                 )
-    shares = _shares(current.shap.get(version, {}))
-    previous_shares = _shares(previous.shap.get(version, {}))
+    # Only a scored version is explained: rules have no |SHAP|.
+    shares = _shares(current.shap.get(version, {})) if live_score else {}
+    before_score = previous.score.get(version, {})
+    previous_shares = _shares(previous.shap.get(version, {})) if before_score else {}
     training_shares = _reference_shares(reference) if reference is not None else {}
     names = sorted(set(current.features.get(version, {})) | set(shares))
+    if not live_score:
+        names = sorted(current.features.get(version, {}))
     features = []
     for name in names:
         live = current.features.get(version, {}).get(name, {})
@@ -224,6 +229,7 @@ def _drift(
             "share_change_previous": _round(
                 share - share_previous if share is not None and share_previous is not None else None
             ),
+            "histogram": _histogram(info.bins.get(name), live, expected, suppress),
         }
         features.append(entry)
         for against in ("training", "previous"):
@@ -255,6 +261,28 @@ def _drift(
         "features": features,
         "psi_threshold": threshold,
         "share_change_threshold": share_threshold,
+    }
+
+
+def _histogram(
+    bins: FeatureBins | None,
+    live: Mapping[str, int],
+    expected: Mapping[str, int] | None,
+    suppress: _Suppressor,
+) -> dict[str, Any] | None:
+    """A feature's cells in order, the period's counts and the training shares of each."""
+    if bins is None:
+        return None
+    cells = [c for c in bins.cells() if c in live or (expected and c in expected)]
+    whole = sum(expected.values()) if expected else 0
+    return {
+        "kind": bins.kind,
+        "edges": list(bins.edges) if bins.kind == "number" else None,
+        "cells": cells,
+        "counts": [suppress.count(live.get(c, 0)) for c in cells],
+        "training_shares": [_round(expected.get(c, 0) / whole) for c in cells]
+        if expected and whole
+        else None,
     }
 
 
@@ -576,6 +604,7 @@ def monitoring_sections(
         busiest,
         infos[busiest] if busiest is not None else _Version(None, None, {}),
         thresholds,
+        suppress,
         alerts,
     )
     fairness = _fairness(current, latest_spec, thresholds, suppress, alerts)

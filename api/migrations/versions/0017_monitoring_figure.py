@@ -39,6 +39,7 @@ def upgrade() -> None:
             "outcome",
             name=op.f("pk_monitoring_figure"),
         ),
+        sqlite_with_rowid=False,
     )
     with op.batch_alter_table("decision") as batch:
         batch.add_column(sa.Column("monitoring_ct", sa.LargeBinary(), nullable=True))

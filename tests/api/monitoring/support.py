@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from api.audit.writer import LogWriter
 from api.decisions.integrity import row_mac_key
 from api.decisions.records import compose_decision
 from api.decisions.schemas import DecisionCreate
@@ -56,9 +57,11 @@ def decide_on(
     day: date,
     groups: Sequence[Mapping[str, str] | None] | None = None,
     subject: str = "c-monitored",
+    writer: LogWriter | None = None,
 ) -> list[dict[str, Any]]:
     """Decide on each row as of noon UTC of ``day``: scored, composed, sealed and committed by
-    the service's writer with its figures, exactly as ``POST /v1/decisions/{model}`` does.
+    the service's writer (or ``writer``) with its figures, as ``POST /v1/decisions/{model}``
+    does. With a ``writer`` not started, returns without waiting.
 
     Returns
     -------
@@ -66,6 +69,7 @@ def decide_on(
         Each decision's row (outcome, score ...).
     """
     context = service.context
+    writer = writer or context.writer
     served = context.models.get(model)
     settings = context.settings
     decided_at = datetime.combine(day, time(12), tzinfo=UTC)
@@ -94,11 +98,12 @@ def decide_on(
             groups=checked,
         )
         futures.append(
-            context.writer.submit_record(
+            writer.submit_record(
                 record.for_writer(counts=decision_cells(served, scored, record.row, checked))
             )
         )
         records.append(record.row)
-    for future in futures:
-        future.result()
+    if writer.running:
+        for future in futures:
+            future.result()
     return records

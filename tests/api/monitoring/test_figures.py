@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, text
 
+from api.audit.writer import LogWriter
 from api.core.timestamps import as_utc
 from api.decisions.integrity import row_mac_key
 from api.decisions.models import Decision
@@ -71,18 +72,20 @@ def _recount(service: Service, model: str) -> Cells:
             opened = open_decision(session, decision_id=decision_id, kek=kek)
             row = opened.row
             head = (row.model_version, as_utc(row.created_at).date())
-            add((*head, "outcome", "", "", row.outcome), row.score or 0.0)
+            score_cell = ""
             if row.score is not None:
-                cell = min(int(row.score * SCORE_BINS), SCORE_BINS - 1)
-                add((*head, "score", "", f"{cell:02d}", ""), row.score)
-            for name, bins in served.bins.items():
-                add((*head, "feature", name, _cell_of(bins, opened.features.get(name)), ""))
+                score_cell = f"{min(int(row.score * SCORE_BINS), SCORE_BINS - 1):02d}"
+            add((*head, "outcome", "", score_cell, row.outcome), row.score or 0.0)
             explanation = opened.frozen["explanation"]
-            if explanation is not None:
-                for name, value in zip(
-                    explanation["feature_names"], explanation["values"], strict=True
-                ):
-                    add((*head, "shap", name, "", ""), abs(value))
+            shap = (
+                dict(zip(explanation["feature_names"], explanation["values"], strict=True))
+                if explanation is not None
+                else {}
+            )
+            for name in shap or served.bins:
+                bins = served.bins.get(name)
+                cell = "" if bins is None else _cell_of(bins, opened.features.get(name))
+                add((*head, "feature", name, cell, ""), abs(shap.get(name, 0.0)))
             if row.monitoring_ct is not None:
                 groups = open_decision_fields(
                     session,
@@ -154,6 +157,7 @@ def test_the_figures_equal_a_recount_of_the_decisions_made(
         _same(_stored(service, model), _recount(service, model))
     kinds = {key[2] for key in _stored(service, "refund")}
     assert kinds == {"outcome", "feature"}
+    assert all(total == 0 for k, (_, total) in _stored(service, "refund").items())
     fraud = _stored(service, "fraud")
     assert sum(n for k, (n, _) in fraud.items() if k[2] == "outcome") == 40
 
@@ -194,6 +198,31 @@ def test_two_writers_on_one_database_add_up(service: Service, trained: TrainedMo
     stored = _stored(service, "fraud")
     assert sum(n for k, (n, _) in stored.items() if k[2] == "outcome") == 60
     _same(stored, _recount(service, "fraud"))
+
+
+def test_the_writers_session_path_adds_the_same_figures(
+    service: Service, trained: TrainedModels
+) -> None:
+    writer = LogWriter(
+        service.context.engine,
+        kek=service.context.settings.key_encryption_key.get_secret_value(),
+    )
+    # A unit of work in the batch sends the whole batch down the session path.
+    unit = writer.submit_unit(lambda session: [])
+    decide_on(
+        service,
+        "credit",
+        fixture_rows(trained, "credit", 12),
+        day=date(2026, 10, 20),
+        groups=GROUPS * 3,
+        writer=writer,
+    )
+    writer.start()
+    writer.stop()
+    assert unit.result() == [] and writer.stats.batches == 1 and writer.stats.entries == 13
+    stored = _stored(service, "credit")
+    assert sum(n for k, (n, _) in stored.items() if k[2] == "outcome") == 12
+    _same(stored, _recount(service, "credit"))
 
 
 def test_monitoring_groups_are_sealed_and_never_come_back(
