@@ -85,11 +85,11 @@ def _figures(rng: np.random.Generator, day: date, n: int, *, drifted: bool) -> l
             )
 
     per_outcome = dict(zip(OUTCOMES, _split(rng, n, list(OUTCOMES.values())), strict=True))
-    for outcome, count in per_outcome.items():
-        add("outcome", "", "", outcome, count, count * 0.1)
+    # An outcome's cells are split by the score's bin (its sum beside it), as the writer adds.
     score_shares = [0.55, 0.2, 0.08, 0.05, 0.04, 0.03, 0.02, 0.015, 0.01, 0.005]
-    for i, count in enumerate(_split(rng, n, score_shares)):
-        add("score", "", f"{i:02d}", "", count, count * (i + 0.5) / SCORE_BINS)
+    for outcome, count in per_outcome.items():
+        for i, c in enumerate(_split(rng, count, score_shares)):
+            add("outcome", "", f"{i:02d}", outcome, c, c * (i + 0.5) / SCORE_BINS)
     for k, (name, bins) in enumerate(spec_bins(spec).items()):
         cells = bins.cells()
         # Each feature's distribution is the same every day (its own seed); the first one's
@@ -97,9 +97,9 @@ def _figures(rng: np.random.Generator, day: date, n: int, *, drifted: bool) -> l
         shares = list(np.random.default_rng(100 + k).dirichlet(np.full(len(cells), 2.0)))
         if drifted and k == 0:
             shares = shares[::-1]
+        # A feature's cells carry the sum of its |SHAP| beside the count.
         for cell, count in zip(cells, _split(rng, n, shares), strict=True):
-            add("feature", name, cell, "", count, 0.0)
-        add("shap", name, "", "", n, n * (0.05 + 0.02 * k))
+            add("feature", name, cell, "", count, count * (0.05 + 0.02 * k))
     ages, sexes = ["18-24", "25-34", "35-49", "50-64", "65+"], ["female", "male"]
     for outcome, count in per_outcome.items():
         joint = _split(rng, count, [1.0] * (len(ages) * len(sexes)))
