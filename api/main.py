@@ -146,6 +146,7 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True) ->
     from api.decisions.router import router as decisions_router
     from api.profiles.router import router as profiles_router
     from api.profiles.router import subject_router as subject_profiles_router
+    from api.reports.router import router as reports_router
     from api.reviews.router import audit_router as reviewer_stats_router
     from api.reviews.router import router as reviews_router
     from api.reviews.subject_router import router as subject_cases_router
@@ -192,6 +193,7 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True) ->
     app.include_router(subject_cases_router)
     app.include_router(reviews_router)
     app.include_router(reviewer_stats_router)
+    app.include_router(reports_router)
     app.include_router(web_router)
     app.include_router(docs_router(public=built.docs_served))
     return app

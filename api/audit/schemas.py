@@ -64,6 +64,8 @@ class EntryKind(StrEnum):
     # A profile built about a person (lifetime value, propensity, segment): no legal effect,
     # recorded so that the person can know it exists and what it says (Art. 15(1)(h)).
     PROFILE = "profile"
+    # A periodic report of a model: its SHA-256, signed with the checkpoint key.
+    REPORT = "report"
 
 
 class LogEntryCreate(BaseModel):

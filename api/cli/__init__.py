@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from api.cli import apps, batch, demo, keys, log, retention, serve, setup, training
+from api.cli import apps, batch, demo, keys, log, report, retention, serve, setup, training
 from api.cli.failures import CommandGroup
 
 __all__ = ["app", "main"]
@@ -51,6 +51,7 @@ app.command("verify-log")(log.verify_log_command)
 app.command("log")(log.show_log_command)
 app.command()(serve.serve)
 app.command()(batch.batch)
+app.command("report")(report.report_command)
 app.add_typer(keys.keys_app, name="keys")
 app.add_typer(apps.apps_app, name="apps")
 app.add_typer(log.checkpoint_app, name="checkpoint")

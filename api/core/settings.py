@@ -262,6 +262,13 @@ class Settings(BaseSettings):
     # How long a reviewer's claim on a case lasts before it returns to the queue, so a case
     # abandoned mid-review still meets its Art. 12(3) deadline.
     review_lease_minutes: int = Field(default=30, gt=0, le=24 * 60)
+    # Review health (SPEC §5): the share of upheld cases a second, different reviewer checks,
+    # and when a reviewer's record reads as rubber-stamping (agreement at or above the share,
+    # with a median time under the seconds, over at least the cases).
+    review_quality_sample_rate: float = Field(default=0.05, ge=0, le=1)
+    rubber_stamp_agreement: float = Field(default=0.95, gt=0, le=1)
+    rubber_stamp_median_seconds: float = Field(default=60.0, gt=0)
+    rubber_stamp_min_cases: int = Field(default=10, ge=1)
     # Rate limits (token buckets, kept per worker process; see api/core/ratelimit.py). Per API
     # key on POST /v1/decisions: far above what one worker can serve (~1,300/s), so only a
     # runaway client is stopped.

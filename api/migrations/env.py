@@ -11,6 +11,7 @@ import api.core.secret_check  # what the secrets of the first start looked like
 import api.decisions.models  # the decision table
 import api.monitoring.models  # the monitoring figures
 import api.profiles.models  # profiles
+import api.reports.models  # the signed periodic reports
 import api.reviews.models  # review cases
 import api.rights.models  # rights requests, objections and restrictions
 import api.subjects.models  # revoked subject tokens

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import exists, inspect, select
 from sqlalchemy.orm import Session
@@ -31,6 +31,8 @@ from api.decisions.errors import SubjectErasedError
 from api.decisions.integrity import check_decisions, row_mac_key
 from api.decisions.models import Decision
 from api.decisions.reading import decision_data_key, is_superseded
+from api.decisions.sealed import open_decision_fields
+from api.monitoring.review_figures import add_review_figure
 from api.reviews import deadlines
 from api.reviews.errors import (
     AlreadyDecidedByHumanError,
@@ -51,6 +53,7 @@ __all__ = [
     "check_held_by",
     "check_open_to_review",
     "claimable",
+    "count_in_groups",
     "dumps",
     "load_case",
     "open_field",
@@ -130,6 +133,35 @@ def open_json(dek: bytes, case_id: str, name: str, blob: bytes | None) -> Any:
     """Open a sealed JSON field of a case (None stays None)."""
     text = open_text(dek, case_id, name, blob)
     return None if text is None else json.loads(text)
+
+
+def count_in_groups(
+    session: Session,
+    *,
+    decision: Decision,
+    dek: bytes,
+    mac_key: bytes,
+    kind: Literal["group_contest", "group_resolved"],
+    overturned: bool = False,
+) -> None:
+    """Count a contest or a resolution in the monitoring groups the application stated for the
+    decision (AI Act Art. 10(5)), opened now while the person's key is live, in the caller's
+    transaction: review health per group, with nothing of the person in the figures."""
+    if decision.monitoring_ct is None:
+        return
+    groups = open_decision_fields(
+        session, dek=dek, decision=decision, fields=("monitoring",), mac_key=mac_key
+    )["monitoring"]
+    add_review_figure(
+        session,
+        model=decision.model_name,
+        version=decision.model_version,
+        day=as_utc(decision.created_at).date(),
+        outcome=decision.outcome,
+        groups=groups,
+        kind=kind,
+        overturned=overturned,
+    )
 
 
 # --- recording a step -----------------------------------------------------------------------
@@ -373,6 +405,7 @@ def summary(case: ReviewCase, now: datetime) -> CaseSummaryRead:
         lease_expires_at=as_utc(case.lease_expires_at),
         claimable=claimable(case, now),
         awaiting_second_reviewer=case.proposed_by is not None and case.state in ACTIVE_CASE_STATES,
+        quality_sample=bool(case.quality_sample),
         resolution=case.resolution,
         outcome=case.outcome,
     )

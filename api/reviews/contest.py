@@ -22,11 +22,13 @@ from api.audit.schemas import EntryKind
 from api.core.database import write_transaction
 from api.core.timestamps import as_utc, utc_now
 from api.decisions.errors import DecisionNotFoundError
+from api.decisions.integrity import row_mac_key
 from api.decisions.models import Decision
 from api.decisions.reading import find_decision, find_decisions
 from api.decisions.records import sealing_key
 from api.decisions.runtime import ModelRegistry
 from api.decisions.validation import FeatureProblemsError, validate_features
+from api.monitoring.review_figures import CONTEST
 from api.reviews import deadlines
 from api.reviews.cases import (
     Sealed,
@@ -34,6 +36,7 @@ from api.reviews.cases import (
     case_key,
     case_opening,
     check_open_to_review,
+    count_in_groups,
     dumps,
     load_case,
     open_json,
@@ -215,14 +218,18 @@ def create_contest(
             decision = find_decision(session, decision_id=decision_id)
             assert decision is not None
             check_open_to_review(session, decision=decision)
+            dek = case_key(session, decision=decision, kek=kek)
             case_id = _open_case(
                 session,
                 decision=decision,
                 origin=CaseOrigin.CONTEST,
                 statement=statement,
                 corrections=clean,
-                dek=case_key(session, decision=decision, kek=kek),
+                dek=dek,
                 received_at=received_at,
+            )
+            count_in_groups(
+                session, decision=decision, dek=dek, mac_key=row_mac_key(kek), kind=CONTEST
             )
     except IntegrityError as exc:
         # Two contests raced past the check; the partial unique index let one through.

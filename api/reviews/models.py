@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, LargeBinary, String, Text
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, LargeBinary, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from api.core.database import Base
@@ -114,6 +114,9 @@ class ReviewCase(Base):
     proposed_outcome: Mapped[str | None] = mapped_column(String(64))
     proposed_by: Mapped[str | None] = mapped_column(String(64))
     proposed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Drawn for the quality sample (review health): an upheld case a second, different
+    # reviewer checks before it takes effect. Drawn once, at the first reviewer's resolution.
+    quality_sample: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # The resolution.
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     resolution: Mapped[str | None] = mapped_column(String(16))

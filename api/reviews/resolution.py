@@ -3,18 +3,24 @@
 A resolution writes a **new** decision (``decided_by='human'``, composed by
 :func:`api.decisions.records.compose_human_decision`) that supersedes the automated one, which is
 never changed. Where policy asks for a second reviewer (overturning a significant outcome), the
-first records a proposal and another approves it. The application that asked for the decision
-is told through its webhook, enqueued in the resolution's transaction.
+first records a proposal and another approves it. The same four eyes check a random share of
+upheld cases, the **quality sample** (review health, SPEC §5): an uphold drawn for it waits for
+a second, different reviewer too, so a reviewer who agrees with the model without looking is
+found by a colleague, not only by the figures. The application that asked for the decision is
+told through its webhook, enqueued in the resolution's transaction.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy.orm import Session
 
+from api.core.crypto import derive_key
 from api.core.database import write_transaction
 from api.core.timestamps import utc_now
 from api.decisions.integrity import row_mac_key
@@ -24,11 +30,13 @@ from api.decisions.records import HumanReview, compose_human_decision, sealing_k
 from api.decisions.rectifications import rectified_inputs
 from api.decisions.runtime import ModelRegistry
 from api.decisions.sealed import open_decision_fields
+from api.monitoring.review_figures import RESOLVED
 from api.reviews.cases import (
     Sealed,
     Step,
     case_key,
     check_held_by,
+    count_in_groups,
     load_case,
     open_field,
     open_json,
@@ -44,7 +52,38 @@ from api.rights.requests import complete_case_requests
 from api.webhooks.service import enqueue_webhook
 from models.spec import Band, ModelSpec
 
-__all__ = ["approve_resolution", "resolve_case"]
+__all__ = ["approve_resolution", "quality_sampled", "resolve_case"]
+
+_SAMPLE_PURPOSE: Final = "glassbox.review-quality-sample.v1"
+
+
+def quality_sampled(kek: bytes, *, case_id: str, rate: float) -> bool:
+    """Whether an upheld case is drawn for the quality sample (a second reviewer checks it).
+
+    The draw is an HMAC of the case id under a key derived from the key-encryption key: the
+    same case always draws the same way (an auditor holding the key can re-draw the sample),
+    and a reviewer cannot tell beforehand which of their upholds will be checked.
+
+    Parameters
+    ----------
+    kek : bytes
+        The key-encryption key.
+    case_id : str
+        The case.
+    rate : float
+        The share of upheld cases to sample, in [0, 1].
+
+    Returns
+    -------
+    bool
+        True for about ``rate`` of all case ids.
+    """
+    if rate <= 0:
+        return False
+    digest = hmac.new(
+        derive_key(kek, purpose=_SAMPLE_PURPOSE), case_id.encode("ascii"), hashlib.sha256
+    ).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < rate
 
 
 @dataclass(frozen=True)
@@ -102,12 +141,14 @@ def resolve_case(
     models: ModelRegistry,
     kek: bytes,
     public_url: str = "",
+    quality_sample_rate: float = 0.0,
     now: datetime | None = None,
 ) -> CaseSummaryRead:
     """The assignee resolves the case: a new human decision supersedes the automated one.
 
-    When policy asks for four eyes (overturning a significant outcome), this records a
-    proposal instead, and :func:`approve_resolution` by another reviewer completes it.
+    When policy asks for four eyes (overturning a significant outcome), or an uphold is drawn
+    for the quality sample (:func:`quality_sampled`), this records a proposal instead, and
+    :func:`approve_resolution` by another reviewer completes it.
 
     Parameters
     ----------
@@ -129,6 +170,9 @@ def resolve_case(
         The key-encryption key.
     public_url : str
         The service's public base URL, for the human decision's contest URL.
+    quality_sample_rate : float
+        The share of upheld cases a second reviewer checks
+        (``Settings.review_quality_sample_rate``); none when 0.
     now : datetime, optional
         The time of the resolution.
 
@@ -155,7 +199,10 @@ def resolve_case(
         dek = case_key(session, decision=decision, kek=kek)
         sealed_rationale = rationale.strip().encode("utf-8")
         rationale_ct = seal_field(dek, case_id, "rationale", sealed_rationale)
-        if _needs_second_reviewer(spec, decision, verdict):
+        sampled = verdict.resolution is Resolution.UPHOLD and quality_sampled(
+            kek, case_id=case_id, rate=quality_sample_rate
+        )
+        if sampled or _needs_second_reviewer(spec, decision, verdict):
             record_transition(
                 session,
                 case=case,
@@ -170,9 +217,11 @@ def resolve_case(
                         "resolution": verdict.resolution.value,
                         "outcome": verdict.outcome,
                         "previous_outcome": decision.outcome,
+                        "quality_sample": sampled,
                     },
                 ),
                 changes={
+                    "quality_sample": sampled,
                     "rationale_ct": rationale_ct,
                     "proposed_resolution": verdict.resolution.value,
                     "proposed_outcome": verdict.outcome,
@@ -348,6 +397,14 @@ def _complete(
     )
     # A rectification that would have changed the outcome waited for this case.
     complete_case_requests(session, case_id=case.case_id, now=now, closed_as="resolved")
+    count_in_groups(
+        session,
+        decision=decision,
+        dek=dek,
+        mac_key=mac_key,
+        kind=RESOLVED,
+        overturned=verdict.resolution is Resolution.OVERTURN,
+    )
     _notify_application(
         session, decision=decision, case=case, human_decision_id=human.decision_id, now=now
     )

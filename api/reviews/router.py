@@ -109,6 +109,7 @@ def resolve_case(
             models=context.models,
             kek=kek,
             public_url=context.settings.public_url,
+            quality_sample_rate=context.settings.review_quality_sample_rate,
         )
 
 

@@ -111,6 +111,10 @@ class CaseSummaryRead(BaseModel):
     lease_expires_at: datetime | None
     claimable: bool
     awaiting_second_reviewer: bool
+    quality_sample: bool = Field(
+        default=False,
+        description="Drawn for the quality sample: a second reviewer checks this uphold.",
+    )
     resolution: str | None = None
     outcome: str | None = None
 

@@ -1,4 +1,4 @@
-"""Page routes: ``/subject/``, ``/review/`` and their ``/static/`` files.
+"""Page routes: ``/subject/``, ``/review/``, ``/reports/`` and their ``/static/`` files.
 
 Public by design: a page holds no data. What it shows, it fetches from the authenticated API
 with the credential the person or reviewer gives it, in a header.
@@ -37,6 +37,12 @@ def read_subject_page() -> Response:
 def read_review_page() -> Response:
     """The reviewers' console: queue, case, resolution, metrics."""
     return _send(assets.page("review"))
+
+
+@router.get("/reports/")
+def read_reports_page() -> Response:
+    """The DPO's page: the latest periodic report of each model and its alerts."""
+    return _send(assets.page("reports"))
 
 
 @router.get("/static/{name}")

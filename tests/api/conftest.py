@@ -165,6 +165,8 @@ def settings(database_url: str, empty_mlflow_store: Path) -> Settings:
             "mlflow_tracking_uri": f"sqlite:///{empty_mlflow_store / 'mlflow.db'}",
             "mlflow_artifacts_dir": empty_mlflow_store / "mlartifacts",
             "allowed_hosts": [TEST_CLIENT_HOST],
+            # No quality sample unless a test asks: a drawn uphold waits for a second reviewer.
+            "review_quality_sample_rate": 0.0,
             **{name: random_secret() for name in SECRET_NAMES},
         }
     )
@@ -251,6 +253,8 @@ def service_settings(database_url: str, trained: TrainedModels) -> Settings:
             "demo_mode": False,
             "mlflow_tracking_uri": trained.tracking_uri,
             "allowed_hosts": [TEST_CLIENT_HOST],
+            # No quality sample unless a test asks: a drawn uphold waits for a second reviewer.
+            "review_quality_sample_rate": 0.0,
             **{name: random_secret() for name in SECRET_NAMES},
         }
     )

@@ -7,7 +7,7 @@ is now ``completed`` for what could be done (the hold is in its outcome, and the
 shreds what it kept once it lapses), so the old ones are completed as of when they were made.
 
 Revision ID: 0022
-Revises: 0017
+Revises: 0021
 Create Date: 2026-12-04
 """
 
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0022"
-down_revision: str | None = "0017"
+down_revision: str | None = "0021"
 branch_labels: str | None = None
 depends_on: str | None = None
 

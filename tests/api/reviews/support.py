@@ -41,6 +41,7 @@ def insert_decision(
     significant: bool = True,
     score: float = 0.9,
     model_name: str = "fraud",
+    created_at: datetime | None = None,
 ) -> str:
     """Store an automated decision about ``pseudonym`` and return its id."""
     decision_id = new_id()
@@ -55,7 +56,7 @@ def insert_decision(
         "explanation": json.dumps(frozen).encode(),
         "notice": json.dumps({"text": "notice", "contest_url": "x"}).encode(),
     }
-    created_at = datetime.now(UTC)
+    created_at = created_at or datetime.now(UTC)
     with write_transaction(session):
         # Sealed as the decision service seals: under the model's retention category and year.
         dek = data_key_for(

@@ -144,6 +144,7 @@ def live_server(
             "mlflow_tracking_uri": tracking_uri,
             # The notice's link points here, as it would at the organisation's public address.
             "public_url": url,
+            "review_quality_sample_rate": 0.0,
             **{name: random_secret() for name in SECRET_NAMES},
             **(overrides or {}),
         }
