@@ -239,7 +239,9 @@ def _hbars(
     hidden: str = "—",
 ) -> str:
     """Horizontal bars: per row a main bar (and a lighter second one), a threshold line."""
-    label_w, bar_w, row_h = 190, 380, 26 if legend else 18
+    # Wide enough for the longest label at 11 px (about 6 px a character), never cut.
+    label_w = max(190, 12 + 6 * max((len(label) for label, _, _ in rows), default=0))
+    bar_w, row_h = 380, 26 if legend else 18
     height = row_h * len(rows) + (34 if legend else 14)
     top = max(top, threshold or 0.0, 1e-9)
 
