@@ -116,7 +116,7 @@ class ReviewCase(Base):
     proposed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Drawn for the quality sample (review health): an upheld case a second, different
     # reviewer checks before it takes effect. Drawn once, at the first reviewer's resolution.
-    quality_sample: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    quality_sample: Mapped[bool] = mapped_column(Boolean, server_default=false())
     # The resolution.
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     resolution: Mapped[str | None] = mapped_column(String(16))

@@ -41,6 +41,7 @@ PUBLIC_ROUTES = frozenset(
         "/v1/health",
         "/subject/",
         "/review/",
+        "/reports/",
         "/static/{name}",
     }
 )

@@ -223,7 +223,7 @@ def test_an_erasure_leaves_a_periods_sections_byte_identical(
     today = datetime.now(UTC).date()
     before = json.dumps(_sections(service, "credit", today, today)).encode()
     for token in tokens[:3]:
-        erased = me(service, "POST", "/erasure", token)
+        erased = me(service, "POST", "/erasure", token, json={"confirm": True})
         assert erased.status_code == 201, erased.text
         assert erased.json()["erased"], erased.text
     after = json.dumps(_sections(service, "credit", today, today)).encode()
