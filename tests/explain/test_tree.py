@@ -255,3 +255,56 @@ def test_every_base_value_shape_reads_the_same() -> None:
     assert _positive_class_base(np.array([[0.25]])) == 0.25
     with pytest.raises(UnsupportedModelError):
         _positive_class_base([0.1, 0.2, 0.3])
+
+
+def test_margins_are_the_models_own_on_hard_rows(
+    fitted: Fitted, hard_rows: NDArray[np.float64]
+) -> None:
+    # The counterfactual search scores its candidates with these: missing values, unseen codes
+    # and values on the thresholds themselves walk the trees as the estimator does.
+    assert fitted.explainer._walker is not None
+    assert_allclose(
+        fitted.explainer.margins(hard_rows),
+        fitted.model.decision_function(hard_rows),
+        atol=1e-9,
+        rtol=0,
+    )
+    explained = [e.margin for e in fitted.explainer.explain_batch(hard_rows[:40])]
+    assert_allclose(fitted.explainer.margins(hard_rows[:40]), explained, atol=1e-9, rtol=0)
+
+
+def test_margins_of_other_ensembles_are_their_own(fraud_spec: ModelSpec) -> None:
+    from sklearn.ensemble import GradientBoostingRegressor, HistGradientBoostingRegressor
+
+    X, y = fraud_matrix(1500, seed=5)
+    dense = np.nan_to_num(X, nan=-1.0)
+    amount = np.abs(dense[:, 0]) * 3 + y * 50
+    models: list[tuple[object, NDArray[np.float64]]] = [
+        (
+            GradientBoostingClassifier(n_estimators=40, max_depth=3, random_state=0).fit(dense, y),
+            dense,
+        ),
+        (HistGradientBoostingRegressor(max_iter=40, random_state=0).fit(X, amount), X),
+        (
+            GradientBoostingRegressor(n_estimators=40, max_depth=3, random_state=0).fit(
+                dense, amount
+            ),
+            dense,
+        ),
+    ]
+    for model, rows in models:
+        explainer = TreeExplainer(model, fraud_spec.feature_names)
+        assert explainer._walker is not None, type(model).__name__
+        expected = (
+            model.predict(rows[:300])  # type: ignore[attr-defined]
+            if explainer.link == "identity"
+            else model.decision_function(rows[:300])  # type: ignore[attr-defined]
+        )
+        assert_allclose(explainer.margins(rows[:300]), expected, atol=1e-9, rtol=0)
+
+
+def test_margins_refuse_what_explain_refuses(fitted: Fitted) -> None:
+    with pytest.raises(InvalidInputError, match="finite"):
+        fitted.explainer.margins(np.full((2, fitted.explainer.n_features), np.inf))
+    with pytest.raises(InvalidInputError, match="rows of"):
+        fitted.explainer.margins(np.zeros((2, 3)))
