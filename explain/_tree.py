@@ -344,6 +344,9 @@ class _MarginWalker:
             np.ascontiguousarray(model.values[:, :, 0], dtype=np.float64),
         )
         self._offset = float(np.asarray(model.base_offset, dtype=np.float64).ravel()[0])
+        # scikit-learn's own trees compare float32 inputs (a value a hair above a threshold in
+        # float64 may fall on it in float32); its histogram boosting compares float64.
+        self._float32 = np.dtype(getattr(model, "input_dtype", np.float64)) == np.float32
 
     @classmethod
     def of(cls, explainer: Any) -> _MarginWalker | None:
@@ -357,26 +360,32 @@ class _MarginWalker:
             return None
         return cls(model)
 
-    def probes(self, *, n_features: int, seed: int, n_rows: int = 256) -> NDArray[np.float64]:
-        """Rows that reach the splits' edges: each value a split's threshold on that column,
-        a little above it, or missing -- what the self-check compares with the estimator."""
+    def probes(
+        self, *, n_features: int, seed: int, missing: bool, n_rows: int = 256
+    ) -> NDArray[np.float64]:
+        """Rows that reach the splits' edges: each value a split's threshold on that column, a
+        little above or below it, or missing where the model takes it -- what the self-check
+        compares with the estimator."""
         left, _, _, features, thresholds, _ = self._arrays
         split = (left >= 0) & np.isfinite(thresholds)
         rng = np.random.default_rng(seed)
-        rows = np.full((n_rows, n_features), np.nan)
+        rows = np.full((n_rows, n_features), np.nan if missing else 0.0)
         for column in range(n_features):
             edges = thresholds[split & (features == column)]
             if edges.size == 0:
                 continue
             picked = rng.choice(edges, size=n_rows)
             above = np.nextafter(picked, np.inf)
+            gone = np.full(n_rows, np.nan) if missing else np.nextafter(picked, -np.inf)
             kind = rng.integers(0, 5, size=n_rows)
-            rows[:, column] = np.where(kind < 2, picked, np.where(kind < 4, above, np.nan))
+            rows[:, column] = np.where(kind < 2, picked, np.where(kind < 4, above, gone))
         return rows
 
     def margins(self, matrix: NDArray[np.float64]) -> NDArray[np.float64]:
         """Margins of ``matrix``'s rows, shape (n_rows,)."""
         rows = np.ascontiguousarray(matrix, dtype=np.float64)
+        if self._float32:
+            rows = rows.astype(np.float32).astype(np.float64)
         out = np.full(rows.shape[0], self._offset)
         _walk_margins(rows, *self._arrays, out)
         return out
@@ -712,13 +721,11 @@ class TreeExplainer:
         explained = np.array([e.margin for e in self._explain_matrix(matrix)])
         expected = self._estimator_margins(matrix)
         if self._walker is not None:
-            probes = np.vstack([matrix, self._walker.probes(n_features=n, seed=n)])
-            if not self._allows_missing:
-                probes = probes[~np.isnan(probes).any(axis=1)]
-            walked = self._walker.margins(probes)
-            if float(np.max(np.abs(walked - self._estimator_margins(probes)))) > (
-                _SELF_CHECK_TOLERANCE
-            ):
+            edges = self._walker.probes(n_features=n, seed=n, missing=self._allows_missing)
+            walk_probes = np.vstack([matrix, edges])
+            walked = self._walker.margins(walk_probes)
+            walk_error = np.max(np.abs(walked - self._estimator_margins(walk_probes)))
+            if float(walk_error) > _SELF_CHECK_TOLERANCE:
                 # Tree arrays this walk does not read as the estimator does: its own predict.
                 self._walker = None
         error = float(np.max(np.abs(explained - expected)))
