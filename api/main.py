@@ -117,6 +117,10 @@ def create_app(settings: Settings | None = None, *, load_models: bool = True) ->
             webhooks.stop()
             writer.stop()
             engine.dispose()
+            # What the shutdown logged (the log writer's figures) is written now: a worker
+            # process of a supervisor ends without running the interpreter's exit handlers.
+            for handler in logging.getLogger().handlers:
+                handler.flush()
 
     built = settings or get_settings()
     app = FastAPI(
