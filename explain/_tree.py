@@ -632,11 +632,7 @@ class TreeExplainer:
         InvalidInputError
             As for :meth:`explain`.
         """
-        matrix = np.asarray(X, dtype=np.float64)
-        if matrix.ndim != 2 or matrix.shape[1] != self.n_features:
-            raise InvalidInputError(
-                f"expected rows of {self.n_features} values, got shape {matrix.shape}"
-            )
+        matrix = self._matrix(X)
         if matrix.shape[0] == 0:
             return []
         return self._explain_matrix(matrix)
@@ -662,15 +658,19 @@ class TreeExplainer:
         InvalidInputError
             As for :meth:`explain`.
         """
+        matrix = self._matrix(X)
+        self._check_rows(matrix)
+        if self._walker is not None:
+            return self._walker.margins(matrix)
+        return self._estimator_margins(matrix)
+
+    def _matrix(self, X: ArrayLike) -> NDArray[np.float64]:
         matrix = np.asarray(X, dtype=np.float64)
         if matrix.ndim != 2 or matrix.shape[1] != self.n_features:
             raise InvalidInputError(
                 f"expected rows of {self.n_features} values, got shape {matrix.shape}"
             )
-        self._check_rows(matrix)
-        if self._walker is not None:
-            return self._walker.margins(matrix)
-        return self._estimator_margins(matrix)
+        return matrix
 
     def _estimator_margins(self, matrix: NDArray[np.float64]) -> NDArray[np.float64]:
         # A regressor's prediction is its margin (identity link); a classifier's is log-odds.
