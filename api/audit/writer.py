@@ -58,8 +58,10 @@ class LogWriter:
     """Group-commit writer: one thread appends queued entries in batches, one COMMIT each.
 
     A caller gets a future that resolves with the stored entry only after the transaction
-    holding it has committed (durably: SQLite WAL with ``synchronous=FULL``, PostgreSQL
-    ``synchronous_commit=on``), so an API can acknowledge a decision exactly when its log entry
+    holding it has committed (durably: SQLite WAL with ``synchronous=FULL``; PostgreSQL commits
+    inside the chain's lock without waiting for the disk, then a durable commit after it
+    flushes the log up to the batch -- :meth:`api.audit.direct.DirectWriter._make_durable`),
+    so an API can acknowledge a decision exactly when its log entry
     is safe (SPEC §4). If a batch fails, every future of the batch gets the exception and none
     of its entries is visible; the writer carries on with the next batch.
 
@@ -152,6 +154,9 @@ class LogWriter:
     @property
     def stats(self) -> WriterStats:
         """Counters since start."""
+        direct = self._direct
+        # PostgreSQL's lock is the advisory lock inside each batch's transaction.
+        on_postgresql = direct is not None and direct.postgresql
         return WriterStats(
             batches=self._batches,
             entries=self._entries,
@@ -162,8 +167,8 @@ class LogWriter:
                 if self._direct is not None and self._direct.checkpointer is not None
                 else 0
             ),
-            lock_wait_seconds=self._lock_wait,
-            lock_held_seconds=self._lock_held,
+            lock_wait_seconds=direct.lock_wait if direct and on_postgresql else self._lock_wait,
+            lock_held_seconds=direct.lock_held if direct and on_postgresql else self._lock_held,
         )
 
     def submit(self, entry: LogEntryCreate) -> Future[LogEntryRead]:
