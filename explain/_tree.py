@@ -545,6 +545,46 @@ class TreeExplainer:
             return []
         return self._explain_matrix(matrix)
 
+    def values(self, X: ArrayLike) -> NDArray[np.float64]:
+        """The SHAP values of many encoded rows in one call, without the explanations.
+
+        What a batch's executors compute and send back (:meth:`explanations` rebuilds the
+        explanations from them).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_rows, n_features)
+            Encoded rows.
+
+        Returns
+        -------
+        ndarray of shape (n_rows, n_features)
+            The positive class's SHAP values (a regressor's: its prediction's).
+
+        Raises
+        ------
+        InvalidInputError
+            As for :meth:`explain`.
+        """
+        matrix = self._checked(np.asarray(X, dtype=np.float64))
+        if matrix.shape[0] == 0:
+            return np.zeros((0, self.n_features))
+        if self._kernel is not None:
+            return self._kernel.values(matrix)
+        raw = self._shap.shap_values(matrix, check_additivity=False)
+        return _positive_class_values(raw, matrix.shape[0], self.n_features)
+
+    def _checked(self, matrix: NDArray[np.float64]) -> NDArray[np.float64]:
+        if matrix.ndim != 2 or matrix.shape[1] != self.n_features:
+            raise InvalidInputError(
+                f"expected rows of {self.n_features} values, got shape {matrix.shape}"
+            )
+        if np.isinf(matrix).any():
+            raise InvalidInputError("encoded rows must be finite numbers or NaN for missing")
+        if not self._allows_missing and np.isnan(matrix).any():
+            raise InvalidInputError("this model does not accept missing values (NaN)")
+        return matrix
+
     def _explain_matrix(self, matrix: NDArray[np.float64]) -> list[Explanation]:
         if np.isinf(matrix).any():
             raise InvalidInputError("encoded rows must be finite numbers or NaN for missing")
@@ -557,6 +597,29 @@ class TreeExplainer:
         else:
             raw = self._shap.shap_values(matrix, check_additivity=False)
             values = _positive_class_values(raw, matrix.shape[0], self.n_features)
+        return self.explanations(values, matrix)
+
+    def explanations(
+        self, values: NDArray[np.float64], matrix: NDArray[np.float64]
+    ) -> list[Explanation]:
+        """The explanations of rows whose SHAP values this explainer computed elsewhere.
+
+        A batch computes the values of a block of rows where the rows are (a Spark executor)
+        and sends only the numbers back: the explanations built here from them are the ones
+        :meth:`explain_batch` gives for the same rows, margin and score derived the same way.
+
+        Parameters
+        ----------
+        values : ndarray of shape (n_rows, n_features)
+            SHAP values from this explainer's :meth:`values`.
+        matrix : ndarray of shape (n_rows, n_features)
+            The encoded rows they explain.
+
+        Returns
+        -------
+        list of Explanation
+            One per row, in order.
+        """
         margins = self.base_value + values.sum(axis=1)
         as_value = self.link == VALUE
         return [
