@@ -104,7 +104,7 @@ def test_spark_decides_as_http_does_records_once_and_resumes_after_a_crash(
         for r in read_batch_file(path, spec=spec, key_column=None, subject_column=None).rows(spec)
     }
     for index in (0, 1, 2):
-        key = frame.loc[index, "customer_id"]
+        key = str(frame.loc[index, "customer_id"])
         row = results[key]
         token = row["link"].rsplit("&token=", 1)[1]
         assert (
