@@ -27,6 +27,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -425,6 +426,42 @@ def _block_chunk(
     return lines
 
 
+def _local_rows(
+    served: ServedModel, batch: BatchFile, done: set[str], size: int
+) -> Iterator[tuple[BatchRow, Explained | None]]:
+    """The file's rows, a classifier's explained a block ahead in a second thread.
+
+    TreeSHAP's compiled kernel lets go of the GIL (``numba.njit(nogil=True)``): the next
+    block is explained on the second core while this one is composed, sealed and written.
+    """
+    rows = batch.rows(served.spec)
+    if served.is_profile or served.is_recommender or served.is_rules:
+        yield from ((row, None) for row in rows)
+        return
+    explainer = BlockExplainer.of(served)
+
+    def explain(block: list[BatchRow]) -> list[tuple[BatchRow, Explained | None]]:
+        todo = [row for row in block if row.key not in done]
+        explained = dict(
+            zip(
+                (row.key for row in todo),
+                explainer.explain([row.features for row in todo]),
+                strict=True,
+            )
+        )
+        return [(row, explained.get(row.key)) for row in block]
+
+    with ThreadPoolExecutor(1, thread_name_prefix="glassbox-batch-explain") as ahead:
+        pending: Future[list[tuple[BatchRow, Explained | None]]] | None = None
+        for block in _chunks(rows, size):
+            following = ahead.submit(explain, block)
+            if pending is not None:
+                yield from pending.result()
+            pending = following
+        if pending is not None:
+            yield from pending.result()
+
+
 def run_local_batch(
     context: AppContext,
     *,
@@ -484,7 +521,7 @@ def run_local_batch(
         out_dir=out_dir,
         principal=principal,
         engine="local",
-        stream=lambda done: ((row, None) for row in batch.rows(served.spec)),
+        stream=lambda done: _local_rows(served, batch, done, chunk_size),
         locale=locale,
         legal_basis=legal_basis,
         chunk_size=chunk_size,

@@ -49,7 +49,7 @@ __all__ = ["run_spark_batch", "spark_refusal", "spark_rows", "spark_session"]
 # Rows an executor explains in one TreeSHAP call (one Arrow batch of mapInPandas).
 BLOCK_ROWS = 4096
 # A file is cut in partitions of this size, so that both cores explain while the driver writes.
-_PARTITION_BYTES = 4 * 1024 * 1024
+_PARTITION_BYTES = 2 * 1024 * 1024
 
 # Per executor process: the explaining half of each model version, unpickled once.
 _EXPLAINERS: dict[tuple[str, int], BlockExplainer] = {}
