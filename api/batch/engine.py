@@ -1,10 +1,14 @@
-"""The local batch engine: every row of a file becomes a decision or a profile, in-process.
+"""The batch engines' shared loop, and the local engine: every row of a file becomes a decision
+or a profile.
 
-Each row goes through the service's own functions -- :func:`api.decisions.service.
-create_decision` for a decision model, :func:`api.profiles.service.prepare_profile` and the
-writer for a profile model -- so it is validated, scored, explained exactly, sealed under the
-person's key, logged and chained exactly as over HTTP, by the one group-commit writer. A chunk
-of rows is submitted together, so the writer commits them in few transactions.
+A classifier's rows go by blocks (:mod:`api.decisions.blocks`): one TreeSHAP call explains a
+block -- here, the next block in a second thread while this one is written, or on a Spark
+executor (:mod:`api.batch.spark`) -- and each row is then decided by the HTTP path's own
+functions, validated, explained exactly, sealed under the person's key, logged and chained by
+the one group-commit writer. The recommender and rules go through :func:`api.decisions.
+service.create_decision`, a profile model through :func:`api.profiles.service.prepare_profile`
+and the writer. A chunk of rows is submitted together, so the writer commits them in few
+transactions.
 
 What each row became is appended to ``DIR/results.jsonl`` (its notice and the link the
 application gives the person, or why it was refused), flushed to disk after every chunk. The
@@ -563,7 +567,7 @@ def run_batch(
     block = (
         None
         if served.is_profile or served.is_recommender or served.is_rules
-        else (BlockExplainer.of(served))
+        else BlockExplainer.of(served)
     )
     budget = limit
     with results.open("a", encoding="utf-8") as out:
