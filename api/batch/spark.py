@@ -25,6 +25,7 @@ import logging
 import os
 import pickle
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -50,6 +51,9 @@ __all__ = ["run_spark_batch", "spark_refusal", "spark_rows", "spark_session"]
 BLOCK_ROWS = 4096
 # A file is cut in partitions of this size, so that both cores explain while the driver writes.
 _PARTITION_BYTES = 2 * 1024 * 1024
+
+# Spark's JVM logs errors only: a batch's output is its progress bar and its summary.
+_LOG_CONFIG = Path(__file__).with_name("log4j2.properties")
 
 # Per executor process: the explaining half of each model version, unpickled once.
 _EXPLAINERS: dict[tuple[str, int], BlockExplainer] = {}
@@ -79,6 +83,9 @@ def spark_session(master: str = "local[2]", *, app_name: str = "glassbox-batch")
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     for name in ("py4j", "pyspark"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    # pyspark warns about every pandas major it has not yet been tested with; the executors'
+    # columns here are plain strings, binary and numbers.
+    warnings.filterwarnings("ignore", message="PySpark does not yet", category=FutureWarning)
     session = (
         SparkSession.builder.master(master)
         .appName(app_name)
@@ -91,7 +98,7 @@ def spark_session(master: str = "local[2]", *, app_name: str = "glassbox-batch")
         .config("spark.sql.files.maxPartitionBytes", str(_PARTITION_BYTES))
         .config("spark.sql.execution.arrow.maxRecordsPerBatch", str(BLOCK_ROWS))
         .config("spark.python.worker.reuse", "true")
-        .config("spark.driver.extraJavaOptions", "-Dlog4j2.level=ERROR")
+        .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={_LOG_CONFIG}")
         .getOrCreate()
     )
     session.sparkContext.setLogLevel("ERROR")
