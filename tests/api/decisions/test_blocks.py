@@ -38,7 +38,7 @@ def test_a_block_explains_each_row_as_the_single_row_path_does(
     explainer = BlockExplainer.of(fraud)
     explained = explainer.explain(block)
     assert isinstance(explained[3], FeatureProblemsError)
-    assert [field for field, _ in explained[3].problems] == ["amount"]
+    assert [field for field, _ in explained[3].problems] == ["features.amount"]
 
     # What an executor sends back, rebuilt on the driver: the same explanations.
     shipped = pickle.loads(pickle.dumps(explainer))
@@ -50,9 +50,10 @@ def test_a_block_explains_each_row_as_the_single_row_path_does(
             continue
         assert not isinstance(again, FeatureProblemsError)
         validated_features, explanation = item
-        one = score_request(
-            fraud, DecisionCreate(subject_ref="p", features=features, locale="es"), objected=False
+        request = DecisionCreate(
+            subject_ref="p", features=features, legal_basis="contract", locale="es"
         )
+        one = score_request(fraud, request, objected=False)
         assert one.explanation is not None
         np.testing.assert_array_equal(explanation.values, one.explanation.values)
         np.testing.assert_array_equal(again[1].values, one.explanation.values)
