@@ -98,6 +98,10 @@ def spark_session(master: str = "local[2]", *, app_name: str = "glassbox-batch")
         .config("spark.sql.files.maxPartitionBytes", str(_PARTITION_BYTES))
         .config("spark.sql.execution.arrow.maxRecordsPerBatch", str(BLOCK_ROWS))
         .config("spark.python.worker.reuse", "true")
+        # A partition's explained rows go to the driver straight from the task, not through
+        # the block manager, which lost one under memory pressure in a million-row run.
+        .config("spark.driver.memory", "2g")
+        .config("spark.task.maxDirectResultSize", str(64 * 1024 * 1024))
         .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={_LOG_CONFIG}")
         .getOrCreate()
     )
