@@ -10,6 +10,7 @@ and the common exceptions; every label of the shipped specs is checked in the te
 
 from __future__ import annotations
 
+import functools
 import math
 import unicodedata
 from collections.abc import Mapping, Sequence
@@ -107,8 +108,10 @@ _ES_STRESSED_A = frozenset({"agua", "area", "alma", "arma", "aula", "hambre", "a
 _ES_FEMININE_ENDINGS = ("a", "ion", "dad", "tad", "tud", "umbre", "ie")
 
 
+@functools.lru_cache(maxsize=4096)
 def _plain(word: str) -> str:
     """Lower case without accents, for matching endings ("operación" ends like "operacion")."""
+    # Cached: a batch words the same few labels for every row of a file.
     decomposed = unicodedata.normalize("NFD", word.lower())
     return "".join(c for c in decomposed if unicodedata.category(c) != "Mn")
 

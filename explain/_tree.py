@@ -672,6 +672,41 @@ class TreeExplainer:
             )
         return matrix
 
+    def values(self, X: ArrayLike) -> NDArray[np.float64]:
+        """The SHAP values of many encoded rows in one call, without the explanations.
+
+        What a batch's executors compute and send back (:meth:`explanations` rebuilds the
+        explanations from them).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_rows, n_features)
+            Encoded rows.
+
+        Returns
+        -------
+        ndarray of shape (n_rows, n_features)
+            The positive class's SHAP values (a regressor's: its prediction's).
+
+        Raises
+        ------
+        InvalidInputError
+            As for :meth:`explain`.
+        """
+        matrix = self._matrix(X)
+        self._check_rows(matrix)
+        if matrix.shape[0] == 0:
+            return np.zeros((0, self.n_features))
+        return self._values(matrix)
+
+    def _values(self, matrix: NDArray[np.float64]) -> NDArray[np.float64]:
+        # check_additivity would run a second prediction per call; additivity is proven once at
+        # load time (_self_check) and in the tests, and the score is derived from it.
+        if self._kernel is not None:
+            return self._kernel.values(matrix)
+        raw = self._shap.shap_values(matrix, check_additivity=False)
+        return _positive_class_values(raw, matrix.shape[0], self.n_features)
+
     def _estimator_margins(self, matrix: NDArray[np.float64]) -> NDArray[np.float64]:
         # A regressor's prediction is its margin (identity link); a classifier's is log-odds.
         raw = (
@@ -689,13 +724,29 @@ class TreeExplainer:
 
     def _explain_matrix(self, matrix: NDArray[np.float64]) -> list[Explanation]:
         self._check_rows(matrix)
-        # check_additivity would run a second prediction per call; additivity is proven once at
-        # load time (_self_check) and in the tests, and the score below is derived from it.
-        if self._kernel is not None:
-            values = self._kernel.values(matrix)
-        else:
-            raw = self._shap.shap_values(matrix, check_additivity=False)
-            values = _positive_class_values(raw, matrix.shape[0], self.n_features)
+        return self.explanations(self._values(matrix), matrix)
+
+    def explanations(
+        self, values: NDArray[np.float64], matrix: NDArray[np.float64]
+    ) -> list[Explanation]:
+        """The explanations of rows whose SHAP values this explainer computed elsewhere.
+
+        A batch computes the values of a block of rows where the rows are (a Spark executor)
+        and sends only the numbers back: the explanations built here from them are the ones
+        :meth:`explain_batch` gives for the same rows, margin and score derived the same way.
+
+        Parameters
+        ----------
+        values : ndarray of shape (n_rows, n_features)
+            SHAP values from this explainer's :meth:`values`.
+        matrix : ndarray of shape (n_rows, n_features)
+            The encoded rows they explain.
+
+        Returns
+        -------
+        list of Explanation
+            One per row, in order.
+        """
         margins = self.base_value + values.sum(axis=1)
         as_value = self.link == VALUE
         return [

@@ -1,10 +1,14 @@
-"""The local batch engine: every row of a file becomes a decision or a profile, in-process.
+"""The batch engines' shared loop, and the local engine: every row of a file becomes a decision
+or a profile.
 
-Each row goes through the service's own functions -- :func:`api.decisions.service.
-create_decision` for a decision model, :func:`api.profiles.service.prepare_profile` and the
-writer for a profile model -- so it is validated, scored, explained exactly, sealed under the
-person's key, logged and chained exactly as over HTTP, by the one group-commit writer. A chunk
-of rows is submitted together, so the writer commits them in few transactions.
+A classifier's rows go by blocks (:mod:`api.decisions.blocks`): one TreeSHAP call explains a
+block -- here, the next block in a second thread while this one is written, or on a Spark
+executor (:mod:`api.batch.spark`) -- and each row is then decided by the HTTP path's own
+functions, validated, explained exactly, sealed under the person's key, logged and chained by
+the one group-commit writer. The recommender and rules go through :func:`api.decisions.
+service.create_decision`, a profile model through :func:`api.profiles.service.prepare_profile`
+and the writer. A chunk of rows is submitted together, so the writer commits them in few
+transactions.
 
 What each row became is appended to ``DIR/results.jsonl`` (its notice and the link the
 application gives the person, or why it was refused), flushed to disk after every chunk. The
@@ -26,10 +30,11 @@ import asyncio
 import json
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import ValidationError
 
@@ -37,6 +42,7 @@ from api.batch.files import BatchFile, BatchFileError, BatchRow, record_id
 from api.context import AppContext
 from api.core.errors import ProblemError
 from api.core.security import Principal
+from api.decisions.blocks import BlockExplainer, Explained, decide_block
 from api.decisions.reading import find_decisions
 from api.decisions.runtime import ServedModel
 from api.decisions.schemas import DecisionCreate, LegalBasis
@@ -52,12 +58,13 @@ from api.profiles.service import (
 )
 from api.subjects.links import issue_link
 
-__all__ = ["MANIFEST", "RESULTS", "BatchSummary", "Engine", "run_local_batch"]
+__all__ = ["MANIFEST", "RESULTS", "BatchSummary", "Engine", "run_batch", "run_local_batch"]
 
 RESULTS = "results.jsonl"
 MANIFEST = "batch.json"
 Engine = Literal["local", "spark"]
 Progress = Callable[[int], None]
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -140,8 +147,8 @@ def _check_manifest(out_dir: Path, batch: BatchFile, served: ServedModel, engine
     manifest.write_text(json.dumps(mine, indent=2) + "\n", encoding="utf-8")
 
 
-def _chunks(rows: Iterator[BatchRow], size: int) -> Iterator[list[BatchRow]]:
-    chunk: list[BatchRow] = []
+def _chunks(rows: Iterable[_T], size: int) -> Iterator[list[_T]]:
+    chunk: list[_T] = []
     for row in rows:
         chunk.append(row)
         if len(chunk) == size:
@@ -284,15 +291,13 @@ async def _decide(
     return line, "recorded"
 
 
-def _decision_chunk(
+def _recovered(
     context: AppContext,
-    served: ServedModel,
     rows: Sequence[tuple[BatchRow, str]],
     *,
     principal: Principal,
-    locale: Literal["en", "es"],
-    legal_basis: LegalBasis,
-) -> list[tuple[dict[str, Any], str]]:
+) -> tuple[list[tuple[dict[str, Any], str]], list[tuple[BatchRow, str]]]:
+    """The lines of rows an earlier run recorded without writing their line, and the rest."""
     with context.sessions() as session:
         stored = find_decisions(session, decision_ids=[r for _, r in rows])
     lines: list[tuple[dict[str, Any], str]] = []
@@ -325,6 +330,20 @@ def _decision_chunk(
                 "recovered",
             )
         )
+    return lines, fresh
+
+
+def _decision_chunk(
+    context: AppContext,
+    served: ServedModel,
+    rows: Sequence[tuple[BatchRow, str]],
+    *,
+    principal: Principal,
+    locale: Literal["en", "es"],
+    legal_basis: LegalBasis,
+) -> list[tuple[dict[str, Any], str]]:
+    # The recommender and rules: each row through create_decision, as over HTTP.
+    lines, fresh = _recovered(context, rows, principal=principal)
 
     async def decide_all() -> list[tuple[dict[str, Any], str]]:
         return list(
@@ -345,6 +364,106 @@ def _decision_chunk(
         )
 
     return lines + (asyncio.run(decide_all()) if fresh else [])
+
+
+def _block_chunk(
+    context: AppContext,
+    served: ServedModel,
+    rows: Sequence[tuple[BatchRow, str]],
+    *,
+    explained: Mapping[str, Explained],
+    explainer: BlockExplainer,
+    principal: Principal,
+    locale: Literal["en", "es"],
+    legal_basis: LegalBasis,
+) -> list[tuple[dict[str, Any], str]]:
+    """A classifier's chunk by the block path: one explainer call (here, or already made by a
+    Spark executor: ``explained`` by row key), then each row recorded as over HTTP."""
+    lines, fresh = _recovered(context, rows, principal=principal)
+    valid: list[tuple[BatchRow, str, DecisionCreate]] = []
+    for row, record in fresh:
+        try:
+            request = DecisionCreate(
+                subject_ref=row.subject_ref,
+                features=row.features,
+                legal_basis=legal_basis,
+                locale=locale,
+            )
+        except ValidationError as exc:
+            lines.append((_invalid(row, record, exc), "refused"))
+            continue
+        valid.append((row, record, request))
+    if not valid:
+        return lines
+    missing = [request.features for row, _, request in valid if row.key not in explained]
+    computed = iter(explainer.explain(missing))
+    items = [explained[row.key] if row.key in explained else next(computed) for row, _, _ in valid]
+    decided = decide_block(
+        context,
+        served=served,
+        requests=[request for _, _, request in valid],
+        explained=items,
+        decision_ids=[record for _, record, _ in valid],
+        principal=principal,
+    )
+    for (row, record, _), outcome in zip(valid, decided, strict=True):
+        if isinstance(outcome, ProblemError):
+            lines.append((_refused(row, record, outcome), "refused"))
+            continue
+        row_ = outcome.record.row
+        lines.append(
+            (
+                {
+                    "row": row.key,
+                    "id": record,
+                    "status": "recorded",
+                    "kind": "decision",
+                    "outcome": row_["outcome"],
+                    "score": row_["score"],
+                    "review_required": row_["review_required"],
+                    "notice": outcome.record.notice["text"],
+                    "link": outcome.link,
+                },
+                "recorded",
+            )
+        )
+    return lines
+
+
+def _local_rows(
+    served: ServedModel, batch: BatchFile, done: set[str], size: int
+) -> Iterator[tuple[BatchRow, Explained | None]]:
+    """The file's rows, a classifier's explained a block ahead in a second thread.
+
+    TreeSHAP's compiled kernel lets go of the GIL (``numba.njit(nogil=True)``): the next
+    block is explained on the second core while this one is composed, sealed and written.
+    """
+    rows = batch.rows(served.spec)
+    if served.is_profile or served.is_recommender or served.is_rules:
+        yield from ((row, None) for row in rows)
+        return
+    explainer = BlockExplainer.of(served)
+
+    def explain(block: list[BatchRow]) -> list[tuple[BatchRow, Explained | None]]:
+        todo = [row for row in block if row.key not in done]
+        explained = dict(
+            zip(
+                (row.key for row in todo),
+                explainer.explain([row.features for row in todo]),
+                strict=True,
+            )
+        )
+        return [(row, explained.get(row.key)) for row in block]
+
+    with ThreadPoolExecutor(1, thread_name_prefix="glassbox-batch-explain") as ahead:
+        pending: Future[list[tuple[BatchRow, Explained | None]]] | None = None
+        for block in _chunks(rows, size):
+            following = ahead.submit(explain, block)
+            if pending is not None:
+                yield from pending.result()
+            pending = following
+        if pending is not None:
+            yield from pending.result()
 
 
 def run_local_batch(
@@ -398,16 +517,63 @@ def run_local_batch(
     BatchFileError
         ``out_dir`` holds another batch's results.
     """
-    started = time.perf_counter()
     served = context.models.get(model_name)
+    return run_batch(
+        context,
+        served=served,
+        batch=batch,
+        out_dir=out_dir,
+        principal=principal,
+        engine="local",
+        stream=lambda done: _local_rows(served, batch, done, chunk_size),
+        locale=locale,
+        legal_basis=legal_basis,
+        chunk_size=chunk_size,
+        limit=limit,
+        progress=progress,
+    )
+
+
+def run_batch(
+    context: AppContext,
+    *,
+    served: ServedModel,
+    batch: BatchFile,
+    out_dir: Path,
+    principal: Principal,
+    engine: Engine,
+    stream: Callable[[set[str]], Iterator[tuple[BatchRow, Explained | None]]],
+    locale: Literal["en", "es"] = "en",
+    legal_basis: LegalBasis = "none",
+    chunk_size: int = 256,
+    limit: int | None = None,
+    progress: Progress | None = None,
+) -> BatchSummary:
+    """Record the rows an engine streams, idempotently and resumably, through the one writer.
+
+    The part both engines share: ``stream`` is called with the keys of the rows already done
+    and yields every row of the file, each with its explanation when the engine computed it (a
+    Spark executor) or None (explained here, a block at a time). Parameters and result as
+    :func:`run_local_batch`.
+    """
+    started = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
-    _check_manifest(out_dir, batch, served, "local")
+    _check_manifest(out_dir, batch, served, engine)
     results = out_dir / RESULTS
     done = _read_done(results)
-    summary = BatchSummary(rows=len(batch), model=served.name, model_version=served.version)
+    summary = BatchSummary(
+        rows=len(batch), engine=engine, model=served.name, model_version=served.version
+    )
+    block = (
+        None
+        if served.is_profile or served.is_recommender or served.is_rules
+        else BlockExplainer.of(served)
+    )
     budget = limit
     with results.open("a", encoding="utf-8") as out:
-        for chunk in _chunks(batch.rows(served.spec), chunk_size):
+        for pairs in _chunks(stream(done), chunk_size):
+            chunk = [row for row, _ in pairs]
+            explained = {row.key: item for row, item in pairs if item is not None}
             todo = [(row, record_id(batch.sha256, served.name, row.key)) for row in chunk]
             todo = [(row, record) for row, record in todo if row.key not in done]
             summary.skipped += len(chunk) - len(todo)
@@ -418,10 +584,23 @@ def run_local_batch(
                 todo = todo[:budget]
                 budget -= len(todo)
             if todo:
-                lines = (
-                    _profile_chunk(context, served, todo, principal=principal, locale=locale)
-                    if served.is_profile
-                    else _decision_chunk(
+                if served.is_profile:
+                    lines = _profile_chunk(
+                        context, served, todo, principal=principal, locale=locale
+                    )
+                elif block is not None:
+                    lines = _block_chunk(
+                        context,
+                        served,
+                        todo,
+                        explained=explained,
+                        explainer=block,
+                        principal=principal,
+                        locale=locale,
+                        legal_basis=legal_basis,
+                    )
+                else:
+                    lines = _decision_chunk(
                         context,
                         served,
                         todo,
@@ -429,7 +608,6 @@ def run_local_batch(
                         locale=locale,
                         legal_basis=legal_basis,
                     )
-                )
                 for line, how in lines:
                     out.write(json.dumps(line, ensure_ascii=False, default=str) + "\n")
                     setattr(summary, how, getattr(summary, how) + 1)

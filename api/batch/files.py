@@ -18,7 +18,14 @@ import pandas as pd
 
 from models.spec import ModelSpec
 
-__all__ = ["BatchFile", "BatchFileError", "BatchRow", "read_batch_file", "record_id"]
+__all__ = [
+    "BatchFile",
+    "BatchFileError",
+    "BatchRow",
+    "frame_features",
+    "read_batch_file",
+    "record_id",
+]
 
 _CHUNK = 1 << 20
 
@@ -52,17 +59,26 @@ class BatchFile:
     def rows(self, spec: ModelSpec) -> Iterator[BatchRow]:
         """The rows in file order, each with the features ``spec`` declares (blanks left out,
         so that the model's own rule on missing values applies)."""
-        names = [f.name for f in spec.features if f.name in self.frame.columns]
         keys = (
             self.frame[self.key_column].astype(str).tolist()
             if self.key_column is not None
             else [str(i) for i in range(len(self.frame))]
         )
         subjects = self.frame[self.subject_column].astype(str).tolist()
-        records = self.frame[names].to_dict(orient="records")
-        for key, subject, record in zip(keys, subjects, records, strict=True):
-            features = {str(name): _plain(v) for name, v in record.items() if not _blank(v)}
+        records = frame_features(self.frame, spec)
+        for key, subject, features in zip(keys, subjects, records, strict=True):
             yield BatchRow(key=key, subject_ref=subject, features=features)
+
+
+def frame_features(frame: pd.DataFrame, spec: ModelSpec) -> list[dict[str, Any]]:
+    """Each row's features as an application would send them: the columns ``spec`` declares,
+    blanks left out (so that the model's own rule on missing values applies), numpy scalars as
+    plain Python values. Both engines read a file's rows with it (a Spark executor, its part)."""
+    names = [f.name for f in spec.features if f.name in frame.columns]
+    return [
+        {str(name): _plain(v) for name, v in record.items() if not _blank(v)}
+        for record in frame[names].to_dict(orient="records")
+    ]
 
 
 def _blank(value: Any) -> bool:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import shutil
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -31,8 +33,14 @@ def batch(
         ),
     ],
     engine: Annotated[
-        str, typer.Option(help="local (in this process) or spark (not available here).")
+        str,
+        typer.Option(
+            help="local (in this process) or spark (executors explain, this process records)."
+        ),
     ] = "local",
+    spark_master: Annotated[
+        str, typer.Option(help="The Spark master of --engine spark.")
+    ] = "local[2]",
     key_column: Annotated[
         str | None, typer.Option(help="The column naming each row; the spec's id column.")
     ] = None,
@@ -61,14 +69,7 @@ def batch(
     from api.core.secret_check import SecretMismatchError
     from api.decisions.runtime import ModelsUnavailableError
 
-    if engine == "spark":
-        errors.print(
-            "Refused: --engine spark is not available in this build; the local engine scores "
-            "the file in this process (--engine local)",
-            markup=False,
-        )
-        raise typer.Exit(2)
-    if engine != "local":
+    if engine not in ("local", "spark"):
         errors.print(f"Refused: --engine is local or spark, not {engine!r}", markup=False)
         raise typer.Exit(2)
     if locale not in ("en", "es"):
@@ -77,9 +78,16 @@ def batch(
     if legal_basis not in ("contract", "law", "explicit_consent", "none"):
         errors.print("Refused: --legal-basis is contract, law, explicit_consent or none")
         raise typer.Exit(2)
+    if engine == "spark" and shutil.which("java") is None:
+        errors.print(
+            "Refused: --engine spark needs Java (Debian: apt-get install openjdk-17-jre-headless)",
+            markup=False,
+        )
+        raise typer.Exit(2)
     settings = service_settings(home, demo=demo)
     try:
-        with batch_context(settings, model_names=(model,)) as context:
+        with contextlib.ExitStack() as stack:
+            context = stack.enter_context(batch_context(settings, model_names=(model,)))
             principal = application_principal(context, api_key=api_key)
             served = context.models.get(model)
             rows = read_batch_file(
@@ -97,18 +105,40 @@ def batch(
                 disable=as_json,
             ) as bar:
                 task = bar.add_task("rows", total=len(rows))
-                summary = run_local_batch(
-                    context,
-                    model_name=model,
-                    batch=rows,
-                    out_dir=out,
-                    principal=principal,
-                    locale=_locale(locale),
-                    legal_basis=legal_basis,  # type: ignore[arg-type]
-                    chunk_size=chunk_size,
-                    limit=limit,
-                    progress=lambda n: bar.advance(task, n),
-                )
+                if engine == "spark":
+                    from api.batch.spark import run_spark_batch, spark_refusal, spark_session
+
+                    refusal = spark_refusal(served, rows)
+                    if refusal is not None:
+                        raise BatchFileError(refusal)
+                    session = spark_session(spark_master)
+                    stack.callback(session.stop)
+                    summary = run_spark_batch(
+                        context,
+                        session,
+                        model_name=model,
+                        batch=rows,
+                        out_dir=out,
+                        principal=principal,
+                        locale=_locale(locale),
+                        legal_basis=legal_basis,  # type: ignore[arg-type]
+                        chunk_size=chunk_size,
+                        limit=limit,
+                        progress=lambda n: bar.advance(task, n),
+                    )
+                else:
+                    summary = run_local_batch(
+                        context,
+                        model_name=model,
+                        batch=rows,
+                        out_dir=out,
+                        principal=principal,
+                        locale=_locale(locale),
+                        legal_basis=legal_basis,  # type: ignore[arg-type]
+                        chunk_size=chunk_size,
+                        limit=limit,
+                        progress=lambda n: bar.advance(task, n),
+                    )
     except (BatchFileError, SecretMismatchError, ModelsUnavailableError) as exc:
         errors.print(f"Refused: {exc}", markup=False, soft_wrap=True)
         raise typer.Exit(2) from None
@@ -123,6 +153,7 @@ def batch(
         "recovered": summary.recovered,
         "refused": summary.refused,
         "skipped": summary.skipped,
+        "engine": summary.engine,
         "stopped": summary.stopped,
         "seconds": round(summary.seconds, 3),
         "per_second": round(summary.per_second, 1),

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator
+from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -38,9 +41,10 @@ from api.decisions.errors import (
 from api.decisions.history import check_history_length
 from api.decisions.integrity import row_mac_key
 from api.decisions.models import Decision
+from api.decisions.oversight import ModeInForce
 from api.decisions.reading import open_decision
 from api.decisions.reasons import reasons_for_decision
-from api.decisions.records import Scored, compose_decision
+from api.decisions.records import DecisionRecord, Scored, compose_decision
 from api.decisions.ruled import model_lookup, score_rules
 from api.decisions.runtime import ModelNotServedError, ModelRegistry, ServedModel
 from api.decisions.schemas import DecisionCreate
@@ -51,9 +55,9 @@ from api.rights.preferences import has_objected
 from api.vault.errors import ProcessingRestricted
 from api.vault.sealing import Counted
 from api.webhooks.service import check_callback_url
-from explain import main_factors
+from explain import Explanation, main_factors
 from models.recommendation_data import rating_event
-from models.spec import RATING_EVENT
+from models.spec import RATING_EVENT, Locale
 
 __all__ = [
     "SUBJECT_TOKEN_TTL",
@@ -61,7 +65,12 @@ __all__ = [
     "create_decision",
     "decision_cells",
     "get_decision",
+    "objection_refusal",
+    "paused_check",
+    "refused_if_erased",
     "score_request",
+    "scored_classifier",
+    "submit_decision",
 ]
 
 
@@ -81,16 +90,42 @@ def _score_classifier(served: ServedModel, request: DecisionCreate) -> Scored:
         raise FeatureProblemsError([("history", "only the recommender takes a history")])
     features = validate_features(served.spec, request.features)
     explanation = served.explainer.explain(served.encoder.encode_row(features))
+    return scored_classifier(served, explanation, features=features, locale=request.locale)
+
+
+def scored_classifier(
+    served: ServedModel, explanation: Explanation, *, features: dict[str, Any], locale: Locale
+) -> Scored:
+    """What a classifier made of validated features, from their explanation.
+
+    The one place where an explanation becomes factors, principal reasons and counterfactuals:
+    a decision over HTTP explains its row alone, a batch explains a block of rows in one call
+    (:mod:`api.decisions.blocks`), and both words each row here.
+
+    Parameters
+    ----------
+    served : ServedModel
+        The deciding version.
+    explanation : Explanation
+        The row's explanation, from ``served.explainer``.
+    features : dict
+        The features as validated (:func:`api.decisions.validation.validate_features`).
+    locale : {"en", "es"}
+        The language of the factors and reasons.
+
+    Returns
+    -------
+    Scored
+        For :func:`api.decisions.records.compose_decision`.
+    """
     factors = [
         f.to_dict()
-        for f in main_factors(explanation, served.spec, locale=request.locale, raw_values=features)
+        for f in main_factors(explanation, served.spec, locale=locale, raw_values=features)
     ]
-    reasons = reasons_for_decision(
-        explanation, served.spec, locale=request.locale, raw_values=features
-    )
+    reasons = reasons_for_decision(explanation, served.spec, locale=locale, raw_values=features)
     # Only an outcome the policy names pays for the search (a fraud block, a credit decline).
     counterfactuals = counterfactuals_for_decision(
-        served, explanation, locale=request.locale, features=features
+        served, explanation, locale=locale, features=features
     )
     return Scored(
         explanation=explanation,
@@ -267,6 +302,136 @@ def decision_cells(
     )
 
 
+def objection_refusal(served: ServedModel) -> SubjectObjectedError:
+    """The refusal of a decision about a person who objected to what ``served`` does."""
+    return SubjectObjectedError(
+        f"this person objected to profiling (Art. 21 GDPR); the {served.name} model's "
+        f"purpose ({served.spec.policy.purpose}) is stopped for them"
+    )
+
+
+def paused_check(context: AppContext, served: ServedModel) -> ModeInForce:
+    """The model's oversight mode, refused when an admin paused it.
+
+    Raises
+    ------
+    ModelPausedError
+        An admin paused the model (:mod:`api.decisions.oversight`).
+    """
+    # A dict lookup: the modes are re-read in the background (api.decisions.oversight).
+    oversight = context.oversight.mode(served.name)
+    if oversight.paused:
+        raise ModelPausedError(
+            f"the {served.name} model is paused by an administrator (AI Act Art. 14(4)(e)); "
+            f"no decision is taken until it is resumed. Reason given: {oversight.reason}"
+        )
+    return oversight
+
+
+def submit_decision(
+    context: AppContext,
+    *,
+    served: ServedModel,
+    scored: Scored,
+    request: DecisionCreate,
+    principal: Principal,
+    pseudonym: str,
+    decision_id: str | None,
+    decided_at: datetime,
+    human_only: bool,
+    groups: dict[str, str],
+    mac_key: bytes | None = None,
+) -> tuple[DecisionRecord, Future[Any]]:
+    """Compose an automated decision and hand it to the writer, with its policy case if any.
+
+    The one way a scored request becomes a written record, over HTTP and in a batch alike.
+
+    Parameters
+    ----------
+    context : AppContext
+        The running service.
+    served, scored, request : ServedModel, Scored, DecisionCreate
+        The deciding version, what it made of the request, and the request.
+    principal : Principal
+        The application asking.
+    pseudonym : str
+        Whom it is about, in the application's scope.
+    decision_id : str, optional
+        A fresh id when omitted.
+    decided_at : datetime
+        The decision's time.
+    human_only : bool
+        The model's oversight mode hands every decision to a person.
+    groups : dict of str to str
+        The monitoring groups the application stated.
+    mac_key : bytes, optional
+        The row MACs' key, derived once by a caller that submits many.
+
+    Returns
+    -------
+    tuple of DecisionRecord and Future
+        The record, and the writer's future: wait for it in :func:`refused_if_erased`.
+    """
+    settings = context.settings
+    record = compose_decision(
+        served,
+        scored,
+        request=request,
+        subject_pseudonym=pseudonym,
+        application_key_id=principal.key_id,
+        public_url=settings.public_url,
+        mac_key=mac_key or row_mac_key(settings.key_encryption_key.get_secret_value()),
+        decision_id=decision_id,
+        decided_at=decided_at,
+        human_only=human_only,
+        groups=groups,
+    )
+    case_rows: tuple[tuple[Table, dict[str, Any]], ...] = ()
+    case_entries: tuple[LogEntryCreate, ...] = ()
+    if record.review_reasons:
+        # Art. 22: a decision that needs a human first is in the review queue from the moment
+        # it is acknowledged -- its case commits with it, or neither does.
+        case_row, case_entry = policy_case(
+            decision_id=record.decision_id,
+            subject_pseudonym=pseudonym,
+            model_name=served.name,
+            received_at=record.row["created_at"],
+        )
+        case_rows, case_entries = (case_row,), (case_entry,)
+    written = context.writer.submit_record(
+        record.for_writer(
+            extra_rows=case_rows,
+            extra_entries=case_entries,
+            counts=decision_cells(served, record.scored, record.row, groups),
+        )
+    )
+    return record, written
+
+
+@contextmanager
+def refused_if_erased() -> Iterator[None]:
+    """Around the wait for a written decision: the writer's refusals as the service's.
+
+    Raises
+    ------
+    SubjectErasedError
+        The subject's data key was erased (Art. 17): nothing new is recorded about them.
+    SubjectRestrictedError
+        The subject restricted processing (Art. 18).
+    """
+    try:
+        yield
+    except KeyShredded as exc:
+        raise SubjectErasedError(
+            "the data of this person was erased; no new decision is recorded about them"
+        ) from exc
+    except ProcessingRestricted as exc:
+        raise SubjectRestrictedError(
+            "this person restricted the processing of their data (Art. 18 GDPR); no new "
+            "decision is taken about them until they lift it"
+        ) from exc
+
+
 async def create_decision(
     context: AppContext,
     *,
@@ -326,13 +491,7 @@ async def create_decision(
             f"the {served.name} model builds profiles, which have no legal effect and are not "
             f"decisions: ask for one at POST /v1/profiles/{served.name}"
         )
-    # A dict lookup: the modes are re-read in the background (api.decisions.oversight).
-    oversight = context.oversight.mode(served.name)
-    if oversight.paused:
-        raise ModelPausedError(
-            f"the {served.name} model is paused by an administrator (AI Act Art. 14(4)(e)); "
-            f"no decision is taken until it is resumed. Reason given: {oversight.reason}"
-        )
+    oversight = paused_check(context, served)
     settings = context.settings
     # Fairness monitoring groups (AI Act Art. 10(5)): checked here, sealed with the decision and
     # counted in aggregate; the model never sees them.
@@ -345,14 +504,12 @@ async def create_decision(
         has_objected, context, pseudonym
     )
     if objected and not served.is_recommender:
-        raise SubjectObjectedError(
-            f"this person objected to profiling (Art. 21 GDPR); the {served.name} model's "
-            f"purpose ({served.spec.policy.purpose}) is stopped for them"
-        )
+        raise objection_refusal(served)
     decided_at = datetime.now(UTC)
-    record = compose_decision(
-        served,
-        score_request(
+    record, written = submit_decision(
+        context,
+        served=served,
+        scored=score_request(
             served,
             request,
             objected=objected,
@@ -361,34 +518,12 @@ async def create_decision(
             decided_at=decided_at,
         ),
         request=request,
-        subject_pseudonym=pseudonym,
-        application_key_id=principal.key_id,
-        public_url=settings.public_url,
-        mac_key=row_mac_key(settings.key_encryption_key.get_secret_value()),
+        principal=principal,
+        pseudonym=pseudonym,
         decision_id=decision_id,
         decided_at=decided_at,
         human_only=oversight.human_only,
         groups=groups,
-    )
-    created_at = record.row["created_at"]
-    case_rows: tuple[tuple[Table, dict[str, Any]], ...] = ()
-    case_entries: tuple[LogEntryCreate, ...] = ()
-    if record.review_reasons:
-        # Art. 22: a decision that needs a human first is in the review queue from the moment
-        # it is acknowledged -- its case commits with it, or neither does.
-        case_row, case_entry = policy_case(
-            decision_id=record.decision_id,
-            subject_pseudonym=pseudonym,
-            model_name=served.name,
-            received_at=created_at,
-        )
-        case_rows, case_entries = (case_row,), (case_entry,)
-    written = context.writer.submit_record(
-        record.for_writer(
-            extra_rows=case_rows,
-            extra_entries=case_entries,
-            counts=decision_cells(served, record.scored, record.row, groups),
-        )
     )
     submitted = time.perf_counter()
     # What only the response needs is made while the writer commits the record: the subject
@@ -398,20 +533,11 @@ async def create_decision(
         pseudonym=pseudonym,
         decision_id=record.decision_id,
         ttl=SUBJECT_TOKEN_TTL,
-        now=created_at,
+        now=record.row["created_at"],
     )
     body = record.body(subject_token=token, token_expires_at=claims.expires_at)
-    try:
+    with refused_if_erased():
         await asyncio.wrap_future(written)
-    except KeyShredded as exc:
-        raise SubjectErasedError(
-            "the data of this person was erased; no new decision is recorded about them"
-        ) from exc
-    except ProcessingRestricted as exc:
-        raise SubjectRestrictedError(
-            "this person restricted the processing of their data (Art. 18 GDPR); no new "
-            "decision is taken about them until they lift it"
-        ) from exc
     return DecisionResult(
         body=body,
         model=served.name,

@@ -19,7 +19,7 @@ from tests.api.cli.conftest import runner
 from tests.conftest import TrainedModels
 
 
-def test_the_batch_command_scores_a_file_and_refuses_spark(
+def test_the_batch_command_scores_a_file_and_leaves_profiles_to_the_local_engine(
     service_env: dict[str, str],
     session_factory: sessionmaker[Session],
     trained: TrainedModels,
@@ -35,7 +35,7 @@ def test_the_batch_command_scores_a_file_and_refuses_spark(
     args = ["batch", "segments", "--input", str(path), "--out", str(tmp_path / "out")]
 
     spark = runner.invoke(app, [*args, "--api-key", key, "--engine", "spark"])
-    assert spark.exit_code == 2 and "spark is not available" in spark.output
+    assert spark.exit_code == 2 and "local engine" in spark.output, spark.output
     wrong = runner.invoke(app, [*args, "--api-key", admin])
     assert wrong.exit_code == 2 and "application" in wrong.output
 
