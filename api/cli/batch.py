@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -113,32 +114,20 @@ def batch(
                         raise BatchFileError(refusal)
                     session = spark_session(spark_master)
                     stack.callback(session.stop)
-                    summary = run_spark_batch(
-                        context,
-                        session,
-                        model_name=model,
-                        batch=rows,
-                        out_dir=out,
-                        principal=principal,
-                        locale=_locale(locale),
-                        legal_basis=legal_basis,  # type: ignore[arg-type]
-                        chunk_size=chunk_size,
-                        limit=limit,
-                        progress=lambda n: bar.advance(task, n),
-                    )
+                    run = partial(run_spark_batch, context, session)
                 else:
-                    summary = run_local_batch(
-                        context,
-                        model_name=model,
-                        batch=rows,
-                        out_dir=out,
-                        principal=principal,
-                        locale=_locale(locale),
-                        legal_basis=legal_basis,  # type: ignore[arg-type]
-                        chunk_size=chunk_size,
-                        limit=limit,
-                        progress=lambda n: bar.advance(task, n),
-                    )
+                    run = partial(run_local_batch, context)
+                summary = run(
+                    model_name=model,
+                    batch=rows,
+                    out_dir=out,
+                    principal=principal,
+                    locale=_locale(locale),
+                    legal_basis=legal_basis,  # type: ignore[arg-type]
+                    chunk_size=chunk_size,
+                    limit=limit,
+                    progress=lambda n: bar.advance(task, n),
+                )
     except (BatchFileError, SecretMismatchError, ModelsUnavailableError) as exc:
         errors.print(f"Refused: {exc}", markup=False, soft_wrap=True)
         raise typer.Exit(2) from None
