@@ -15,14 +15,14 @@ import contextlib
 import fcntl
 import os
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import ARRAY, Dialect, Engine, String, Table, bindparam
 from sqlalchemy.exc import DBAPIError
 
-from api.audit.batch import Item, additive_suffix, assemble_batch, keys_of_batch
+from api.audit.batch import Batch, Item, additive_suffix, assemble_batch, keys_of_batch
 from api.audit.chain import GENESIS_HASH
 from api.audit.log import LOG_LOCK_ID, ChainedEntry, PreparedEntry, chain_entries
 from api.audit.models import LogEntry
@@ -82,7 +82,8 @@ class _DriverLookup:
 
 
 class _DriverKeyRows:
-    """``subject_key`` rows through the writer's cursor (:class:`api.vault.keys.KeyRows`)."""
+    """``subject_key`` rows through the writer's cursor on SQLite (:class:`api.vault.keys.
+    KeyRows`); PostgreSQL's are :class:`_PipelinedKeyRows`."""
 
     def __init__(self, writer: DirectWriter, cursor: Any) -> None:
         self._writer = writer
@@ -101,11 +102,46 @@ class _DriverKeyRows:
             " ON CONFLICT (pseudonym, category, epoch) DO NOTHING",
         )
         self._cursor.executemany(plan.sql, [plan.params([row[c] for c in columns]) for row in rows])
-        # On SQLite, BEGIN IMMEDIATE holds the database's only write lock since the look-up:
-        # nobody else can have stored any of these keys, so ours are the stored ones (every row
-        # inserted says so). On PostgreSQL sessions create keys too, outside the log's advisory
-        # lock, and another transaction may have won the race for some of them: re-read.
-        return not self._writer.postgresql and self._cursor.rowcount == len(rows)
+        # BEGIN IMMEDIATE holds the database's only write lock since the look-up: nobody else
+        # can have stored any of these keys, so ours are the stored ones (every row inserted
+        # says so).
+        return bool(self._cursor.rowcount == len(rows))
+
+
+class _KeyRaceLostError(Exception):
+    """Another transaction stored one of the keys a PostgreSQL batch created: write it again."""
+
+
+# A batch that lost a race for a new key is written again, finding the stored key.
+_KEY_RACE_ATTEMPTS = 3
+
+
+class _PipelinedKeyRows:
+    """``subject_key`` rows for a PostgreSQL batch (:class:`api.vault.keys.KeyRows`).
+
+    The lookup already ran in the batch's first round trip; new keys are inserted with the
+    batch's rows, in its second. They are inserted without ``ON CONFLICT``: if another
+    transaction stored one of them since the lookup, the batch fails before it commits and is
+    written again (:class:`_KeyRaceLostError`), so nothing is ever sealed under a key that is
+    not the stored one.
+    """
+
+    def __init__(self, writer: DirectWriter, found: list[Any], pseudonyms: Sequence[str]) -> None:
+        self._writer = writer
+        self._found = found
+        self._pseudonyms = list(pseudonyms)
+        self.new_keys: list[tuple[_Insert, list[tuple[Any, ...]]]] = []
+
+    def select(self, pseudonyms: Sequence[str], *, restrictions: bool) -> Iterable[Sequence[Any]]:
+        if list(pseudonyms) != self._pseudonyms or not restrictions:
+            raise AssertionError("the batch's keys are looked up once, in its first round trip")
+        return self._found
+
+    def insert_absent(self, rows: Sequence[Mapping[str, Any]]) -> bool:
+        columns = tuple(rows[0])  # the vault builds every row alike
+        plan = self._writer.insert_plan(cast(Table, SubjectKey.__table__), columns, " ON CONFLICT (pseudonym, category, epoch) DO NOTHING")
+        self.new_keys.append((plan, [plan.params([row[c] for c in columns]) for row in rows]))
+        return True
 
 
 class _Insert:
@@ -244,75 +280,130 @@ class DirectWriter:
                 self._check(work.table)
                 for table, _ in work.extra_rows:
                     self._check(table)
+        if self.postgresql:
+            for attempt in range(_KEY_RACE_ATTEMPTS):
+                try:
+                    return self._guarded(lambda: self._write_postgresql(items, kek))
+                except _KeyRaceLostError:
+                    if attempt == _KEY_RACE_ATTEMPTS - 1:
+                        raise
+            raise AssertionError("unreachable")  # pragma: no cover
         took_lock = self._lock_fd is None
         if took_lock:
             self.lock()
         try:
-            if self._connection is None:
-                self._connection = self._connect()
-            connection = self._connection
-            try:
-                cursor = connection.cursor()
-                if self.postgresql:
-                    asked = time.perf_counter()
-                    cursor.execute(self._lock_sql, (LOG_LOCK_ID,))
-                    taken = time.perf_counter()
-                    self.lock_wait += taken - asked
-                else:
-                    cursor.execute("BEGIN IMMEDIATE")
-                year = datetime.now(UTC).year
-                wanted = keys_of_batch(items, year)
-                keys = (
-                    fetch_data_keys(
-                        _DriverKeyRows(self, cursor), keys=wanted, kek=kek, refuse_restricted=True
-                    )
-                    if wanted
-                    else {}
-                )
-                batch = assemble_batch(items, keys, year)
-                for table, columns, values in batch.rows:
-                    plan = self.insert_plan(table, columns, "")
-                    cursor.executemany(
-                        plan.sql, [plan.params([v[c] for c in columns]) for v in values]
-                    )
-                for table, columns, added in batch.added.rows():
-                    plan = self._added_plan(table, columns)
-                    cursor.executemany(plan.sql, [plan.params(row) for row in added])
-                stored = self._append(cursor, batch.prepared) if batch.prepared else []
-                if self.postgresql:
-                    # The chain's lock is released by this commit: it does not wait for the
-                    # disk inside the lock, so the next writer chains on while this batch is
-                    # made durable below (nothing is acknowledged before that).
-                    cursor.execute("SET LOCAL synchronous_commit TO off")
-                connection.commit()
-                if self.postgresql:
-                    self.lock_held += time.perf_counter() - taken
-                    self._make_durable(cursor, connection)
-                if self.checkpointer is not None:
-                    self.checkpointer.written(len(items))
-            except BaseException as exc:
-                # A failed batch leaves nothing behind; the connection is not trusted again.
-                with contextlib.suppress(Exception):
-                    connection.rollback()
-                self.close()
-                dbapi_error = self.dialect.loaded_dbapi.Error
-                if isinstance(exc, dbapi_error):
-                    # The exceptions SQLAlchemy would raise (IntegrityError ...), as on the
-                    # general path; parameters are kept out of the message.
-                    raise DBAPIError.instance(
-                        None, None, exc, dbapi_error, hide_parameters=True, dialect=self.dialect
-                    ) from exc
-                raise
+            results = self._guarded(lambda: self._write_sqlite(items, kek))
             if self.checkpointer is not None and self.checkpointer.finish_due:
                 # Committed, still holding the lock: finish the checkpoint thread's round.
-                self.checkpointer.finish(connection)
+                self.checkpointer.finish(self._connection)
+            return results
         finally:
             if took_lock:
                 self.unlock()
+
+    def _guarded(self, write: Callable[[], list[Any]]) -> list[Any]:
+        """Run one batch's write on the kept connection; a failed batch leaves nothing behind."""
+        if self._connection is None:
+            self._connection = self._connect()
+        connection = self._connection
+        try:
+            return write()
+        except BaseException as exc:
+            # The connection is not trusted again.
+            with contextlib.suppress(Exception):
+                connection.rollback()
+            self.close()
+            if isinstance(exc, _KeyRaceLostError):
+                raise
+            dbapi_error = self.dialect.loaded_dbapi.Error
+            if isinstance(exc, dbapi_error):
+                # The exceptions SQLAlchemy would raise (IntegrityError ...), as on the
+                # general path; parameters are kept out of the message.
+                raise DBAPIError.instance(
+                    None, None, exc, dbapi_error, hide_parameters=True, dialect=self.dialect
+                ) from exc
+            raise
+
+    def _write_sqlite(self, items: Sequence[Item], kek: bytes) -> list[Any]:
+        connection = self._connection
+        cursor = connection.cursor()
+        cursor.execute("BEGIN IMMEDIATE")
+        year = datetime.now(UTC).year
+        wanted = keys_of_batch(items, year)
+        keys = (
+            fetch_data_keys(
+                _DriverKeyRows(self, cursor), keys=wanted, kek=kek, refuse_restricted=True
+            )
+            if wanted
+            else {}
+        )
+        batch = assemble_batch(items, keys, year)
+        self._insert_rows(cursor, batch)
+        stored = []
+        if batch.prepared:
+            cursor.execute(self._head_sql)
+            stored = self._append(cursor, cursor.fetchone(), batch.prepared)
+        connection.commit()
+        if self.checkpointer is not None:
+            self.checkpointer.written(len(items))
         return batch.results(stored)
 
-    def _make_durable(self, cursor: Any, connection: Any) -> None:
-        """Return once the batch just committed is on disk (PostgreSQL).
+    def _write_postgresql(self, items: Sequence[Item], kek: bytes) -> list[Any]:
+        """One batch on PostgreSQL in two round trips under the chain's lock, and one after.
+
+        Everything a batch sends under the advisory lock is pipelined (psycopg's pipeline
+        mode), so the lock is held for two round trips and the Python between them, whatever
+        the batch holds: (1) take the lock, look the batch's keys up, read the head; (2) insert
+        the new keys, the rows, the figures and the chained entries, and commit. The lock goes
+        with that commit, which does not wait for the disk; the batch is made durable after it
+        (:meth:`_make_durable`), before anything is acknowledged.
+        """
+        pg = self._connection.driver_connection
+        year = datetime.now(UTC).year
+        wanted = keys_of_batch(items, year)
+        pseudonyms = sorted({key.pseudonym for key in wanted})
+        asked = time.perf_counter()
+        with pg.pipeline():
+            cursor, lookup, head = pg.cursor(), pg.cursor(), pg.cursor()
+            cursor.execute(self._lock_sql, (LOG_LOCK_ID,))
+            if wanted:
+                lookup.execute(*self.lookups[True].statement(pseudonyms))
+            head.execute(self._head_sql)
+            top = head.fetchone()
+        # The lock was taken one half round trip ago: counted as held from here (a little less
+        # than it was), and the round trip as waited for.
+        taken = time.perf_counter()
+        self.lock_wait += taken - asked
+        rows = _PipelinedKeyRows(self, lookup.fetchall() if wanted else [], pseudonyms)
+        keys = fetch_data_keys(rows, keys=wanted, kek=kek, refuse_restricted=True) if wanted else {}
+        batch = assemble_batch(items, keys, year)
+        try:
+            with pg.pipeline():
+                for plan, values in rows.new_keys:
+                    cursor.executemany(plan.sql, values)
+                self._insert_rows(cursor, batch)
+                stored = self._append(cursor, top, batch.prepared) if batch.prepared else []
+                cursor.execute("SET LOCAL synchronous_commit TO off")
+                pg.commit()
+        except self.dialect.loaded_dbapi.IntegrityError as exc:
+            if rows.new_keys and getattr(exc.diag, "table_name", None) == SubjectKey.__tablename__:
+                raise _KeyRaceLostError from exc
+            raise
+        self.lock_held += time.perf_counter() - taken
+        self._make_durable(pg)
+        return batch.results(stored)
+
+    def _insert_rows(self, cursor: Any, batch: Batch) -> None:
+        """Insert a batch's rows, then add its figures to the stored ones."""
+        for table, columns, values in batch.rows:
+            plan = self.insert_plan(table, columns, "")
+            cursor.executemany(plan.sql, [plan.params([v[c] for c in columns]) for v in values])
+        for table, columns, added in batch.added.rows():
+            plan = self._added_plan(table, columns)
+            cursor.executemany(plan.sql, [plan.params(row) for row in added])
+
+    def _make_durable(self, pg: Any) -> None:
+        """Return once the batch just committed is on disk (PostgreSQL), in one round trip.
 
         A durable commit waits for the write-ahead log to be flushed up to its own commit
         record, which lies after the batch's: a logged message in a transaction of its own,
@@ -321,12 +412,14 @@ class DirectWriter:
         lose a batch only with every later one (the log is flushed in order): a chain on disk
         never misses an entry that a later, durable entry was chained on.
         """
-        cursor.execute("SELECT pg_logical_emit_message(true, 'glassbox', 'durable')")
-        connection.commit()
+        with pg.pipeline():
+            pg.cursor().execute("SELECT pg_logical_emit_message(true, 'glassbox', 'durable')")
+            pg.commit()
 
-    def _append(self, cursor: Any, prepared: Sequence[PreparedEntry]) -> list[LogEntryRead]:
-        cursor.execute(self._head_sql)
-        head = cursor.fetchone()
+    def _append(
+        self, cursor: Any, head: Sequence[Any] | None, prepared: Sequence[PreparedEntry]
+    ) -> list[LogEntryRead]:
+        """Chain the entries onto the head read under the lock and insert them."""
         moment = datetime.now(UTC)
         rows = chain_entries(
             (0, GENESIS_HASH) if head is None else (int(head[0]), str(head[1])),

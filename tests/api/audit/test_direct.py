@@ -13,13 +13,25 @@ import os
 import sqlite3
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Column, Engine, LargeBinary, MetaData, String, Table, insert, select
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    insert,
+    select,
+    text,
+)
 from sqlalchemy.orm import Session
 
 from api.audit.log import append_entries, get_entry, verify_log
@@ -123,6 +135,46 @@ def test_a_restricted_subject_is_refused_by_both_paths(engine: Engine, kek: byte
     with Session(engine) as session:
         assert session.execute(select(_NOTES)).all() == []
         assert verify_log(session).size == 0
+
+
+def test_a_key_another_transaction_stores_first_seals_the_batch_on_postgresql(
+    engine: Engine, kek: bytes
+) -> None:
+    # The driver path inserts a batch's new keys with its rows, after looking them up. If a
+    # session stores one of them in between, the batch must not commit data sealed under a key
+    # that is not the stored one: it fails before committing and is written again.
+    if engine.dialect.name != "postgresql":
+        pytest.skip("on SQLite the writer's lock keeps every other key writer out")
+    _NOTES.create(engine)
+    subject = pseudonym(4)
+    key = KeyId(subject, "scores", datetime.now(UTC).year)
+    with LogWriter(engine, kek=kek) as writer, Session(engine) as rival:
+        with write_transaction(rival):
+            stored_key = data_keys_for(rival, keys=[key], kek=kek)[key]  # not committed yet
+            written = writer.submit_record(_note("e", subject))
+            with engine.connect() as watch:
+                # The batch's lookup did not see the rival's key; its insert waits on it.
+                deadline = time.monotonic() + 60
+                while not _waits_on_a_key_insert(watch):
+                    assert time.monotonic() < deadline, "the batch never reached its key insert"
+                    time.sleep(0.02)
+        entry = written.result(timeout=60)
+    assert entry is not None
+    with Session(engine) as session:
+        assert data_keys_for(session, keys=[key], kek=kek)[key] == stored_key
+        assert open_sealed_field(session, entry=entry, field="note", kek=kek) == b"note e"
+        assert verify_log(session).ok
+
+
+def _waits_on_a_key_insert(connection: Connection) -> bool:
+    waiting = connection.execute(
+        text(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            "AND query LIKE 'INSERT INTO subject_key%'"
+        )
+    ).scalar_one()
+    connection.rollback()  # a fresh snapshot of the activity at every poll
+    return bool(waiting)
 
 
 def _database_file(engine: Engine) -> str:
