@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
+import psycopg
 from sqlalchemy import ARRAY, Dialect, Engine, String, Table, bindparam
 from sqlalchemy.exc import DBAPIError
 
@@ -108,6 +109,10 @@ class _DriverKeyRows:
         return bool(self._cursor.rowcount == len(rows))
 
 
+# Inserts rows with a plan: executemany on SQLite, a statement of a script on PostgreSQL.
+_Inserter = Callable[["_Insert", Sequence[Sequence[Any]]], None]
+
+
 class _KeyRaceLostError(Exception):
     """Another transaction stored one of the keys a PostgreSQL batch created: write it again."""
 
@@ -116,7 +121,44 @@ class _KeyRaceLostError(Exception):
 _KEY_RACE_ATTEMPTS = 3
 
 
-class _PipelinedKeyRows:
+class _Script:
+    """One round trip to PostgreSQL: statements joined into one query, values bound as literals.
+
+    psycopg's client-side binding (:class:`psycopg.ClientCursor`, ``mogrify``) quotes every
+    value as the server's literal syntax, so a batch's statements -- whatever they hold -- go
+    in one simple query: one round trip and one result to read, where each statement of a
+    pipeline costs its own Python in the driver. The results of those that return rows are
+    read back in order.
+    """
+
+    def __init__(self, cursor: Any) -> None:
+        self._cursor = cursor
+        self._statements: list[str] = []
+
+    def add(self, sql: str, params: Any = None) -> None:
+        """Queue one statement."""
+        self._statements.append(sql if params is None else self._cursor.mogrify(sql, params))
+
+    def insert(self, plan: _Insert, rows: Sequence[Sequence[Any]]) -> None:
+        """Queue one multi-row INSERT of these rows (already through the plan's processors)."""
+        mogrify = self._cursor.mogrify
+        values = ", ".join(mogrify(plan.values, row) for row in rows)
+        self._statements.append(f"{plan.into}{values}{plan.suffix}")
+
+    def run(self) -> list[list[Any]]:
+        """Send the queued statements in one query; the rows of each that returned any."""
+        statements, self._statements = self._statements, []
+        cursor = self._cursor
+        cursor.execute("; ".join(statements))
+        results = []
+        while True:
+            if cursor.description is not None:
+                results.append(cursor.fetchall())
+            if not cursor.nextset():
+                return results
+
+
+class _ScriptKeyRows:
     """``subject_key`` rows for a PostgreSQL batch (:class:`api.vault.keys.KeyRows`).
 
     The lookup already ran in the batch's first round trip; new keys are inserted with the
@@ -139,7 +181,7 @@ class _PipelinedKeyRows:
 
     def insert_absent(self, rows: Sequence[Mapping[str, Any]]) -> bool:
         columns = tuple(rows[0])  # the vault builds every row alike
-        plan = self._writer.insert_plan(cast(Table, SubjectKey.__table__), columns, " ON CONFLICT (pseudonym, category, epoch) DO NOTHING")
+        plan = self._writer.insert_plan(cast(Table, SubjectKey.__table__), columns, "")
         self.new_keys.append((plan, [plan.params([row[c] for c in columns]) for row in rows]))
         return True
 
@@ -147,18 +189,20 @@ class _PipelinedKeyRows:
 class _Insert:
     """An INSERT of some columns of a table, as driver SQL with the types' bind processors."""
 
-    __slots__ = ("processors", "sql")
+    __slots__ = ("into", "processors", "sql", "suffix", "values")
 
     def __init__(self, dialect: Dialect, table: Table, keys: Sequence[str], suffix: str = ""):
         columns = [table.c[key] for key in keys]
         quote = dialect.identifier_preparer
         mark = "?" if dialect.paramstyle in ("qmark", "numeric") else "%s"
         # Identifiers come from the table's metadata (quoted), values only through placeholders.
-        self.sql = (
+        self.into = (
             f"INSERT INTO {quote.format_table(table)} "  # noqa: S608
-            f"({', '.join(quote.format_column(c) for c in columns)}) "
-            f"VALUES ({', '.join(mark for _ in columns)}){suffix}"
+            f"({', '.join(quote.format_column(c) for c in columns)}) VALUES "
         )
+        self.values = f"({', '.join(mark for _ in columns)})"
+        self.suffix = suffix
+        self.sql = f"{self.into}{self.values}{suffix}"
         self.processors = [c.type._cached_bind_processor(dialect) for c in columns]
 
     def params(self, values: Sequence[Any]) -> tuple[Any, ...]:
@@ -195,7 +239,11 @@ class DirectWriter:
         self.checkpointer = None if database is None else WalCheckpointer(engine)
         mark = "%s" if self.postgresql else "?"
         self._head_sql = "SELECT seq, entry_hash FROM log_entry ORDER BY seq DESC LIMIT 1"
-        self._lock_sql = f"SELECT pg_advisory_xact_lock({mark})"
+        # Taking the chain's lock, the batch's transaction also stops waiting for the disk at
+        # commit: the lock is released without an fsync inside it (see _make_durable).
+        self._lock_sql = (
+            f"SELECT pg_advisory_xact_lock({mark}), set_config('synchronous_commit', 'off', true)"
+        )
         # PostgreSQL: seconds spent waiting for the chain's advisory lock, and holding it (from
         # taking it to the commit that releases it), summed over batches.
         self.lock_wait = self.lock_held = 0.0
@@ -248,11 +296,15 @@ class DirectWriter:
             os.close(fd)  # closing the descriptor releases the lock
 
     def _connect(self) -> Any:
-        connection = self.engine.raw_connection()
+        connection: Any = self.engine.raw_connection()
         if self.checkpointer is not None:
             cursor = connection.cursor()
             cursor.execute("PRAGMA wal_autocheckpoint = 0")
             cursor.close()
+        if self.postgresql:
+            # Each batch sends its own BEGIN and COMMIT (:meth:`_write_postgresql`); a statement
+            # outside them is a transaction of its own (:meth:`_make_durable`).
+            connection.driver_connection.autocommit = True
         return connection
 
     def close(self) -> None:
@@ -260,9 +312,15 @@ class DirectWriter:
         connection, self._connection = self._connection, None
         if connection is not None:
             with contextlib.suppress(Exception):
+                # The connection goes back to the pool as the pool lent it.
                 if self.checkpointer is not None:
-                    # The connection goes back to the pool: automatic checkpoints on again.
                     connection.cursor().execute("PRAGMA wal_autocheckpoint = 1000")
+                if self.postgresql:
+                    connection.rollback()
+                    connection.driver_connection.autocommit = False
+            if self.postgresql and connection.driver_connection.autocommit:
+                connection.invalidate()  # could not be reset: not lent again
+            with contextlib.suppress(Exception):
                 connection.close()
         self.unlock()
 
@@ -338,71 +396,75 @@ class DirectWriter:
             else {}
         )
         batch = assemble_batch(items, keys, year)
-        self._insert_rows(cursor, batch)
-        stored = []
+
+        def insert(plan: _Insert, rows: Sequence[Sequence[Any]]) -> None:
+            cursor.executemany(plan.sql, rows)
+
+        self._insert_rows(insert, batch)
+        head = None
         if batch.prepared:
             cursor.execute(self._head_sql)
-            stored = self._append(cursor, cursor.fetchone(), batch.prepared)
+            head = cursor.fetchone()
+        stored = self._append(insert, head, batch.prepared)
         connection.commit()
         if self.checkpointer is not None:
             self.checkpointer.written(len(items))
         return batch.results(stored)
 
     def _write_postgresql(self, items: Sequence[Item], kek: bytes) -> list[Any]:
-        """One batch on PostgreSQL in two round trips under the chain's lock, and one after.
+        """One batch on PostgreSQL: two round trips under the chain's lock, and one after.
 
-        Everything a batch sends under the advisory lock is pipelined (psycopg's pipeline
-        mode), so the lock is held for two round trips and the Python between them, whatever
-        the batch holds: (1) take the lock, look the batch's keys up, read the head; (2) insert
-        the new keys, the rows, the figures and the chained entries, and commit. The lock goes
-        with that commit, which does not wait for the disk; the batch is made durable after it
+        (1) Begin, take the lock (and let this transaction's commit not wait for the disk),
+        look the batch's keys up, read the head; (2) insert the new keys, the rows, the figures
+        and the chained entries, and commit, which releases the lock. Each is one query
+        (:class:`_Script`), so the lock is held for two round trips and the Python between
+        them, whatever the batch holds. The batch is made durable after the lock
         (:meth:`_make_durable`), before anything is acknowledged.
         """
-        pg = self._connection.driver_connection
+        script = _Script(psycopg.ClientCursor(self._connection.driver_connection))
         year = datetime.now(UTC).year
         wanted = keys_of_batch(items, year)
         pseudonyms = sorted({key.pseudonym for key in wanted})
         asked = time.perf_counter()
-        with pg.pipeline():
-            cursor, lookup, head = pg.cursor(), pg.cursor(), pg.cursor()
-            cursor.execute(self._lock_sql, (LOG_LOCK_ID,))
-            if wanted:
-                lookup.execute(*self.lookups[True].statement(pseudonyms))
-            head.execute(self._head_sql)
-            top = head.fetchone()
-        # The lock was taken one half round trip ago: counted as held from here (a little less
+        script.add("BEGIN")
+        script.add(self._lock_sql, (LOG_LOCK_ID,))
+        if wanted:
+            script.add(*self.lookups[True].statement(pseudonyms))
+        script.add(self._head_sql)
+        results = script.run()  # the lock's row, the keys (if any were wanted), the head
+        found, head = results[1] if wanted else [], results[-1]
+        # The lock was taken half a round trip ago: counted as held from here (a little less
         # than it was), and the round trip as waited for.
         taken = time.perf_counter()
         self.lock_wait += taken - asked
-        rows = _PipelinedKeyRows(self, lookup.fetchall() if wanted else [], pseudonyms)
+        rows = _ScriptKeyRows(self, found, pseudonyms)
         keys = fetch_data_keys(rows, keys=wanted, kek=kek, refuse_restricted=True) if wanted else {}
         batch = assemble_batch(items, keys, year)
+        for plan, values in rows.new_keys:
+            script.insert(plan, values)
+        self._insert_rows(script.insert, batch)
+        stored = self._append(script.insert, head[0] if head else None, batch.prepared)
+        script.add("COMMIT")
         try:
-            with pg.pipeline():
-                for plan, values in rows.new_keys:
-                    cursor.executemany(plan.sql, values)
-                self._insert_rows(cursor, batch)
-                stored = self._append(cursor, top, batch.prepared) if batch.prepared else []
-                cursor.execute("SET LOCAL synchronous_commit TO off")
-                pg.commit()
-        except self.dialect.loaded_dbapi.IntegrityError as exc:
-            if rows.new_keys and getattr(exc.diag, "table_name", None) == SubjectKey.__tablename__:
+            script.run()
+        except psycopg.IntegrityError as exc:
+            if rows.new_keys and exc.diag.table_name == SubjectKey.__tablename__:
                 raise _KeyRaceLostError from exc
             raise
         self.lock_held += time.perf_counter() - taken
-        self._make_durable(pg)
+        self._make_durable(script)
         return batch.results(stored)
 
-    def _insert_rows(self, cursor: Any, batch: Batch) -> None:
+    def _insert_rows(self, insert: _Inserter, batch: Batch) -> None:
         """Insert a batch's rows, then add its figures to the stored ones."""
         for table, columns, values in batch.rows:
             plan = self.insert_plan(table, columns, "")
-            cursor.executemany(plan.sql, [plan.params([v[c] for c in columns]) for v in values])
+            insert(plan, [plan.params([v[c] for c in columns]) for v in values])
         for table, columns, added in batch.added.rows():
             plan = self._added_plan(table, columns)
-            cursor.executemany(plan.sql, [plan.params(row) for row in added])
+            insert(plan, [plan.params(row) for row in added])
 
-    def _make_durable(self, pg: Any) -> None:
+    def _make_durable(self, script: _Script) -> None:
         """Return once the batch just committed is on disk (PostgreSQL), in one round trip.
 
         A durable commit waits for the write-ahead log to be flushed up to its own commit
@@ -412,14 +474,15 @@ class DirectWriter:
         lose a batch only with every later one (the log is flushed in order): a chain on disk
         never misses an entry that a later, durable entry was chained on.
         """
-        with pg.pipeline():
-            pg.cursor().execute("SELECT pg_logical_emit_message(true, 'glassbox', 'durable')")
-            pg.commit()
+        script.add("SELECT pg_logical_emit_message(true, 'glassbox', 'durable')")
+        script.run()
 
     def _append(
-        self, cursor: Any, head: Sequence[Any] | None, prepared: Sequence[PreparedEntry]
+        self, insert: _Inserter, head: Sequence[Any] | None, prepared: Sequence[PreparedEntry]
     ) -> list[LogEntryRead]:
         """Chain the entries onto the head read under the lock and insert them."""
+        if not prepared:
+            return []
         moment = datetime.now(UTC)
         rows = chain_entries(
             (0, GENESIS_HASH) if head is None else (int(head[0]), str(head[1])),
@@ -427,5 +490,5 @@ class DirectWriter:
             moment=moment,
         )
         plan = self.insert_plan(cast(Table, LogEntry.__table__), ChainedEntry._fields, "")
-        cursor.executemany(plan.sql, [plan.params(row) for row in rows])
+        insert(plan, [plan.params(row) for row in rows])
         return [row.read(moment) for row in rows]
