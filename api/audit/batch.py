@@ -31,6 +31,7 @@ __all__ = [
     "additive_insert",
     "additive_suffix",
     "assemble_batch",
+    "figures_of_batch",
     "keys_of_batch",
 ]
 
@@ -144,6 +145,15 @@ class Batch:
         return results
 
 
+def figures_of_batch(items: Sequence[Item]) -> AddedRows:
+    """The figures a batch's records add to, summed (they need no key, and no head)."""
+    added = AddedRows()
+    for work, _ in items:
+        if isinstance(work, SealedRecord) and work.counts is not None:
+            added.add(work.counts)
+    return added
+
+
 def keys_of_batch(items: Sequence[Item], year: int) -> set[KeyId]:
     """The data keys that seal a batch's records (``year``: the batch's, UTC)."""
     return {work.key_id(year) for work, _ in items if isinstance(work, SealedRecord)}
@@ -154,6 +164,8 @@ def assemble_batch(
     keys: Mapping[KeyId, bytes],
     year: int,
     session: Session | None = None,
+    *,
+    figures: bool = True,
 ) -> Batch:
     """Seal a batch's records and run its units: the rows and entries it writes.
 
@@ -167,13 +179,16 @@ def assemble_batch(
         The batch's year, as given to :func:`keys_of_batch`.
     session : Session, optional
         The batch's session, inside its write transaction: needed for units of work.
+    figures : bool
+        Sum the records' figures into ``Batch.added``; False when the writer took them
+        already (:func:`figures_of_batch`).
 
     Returns
     -------
     Batch
         What to insert, and how to hand the results back.
     """
-    batch = Batch()
+    batch = Batch(added=figures_of_batch(items) if figures else AddedRows())
     prepared = batch.prepared
     for work, _ in items:
         start = len(prepared)
@@ -186,8 +201,6 @@ def assemble_batch(
             batch.rows.add(work.table, row)
             for table, extra in work.extra_rows:
                 batch.rows.add(table, extra)
-            if work.counts is not None:
-                batch.added.add(work.counts)
             prepared.extend(entries)
             shape = "record" if work.entry_kind is not None else "none"
         else:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -23,7 +22,15 @@ import psycopg
 from sqlalchemy import ARRAY, Dialect, Engine, String, Table, bindparam
 from sqlalchemy.exc import DBAPIError
 
-from api.audit.batch import Batch, Item, additive_suffix, assemble_batch, keys_of_batch
+from api.audit.batch import (
+    AddedRows,
+    Batch,
+    Item,
+    additive_suffix,
+    assemble_batch,
+    figures_of_batch,
+    keys_of_batch,
+)
 from api.audit.chain import GENESIS_HASH
 from api.audit.log import LOG_LOCK_ID, ChainedEntry, PreparedEntry, chain_entries
 from api.audit.models import LogEntry
@@ -132,23 +139,27 @@ class _Script:
     """
 
     def __init__(self, cursor: Any) -> None:
-        self._cursor = cursor
+        self.cursor = cursor
         self._statements: list[str] = []
+
+    def extend(self, other: _Script) -> None:
+        """Queue another script's statements after these."""
+        self._statements += other._statements
 
     def add(self, sql: str, params: Any = None) -> None:
         """Queue one statement."""
-        self._statements.append(sql if params is None else self._cursor.mogrify(sql, params))
+        self._statements.append(sql if params is None else self.cursor.mogrify(sql, params))
 
     def insert(self, plan: _Insert, rows: Sequence[Sequence[Any]]) -> None:
         """Queue one multi-row INSERT of these rows (already through the plan's processors)."""
-        mogrify = self._cursor.mogrify
+        mogrify = self.cursor.mogrify
         values = ", ".join(mogrify(plan.values, row) for row in rows)
         self._statements.append(f"{plan.into}{values}{plan.suffix}")
 
     def run(self) -> list[list[Any]]:
         """Send the queued statements in one query; the rows of each that returned any."""
         statements, self._statements = self._statements, []
-        cursor = self._cursor
+        cursor = self.cursor
         cursor.execute("; ".join(statements))
         results = []
         while True:
@@ -237,15 +248,16 @@ class DirectWriter:
         # (api.core.database.WalCheckpointer), not inside this writer's commits; the writer
         # only finishes each round, after a commit, with the few pages committed meanwhile.
         self.checkpointer = None if database is None else WalCheckpointer(engine)
-        mark = "%s" if self.postgresql else "?"
         self._head_sql = "SELECT seq, entry_hash FROM log_entry ORDER BY seq DESC LIMIT 1"
-        # Taking the chain's lock, the batch's transaction also stops waiting for the disk at
-        # commit: the lock is released without an fsync inside it (see _make_durable).
+        # PostgreSQL: taking the chain's lock, the batch's transaction also stops waiting for
+        # the disk at commit, so the lock is released without an fsync inside it (see
+        # _durable); and the server says when it took the lock.
         self._lock_sql = (
-            f"SELECT pg_advisory_xact_lock({mark}), set_config('synchronous_commit', 'off', true)"
+            "SELECT pg_advisory_xact_lock(%s), "
+            "set_config('synchronous_commit', 'off', true), clock_timestamp()"
         )
         # PostgreSQL: seconds spent waiting for the chain's advisory lock, and holding it (from
-        # taking it to the commit that releases it), summed over batches.
+        # taking it to the commit that releases it), summed over batches, by the server's clock.
         self.lock_wait = self.lock_held = 0.0
         self.lookups = {
             restrictions: _DriverLookup(self.dialect, restrictions=restrictions)
@@ -302,8 +314,8 @@ class DirectWriter:
             cursor.execute("PRAGMA wal_autocheckpoint = 0")
             cursor.close()
         if self.postgresql:
-            # Each batch sends its own BEGIN and COMMIT (:meth:`_write_postgresql`); a statement
-            # outside them is a transaction of its own (:meth:`_make_durable`).
+            # Each batch sends its own BEGIN and COMMIT (:meth:`_write_postgresql`); what
+            # follows the COMMIT in its query is a transaction of its own (:meth:`_durable`).
             connection.driver_connection.autocommit = True
         return connection
 
@@ -412,47 +424,52 @@ class DirectWriter:
         return batch.results(stored)
 
     def _write_postgresql(self, items: Sequence[Item], kek: bytes) -> list[Any]:
-        """One batch on PostgreSQL: two round trips under the chain's lock, and one after.
+        """One batch on PostgreSQL in two round trips, each one query (:class:`_Script`).
 
-        (1) Begin, take the lock (and let this transaction's commit not wait for the disk),
-        look the batch's keys up, read the head; (2) insert the new keys, the rows, the figures
-        and the chained entries, and commit, which releases the lock. Each is one query
-        (:class:`_Script`), so the lock is held for two round trips and the Python between
-        them, whatever the batch holds. The batch is made durable after the lock
-        (:meth:`_make_durable`), before anything is acknowledged.
+        (1) Begin, take the chain's lock, look the batch's keys up, read the head; (2) insert
+        the new keys, the rows, the figures and the chained entries, commit -- which releases
+        the lock -- and then make the batch durable (:meth:`_durable`). The lock is held for a
+        round trip and the Python between the two, whatever the batch holds, and never while
+        the disk is flushed. The server's clock times the lock: when it was asked for, taken,
+        and released.
         """
         script = _Script(psycopg.ClientCursor(self._connection.driver_connection))
         year = datetime.now(UTC).year
         wanted = keys_of_batch(items, year)
         pseudonyms = sorted({key.pseudonym for key in wanted})
-        asked = time.perf_counter()
+        # The figures need neither keys nor the head: their statements are written now, before
+        # the lock, and sent after the batch's rows, under it.
+        figures = _Script(script.cursor)
+        self._add_figures(figures.insert, figures_of_batch(items))
         script.add("BEGIN")
+        script.add("SELECT clock_timestamp()")
         script.add(self._lock_sql, (LOG_LOCK_ID,))
         if wanted:
             script.add(*self.lookups[True].statement(pseudonyms))
         script.add(self._head_sql)
-        results = script.run()  # the lock's row, the keys (if any were wanted), the head
-        found, head = results[1] if wanted else [], results[-1]
-        # The lock was taken half a round trip ago: counted as held from here (a little less
-        # than it was), and the round trip as waited for.
-        taken = time.perf_counter()
-        self.lock_wait += taken - asked
+        # The moment asked, the lock's row (with the moment taken), the keys if any, the head.
+        results = script.run()
+        asked, taken = results[0][0][0], results[1][0][-1]
+        found, head = results[2] if wanted else [], results[-1]
         rows = _ScriptKeyRows(self, found, pseudonyms)
         keys = fetch_data_keys(rows, keys=wanted, kek=kek, refuse_restricted=True) if wanted else {}
-        batch = assemble_batch(items, keys, year)
+        batch = assemble_batch(items, keys, year, figures=False)
         for plan, values in rows.new_keys:
             script.insert(plan, values)
         self._insert_rows(script.insert, batch)
+        script.extend(figures)
         stored = self._append(script.insert, head[0] if head else None, batch.prepared)
         script.add("COMMIT")
+        script.add("SELECT clock_timestamp()")
+        self._durable(script)
         try:
-            script.run()
+            released = script.run()[0][0][0]
         except psycopg.IntegrityError as exc:
             if rows.new_keys and exc.diag.table_name == SubjectKey.__tablename__:
                 raise _KeyRaceLostError from exc
             raise
-        self.lock_held += time.perf_counter() - taken
-        self._make_durable(script)
+        self.lock_wait += (taken - asked).total_seconds()
+        self.lock_held += (released - taken).total_seconds()
         return batch.results(stored)
 
     def _insert_rows(self, insert: _Inserter, batch: Batch) -> None:
@@ -460,22 +477,27 @@ class DirectWriter:
         for table, columns, values in batch.rows:
             plan = self.insert_plan(table, columns, "")
             insert(plan, [plan.params([v[c] for c in columns]) for v in values])
-        for table, columns, added in batch.added.rows():
+        self._add_figures(insert, batch.added)
+
+    def _add_figures(self, insert: _Inserter, added: AddedRows) -> None:
+        """Add summed figures to the stored ones."""
+        for table, columns, rows in added.rows():
             plan = self._added_plan(table, columns)
-            insert(plan, [plan.params(row) for row in added])
+            insert(plan, [plan.params(row) for row in rows])
 
-    def _make_durable(self, script: _Script) -> None:
-        """Return once the batch just committed is on disk (PostgreSQL), in one round trip.
+    def _durable(self, script: _Script) -> None:
+        """End a PostgreSQL batch's query with what makes it durable, after its COMMIT.
 
-        A durable commit waits for the write-ahead log to be flushed up to its own commit
-        record, which lies after the batch's: a logged message in a transaction of its own,
-        committed with ``synchronous_commit=on`` (the connection's setting), is that commit.
-        Concurrent writers' flushes are one ``fdatasync`` for all of them, and a crash can
-        lose a batch only with every later one (the log is flushed in order): a chain on disk
-        never misses an entry that a later, durable entry was chained on.
+        The batch commits without waiting for the disk (its lock is released at once); what
+        follows its COMMIT in the same query is a transaction of its own, committed with
+        ``synchronous_commit=on`` (the connection's setting) when the query ends, and the
+        query returns only then. That commit writes a logged message, so it waits for the
+        write-ahead log to be flushed up to its own commit record -- which lies after the
+        batch's. Concurrent writers' flushes are one ``fdatasync`` for all of them, and a
+        crash can lose a batch only with every later one (the log is flushed in order): a
+        chain on disk never misses an entry that a later, durable entry was chained on.
         """
         script.add("SELECT pg_logical_emit_message(true, 'glassbox', 'durable')")
-        script.run()
 
     def _append(
         self, insert: _Inserter, head: Sequence[Any] | None, prepared: Sequence[PreparedEntry]
