@@ -78,9 +78,8 @@ def check_spec(explanation: Explanation, spec: ModelSpec) -> None:
 
 def ranked_columns(explanation: Explanation) -> list[int]:
     """Columns by decreasing absolute contribution; equal ones keep the spec's feature order."""
-    # Python floats (the same values): indexing the array per comparison costs more than the sort.
-    values = explanation.values.tolist()
-    return sorted(range(len(values)), key=lambda i: (-abs(values[i]), i))
+    values = explanation.values
+    return sorted(range(len(values)), key=lambda i: (-abs(float(values[i])), i))
 
 
 def main_factors(

@@ -189,10 +189,7 @@ def row_mac(key: bytes, row: Mapping[str, Any], *, logged: bool) -> str:
     str
         Canonical JSON: ``{"columns": {...}, "mac": "<hex>"}``.
     """
-    # The columns read straight from the row: this runs once per decision written.
-    columns = {name: _plain(row.get(name, _DEFAULTS.get(name))) for name in COVERED_COLUMNS}
-    columns[_LOGGED] = logged
-    encoded = _encode(columns)
+    encoded = _encode(_covered(lambda name: row.get(name, _DEFAULTS.get(name)), logged=logged))
     mac = _mac(key, str(row["decision_id"]), encoded)
     # Canonical JSON of {"columns": ..., "mac": ...}, written out: keys in order.
     return f'{{"columns":{encoded.decode("utf-8")},"mac":"{mac}"}}'
