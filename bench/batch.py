@@ -21,7 +21,8 @@ Usage::
     OMP_NUM_THREADS=1 .venv/bin/python bench/batch.py [--rows 100000] [--full] \
         [--engine local|spark|both] [--profiles] [--seconds 20]
 
-Results go to ``bench/results/batch.json``; a Markdown table is printed at the end.
+Results go to ``bench/results/batch.json`` (each engine, model and size keeps its latest run,
+with the HTTP figure of the same invocation); a Markdown table is printed at the end.
 """
 
 from __future__ import annotations
@@ -281,19 +282,28 @@ def main(argv: list[str]) -> int:
     api_key = create_api_key(home)
     batch = _batch(home, api_key, customers, buyers, engines=engines, profiles=args.profiles)
     http = _http(home, api_key, args.seconds)
-    results = {
-        "rows": rows,
-        "cpus": os.cpu_count(),
-        "batch": batch,
-        "http": http,
-        "ratio": {
-            run: batch[run]["per_second"] / http[run.split(":")[1]]["per_second"]
-            for run in batch
-            if http.get(run.split(":")[1], {}).get("per_second")
-        },
+    ratio = {
+        run: batch[run]["per_second"] / http[run.split(":")[1]]["per_second"]
+        for run in batch
+        if http.get(run.split(":")[1], {}).get("per_second")
     }
+    for run, figures in batch.items():
+        figures["http_per_second"] = http.get(run.split(":")[1], {}).get("per_second")
+        figures["ratio"] = ratio.get(run)
     RESULTS_DIR.mkdir(exist_ok=True)
-    (RESULTS_DIR / "batch.json").write_text(json.dumps(results, indent=2) + "\n")
+    target = RESULTS_DIR / "batch.json"
+    # Each engine's run at each size is kept: a million rows on one engine takes a while, so the
+    # engines and sizes are run one at a time and land in the same file.
+    kept: Json = json.loads(target.read_text()) if target.exists() else {}
+    runs = {k: v for k, v in kept.get("runs", {}).items() if "per_second" in v}
+    runs.update(
+        {
+            f"{run}:{rows}": {**figures, "at": time.strftime("%Y-%m-%d")}
+            for run, figures in batch.items()
+        }
+    )
+    results = {"cpus": os.cpu_count(), "runs": runs, "http": http}
+    target.write_text(json.dumps(results, indent=2) + "\n")
     print(
         "\n| engine | model | rows | decisions/s | per driver CPU-s | per CPU-s (all processes) "
         "| HTTP /s (1 worker, 8 conns) | ratio |"
@@ -302,7 +312,7 @@ def main(argv: list[str]) -> int:
     for run, b in batch.items():
         engine, model = run.split(":")
         over_http = http.get(model, {}).get("per_second", float("nan"))
-        ratio = results["ratio"].get(run, float("nan"))
+        ratio = b["ratio"] if b["ratio"] is not None else float("nan")
         print(
             f"| {engine} | {model} | {b['rows']} | {b['per_second']:.0f} | "
             f"{b['per_cpu_second']:.0f} | {b['per_tree_cpu_second']:.0f} | {over_http:.0f} | "

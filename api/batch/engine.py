@@ -36,13 +36,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+import orjson
 from pydantic import ValidationError
 
 from api.batch.files import BatchFile, BatchFileError, BatchRow, record_id
 from api.context import AppContext
 from api.core.errors import ProblemError
 from api.core.security import Principal
-from api.decisions.blocks import BlockExplainer, Explained, decide_block
+from api.decisions.blocks import BlockExplainer, Explained, finish_block, submit_block
 from api.decisions.reading import find_decisions
 from api.decisions.runtime import ServedModel
 from api.decisions.schemas import DecisionCreate, LegalBasis
@@ -64,6 +65,8 @@ RESULTS = "results.jsonl"
 MANIFEST = "batch.json"
 Engine = Literal["local", "spark"]
 Progress = Callable[[int], None]
+# A results line as json.dumps wrote it: numpy numbers as numbers, anything else as its text.
+_JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE
 _T = TypeVar("_T")
 
 
@@ -366,6 +369,13 @@ def _decision_chunk(
     return lines + (asyncio.run(decide_all()) if fresh else [])
 
 
+Lines = list[tuple[dict[str, Any], str]]
+
+
+def _ready(lines: Lines) -> Callable[[], Lines]:
+    return lambda: lines
+
+
 def _block_chunk(
     context: AppContext,
     served: ServedModel,
@@ -376,9 +386,13 @@ def _block_chunk(
     principal: Principal,
     locale: Literal["en", "es"],
     legal_basis: LegalBasis,
-) -> list[tuple[dict[str, Any], str]]:
+) -> Callable[[], Lines]:
     """A classifier's chunk by the block path: one explainer call (here, or already made by a
-    Spark executor: ``explained`` by row key), then each row recorded as over HTTP."""
+    Spark executor: ``explained`` by row key), then each row recorded as over HTTP.
+
+    The rows are composed and handed to the writer now; the function returned waits for the
+    writer and gives the chunk's lines, so the caller composes the next chunk meanwhile.
+    """
     lines, fresh = _recovered(context, rows, principal=principal)
     valid: list[tuple[BatchRow, str, DecisionCreate]] = []
     for row, record in fresh:
@@ -394,11 +408,11 @@ def _block_chunk(
             continue
         valid.append((row, record, request))
     if not valid:
-        return lines
+        return _ready(lines)
     missing = [request.features for row, _, request in valid if row.key not in explained]
     computed = iter(explainer.explain(missing))
     items = [explained[row.key] if row.key in explained else next(computed) for row, _, _ in valid]
-    decided = decide_block(
+    submitted = submit_block(
         context,
         served=served,
         requests=[request for _, _, request in valid],
@@ -406,28 +420,65 @@ def _block_chunk(
         decision_ids=[record for _, record, _ in valid],
         principal=principal,
     )
-    for (row, record, _), outcome in zip(valid, decided, strict=True):
-        if isinstance(outcome, ProblemError):
-            lines.append((_refused(row, record, outcome), "refused"))
-            continue
-        row_ = outcome.record.row
-        lines.append(
-            (
-                {
-                    "row": row.key,
-                    "id": record,
-                    "status": "recorded",
-                    "kind": "decision",
-                    "outcome": row_["outcome"],
-                    "score": row_["score"],
-                    "review_required": row_["review_required"],
-                    "notice": outcome.record.notice["text"],
-                    "link": outcome.link,
-                },
-                "recorded",
+
+    def finish() -> Lines:
+        decided = finish_block(context, submitted)
+        for (row, record, _), outcome in zip(valid, decided, strict=True):
+            if isinstance(outcome, ProblemError):
+                lines.append((_refused(row, record, outcome), "refused"))
+                continue
+            row_ = outcome.record.row
+            lines.append(
+                (
+                    {
+                        "row": row.key,
+                        "id": record,
+                        "status": "recorded",
+                        "kind": "decision",
+                        "outcome": row_["outcome"],
+                        "score": row_["score"],
+                        "review_required": row_["review_required"],
+                        "notice": outcome.record.notice["text"],
+                        "link": outcome.link,
+                    },
+                    "recorded",
+                )
             )
+        return lines
+
+    return finish
+
+
+def _start_chunk(
+    context: AppContext,
+    served: ServedModel,
+    todo: Sequence[tuple[BatchRow, str]],
+    *,
+    explained: Mapping[str, Explained],
+    explainer: BlockExplainer | None,
+    principal: Principal,
+    locale: Literal["en", "es"],
+    legal_basis: LegalBasis,
+) -> Callable[[], Lines]:
+    """Start recording a chunk's rows by the model's path; what is returned gives its lines."""
+    if served.is_profile:
+        return _ready(_profile_chunk(context, served, todo, principal=principal, locale=locale))
+    if explainer is not None:
+        return _block_chunk(
+            context,
+            served,
+            todo,
+            explained=explained,
+            explainer=explainer,
+            principal=principal,
+            locale=locale,
+            legal_basis=legal_basis,
         )
-    return lines
+    return _ready(
+        _decision_chunk(
+            context, served, todo, principal=principal, locale=locale, legal_basis=legal_basis
+        )
+    )
 
 
 def _local_rows(
@@ -570,52 +621,58 @@ def run_batch(
         else BlockExplainer.of(served)
     )
     budget = limit
-    with results.open("a", encoding="utf-8") as out:
-        for pairs in _chunks(stream(done), chunk_size):
-            chunk = [row for row, _ in pairs]
-            explained = {row.key: item for row, item in pairs if item is not None}
-            todo = [(row, record_id(batch.sha256, served.name, row.key)) for row in chunk]
-            todo = [(row, record) for row, record in todo if row.key not in done]
-            summary.skipped += len(chunk) - len(todo)
-            if budget is not None:
-                if budget <= 0 and todo:
-                    summary.stopped = True
-                    break
-                todo = todo[:budget]
-                budget -= len(todo)
-            if todo:
-                if served.is_profile:
-                    lines = _profile_chunk(
-                        context, served, todo, principal=principal, locale=locale
-                    )
-                elif block is not None:
-                    lines = _block_chunk(
-                        context,
-                        served,
-                        todo,
-                        explained=explained,
-                        explainer=block,
-                        principal=principal,
-                        locale=locale,
-                        legal_basis=legal_basis,
-                    )
-                else:
-                    lines = _decision_chunk(
-                        context,
-                        served,
-                        todo,
-                        principal=principal,
-                        locale=locale,
-                        legal_basis=legal_basis,
-                    )
+    # One chunk in flight: the next chunk is composed (and explained, a chunk further ahead)
+    # while the writer seals and commits this one. Its lines are written once it is
+    # acknowledged, in chunk order, so a line on disk still means a committed row.
+    in_flight: tuple[Callable[[], Lines], int] | None = None
+    with results.open("ab") as out:
+
+        def finish(chunk: tuple[Callable[[], Lines], int]) -> None:
+            wait, size = chunk
+            lines = wait()
+            if lines:
                 for line, how in lines:
-                    out.write(json.dumps(line, ensure_ascii=False, default=str) + "\n")
+                    out.write(orjson.dumps(line, default=str, option=_JSON_OPTIONS))
                     setattr(summary, how, getattr(summary, how) + 1)
                 # A line on disk is a row done: after a crash, only rows without one are redone.
                 out.flush()
                 os.fsync(out.fileno())
             if progress is not None:
-                progress(len(chunk))
+                progress(size)
+
+        try:
+            for pairs in _chunks(stream(done), chunk_size):
+                chunk = [row for row, _ in pairs]
+                todo = [(row, record_id(batch.sha256, served.name, row.key)) for row in chunk]
+                todo = [(row, record) for row, record in todo if row.key not in done]
+                summary.skipped += len(chunk) - len(todo)
+                if budget is not None:
+                    if budget <= 0 and todo:
+                        summary.stopped = True
+                        break
+                    todo = todo[:budget]
+                    budget -= len(todo)
+                wait = (
+                    _start_chunk(
+                        context,
+                        served,
+                        todo,
+                        explained={row.key: item for row, item in pairs if item is not None},
+                        explainer=block,
+                        principal=principal,
+                        locale=locale,
+                        legal_basis=legal_basis,
+                    )
+                    if todo
+                    else _ready([])
+                )
+                previous, in_flight = in_flight, (wait, len(chunk))
+                if previous is not None:
+                    finish(previous)
+        finally:
+            # Also when a chunk fails: the one before it is committed, and gets its lines.
+            if in_flight is not None:
+                finish(in_flight)
     summary.seconds = time.perf_counter() - started
     if budget is not None and budget <= 0:
         done_now = summary.skipped + summary.recorded + summary.recovered + summary.refused

@@ -75,10 +75,19 @@ def frame_features(frame: pd.DataFrame, spec: ModelSpec) -> list[dict[str, Any]]
     blanks left out (so that the model's own rule on missing values applies), numpy scalars as
     plain Python values. Both engines read a file's rows with it (a Spark executor, its part)."""
     names = [f.name for f in spec.features if f.name in frame.columns]
-    return [
-        {str(name): _plain(v) for name, v in record.items() if not _blank(v)}
-        for record in frame[names].to_dict(orient="records")
-    ]
+    records: list[dict[str, Any]] = [{} for _ in range(len(frame))]
+    # A column at a time (a million rows: seconds less than a value at a time), each row's
+    # features in the spec's order as before.
+    for name in names:
+        column = frame[name]
+        values = column.tolist()  # Python scalars, except in an object column
+        if column.dtype == object:
+            values = [_plain(v) for v in values]
+        key = str(name)
+        for record, value in zip(records, values, strict=True):
+            if not _blank(value):
+                record[key] = value
+    return records
 
 
 def _blank(value: Any) -> bool:

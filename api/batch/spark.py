@@ -4,11 +4,11 @@ Spark reads the CSV or Parquet file and splits it into partitions. The served ve
 explaining half (:class:`api.decisions.blocks.BlockExplainer`: the spec, the encoder and the
 TreeSHAP explainer, no database and no secret) is broadcast once, and each executor's Python
 worker unpickles it once per model version (:data:`_EXPLAINERS`), then explains each Arrow
-batch of rows in ONE TreeSHAP call inside ``mapInPandas``. An executor sends back, per row, its
-features, their validation (or the problems that refuse them) and its SHAP values; nothing it
-computes is a decision.
+batch of rows in ONE TreeSHAP call inside ``mapInPandas``. An executor sends back one pickled
+block per Arrow batch: its rows' features, their validation (or the problems that refuse them),
+the encoded rows and their SHAP values; nothing it computes is a decision.
 
-The rows come back to the driver (``toLocalIterator``, a partition at a time), which rebuilds
+The blocks come back to the driver (``toLocalIterator``, a partition at a time), which rebuilds
 the explanations from the values (:meth:`BlockExplainer.rebuild`) and records each row through
 :func:`api.batch.engine.run_batch` -- the local engine's own loop, with the same
 ``results.jsonl``, the same record ids, the same skipping of rows done and recovery of rows
@@ -27,10 +27,12 @@ import pickle
 import sys
 import warnings
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+from numpy.typing import NDArray
 
 from api.batch.engine import BatchSummary, Progress, run_batch
 from api.batch.files import BatchFile, BatchFileError, BatchRow, frame_features
@@ -158,28 +160,44 @@ def _explain_partition(
             features = frame_features(frame, explainer.spec)
             todo = [i for i, key in enumerate(keys) if key not in finished]
             validated, matrix = explainer.encode([features[i] for i in todo])
-            values = iter(explainer.explainer.values(matrix).tolist())
-            rows = iter(matrix.tolist())
-            results: list[bytes | None] = [None] * len(keys)
-            for i, item in zip(todo, validated, strict=True):
-                # Plain floats and dicts: the driver rebuilds exactly these numbers.
-                results[i] = _pickled(
-                    (item.problems, None, None)
-                    if isinstance(item, FeatureProblemsError)
-                    else (item, next(rows), next(values))
-                )
-            yield pd.DataFrame(
-                {
-                    "key": keys,
-                    "subject": subjects,
-                    "features": [
-                        pickle.dumps(f, protocol=pickle.HIGHEST_PROTOCOL) for f in features
-                    ],
-                    "explained": results,
-                }
+            values = explainer.explainer.values(matrix)
+            # One pickled block per Arrow batch, not a row each: the driver pays Spark's
+            # per-row cost (a Row built, its columns unpickled) once for thousands of rows.
+            # The arrays go as they are: pickle keeps every float exactly, NaN included.
+            block = _Block(
+                keys=keys,
+                subjects=subjects,
+                features=features,
+                todo=todo,
+                checked=[
+                    item.problems if isinstance(item, FeatureProblemsError) else item
+                    for item in validated
+                ],
+                matrix=matrix,
+                values=values,
             )
+            yield pd.DataFrame({"block": [_pickled(block)]})
 
     return explain
+
+
+@dataclass(frozen=True)
+class _Block:
+    """What an executor sends back for one Arrow batch of rows.
+
+    ``keys``, ``subjects`` and ``features`` are every row's; ``todo`` the positions of the rows
+    not done before, and ``checked`` theirs: the validated features, or the problems that
+    refuse them. ``matrix`` and ``values`` are the encoded rows and SHAP values of the valid
+    ones, in order.
+    """
+
+    keys: list[str]
+    subjects: list[str]
+    features: list[dict[str, Any]]
+    todo: list[int]
+    checked: list[dict[str, Any] | list[tuple[str, str]]]
+    matrix: NDArray[np.float64]
+    values: NDArray[np.float64]
 
 
 def _pickled(value: Any) -> bytes:
@@ -210,7 +228,7 @@ def spark_rows(
     context = session.sparkContext
     payload = context.broadcast(pickle.dumps(explainer, protocol=pickle.HIGHEST_PROTOCOL))
     finished = context.broadcast(done)
-    schema = "key string, subject string, features binary, explained binary"
+    schema = "block binary"
     frame = _read(session, batch.path).mapInPandas(
         _explain_partition(
             explainer.name,
@@ -223,51 +241,27 @@ def spark_rows(
         schema=schema,
     )
     try:
-        block: list[tuple[BatchRow, tuple[Any, Any, Any] | None]] = []
         for record in frame.toLocalIterator(prefetchPartitions=True):
-            row = BatchRow(
-                key=record["key"],
-                subject_ref=record["subject"],
-                features=_unpickled(record["features"]),
-            )
-            raw = record["explained"]
-            block.append((row, None if raw is None else _unpickled(raw)))
-            if len(block) == BLOCK_ROWS:
-                yield from _rebuilt(explainer, block)
-                block = []
-        yield from _rebuilt(explainer, block)
+            yield from _rebuilt(explainer, _unpickled(record["block"]))
     finally:
         payload.unpersist()
         finished.unpersist()
 
 
 def _rebuilt(
-    explainer: BlockExplainer, block: list[tuple[BatchRow, tuple[Any, Any, Any] | None]]
+    explainer: BlockExplainer, block: _Block
 ) -> Iterator[tuple[BatchRow, Explained | None]]:
-    """A block's explanations from the values its executor computed: one call for the block."""
-    validated: list[dict[str, Any] | FeatureProblemsError] = []
-    encoded: list[list[float]] = []
-    values: list[list[float]] = []
-    for _, sent in block:
-        if sent is None:
-            continue
-        checked, row, shap = sent
-        if row is None:
-            validated.append(FeatureProblemsError(checked))
-            continue
-        validated.append(checked)
-        encoded.append(row)
-        values.append(shap)
-    n = explainer.explainer.n_features
-    explained = iter(
-        explainer.rebuild(
-            validated,
-            np.array(encoded, dtype=np.float64).reshape(-1, n),
-            np.array(values, dtype=np.float64).reshape(-1, n),
-        )
+    """A block's rows with the explanations rebuilt from the values its executor computed."""
+    validated = [
+        item if isinstance(item, dict) else FeatureProblemsError(item) for item in block.checked
+    ]
+    explained = dict(
+        zip(block.todo, explainer.rebuild(validated, block.matrix, block.values), strict=True)
     )
-    for row, sent in block:
-        yield row, None if sent is None else next(explained)
+    for i, (key, subject, features) in enumerate(
+        zip(block.keys, block.subjects, block.features, strict=True)
+    ):
+        yield BatchRow(key=key, subject_ref=subject, features=features), explained.get(i)
 
 
 def run_spark_batch(

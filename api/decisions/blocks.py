@@ -50,7 +50,15 @@ from api.rights.preferences import objected_among
 from explain import Explanation, TreeExplainer
 from models.spec import ModelSpec
 
-__all__ = ["BlockDecision", "BlockExplainer", "Explained", "decide_block"]
+__all__ = [
+    "BlockDecision",
+    "BlockExplainer",
+    "Explained",
+    "SubmittedBlock",
+    "decide_block",
+    "finish_block",
+    "submit_block",
+]
 
 # A row as the explaining half leaves it: its validated features and explanation, or why the
 # features do not fit the spec.
@@ -172,7 +180,23 @@ class BlockDecision:
     link: str
 
 
-def decide_block(
+@dataclass(frozen=True)
+class SubmittedBlock:
+    """A block handed to the writer and not yet acknowledged (:func:`submit_block`).
+
+    Attributes
+    ----------
+    outcomes : list
+        Per row: its record and the writer's future, or the problem that refused it.
+    pseudonyms : list of str
+        Per row, whom it is about (their link's token names them).
+    """
+
+    outcomes: list[tuple[DecisionRecord, Future[Any]] | ProblemError]
+    pseudonyms: list[str]
+
+
+def submit_block(
     context: AppContext,
     *,
     served: ServedModel,
@@ -180,33 +204,12 @@ def decide_block(
     explained: Sequence[Explained],
     decision_ids: Sequence[str | None],
     principal: Principal,
-) -> list[BlockDecision | ProblemError]:
-    """Record a block of explained rows as decisions, each as :func:`create_decision` would.
+) -> SubmittedBlock:
+    """Compose a block's decisions and hand them to the writer, without waiting for it.
 
-    Every row is refused or recorded on its own: bad features (each problem naming its field),
-    an objection (Art. 21), an erasure (Art. 17) or a restriction (Art. 18) refuses that row
-    and no other. The records are submitted together, so the writer seals and commits them in
-    few transactions, then waited for.
-
-    Parameters
-    ----------
-    context : AppContext
-        The running service, its writer started.
-    served : ServedModel
-        The deciding version (that explained the rows).
-    requests : sequence of DecisionCreate
-        One request per row (subject, locale, legal basis).
-    explained : sequence
-        Per row, from :meth:`BlockExplainer.explain` or :meth:`BlockExplainer.rebuild`.
-    decision_ids : sequence of str or None
-        Per row, the decision's id (a batch's stable ids); a fresh one for None.
-    principal : Principal
-        The application asking.
-
-    Returns
-    -------
-    list
-        Per row, in order: its :class:`BlockDecision`, or the problem that refused it.
+    The first half of :func:`decide_block` (parameters as there): a batch submits the next
+    block while the writer seals and commits this one, then waits for it with
+    :func:`finish_block`. Nothing is acknowledged before :func:`finish_block`.
 
     Raises
     ------
@@ -255,9 +258,19 @@ def decide_block(
                 mac_key=mac_key,
             )
         )
-    signing_key = settings.token_signing_key.get_secret_value()
+    return SubmittedBlock(outcomes, pseudonyms)
+
+
+def finish_block(
+    context: AppContext, submitted: SubmittedBlock
+) -> list[BlockDecision | ProblemError]:
+    """Wait for a submitted block's writes: each row's decision and link, or its refusal.
+
+    The second half of :func:`decide_block`, whose result it returns.
+    """
+    signing_key = context.settings.token_signing_key.get_secret_value()
     results: list[BlockDecision | ProblemError] = []
-    for outcome, pseudonym in zip(outcomes, pseudonyms, strict=True):
+    for outcome, pseudonym in zip(submitted.outcomes, submitted.pseudonyms, strict=True):
         if isinstance(outcome, ProblemError):
             results.append(outcome)
             continue
@@ -277,3 +290,57 @@ def decide_block(
         )
         results.append(BlockDecision(record, subject_link(record.notice["contest_url"], token)))
     return results
+
+
+def decide_block(
+    context: AppContext,
+    *,
+    served: ServedModel,
+    requests: Sequence[DecisionCreate],
+    explained: Sequence[Explained],
+    decision_ids: Sequence[str | None],
+    principal: Principal,
+) -> list[BlockDecision | ProblemError]:
+    """Record a block of explained rows as decisions, each as :func:`create_decision` would.
+
+    Every row is refused or recorded on its own: bad features (each problem naming its field),
+    an objection (Art. 21), an erasure (Art. 17) or a restriction (Art. 18) refuses that row
+    and no other. The records are submitted together, so the writer seals and commits them in
+    few transactions, then waited for (:func:`submit_block`, then :func:`finish_block`).
+
+    Parameters
+    ----------
+    context : AppContext
+        The running service, its writer started.
+    served : ServedModel
+        The deciding version (that explained the rows).
+    requests : sequence of DecisionCreate
+        One request per row (subject, locale, legal basis).
+    explained : sequence
+        Per row, from :meth:`BlockExplainer.explain` or :meth:`BlockExplainer.rebuild`.
+    decision_ids : sequence of str or None
+        Per row, the decision's id (a batch's stable ids); a fresh one for None.
+    principal : Principal
+        The application asking.
+
+    Returns
+    -------
+    list
+        Per row, in order: its :class:`BlockDecision`, or the problem that refused it.
+
+    Raises
+    ------
+    api.decisions.errors.ModelPausedError
+        An admin paused the model: the whole block is refused.
+    """
+    return finish_block(
+        context,
+        submit_block(
+            context,
+            served=served,
+            requests=requests,
+            explained=explained,
+            decision_ids=decision_ids,
+            principal=principal,
+        ),
+    )

@@ -4,6 +4,7 @@ decision recorded as over HTTP, idempotent on a re-run and complete after a cras
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,9 @@ from api.audit.models import LogEntry
 from api.batch.engine import RESULTS, run_local_batch
 from api.batch.files import BatchFileError, read_batch_file
 from api.batch.service import application_principal
-from api.decisions.models import Decision
+from api.decisions.errors import ModelPausedError
+from api.decisions.models import Decision, OversightMode
+from api.decisions.oversight import set_oversight
 from api.profiles.models import Profile
 from data_fixtures import generate_buyers, generate_customers
 from tests.api.conftest import Service, bearer
@@ -161,3 +164,59 @@ def test_one_folder_holds_one_batch(service: Service, tmp_path: Path) -> None:
     _run(service, "segments", tmp_path / "b1.csv", tmp_path / "out")
     with pytest.raises(BatchFileError, match="another batch"):
         _run(service, "segments", tmp_path / "b2.csv", tmp_path / "out")
+
+
+def test_a_batch_stopped_midway_has_a_line_for_every_row_it_committed(
+    service: Service, tmp_path: Path
+) -> None:
+    # The next chunk is composed while the writer commits this one: when the batch stops (an
+    # admin pauses the model, AI Act Art. 14(4)(e)), the chunk already handed to the writer is
+    # committed and its lines are written before the error reaches the caller.
+    path = tmp_path / "customers.csv"
+    generate_customers(300, seed=9).to_csv(path, index=False)
+    out = tmp_path / "out"
+    context = service.context
+    calls: list[int] = []
+
+    def pause_after_the_first_chunk(rows: int) -> None:
+        calls.append(rows)
+        if len(calls) == 1:
+            with context.sessions() as session:
+                set_oversight(
+                    session,
+                    model_name="churn",
+                    mode=OversightMode.PAUSED,
+                    reason="batch test",
+                    admin_key_id="admin-test",
+                    now=datetime.now(UTC),
+                )
+            context.oversight.refresh()
+
+    with pytest.raises(ModelPausedError):
+        _run(
+            service,
+            "churn",
+            path,
+            out,
+            legal_basis="contract",
+            progress=pause_after_the_first_chunk,
+        )
+    lines = _lines(out)
+    assert calls == [64, 64] and len(lines) == 128
+    assert _count(service, Decision) == 128
+    assert all(line["status"] == "recorded" for line in lines)
+
+    with context.sessions() as session:
+        set_oversight(
+            session,
+            model_name="churn",
+            mode=OversightMode.AUTOMATED,
+            reason="batch test done",
+            admin_key_id="admin-test",
+            now=datetime.now(UTC),
+        )
+    context.oversight.refresh()
+    again = _run(service, "churn", path, out, legal_basis="contract")
+    assert (again.recorded, again.recovered, again.skipped) == (172, 0, 128)
+    assert _count(service, Decision) == 300
+    assert len({line["id"] for line in _lines(out)}) == 300
