@@ -172,18 +172,21 @@ class _Script:
 class _ScriptKeyRows:
     """``subject_key`` rows for a PostgreSQL batch (:class:`api.vault.keys.KeyRows`).
 
-    The lookup already ran in the batch's first round trip; new keys are inserted with the
-    batch's rows, in its second. They are inserted without ``ON CONFLICT``: if another
-    transaction stored one of them since the lookup, the batch fails before it commits and is
-    written again (:class:`_KeyRaceLostError`), so nothing is ever sealed under a key that is
-    not the stored one.
+    The lookup already ran in the batch's first round trip; new keys are queued on the
+    batch's script, ahead of its rows, for its second. They are inserted without
+    ``ON CONFLICT``: if another transaction stored one of them since the lookup, the batch
+    fails before it commits and is written again (:class:`_KeyRaceLostError`), so nothing is
+    ever sealed under a key that is not the stored one.
     """
 
-    def __init__(self, writer: DirectWriter, found: list[Any], pseudonyms: Sequence[str]) -> None:
+    def __init__(
+        self, writer: DirectWriter, script: _Script, found: list[Any], pseudonyms: Sequence[str]
+    ) -> None:
         self._writer = writer
+        self._script = script
         self._found = found
         self._pseudonyms = list(pseudonyms)
-        self.new_keys: list[tuple[_Insert, list[tuple[Any, ...]]]] = []
+        self.created = False
 
     def select(self, pseudonyms: Sequence[str], *, restrictions: bool) -> Iterable[Sequence[Any]]:
         if list(pseudonyms) != self._pseudonyms or not restrictions:
@@ -193,7 +196,8 @@ class _ScriptKeyRows:
     def insert_absent(self, rows: Sequence[Mapping[str, Any]]) -> bool:
         columns = tuple(rows[0])  # the vault builds every row alike
         plan = self._writer.insert_plan(cast(Table, SubjectKey.__table__), columns, "")
-        self.new_keys.append((plan, [plan.params([row[c] for c in columns]) for row in rows]))
+        self._script.insert(plan, [plan.params([row[c] for c in columns]) for row in rows])
+        self.created = True
         return True
 
 
@@ -451,11 +455,9 @@ class DirectWriter:
         results = script.run()
         asked, taken = results[0][0][0], results[1][0][-1]
         found, head = results[2] if wanted else [], results[-1]
-        rows = _ScriptKeyRows(self, found, pseudonyms)
+        rows = _ScriptKeyRows(self, script, found, pseudonyms)
         keys = fetch_data_keys(rows, keys=wanted, kek=kek, refuse_restricted=True) if wanted else {}
         batch = assemble_batch(items, keys, year, figures=False)
-        for plan, values in rows.new_keys:
-            script.insert(plan, values)
         self._insert_rows(script.insert, batch)
         script.extend(figures)
         stored = self._append(script.insert, head[0] if head else None, batch.prepared)
@@ -465,7 +467,7 @@ class DirectWriter:
         try:
             released = script.run()[0][0][0]
         except psycopg.IntegrityError as exc:
-            if rows.new_keys and exc.diag.table_name == SubjectKey.__tablename__:
+            if rows.created and exc.diag.table_name == SubjectKey.__tablename__:
                 raise _KeyRaceLostError from exc
             raise
         self.lock_wait += (taken - asked).total_seconds()
