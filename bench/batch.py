@@ -137,11 +137,13 @@ def _bodies(path: Path, customers: Path, buyers: Path, *, n: int) -> dict[str, P
 
 
 def _tree_cpu() -> float:
-    """CPU-seconds of this process and every live process under it (Spark's JVM, workers)."""
+    """CPU-seconds of this process and every process under it (Spark's JVM, workers)."""
     import psutil
 
     me = psutil.Process()
-    total = sum(me.cpu_times()[:2])
+    # Children already reaped (a local run's worker processes) count in this process's
+    # children times; live ones are read one by one.
+    total = sum(me.cpu_times()[:4])
     for child in me.children(recursive=True):
         with contextlib.suppress(psutil.Error):
             total += sum(child.cpu_times()[:2])
@@ -164,7 +166,14 @@ def _figures(summary: Any, cpu: float, tree: float) -> Json:
 
 
 def _batch(
-    home: Home, api_key: str, customers: Path, buyers: Path, *, engines: list[str], profiles: bool
+    home: Home,
+    api_key: str,
+    customers: Path,
+    buyers: Path,
+    *,
+    engines: list[str],
+    profiles: bool,
+    processes: list[int | None],
 ) -> Json:
     os.environ.update(home.env)
     import pandas as pd
@@ -180,10 +189,15 @@ def _batch(
     results: Json = {}
     with batch_context(settings, model_names=("churn", "lifetime_value")) as context:
         principal = application_principal(context, api_key=api_key)
-        runs = [(engine, "churn", customers) for engine in engines]
+        runs: list[tuple[str, int | None, str, Path]] = [
+            (engine, count, "churn", customers)
+            for engine in engines
+            for count in (processes if engine == "local" else [None])
+        ]
         if profiles:
-            runs.append(("local", "lifetime_value", buyers))
-        for engine, model, source in runs:
+            runs.append(("local", None, "lifetime_value", buyers))
+        for engine_, count, model, source in runs:
+            engine = engine_ if count is None else f"{engine_}-{count}p"
             spec = context.models.get(model).spec
             # Each engine scores its own people (new references: each person's data key is
             # made by the run that first decides about them), so no run rides on another's.
@@ -222,6 +236,7 @@ def _batch(
                     principal=principal,
                     legal_basis="contract",
                     chunk_size=1024,
+                    processes=count,
                 )
                 cpu, tree = time.process_time() - cpu, _tree_cpu() - tree
             figures = _figures(summary, cpu, tree)
@@ -272,15 +287,32 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--engine", choices=("local", "spark", "both"), default="both")
     parser.add_argument("--profiles", action="store_true", help="also lifetime-value profiles")
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument(
+        "--processes",
+        default="",
+        help="the local engine's worker processes, a run for each of a comma-separated list "
+        "(0: all in this process); one per core when omitted",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary home")
     args = parser.parse_args(argv)
+    processes: list[int | None] = (
+        [int(n) for n in args.processes.split(",")] if args.processes else [None]
+    )
     rows = 1_000_000 if args.full else args.rows
     engines = ["local", "spark"] if args.engine == "both" else [args.engine]
     folder = Path(tempfile.mkdtemp(prefix="glassbox-batchbench-"))
     say(f"home {folder}, {rows} rows, engines {engines}")
     home, customers, buyers = _home(folder, rows)
     api_key = create_api_key(home)
-    batch = _batch(home, api_key, customers, buyers, engines=engines, profiles=args.profiles)
+    batch = _batch(
+        home,
+        api_key,
+        customers,
+        buyers,
+        engines=engines,
+        profiles=args.profiles,
+        processes=processes,
+    )
     http = _http(home, api_key, args.seconds)
     ratio = {
         run: batch[run]["per_second"] / http[run.split(":")[1]]["per_second"]

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 import psycopg
-from sqlalchemy import ARRAY, Dialect, Engine, String, Table, bindparam
+from sqlalchemy import ARRAY, Dialect, Engine, LargeBinary, String, Table, bindparam
 from sqlalchemy.exc import DBAPIError
 
 from api.audit.batch import (
@@ -126,6 +126,8 @@ class _KeyRaceLostError(Exception):
 
 # A batch that lost a race for a new key is written again, finding the stored key.
 _KEY_RACE_ATTEMPTS = 3
+# The SQLite writer connection's page cache (KiB; SQLite's default is 2,000).
+_SQLITE_WRITER_CACHE_KIB = 65_536
 
 
 class _Script:
@@ -204,7 +206,7 @@ class _ScriptKeyRows:
 class _Insert:
     """An INSERT of some columns of a table, as driver SQL with the types' bind processors."""
 
-    __slots__ = ("into", "processors", "sql", "suffix", "values")
+    __slots__ = ("into", "processors", "sql", "suffix", "values", "width")
 
     def __init__(self, dialect: Dialect, table: Table, keys: Sequence[str], suffix: str = ""):
         columns = [table.c[key] for key in keys]
@@ -218,13 +220,28 @@ class _Insert:
         self.values = f"({', '.join(mark for _ in columns)})"
         self.suffix = suffix
         self.sql = f"{self.into}{self.values}{suffix}"
-        self.processors = [c.type._cached_bind_processor(dialect) for c in columns]
+        self.width = len(columns)
+        # Only the processors that change a value: both drivers take ``bytes`` as they are, so
+        # a binary column's wrapper (``dbapi.Binary``) is left out.
+        self.processors = [
+            (i, processor)
+            for i, (column, processor) in enumerate(
+                (c, c.type._cached_bind_processor(dialect)) for c in columns
+            )
+            if processor is not None and not isinstance(column.type, LargeBinary)
+        ]
 
     def params(self, values: Sequence[Any]) -> tuple[Any, ...]:
-        return tuple(
-            v if p is None or v is None else p(v)
-            for p, v in zip(self.processors, values, strict=True)
-        )
+        if len(values) != self.width:
+            raise ValueError(f"{len(values)} values for {self.width} columns")
+        if not self.processors:
+            return tuple(values)
+        bound = list(values)
+        for i, processor in self.processors:
+            value = bound[i]
+            if value is not None:
+                bound[i] = processor(value)
+        return tuple(bound)
 
 
 class DirectWriter:
@@ -317,6 +334,13 @@ class DirectWriter:
             cursor = connection.cursor()
             cursor.execute("PRAGMA wal_autocheckpoint = 0")
             cursor.close()
+        if not self.postgresql:
+            # The writer's inserts land on random pages of the person and id indexes: with
+            # SQLite's default 2 MiB cache, each batch read them again from the OS as the log
+            # grew. Pages are cached as they are used, up to this.
+            cursor = connection.cursor()
+            cursor.execute(f"PRAGMA cache_size = -{_SQLITE_WRITER_CACHE_KIB}")
+            cursor.close()
         if self.postgresql:
             # Each batch sends its own BEGIN and COMMIT (:meth:`_write_postgresql`); what
             # follows the COMMIT in its query is a transaction of its own (:meth:`_durable`).
@@ -331,6 +355,8 @@ class DirectWriter:
                 # The connection goes back to the pool as the pool lent it.
                 if self.checkpointer is not None:
                     connection.cursor().execute("PRAGMA wal_autocheckpoint = 1000")
+                if not self.postgresql:
+                    connection.cursor().execute("PRAGMA cache_size = -2000")
                 if self.postgresql:
                     connection.rollback()
                     connection.driver_connection.autocommit = False

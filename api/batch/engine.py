@@ -27,12 +27,15 @@ the results of one batch, and another file is refused there.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from multiprocessing.pool import AsyncResult
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -40,14 +43,22 @@ import orjson
 from pydantic import ValidationError
 
 from api.batch.files import BatchFile, BatchFileError, BatchRow, record_id
+from api.batch.workers import ComposerPool
 from api.context import AppContext
 from api.core.errors import ProblemError
 from api.core.security import Principal
-from api.decisions.blocks import BlockExplainer, Explained, finish_block, submit_block
+from api.decisions.blocks import (
+    BlockExplainer,
+    Composed,
+    Explained,
+    compose_block,
+    finish_block,
+    submit_composed,
+)
 from api.decisions.reading import find_decisions
 from api.decisions.runtime import ServedModel
 from api.decisions.schemas import DecisionCreate, LegalBasis
-from api.decisions.service import create_decision, get_decision
+from api.decisions.service import create_decision, get_decision, paused_check
 from api.profiles.records import ProfileRecord
 from api.profiles.schemas import ProfileCreate
 from api.profiles.service import (
@@ -381,21 +392,30 @@ def _block_chunk(
     served: ServedModel,
     rows: Sequence[tuple[BatchRow, str]],
     *,
-    explained: Mapping[str, Explained],
+    given: Mapping[str, Explained | Composed],
     explainer: BlockExplainer,
     principal: Principal,
     locale: Literal["en", "es"],
     legal_basis: LegalBasis,
 ) -> Callable[[], Lines]:
-    """A classifier's chunk by the block path: one explainer call (here, or already made by a
-    Spark executor: ``explained`` by row key), then each row recorded as over HTTP.
+    """A classifier's chunk by the block path: each row recorded as over HTTP.
 
-    The rows are composed and handed to the writer now; the function returned waits for the
-    writer and gives the chunk's lines, so the caller composes the next chunk meanwhile.
+    A row comes composed by a worker process, or explained (a Spark executor), or bare: the
+    bare ones are explained here in one explainer call and composed here. A row composed under
+    another oversight mode than the one now in force is composed again.
+
+    The rows are handed to the writer now; the function returned waits for the writer and
+    gives the chunk's lines, so the caller composes the next chunk meanwhile.
     """
     lines, fresh = _recovered(context, rows, principal=principal)
+    oversight = paused_check(context, served)
+    ready: dict[str, Composed] = {}
     valid: list[tuple[BatchRow, str, DecisionCreate]] = []
     for row, record in fresh:
+        item = given.get(row.key)
+        if isinstance(item, Composed) and item.human_only == oversight.human_only:
+            ready[row.key] = item
+            continue
         try:
             request = DecisionCreate(
                 subject_ref=row.subject_ref,
@@ -407,23 +427,35 @@ def _block_chunk(
             lines.append((_invalid(row, record, exc), "refused"))
             continue
         valid.append((row, record, request))
-    if not valid:
+    if not valid and not ready:
         return _ready(lines)
+    explained = {k: v for k, v in given.items() if not isinstance(v, Composed)}
     missing = [request.features for row, _, request in valid if row.key not in explained]
     computed = iter(explainer.explain(missing))
-    items = [explained[row.key] if row.key in explained else next(computed) for row, _, _ in valid]
-    submitted = submit_block(
-        context,
-        served=served,
-        requests=[request for _, _, request in valid],
-        explained=items,
-        decision_ids=[record for _, record, _ in valid],
-        principal=principal,
+    composed = iter(
+        compose_block(
+            served,
+            settings=context.settings,
+            requests=[request for _, _, request in valid],
+            explained=[
+                explained[row.key] if row.key in explained else next(computed)
+                for row, _, _ in valid
+            ],
+            decision_ids=[record for _, record, _ in valid],
+            principal=principal,
+            human_only=oversight.human_only,
+        )
     )
+    # The worker-composed rows first, then the ones composed here, in the file's order each.
+    decided_rows = [(row, record) for row, record in fresh if row.key in ready]
+    handed: list[Composed | ProblemError] = [ready[row.key] for row, _ in decided_rows]
+    decided_rows += [(row, record) for row, record, _ in valid]
+    handed += composed
+    submitted = submit_composed(context, served, handed)
 
     def finish() -> Lines:
         decided = finish_block(context, submitted)
-        for (row, record, _), outcome in zip(valid, decided, strict=True):
+        for (row, record), outcome in zip(decided_rows, decided, strict=True):
             if isinstance(outcome, ProblemError):
                 lines.append((_refused(row, record, outcome), "refused"))
                 continue
@@ -454,7 +486,7 @@ def _start_chunk(
     served: ServedModel,
     todo: Sequence[tuple[BatchRow, str]],
     *,
-    explained: Mapping[str, Explained],
+    given: Mapping[str, Explained | Composed],
     explainer: BlockExplainer | None,
     principal: Principal,
     locale: Literal["en", "es"],
@@ -468,7 +500,7 @@ def _start_chunk(
             context,
             served,
             todo,
-            explained=explained,
+            given=given,
             explainer=explainer,
             principal=principal,
             locale=locale,
@@ -482,20 +514,31 @@ def _start_chunk(
 
 
 def _local_rows(
-    served: ServedModel, batch: BatchFile, done: set[str], size: int
-) -> Iterator[tuple[BatchRow, Explained | None]]:
-    """The file's rows, a classifier's explained a block ahead in a second thread.
+    context: AppContext,
+    served: ServedModel,
+    batch: BatchFile,
+    done: set[str],
+    size: int,
+    *,
+    workers: ComposerPool | None,
+) -> Iterator[tuple[BatchRow, Explained | Composed | None]]:
+    """The file's rows, a classifier's composed by worker processes or explained ahead.
 
-    TreeSHAP's compiled kernel lets go of the GIL (``numba.njit(nogil=True)``): the next
-    block is explained on the second core while this one is composed, sealed and written.
+    With ``workers``, each block of rows is composed in a worker process, a few blocks ahead
+    of the one being written (:mod:`api.batch.workers`). Without, the next block is explained
+    in a second thread while this one is composed, sealed and written: TreeSHAP's compiled
+    kernel lets go of the GIL (``numba.njit(nogil=True)``).
     """
     rows = batch.rows(served.spec)
     if served.is_profile or served.is_recommender or served.is_rules:
         yield from ((row, None) for row in rows)
         return
+    if workers is not None:
+        yield from _composed_rows(context, served, batch, rows, done, size, workers)
+        return
     explainer = BlockExplainer.of(served)
 
-    def explain(block: list[BatchRow]) -> list[tuple[BatchRow, Explained | None]]:
+    def explain(block: list[BatchRow]) -> list[tuple[BatchRow, Explained | Composed | None]]:
         todo = [row for row in block if row.key not in done]
         explained = dict(
             zip(
@@ -507,7 +550,7 @@ def _local_rows(
         return [(row, explained.get(row.key)) for row in block]
 
     with ThreadPoolExecutor(1, thread_name_prefix="glassbox-batch-explain") as ahead:
-        pending: Future[list[tuple[BatchRow, Explained | None]]] | None = None
+        pending: Future[list[tuple[BatchRow, Explained | Composed | None]]] | None = None
         for block in _chunks(rows, size):
             following = ahead.submit(explain, block)
             if pending is not None:
@@ -515,6 +558,39 @@ def _local_rows(
             pending = following
         if pending is not None:
             yield from pending.result()
+
+
+def _composed_rows(
+    context: AppContext,
+    served: ServedModel,
+    batch: BatchFile,
+    rows: Iterator[BatchRow],
+    done: set[str],
+    size: int,
+    workers: ComposerPool,
+) -> Iterator[tuple[BatchRow, Composed | None]]:
+    """The file's rows, each block composed by a worker; as many blocks ahead as workers."""
+    pending: deque[tuple[list[BatchRow], list[BatchRow], AsyncResult[list[Composed | None]]]]
+    pending = deque()
+
+    def joined() -> Iterator[tuple[BatchRow, Composed | None]]:
+        block, todo, result = pending.popleft()
+        composed = dict(zip((row.key for row in todo), result.get(), strict=True))
+        return ((row, composed.get(row.key)) for row in block)
+
+    for block in _chunks(rows, size):
+        todo = [row for row in block if row.key not in done]
+        tasks = [
+            (row.subject_ref, row.features, record_id(batch.sha256, served.name, row.key))
+            for row in todo
+        ]
+        # The mode in force now; a block written under another one is composed again.
+        human_only = context.oversight.mode(served.name).human_only
+        pending.append((block, todo, workers.submit(tasks, human_only=human_only)))
+        if len(pending) > workers.processes:
+            yield from joined()
+    while pending:
+        yield from joined()
 
 
 def run_local_batch(
@@ -529,6 +605,7 @@ def run_local_batch(
     chunk_size: int = 256,
     limit: int | None = None,
     progress: Progress | None = None,
+    processes: int | None = None,
 ) -> BatchSummary:
     """Score a whole file with the local engine, idempotently and resumably.
 
@@ -555,6 +632,9 @@ def run_local_batch(
         Stop after this many rows not done before (a run in parts; a test's crash point).
     progress : callable, optional
         Called with the number of rows finished after each chunk.
+    processes : int, optional
+        A classifier's worker processes (:mod:`api.batch.workers`): one per core the process
+        may use when omitted, none (all in this process) with 0.
 
     Returns
     -------
@@ -569,20 +649,42 @@ def run_local_batch(
         ``out_dir`` holds another batch's results.
     """
     served = context.models.get(model_name)
-    return run_batch(
-        context,
-        served=served,
-        batch=batch,
-        out_dir=out_dir,
-        principal=principal,
-        engine="local",
-        stream=lambda done: _local_rows(served, batch, done, chunk_size),
-        locale=locale,
-        legal_basis=legal_basis,
-        chunk_size=chunk_size,
-        limit=limit,
-        progress=progress,
-    )
+    if processes is None:
+        processes = len(os.sched_getaffinity(0))
+    classifier = not (served.is_profile or served.is_recommender or served.is_rules)
+    with contextlib.ExitStack() as stack:
+        workers = (
+            stack.enter_context(
+                ComposerPool(
+                    served,
+                    processes=processes,
+                    settings=context.settings,
+                    principal=principal,
+                    locale=locale,
+                    legal_basis=legal_basis,
+                )
+            )
+            if classifier and processes > 0
+            else None
+        )
+        summary = run_batch(
+            context,
+            served=served,
+            batch=batch,
+            out_dir=out_dir,
+            principal=principal,
+            engine="local",
+            stream=lambda done: _local_rows(
+                context, served, batch, done, chunk_size, workers=workers
+            ),
+            locale=locale,
+            legal_basis=legal_basis,
+            chunk_size=chunk_size,
+            limit=limit,
+            progress=progress,
+        )
+    summary.extra["processes"] = processes if workers is not None else 0
+    return summary
 
 
 def run_batch(
@@ -593,7 +695,7 @@ def run_batch(
     out_dir: Path,
     principal: Principal,
     engine: Engine,
-    stream: Callable[[set[str]], Iterator[tuple[BatchRow, Explained | None]]],
+    stream: Callable[[set[str]], Iterator[tuple[BatchRow, Explained | Composed | None]]],
     locale: Literal["en", "es"] = "en",
     legal_basis: LegalBasis = "none",
     chunk_size: int = 256,
@@ -657,7 +759,7 @@ def run_batch(
                         context,
                         served,
                         todo,
-                        explained={row.key: item for row, item in pairs if item is not None},
+                        given={row.key: item for row, item in pairs if item is not None},
                         explainer=block,
                         principal=principal,
                         locale=locale,

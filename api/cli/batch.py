@@ -53,6 +53,14 @@ def batch(
         str, typer.Option(help="Decisions: contract, law, explicit_consent or none.")
     ] = "none",
     chunk_size: Annotated[int, typer.Option(min=1, max=4096)] = 256,
+    processes: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="Local engine: worker processes that explain and compose a classifier's rows "
+            "(0: all in this process). One per core by default.",
+        ),
+    ] = None,
     limit: Annotated[
         int | None, typer.Option(min=0, help="Stop after this many new rows (resume later).")
     ] = None,
@@ -116,7 +124,7 @@ def batch(
                     stack.callback(session.stop)
                     run = partial(run_spark_batch, context, session)
                 else:
-                    run = partial(run_local_batch, context)
+                    run = partial(run_local_batch, context, processes=processes)
                 summary = run(
                     model_name=model,
                     batch=rows,

@@ -3,9 +3,10 @@
 A batch (``glassbox batch``) explains a whole block of rows in ONE TreeSHAP call over the
 encoded matrix, instead of one call per row, and then makes each row's decision from its own
 slice with the functions a decision over HTTP uses: :func:`api.decisions.service.
-scored_classifier` words the factors and reasons, :func:`api.decisions.service.submit_decision`
-composes the record (:func:`api.decisions.records.compose_decision`) and hands it to the one
-group-commit writer, which seals it under the person's key and chains its log entry. A batch
+scored_classifier` words the factors and reasons, :func:`api.decisions.records.compose_decision`
+composes the record (:func:`compose_block`), and :func:`api.decisions.service.hand_over` hands
+it to the one group-commit writer, which seals it under the person's key and chains its log
+entry (:func:`submit_composed`). A batch
 decision is therefore the same record as an HTTP one: same explanation values, factors, notice,
 seal and log entry. What a block saves is per-row overhead only -- one explainer call, one
 objection query, one row-MAC key, no event loop or thread hand-over per row.
@@ -13,7 +14,9 @@ objection query, one row-MAC key, no event loop or thread hand-over per row.
 The explaining half (:class:`BlockExplainer`) holds no database and no secret, and pickles: the
 Spark engine ships it once to each executor, which sends back each row's validated features,
 encoded row and SHAP values; :meth:`BlockExplainer.rebuild` turns them back into the
-explanations on the driver, where :func:`decide_block` records them.
+explanations on the driver, where :func:`decide_block` records them. Composing needs no
+database either, so the local engine composes in worker processes (:mod:`api.batch.workers`)
+and hands the :class:`Composed` records over in the process that holds the writer.
 """
 
 from __future__ import annotations
@@ -31,33 +34,39 @@ from api.context import AppContext
 from api.core.applications import subject_pseudonym
 from api.core.errors import ProblemError
 from api.core.security import Principal
+from api.core.settings import Settings
 from api.core.tokens import SUBJECT_TOKEN_TTL, issue_subject_token
 from api.decisions.errors import ProfileModelError
 from api.decisions.integrity import row_mac_key
-from api.decisions.records import DecisionRecord, subject_link
+from api.decisions.records import DecisionRecord, compose_decision, subject_link
 from api.decisions.runtime import ServedModel
 from api.decisions.schemas import DecisionCreate
 from api.decisions.service import (
+    decision_cells,
+    hand_over,
     objection_refusal,
     paused_check,
     refused_if_erased,
     scored_classifier,
-    submit_decision,
 )
 from api.decisions.validation import FeatureProblemsError, validate_features
 from api.monitoring.figures import check_monitoring
 from api.rights.preferences import objected_among
+from api.vault.sealing import Counted
 from explain import Explanation, TreeExplainer
 from models.spec import ModelSpec
 
 __all__ = [
     "BlockDecision",
     "BlockExplainer",
+    "Composed",
     "Explained",
     "SubmittedBlock",
+    "compose_block",
     "decide_block",
     "finish_block",
     "submit_block",
+    "submit_composed",
 ]
 
 # A row as the explaining half leaves it: its validated features and explanation, or why the
@@ -181,6 +190,28 @@ class BlockDecision:
 
 
 @dataclass(frozen=True)
+class Composed:
+    """A row's decision composed and not yet handed to the writer (:func:`compose_block`).
+
+    Plain data that pickles: a batch's worker processes compose rows and send them to the
+    process that holds the writer.
+
+    Attributes
+    ----------
+    record : DecisionRecord
+        The decision.
+    counts : Counted
+        Its monitoring cells.
+    human_only : bool
+        The oversight mode it was composed under (a change before it is written recomposes it).
+    """
+
+    record: DecisionRecord
+    counts: Counted
+    human_only: bool
+
+
+@dataclass(frozen=True)
 class SubmittedBlock:
     """A block handed to the writer and not yet acknowledged (:func:`submit_block`).
 
@@ -188,12 +219,96 @@ class SubmittedBlock:
     ----------
     outcomes : list
         Per row: its record and the writer's future, or the problem that refused it.
-    pseudonyms : list of str
-        Per row, whom it is about (their link's token names them).
     """
 
     outcomes: list[tuple[DecisionRecord, Future[Any]] | ProblemError]
-    pseudonyms: list[str]
+
+
+def compose_block(
+    served: ServedModel,
+    *,
+    settings: Settings,
+    requests: Sequence[DecisionCreate],
+    explained: Sequence[Explained],
+    decision_ids: Sequence[str | None],
+    principal: Principal,
+    human_only: bool,
+) -> list[Composed | ProblemError]:
+    """Compose a block's decisions, as :func:`api.decisions.service.submit_decision` would.
+
+    Touches no database and no writer: each row's checks that need none (its features, its
+    monitoring groups), its wording and its record. Whether the person objected is looked up
+    when the block is handed over (:func:`submit_composed`).
+
+    Parameters
+    ----------
+    served : ServedModel
+        The deciding version (that explained the rows).
+    settings : Settings
+        The service's settings (pseudonym and row-MAC keys, public URL).
+    requests, explained, decision_ids, principal
+        As :func:`decide_block`.
+    human_only : bool
+        The model's oversight mode hands every decision to a person.
+
+    Returns
+    -------
+    list
+        Per row, in order: its :class:`Composed` decision, or the problem that refuses it.
+    """
+    mac_key = row_mac_key(settings.key_encryption_key.get_secret_value())
+    composed: list[Composed | ProblemError] = []
+    for request, item, decision_id in zip(requests, explained, decision_ids, strict=True):
+        if isinstance(item, ProblemError):
+            composed.append(item)
+            continue
+        try:
+            groups = check_monitoring(served.spec, request.monitoring)
+        except ProblemError as exc:
+            composed.append(exc)
+            continue
+        features, explanation = item
+        scored = scored_classifier(served, explanation, features=features, locale=request.locale)
+        record = compose_decision(
+            served,
+            scored,
+            request=request,
+            subject_pseudonym=subject_pseudonym(
+                settings, subject_ref=request.subject_ref, principal=principal
+            ),
+            application_key_id=principal.key_id,
+            public_url=settings.public_url,
+            mac_key=mac_key,
+            decision_id=decision_id,
+            decided_at=datetime.now(UTC),
+            human_only=human_only,
+            groups=groups,
+        )
+        composed.append(
+            Composed(record, decision_cells(served, scored, record.row, groups), human_only)
+        )
+    return composed
+
+
+def submit_composed(
+    context: AppContext, served: ServedModel, composed: Sequence[Composed | ProblemError]
+) -> SubmittedBlock:
+    """Hand a block's composed decisions to the writer, without waiting for it.
+
+    A person who objected (Art. 21) to what ``served`` does has their row refused here: one
+    query for the block instead of one per row, and fraud screening never pays for it.
+    """
+    pseudonyms = [c.record.row["subject_pseudonym"] for c in composed if isinstance(c, Composed)]
+    objected = objected_among(context, pseudonyms) if served.spec.policy.objection_stops else set()
+    outcomes: list[tuple[DecisionRecord, Future[Any]] | ProblemError] = []
+    for item in composed:
+        if isinstance(item, ProblemError):
+            outcomes.append(item)
+        elif item.record.row["subject_pseudonym"] in objected:
+            outcomes.append(objection_refusal(served))
+        else:
+            outcomes.append((item.record, hand_over(context, served, item.record, item.counts)))
+    return SubmittedBlock(outcomes)
 
 
 def submit_block(
@@ -216,49 +331,20 @@ def submit_block(
     api.decisions.errors.ModelPausedError
         An admin paused the model: the whole block is refused.
     """
-    settings = context.settings
     oversight = paused_check(context, served)
-    pseudonyms = [
-        subject_pseudonym(settings, subject_ref=request.subject_ref, principal=principal)
-        for request in requests
-    ]
-    # One query for the block instead of one per row; fraud screening never pays for it.
-    objected = objected_among(context, pseudonyms) if served.spec.policy.objection_stops else set()
-    mac_key = row_mac_key(settings.key_encryption_key.get_secret_value())
-    outcomes: list[tuple[DecisionRecord, Future[Any]] | ProblemError] = []
-    for request, pseudonym, item, decision_id in zip(
-        requests, pseudonyms, explained, decision_ids, strict=True
-    ):
-        if isinstance(item, ProblemError):
-            outcomes.append(item)
-            continue
-        if pseudonym in objected:
-            outcomes.append(objection_refusal(served))
-            continue
-        try:
-            groups = check_monitoring(served.spec, request.monitoring)
-        except ProblemError as exc:
-            outcomes.append(exc)
-            continue
-        features, explanation = item
-        outcomes.append(
-            submit_decision(
-                context,
-                served=served,
-                scored=scored_classifier(
-                    served, explanation, features=features, locale=request.locale
-                ),
-                request=request,
-                principal=principal,
-                pseudonym=pseudonym,
-                decision_id=decision_id,
-                decided_at=datetime.now(UTC),
-                human_only=oversight.human_only,
-                groups=groups,
-                mac_key=mac_key,
-            )
-        )
-    return SubmittedBlock(outcomes, pseudonyms)
+    return submit_composed(
+        context,
+        served,
+        compose_block(
+            served,
+            settings=context.settings,
+            requests=requests,
+            explained=explained,
+            decision_ids=decision_ids,
+            principal=principal,
+            human_only=oversight.human_only,
+        ),
+    )
 
 
 def finish_block(
@@ -270,7 +356,7 @@ def finish_block(
     """
     signing_key = context.settings.token_signing_key.get_secret_value()
     results: list[BlockDecision | ProblemError] = []
-    for outcome, pseudonym in zip(submitted.outcomes, submitted.pseudonyms, strict=True):
+    for outcome in submitted.outcomes:
         if isinstance(outcome, ProblemError):
             results.append(outcome)
             continue
@@ -283,7 +369,7 @@ def finish_block(
             continue
         token, _ = issue_subject_token(
             signing_key,
-            pseudonym=pseudonym,
+            pseudonym=record.row["subject_pseudonym"],
             decision_id=record.decision_id,
             ttl=SUBJECT_TOKEN_TTL,
             now=record.row["created_at"],

@@ -65,6 +65,7 @@ __all__ = [
     "create_decision",
     "decision_cells",
     "get_decision",
+    "hand_over",
     "objection_refusal",
     "paused_check",
     "refused_if_erased",
@@ -386,6 +387,32 @@ def submit_decision(
         human_only=human_only,
         groups=groups,
     )
+    return record, hand_over(
+        context, served, record, decision_cells(served, scored, record.row, groups)
+    )
+
+
+def hand_over(
+    context: AppContext, served: ServedModel, record: DecisionRecord, counts: Counted
+) -> Future[Any]:
+    """Hand a composed decision to the writer, with its policy case if any.
+
+    Parameters
+    ----------
+    context : AppContext
+        The running service.
+    served : ServedModel
+        The deciding version.
+    record : DecisionRecord
+        The decision (:func:`api.decisions.records.compose_decision`).
+    counts : Counted
+        Its monitoring cells (:func:`decision_cells`).
+
+    Returns
+    -------
+    Future
+        The writer's future: wait for it in :func:`refused_if_erased`.
+    """
     case_rows: tuple[tuple[Table, dict[str, Any]], ...] = ()
     case_entries: tuple[LogEntryCreate, ...] = ()
     if record.review_reasons:
@@ -393,19 +420,14 @@ def submit_decision(
         # it is acknowledged -- its case commits with it, or neither does.
         case_row, case_entry = policy_case(
             decision_id=record.decision_id,
-            subject_pseudonym=pseudonym,
+            subject_pseudonym=record.row["subject_pseudonym"],
             model_name=served.name,
             received_at=record.row["created_at"],
         )
         case_rows, case_entries = (case_row,), (case_entry,)
-    written = context.writer.submit_record(
-        record.for_writer(
-            extra_rows=case_rows,
-            extra_entries=case_entries,
-            counts=decision_cells(served, record.scored, record.row, groups),
-        )
+    return context.writer.submit_record(
+        record.for_writer(extra_rows=case_rows, extra_entries=case_entries, counts=counts)
     )
-    return record, written
 
 
 @contextmanager

@@ -34,6 +34,19 @@ def _count(service: Service, table: Any) -> int:
         return int(session.scalar(select(func.count()).select_from(table)) or 0)
 
 
+def _set_mode(context: Any, mode: OversightMode, *, reason: str) -> None:
+    with context.sessions() as session:
+        set_oversight(
+            session,
+            model_name="churn",
+            mode=mode,
+            reason=reason,
+            admin_key_id="admin-test",
+            now=datetime.now(UTC),
+        )
+    context.oversight.refresh()
+
+
 def _run(service: Service, model: str, path: Path, out: Path, **kwargs: Any) -> Any:
     context = service.context
     served = context.models.get(model)
@@ -181,16 +194,7 @@ def test_a_batch_stopped_midway_has_a_line_for_every_row_it_committed(
     def pause_after_the_first_chunk(rows: int) -> None:
         calls.append(rows)
         if len(calls) == 1:
-            with context.sessions() as session:
-                set_oversight(
-                    session,
-                    model_name="churn",
-                    mode=OversightMode.PAUSED,
-                    reason="batch test",
-                    admin_key_id="admin-test",
-                    now=datetime.now(UTC),
-                )
-            context.oversight.refresh()
+            _set_mode(context, OversightMode.PAUSED, reason="batch test")
 
     with pytest.raises(ModelPausedError):
         _run(
@@ -206,17 +210,85 @@ def test_a_batch_stopped_midway_has_a_line_for_every_row_it_committed(
     assert _count(service, Decision) == 128
     assert all(line["status"] == "recorded" for line in lines)
 
-    with context.sessions() as session:
-        set_oversight(
-            session,
-            model_name="churn",
-            mode=OversightMode.AUTOMATED,
-            reason="batch test done",
-            admin_key_id="admin-test",
-            now=datetime.now(UTC),
-        )
-    context.oversight.refresh()
+    _set_mode(context, OversightMode.AUTOMATED, reason="batch test done")
     again = _run(service, "churn", path, out, legal_basis="contract")
     assert (again.recorded, again.recovered, again.skipped) == (172, 0, 128)
     assert _count(service, Decision) == 300
     assert len({line["id"] for line in _lines(out)}) == 300
+
+
+def _decision_lines(out: Path) -> dict[str, dict[str, Any]]:
+    return {line["row"]: line for line in _lines(out)}
+
+
+def test_worker_processes_record_what_this_process_records(
+    service: Service, tmp_path: Path
+) -> None:
+    # The same people scored twice, composed here and then in two worker processes: each
+    # row's outcome, score, notice and stored explanation are the same.
+    frame = generate_customers(150, seed=13)
+    frame.loc[7, "logins_30d"] = -4
+    here, there = tmp_path / "here.csv", tmp_path / "there.csv"
+    frame.to_csv(here, index=False)
+    frame.assign(customer_id="w-" + frame["customer_id"].astype(str)).to_csv(there, index=False)
+    first = _run(service, "churn", here, tmp_path / "here", legal_basis="contract", processes=0)
+    second = _run(service, "churn", there, tmp_path / "there", legal_basis="contract", processes=2)
+    assert (first.recorded, first.refused) == (second.recorded, second.refused) == (149, 1)
+    assert (first.extra["processes"], second.extra["processes"]) == (0, 2)
+    ours, theirs = _decision_lines(tmp_path / "here"), _decision_lines(tmp_path / "there")
+    for key, line in ours.items():
+        other = theirs[f"w-{key}"]
+        if line["status"] == "refused":
+            assert other["status"] == "refused" and other["errors"] == line["errors"]
+            assert [e["field"] for e in line["errors"]] == ["features.logins_30d"]
+            continue
+        assert (other["outcome"], other["score"], other["notice"]) == (
+            line["outcome"],
+            line["score"],
+            line["notice"].replace(line["id"], other["id"]),
+        )
+    key = str(frame.loc[0, "customer_id"])
+    read = [
+        service.client.get(f"/v1/decisions/{lines[k]['id']}", headers=service.auth("shop")).json()
+        for lines, k in ((ours, key), (theirs, f"w-{key}"))
+    ]
+    for field in ("margin", "base_value", "contributions", "factors", "principal_reasons"):
+        assert read[0][field] == read[1][field]
+    with service.context.sessions() as session:
+        assert verify_log(session).ok
+
+
+def test_rows_composed_ahead_under_an_old_oversight_mode_are_composed_again(
+    service: Service, tmp_path: Path
+) -> None:
+    # Worker processes compose blocks ahead of the writer. An admin who hands the model to
+    # humans mid-batch (AI Act Art. 14) holds every row not yet handed to the writer, the
+    # ones already composed as automated included.
+    path = tmp_path / "customers.csv"
+    generate_customers(400, seed=17).to_csv(path, index=False)
+    context = service.context
+    finished: list[int] = []
+
+    def to_humans_after_the_first_chunk(rows: int) -> None:
+        finished.append(rows)
+        if len(finished) == 1:
+            _set_mode(context, OversightMode.HUMAN_ONLY, reason="batch test")
+
+    try:
+        summary = _run(
+            service,
+            "churn",
+            path,
+            tmp_path / "out",
+            legal_basis="contract",
+            processes=2,
+            progress=to_humans_after_the_first_chunk,
+        )
+    finally:
+        _set_mode(context, OversightMode.AUTOMATED, reason="batch test done")
+    assert summary.recorded == 400
+    frame_keys = [str(k) for k in generate_customers(400, seed=17)["customer_id"]]
+    lines = _decision_lines(tmp_path / "out")
+    held = [lines[k]["review_required"] for k in frame_keys]
+    # The first two chunks were handed to the writer before the change; the rest were not.
+    assert held[128:] == [True] * (400 - 128)
