@@ -158,11 +158,15 @@ class Explanation:
             "format": _FORMAT,
             "explainer_version": self.explainer_version,
             "feature_names": list(self.feature_names),
-            "values": [float(v) for v in self.values],
+            # tolist: Python floats of the same values, without a numpy scalar each.
+            "values": self.values.astype(np.float64, copy=False).tolist(),
             "base_value": self.base_value,
             "margin": self.margin,
             "score": self.score,
-            "data": [None if math.isnan(v) else float(v) for v in self.data],
+            "data": [
+                None if math.isnan(v) else v
+                for v in self.data.astype(np.float64, copy=False).tolist()
+            ],
         }
         if self.link != LOGIT:
             # Only a regressor's record says so: every record stored before it reads as logit.

@@ -78,8 +78,10 @@ def check_spec(explanation: Explanation, spec: ModelSpec) -> None:
 
 def ranked_columns(explanation: Explanation) -> list[int]:
     """Columns by decreasing absolute contribution; equal ones keep the spec's feature order."""
-    values = explanation.values
-    return sorted(range(len(values)), key=lambda i: (-abs(float(values[i])), i))
+    # Python floats once (not a numpy scalar per comparison); the sort is stable, so equal
+    # contributions keep the spec's order.
+    magnitudes = [-abs(v) for v in explanation.values.tolist()]
+    return sorted(range(len(magnitudes)), key=magnitudes.__getitem__)
 
 
 def main_factors(

@@ -15,7 +15,7 @@ import math
 import unicodedata
 from collections.abc import Mapping, Sequence
 from datetime import date
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -205,6 +205,12 @@ def as_bool(value: RawValue) -> bool | None:
 
 def json_safe(value: object) -> RawValue:
     """A raw input value as a plain JSON scalar: NaN and absent become ``None``."""
+    kind = type(value)
+    if kind is float:  # the usual cases first, by exact type
+        number = cast(float, value)
+        return None if math.isnan(number) else number
+    if kind is int or kind is str or kind is bool:
+        return cast(RawValue, value)
     if value is None or isinstance(value, bool | str):
         return value
     if isinstance(value, np.bool_):
