@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -67,9 +68,15 @@ class Factor:
         }
 
 
+_NAME = operator.attrgetter("name")
+
+
 def check_spec(explanation: Explanation, spec: ModelSpec) -> None:
     """Refuse to describe an explanation with a spec whose features differ from its own."""
-    if explanation.feature_names != tuple(spec.feature_names):
+    names = explanation.feature_names
+    features = spec.features
+    # Called for every decision: compared name by name in C, no list built.
+    if len(names) != len(features) or not all(map(operator.eq, names, map(_NAME, features))):
         raise SpecMismatchError(
             f"the explanation is of features {list(explanation.feature_names)} but spec "
             f"{spec.name!r} declares {spec.feature_names}"

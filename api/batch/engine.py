@@ -633,8 +633,9 @@ def run_local_batch(
     progress : callable, optional
         Called with the number of rows finished after each chunk.
     processes : int, optional
-        A classifier's worker processes (:mod:`api.batch.workers`): one per core the process
-        may use when omitted, none (all in this process) with 0.
+        A classifier's worker processes (:mod:`api.batch.workers`); 0 keeps everything in this
+        process. By default one per core but one: the core left is this process's, which
+        hands the rows to the writer, seals and commits them, and writes the lines.
 
     Returns
     -------
@@ -650,7 +651,7 @@ def run_local_batch(
     """
     served = context.models.get(model_name)
     if processes is None:
-        processes = len(os.sched_getaffinity(0))
+        processes = len(os.sched_getaffinity(0)) - 1
     classifier = not (served.is_profile or served.is_recommender or served.is_rules)
     with contextlib.ExitStack() as stack:
         workers = (

@@ -58,7 +58,7 @@ def batch(
         typer.Option(
             min=0,
             help="Local engine: worker processes that explain and compose a classifier's rows "
-            "(0: all in this process). One per core by default.",
+            "(0: all in this process). By default one per core but one.",
         ),
     ] = None,
     limit: Annotated[

@@ -561,7 +561,7 @@ def compose_decision(
         "score": score,
         "significant": significant,
         "review_required": bool(reasons),
-        "review_reasons": json.dumps(reasons),
+        "review_reasons": json.dumps(reasons) if reasons else "[]",
         "legal_basis": request.legal_basis,
         "locale": locale,
         "personalised": scored.personalised,
