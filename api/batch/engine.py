@@ -2,10 +2,11 @@
 or a profile.
 
 A classifier's rows go by blocks (:mod:`api.decisions.blocks`): one TreeSHAP call explains a
-block -- here, the next block in a second thread while this one is written, or on a Spark
-executor (:mod:`api.batch.spark`) -- and each row is then decided by the HTTP path's own
-functions, validated, explained exactly, sealed under the person's key, logged and chained by
-the one group-commit writer. The recommender and rules go through :func:`api.decisions.
+block -- in a worker process that also words and composes it (:mod:`api.batch.workers`), here
+in a second thread while the block before is written, or on a Spark executor
+(:mod:`api.batch.spark`) -- and each row is then decided by the HTTP path's own functions,
+validated, explained exactly, sealed under the person's key, logged and chained by the one
+group-commit writer. The recommender and rules go through :func:`api.decisions.
 service.create_decision`, a profile model through :func:`api.profiles.service.prepare_profile`
 and the writer. A chunk of rows is submitted together, so the writer commits them in few
 transactions.
