@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import time
@@ -729,6 +730,7 @@ def run_batch(
     # while the writer seals and commits this one. Its lines are written once it is
     # acknowledged, in chunk order, so a line on disk still means a committed row.
     in_flight: tuple[Callable[[], Lines], int] | None = None
+    frozen = False
     with results.open("ab") as out:
 
         def finish(chunk: tuple[Callable[[], Lines], int]) -> None:
@@ -746,6 +748,13 @@ def run_batch(
 
         try:
             for pairs in _chunks(stream(done), chunk_size):
+                if not frozen:
+                    # The file's rows and all that was loaded before them live for the whole
+                    # run: left out of the collector's passes, which otherwise walk them again
+                    # and again as each block's records come and go (a third of the writing
+                    # process's CPU at 100,000 rows). Cycles made from here on are collected.
+                    gc.freeze()
+                    frozen = True
                 chunk = [row for row, _ in pairs]
                 todo = [(row, record_id(batch.sha256, served.name, row.key)) for row in chunk]
                 todo = [(row, record) for row, record in todo if row.key not in done]
@@ -775,8 +784,12 @@ def run_batch(
                     finish(previous)
         finally:
             # Also when a chunk fails: the one before it is committed, and gets its lines.
-            if in_flight is not None:
-                finish(in_flight)
+            try:
+                if in_flight is not None:
+                    finish(in_flight)
+            finally:
+                if frozen:
+                    gc.unfreeze()
     summary.seconds = time.perf_counter() - started
     if budget is not None and budget <= 0:
         done_now = summary.skipped + summary.recorded + summary.recovered + summary.refused
