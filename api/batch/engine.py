@@ -515,6 +515,11 @@ def _start_chunk(
     )
 
 
+def _has_block_path(served: ServedModel) -> bool:
+    """Whether a model's rows go by blocks: a classifier's (not a profile, recommender or rules)."""
+    return not (served.is_profile or served.is_recommender or served.is_rules)
+
+
 def _local_rows(
     context: AppContext,
     served: ServedModel,
@@ -532,7 +537,7 @@ def _local_rows(
     kernel lets go of the GIL (``numba.njit(nogil=True)``).
     """
     rows = batch.rows(served.spec)
-    if served.is_profile or served.is_recommender or served.is_rules:
+    if not _has_block_path(served):
         yield from ((row, None) for row in rows)
         return
     if workers is not None:
@@ -654,7 +659,6 @@ def run_local_batch(
     served = context.models.get(model_name)
     if processes is None:
         processes = len(os.sched_getaffinity(0)) - 1
-    classifier = not (served.is_profile or served.is_recommender or served.is_rules)
     with contextlib.ExitStack() as stack:
         workers = (
             stack.enter_context(
@@ -667,7 +671,7 @@ def run_local_batch(
                     legal_basis=legal_basis,
                 )
             )
-            if classifier and processes > 0
+            if _has_block_path(served) and processes > 0
             else None
         )
         summary = run_batch(
@@ -720,11 +724,7 @@ def run_batch(
     summary = BatchSummary(
         rows=len(batch), engine=engine, model=served.name, model_version=served.version
     )
-    block = (
-        None
-        if served.is_profile or served.is_recommender or served.is_rules
-        else BlockExplainer.of(served)
-    )
+    block = BlockExplainer.of(served) if _has_block_path(served) else None
     budget = limit
     # One chunk in flight: the next chunk is composed (and explained, a chunk further ahead)
     # while the writer seals and commits this one. Its lines are written once it is
