@@ -731,7 +731,8 @@ def run_batch(
     # acknowledged, in chunk order, so a line on disk still means a committed row.
     in_flight: tuple[Callable[[], Lines], int] | None = None
     frozen = False
-    with results.open("ab") as out:
+    # A chunk's lines go to the file in one write, flushed and synced once it is acknowledged.
+    with results.open("ab", buffering=1 << 20) as out:
 
         def finish(chunk: tuple[Callable[[], Lines], int]) -> None:
             wait, size = chunk

@@ -4,9 +4,10 @@ composed in other processes, while this one hands them to the one writer and wri
 One process cannot spread a decision's Python over two cores (the GIL), and about half of a
 batch decision's CPU is work that needs neither the database nor the writer: validating and
 encoding the features, TreeSHAP, the factors and reasons, the record and its row MAC, the
-monitoring cells (:func:`api.decisions.blocks.compose_block`). The workers do that half; the
-process that started them keeps what must stay in one place -- whether the person objected,
-the writer's seals and chain, the links and ``results.jsonl``.
+monitoring cells (:func:`api.decisions.blocks.compose_block`). The workers do that half, and issue
+each person's link, handed out only once the row is written; the process that started them
+keeps what must stay in one place -- whether the person objected, the writer's seals and
+chain, ``results.jsonl``.
 
 The workers are forked from this process when a run starts, so they inherit the served
 version and the settings instead of receiving them (no model is pickled, no secret crosses a
@@ -82,6 +83,7 @@ def _compose(rows: list[Task], human_only: bool) -> list[Composed | None]:
         decision_ids=[rows[position][2] for position in positions],
         principal=state.principal,
         human_only=human_only,
+        issue_links=True,
     )
     out: list[Composed | None] = [None] * len(rows)
     for position, item in zip(positions, composed, strict=True):

@@ -254,6 +254,11 @@ def test_worker_processes_record_what_this_process_records(
     ]
     for field in ("margin", "base_value", "contributions", "factors", "principal_reasons"):
         assert read[0][field] == read[1][field]
+    # The link a worker issued opens the person's own decision.
+    theirs_line = theirs[f"w-{key}"]
+    token = theirs_line["link"].rsplit("&token=", 1)[1]
+    mine = service.client.get(f"/v1/me/decisions/{theirs_line['id']}", headers=bearer(token))
+    assert mine.status_code == 200 and mine.json()["outcome"] == theirs_line["outcome"]
     with service.context.sessions() as session:
         assert verify_log(session).ok
 
