@@ -22,7 +22,7 @@ from pathlib import Path
 from .common import CONNECTIONS, REPO, RESULTS_DIR, TARGETS, Json, child_env, say
 from .home import build_home, create_api_key
 from .logcheck import verify_log
-from .postgres import run_postgres
+from .postgres import LOADS, run_postgres
 from .procs import Processes, background_load, run_child
 from .report import report
 from .scenarios import Durations, run_glassbox, run_mlflow
@@ -106,6 +106,13 @@ def main(argv: Sequence[str]) -> int:
         "decision with uvicorn's.",
     )
     parser.add_argument(
+        "--postgres-load",
+        choices=("shared", "per-worker", "both"),
+        default="both",
+        help="The PostgreSQL scenario's load: the 8 connections shared out over the workers, "
+        "8 connections per worker, or both (default).",
+    )
+    parser.add_argument(
         "--only-postgres",
         action="store_true",
         help="Run the PostgreSQL scenario alone (no SQLite servers, baseline or micro).",
@@ -179,6 +186,7 @@ def main(argv: Sequence[str]) -> int:
                     procs,
                     url=ns.postgres,
                     workers=ns.postgres_workers,
+                    loads=LOADS if ns.postgres_load == "both" else (ns.postgres_load,),
                     warmup=durations.warmup,
                     seconds=durations.throughput,
                 )

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from bench.decisionbench.common import RESULTS_DIR
+from bench.decisionbench.postgres import per_cpu_verdict
 from bench.decisionbench.report import report
 
 
@@ -39,3 +40,20 @@ def test_report_shows_the_services_own_timers_when_a_run_has_them() -> None:
     assert "| 0.500 / 0.250 |" in table
     # 500 us of compute, 100 us of it in the pieces it runs (parsing happens before it).
     assert "(pseudonym, objection check, token, submit) (us) | 400 |" in table
+
+
+def _pg_run(workers: int, hosts: int, per_cpu: float) -> dict[str, Any]:
+    return {"workers_per_host": workers, "hosts": hosts, "decisions_per_server_cpu_s": per_cpu}
+
+
+def test_the_postgresql_target_is_judged_on_the_worker_counts_of_one_host() -> None:
+    flat = [_pg_run(1, 1, 1000.0), _pg_run(2, 1, 930.0), _pg_run(4, 1, 870.0)]
+    assert per_cpu_verdict(flat)["per_cpu_within_15_percent"] is True
+    # Two hosts are reported beside the target, not judged by it.
+    assert per_cpu_verdict([*flat, _pg_run(1, 2, 500.0)])["per_cpu_within_15_percent"] is True
+    falling = [*flat[:2], _pg_run(4, 1, 800.0)]
+    verdict = per_cpu_verdict(falling)
+    assert verdict["per_cpu_within_15_percent"] is False
+    assert round(verdict["per_cpu_spread"], 2) == 0.2
+    # One worker count alone says nothing about scaling.
+    assert per_cpu_verdict(flat[:1]) == {"per_cpu_spread": None, "per_cpu_within_15_percent": None}
