@@ -206,6 +206,7 @@ def _configuration(
         "label": label,
         "workers_per_host": workers,
         "hosts": hosts,
+        "load": load,
         "connections": connections,
         "throughput": result,
         "server_cpu_ms_per_decision": server_cpu / ok * 1e3,
@@ -278,7 +279,6 @@ def run_postgres(
                 warmup=warmup,
                 seconds=seconds,
             )
-            figures["load"] = load
             runs[figures["label"]] = figures
             labels.append(figures["label"])
             if on_result is not None:

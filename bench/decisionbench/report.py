@@ -20,6 +20,11 @@ def _verdict(ok: bool | None) -> str:
     return "n/a" if ok is None else ("PASS" if ok else "FAIL")
 
 
+def _writer(run: Json, key: str, digits: int = 3) -> str:
+    """A log writer's figure of a PostgreSQL run."""
+    return _fmt(run["log_writer"][key], digits)
+
+
 def _failed(run: Json) -> str:
     return str(run["throughput"]["non2xx"] + run["throughput"]["socket_errors"])
 
@@ -48,9 +53,6 @@ def _postgres_table(results: Json) -> list[str]:
         def cells(get: Callable[[Json], str], runs: list[Json] = runs) -> str:
             return " | ".join(get(r) for r in runs)
 
-        def writer(r: Json, key: str, digits: int = 3) -> str:
-            return _fmt(r["log_writer"][key], digits)
-
         spread = verdict["per_cpu_spread"]
         workers = [r["workers_per_host"] for r in runs if r["hosts"] == 1] or [0]
         lines += [
@@ -72,10 +74,10 @@ def _postgres_table(results: Json) -> list[str]:
             f"| PostgreSQL background CPU ms/decision | "
             f"{cells(lambda r: _fmt(r['postgres_background_cpu_ms_per_decision']))} |",
             f"| chain lock held ms per batch | "
-            f"{cells(lambda r: writer(r, 'lock_held_ms_per_batch'))} |",
+            f"{cells(lambda r: _writer(r, 'lock_held_ms_per_batch'))} |",
             f"| chain lock wait ms per batch | "
-            f"{cells(lambda r: writer(r, 'lock_wait_ms_per_batch'))} |",
-            f"| decisions per batch | {cells(lambda r: writer(r, 'entries_per_batch', 1))} |",
+            f"{cells(lambda r: _writer(r, 'lock_wait_ms_per_batch'))} |",
+            f"| decisions per batch | {cells(lambda r: _writer(r, 'entries_per_batch', 1))} |",
             f"| machine cores busy | {cells(lambda r: _fmt(r['machine_cores_busy']))} |",
             "",
             f"Decisions per server CPU-second vary by {_fmt(spread and spread * 100, 1, ' %')} "
