@@ -276,7 +276,9 @@ class LogWriter:
                 if self._direct.checkpointer is not None:
                     self._direct.checkpointer.stop()
             stats = self.stats
-            # What this process's writer did: how long it held the chain's lock, per batch.
+            # What this process's writer did: how long it held the chain's lock, per batch, and
+            # the CPU its thread used (the chain's side of the decisions' server CPU).
+            own_thread = threading.current_thread() is self._thread
             _log.info(
                 "log writer stopped",
                 extra={
@@ -285,6 +287,7 @@ class LogWriter:
                     "failed_batches": stats.failed_batches,
                     "lock_wait_seconds": round(stats.lock_wait_seconds, 6),
                     "lock_held_seconds": round(stats.lock_held_seconds, 6),
+                    "cpu_seconds": round(time.thread_time(), 6) if own_thread else None,
                 },
             )
 

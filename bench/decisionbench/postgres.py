@@ -11,6 +11,12 @@ Two loads: ``shared``, the bench's 8 connections shared out over whatever serves
 workers, fewer requests in flight in each); and ``per-worker``, 8 connections for each worker,
 so that every worker sees the load one worker sees alone and only what they share -- the
 database and the chain -- differs between the configurations.
+
+Under each load a control runs beside them: as many one-worker servers as the most workers,
+each on a database (and so a chain) of its own. It has what four workers have -- as many
+processes on the machine's cores, as many requests in flight in each -- except the one chain
+they share, so the gap between the two is what sharing the chain costs, apart from what the
+machine costs when more processes share its cores.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -42,7 +48,7 @@ from .procs import (
     wait_idle,
 )
 
-__all__ = ["LOADS", "per_cpu_verdict", "run_postgres"]
+__all__ = ["LOADS", "chain_sharing_cost", "per_cpu_verdict", "run_postgres"]
 
 
 @contextmanager
@@ -65,8 +71,8 @@ def _database(url: str) -> Iterator[str]:
             connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _postgres_cpu_seconds(database: str) -> tuple[float, float]:
-    """CPU seconds of the backends serving ``database``, and of the server's own background
+def _postgres_cpu_seconds(databases: list[str]) -> tuple[float, float]:
+    """CPU seconds of the backends serving ``databases``, and of the server's own background
     processes (WAL writer, checkpointer …; shared with anything else on the server)."""
     backends = background = 0
     for entry in Path("/proc").iterdir():
@@ -81,7 +87,7 @@ def _postgres_cpu_seconds(database: str) -> tuple[float, float]:
         ticks = cpu_ticks(int(entry.name))
         if ticks is None:
             continue
-        if f" {database} " in title:
+        if any(f" {database} " in title for database in databases):
             backends += ticks
         elif "/main:" in title or "writer" in title or "checkpointer" in title:
             background += ticks
@@ -91,7 +97,7 @@ def _postgres_cpu_seconds(database: str) -> tuple[float, float]:
 def _writer_figures(logs: list[Path]) -> Json:
     """What the workers' log writers reported when they stopped: batches, entries, lock."""
     batches = entries = 0
-    held = waited = 0.0
+    held = waited = cpu = 0.0
     workers = 0
     for log in logs:
         for line in log.read_text(errors="replace").splitlines():
@@ -103,6 +109,7 @@ def _writer_figures(logs: list[Path]) -> Json:
             entries += int(record["entries"])
             held += float(record["lock_held_seconds"])
             waited += float(record["lock_wait_seconds"])
+            cpu += float(record.get("cpu_seconds") or 0.0)
     return {
         "writers_reported": workers,
         "batches": batches,
@@ -111,6 +118,9 @@ def _writer_figures(logs: list[Path]) -> Json:
         "lock_held_ms_per_batch": held / batches * 1e3 if batches else None,
         "lock_wait_ms_per_batch": waited / batches * 1e3 if batches else None,
         "lock_held_s": held,
+        # The writer threads' own CPU (warm-up included), per entry: the chain's side of a
+        # decision's server CPU.
+        "writer_cpu_ms_per_entry": cpu / entries * 1e3 if entries else None,
     }
 
 
@@ -155,19 +165,27 @@ def _configuration(
     connections: int,
     warmup: float,
     seconds: float,
+    own_databases: bool = False,
 ) -> Json:
     label = f"{hosts} hosts x {workers} worker" if hosts > 1 else f"{workers} workers"
+    if own_databases:
+        label = f"{hosts} chains (a database each)"
     if load == "per-worker":
         label += f", {connections} connections"
-    with _database(url) as database_url:
-        database = database_url.rsplit("/", 1)[1].split("?", 1)[0]
-        pg_home = replace(home, env={**home.env, "GLASSBOX_DATABASE_URL": database_url})
-        api_key = create_api_key(pg_home)
+    with ExitStack() as databases:
+        urls = [
+            databases.enter_context(_database(url)) for _ in range(hosts if own_databases else 1)
+        ]
+        names = [u.rsplit("/", 1)[1].split("?", 1)[0] for u in urls]
         servers, logs, targets = [], [], []
         try:
             for h in range(hosts):
+                database_url = urls[h % len(urls)]
+                pg_home = replace(home, env={**home.env, "GLASSBOX_DATABASE_URL": database_url})
+                api_key = create_api_key(pg_home)
                 port = free_port()
-                log = home.path / f"glassbox-pg-{hosts}h-w{workers}-{h}.log"
+                log = home.path / f"glassbox-pg-{load}-{len(urls)}db-{hosts}h-w{workers}-{h}.log"
+                log.unlink(missing_ok=True)  # the writers' figures are read from it afterwards
                 env = {**pg_home.env, "GLASSBOX_PUBLIC_URL": f"http://{HOST}:{port}"}
                 cmd = [executable("glassbox"), "serve", "--home", str(home.path), "--host", HOST]
                 cmd += ["--port", str(port), "--workers", str(workers)]
@@ -181,12 +199,12 @@ def _configuration(
             if warm["ok"] == 0:
                 raise RuntimeError(f"PostgreSQL warm-up got no 2xx: {warm}\n{tail(logs[0])}")
             server_before = sum(tree_cpu_seconds(s.pid) for s in servers)
-            pg_before = _postgres_cpu_seconds(database)
+            pg_before = _postgres_cpu_seconds(names)
             busy_before, wall = system_busy_seconds(), time.perf_counter()
             result = _spread(targets, seconds, connections)
             elapsed = time.perf_counter() - wall
             server_cpu = sum(tree_cpu_seconds(s.pid) for s in servers) - server_before
-            pg_after = _postgres_cpu_seconds(database)
+            pg_after = _postgres_cpu_seconds(names)
             machine = system_busy_seconds() - busy_before
         finally:
             for server in servers:
@@ -206,6 +224,7 @@ def _configuration(
         "label": label,
         "workers_per_host": workers,
         "hosts": hosts,
+        "chains": len(urls),
         "load": load,
         "connections": connections,
         "throughput": result,
@@ -244,7 +263,28 @@ def per_cpu_verdict(runs: list[Json]) -> Json:
     return {
         "per_cpu_spread": spread,
         "per_cpu_within_15_percent": None if spread is None else spread <= 0.15,
+        "chain_sharing_cost": chain_sharing_cost(runs),
     }
+
+
+def chain_sharing_cost(runs: list[Json]) -> float | None:
+    """What sharing one chain costs the most workers on a host, in decisions per server
+    CPU-second, against the control of as many servers with a chain each: 0.1 is 10 % fewer
+    (negative: more). None without both runs."""
+    shared = [r for r in runs if r["hosts"] == 1 and r.get("chains", 1) == 1]
+    if not shared:
+        return None
+    most = max(shared, key=lambda r: r["workers_per_host"])
+    control = [
+        r
+        for r in runs
+        if r.get("chains", 1) == r["hosts"] == most["workers_per_host"] > 1
+        and r["workers_per_host"] == 1
+    ]
+    if not control or not most["decisions_per_server_cpu_s"]:
+        return None
+    alone = control[0]["decisions_per_server_cpu_s"]
+    return float(1 - most["decisions_per_server_cpu_s"] / alone) if alone else None
 
 
 def run_postgres(
@@ -259,14 +299,17 @@ def run_postgres(
     on_result: Callable[[str, Json], Any] | None = None,
 ) -> Json:
     """Every configuration on ``url``'s server under each load: each worker count on one host,
-    then two hosts of one worker each. Returns ``{label: figures}`` and, per load, the spread
-    of decisions per server CPU-second across the worker counts (the first load's also at the
-    top level)."""
+    two hosts of one worker each, and the control (as many one-worker servers as the most
+    workers, a database each). Returns ``{label: figures}`` and, per load, the spread of
+    decisions per server CPU-second across the worker counts and what sharing the chain costs
+    against the control (the first load's also at the top level)."""
     runs: Json = {}
     verdicts: Json = {}
+    most = max(workers)
+    control = [(1, most, True)] if most > 1 else []
     for load in loads:
         labels = []
-        for w, hosts in [(w, 1) for w in workers] + [(1, 2)]:
+        for w, hosts, own in [(w, 1, False) for w in workers] + [(1, 2, False), *control]:
             connections = CONNECTIONS * w * hosts if load == "per-worker" else CONNECTIONS
             figures = _configuration(
                 home,
@@ -278,6 +321,7 @@ def run_postgres(
                 connections=connections,
                 warmup=warmup,
                 seconds=seconds,
+                own_databases=own,
             )
             runs[figures["label"]] = figures
             labels.append(figures["label"])
@@ -290,4 +334,5 @@ def run_postgres(
         "loads": verdicts,
         "per_cpu_spread": first["per_cpu_spread"],
         "per_cpu_within_15_percent": first["per_cpu_within_15_percent"],
+        "chain_sharing_cost": first["chain_sharing_cost"],
     }

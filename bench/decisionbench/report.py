@@ -22,7 +22,7 @@ def _verdict(ok: bool | None) -> str:
 
 def _writer(run: Json, key: str, digits: int = 3) -> str:
     """A log writer's figure of a PostgreSQL run."""
-    return _fmt(run["log_writer"][key], digits)
+    return _fmt(run["log_writer"].get(key), digits)
 
 
 def _failed(run: Json) -> str:
@@ -57,7 +57,8 @@ def _postgres_table(results: Json) -> list[str]:
         workers = [r["workers_per_host"] for r in runs if r["hosts"] == 1] or [0]
         lines += [
             "",
-            f"### PostgreSQL: one database, 1/2/4 workers and two hosts (closed loop, {how})",
+            f"### PostgreSQL: one database, 1/2/4 workers and two hosts, and the control "
+            f"(closed loop, {how})",
             "",
             "| metric | " + " | ".join(verdict["labels"]) + " |",
             "|---|" + "---|" * len(runs),
@@ -78,12 +79,23 @@ def _postgres_table(results: Json) -> list[str]:
             f"| chain lock wait ms per batch | "
             f"{cells(lambda r: _writer(r, 'lock_wait_ms_per_batch'))} |",
             f"| decisions per batch | {cells(lambda r: _writer(r, 'entries_per_batch', 1))} |",
+            f"| log writer thread CPU ms/decision | "
+            f"{cells(lambda r: _writer(r, 'writer_cpu_ms_per_entry'))} |",
             f"| machine cores busy | {cells(lambda r: _fmt(r['machine_cores_busy']))} |",
             "",
             f"Decisions per server CPU-second vary by {_fmt(spread and spread * 100, 1, ' %')} "
             f"from 1 to {max(workers)} workers on one host (target: within 15 %): "
             f"{_verdict(verdict['per_cpu_within_15_percent'])}.",
         ]
+        cost = verdict.get("chain_sharing_cost")
+        if cost is not None:
+            lines += [
+                "",
+                f"Against the control ({max(workers)} one-worker servers, a database and chain "
+                f"each: as many processes on the same cores), {max(workers)} workers sharing one "
+                f"chain get {_fmt(abs(cost) * 100, 1, ' %')} "
+                f"{'fewer' if cost >= 0 else 'more'} decisions per server CPU-second.",
+            ]
     return lines
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from concurrent.futures import Future
 
 import pytest
@@ -148,6 +149,24 @@ def test_stop_drains_every_accepted_entry_then_refuses_more(engine: Engine) -> N
         writer.submit(make_entry(51))
     with Session(engine) as session:
         assert log_head(session)[0] == 50
+
+
+def test_a_stopping_writer_reports_its_batches_its_lock_and_its_threads_cpu(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    started = time.perf_counter()
+    writer = LogWriter(engine, max_batch=7).start()
+    for future in [writer.submit(make_entry(n)) for n in range(20)]:
+        future.result()
+    with caplog.at_level("INFO", logger="glassbox.log_writer"):
+        writer.stop()
+    lived = time.perf_counter() - started
+    (record,) = [r for r in caplog.records if r.getMessage() == "log writer stopped"]
+    assert record.entries == 20
+    assert 3 <= record.batches <= 20
+    assert record.lock_held_seconds > 0
+    # The writer thread's own CPU: no more than the time it lived (a process's would be more).
+    assert 0 < record.cpu_seconds <= lived
 
 
 def test_a_writer_stopped_before_it_started_still_writes_what_it_accepted(

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from bench.decisionbench.common import RESULTS_DIR
-from bench.decisionbench.postgres import per_cpu_verdict
+from bench.decisionbench.postgres import chain_sharing_cost, per_cpu_verdict
 from bench.decisionbench.report import report
 
 
@@ -42,8 +42,13 @@ def test_report_shows_the_services_own_timers_when_a_run_has_them() -> None:
     assert "(pseudonym, objection check, token, submit) (us) | 400 |" in table
 
 
-def _pg_run(workers: int, hosts: int, per_cpu: float) -> dict[str, Any]:
-    return {"workers_per_host": workers, "hosts": hosts, "decisions_per_server_cpu_s": per_cpu}
+def _pg_run(workers: int, hosts: int, per_cpu: float, chains: int = 1) -> dict[str, Any]:
+    return {
+        "workers_per_host": workers,
+        "hosts": hosts,
+        "chains": chains,
+        "decisions_per_server_cpu_s": per_cpu,
+    }
 
 
 def test_the_postgresql_target_is_judged_on_the_worker_counts_of_one_host() -> None:
@@ -56,4 +61,43 @@ def test_the_postgresql_target_is_judged_on_the_worker_counts_of_one_host() -> N
     assert verdict["per_cpu_within_15_percent"] is False
     assert round(verdict["per_cpu_spread"], 2) == 0.2
     # One worker count alone says nothing about scaling.
-    assert per_cpu_verdict(flat[:1]) == {"per_cpu_spread": None, "per_cpu_within_15_percent": None}
+    assert per_cpu_verdict(flat[:1]) == {
+        "per_cpu_spread": None,
+        "per_cpu_within_15_percent": None,
+        "chain_sharing_cost": None,
+    }
+
+
+def test_what_sharing_the_chain_costs_is_judged_against_as_many_servers_with_a_chain_each() -> None:
+    runs = [_pg_run(1, 1, 1000.0), _pg_run(2, 1, 800.0), _pg_run(4, 1, 600.0)]
+    # Two hosts on one chain are not the control; without the control there is no figure.
+    assert chain_sharing_cost([*runs, _pg_run(1, 2, 900.0)]) is None
+    assert round(chain_sharing_cost([*runs, _pg_run(1, 4, 750.0, chains=4)]) or 0, 3) == 0.2
+    # The control against fewer workers than the most on a host is no control for them.
+    assert chain_sharing_cost([*runs, _pg_run(1, 2, 750.0, chains=2)]) is None
+    # Sharing may cost nothing: the figure is then negative.
+    assert (chain_sharing_cost([*runs, _pg_run(1, 4, 500.0, chains=4)]) or 0) < 0
+
+
+def test_the_postgresql_table_shows_the_control_and_the_writers_cpu() -> None:
+    results = _stored_run()
+    results["glassbox"] = {}
+    results["meta"]["run_seconds"] = 1.0
+    pg = results["postgres"] = json.loads((RESULTS_DIR / "postgres.json").read_text())["postgres"]
+    load = next(iter(pg["loads"]))
+    labels = pg["loads"][load]["labels"]
+    for label in labels:
+        pg["runs"][label]["log_writer"]["writer_cpu_ms_per_entry"] = 0.5
+    control = {**pg["runs"][labels[-1]], "label": "4 chains", "hosts": 4, "chains": 4}
+    control["workers_per_host"] = 1
+    pg["runs"]["4 chains"] = control
+    pg["loads"][load] = {
+        **pg["loads"][load],
+        "labels": [*labels, "4 chains"],
+        "chain_sharing_cost": 0.25,
+    }
+
+    table = report(results)
+
+    assert "| log writer thread CPU ms/decision | 0.500 |" in table
+    assert "4 workers sharing one chain get 25.0 % fewer decisions per server" in table
