@@ -133,16 +133,20 @@ _SQLITE_WRITER_CACHE_KIB = 65_536
 class _Script:
     """One round trip to PostgreSQL: statements joined into one query, values bound as literals.
 
-    psycopg's client-side binding (:class:`psycopg.ClientCursor`, ``mogrify``) quotes every
-    value as the server's literal syntax, so a batch's statements -- whatever they hold -- go
-    in one simple query: one round trip and one result to read, where each statement of a
-    pipeline costs its own Python in the driver. The results of those that return rows are
-    read back in order.
+    Every value is written as a literal of the server's syntax by psycopg's own adapters
+    (:meth:`psycopg.adapt.Transformer.as_literal`, what :class:`psycopg.ClientCursor` binds
+    with), so a batch's statements -- whatever they hold -- go in one simple query: one round
+    trip and one result to read, where each statement of a pipeline costs its own Python in the
+    driver. A batch's rows are rendered value by value, without parsing a query template for
+    each row as ``mogrify`` does. The results of the statements that return rows are read back
+    in order.
     """
 
-    def __init__(self, cursor: Any) -> None:
+    def __init__(self, cursor: Any, literal: Callable[[Any], bytes]) -> None:
         self.cursor = cursor
-        self._statements: list[str] = []
+        self._literal = literal
+        self._encoding = cursor.connection.info.encoding
+        self._statements: list[bytes] = []
 
     def extend(self, other: _Script) -> None:
         """Queue another script's statements after these."""
@@ -150,19 +154,20 @@ class _Script:
 
     def add(self, sql: str, params: Any = None) -> None:
         """Queue one statement."""
-        self._statements.append(sql if params is None else self.cursor.mogrify(sql, params))
+        text = sql if params is None else self.cursor.mogrify(sql, params)
+        self._statements.append(text.encode(self._encoding))
 
     def insert(self, plan: _Insert, rows: Sequence[Sequence[Any]]) -> None:
         """Queue one multi-row INSERT of these rows (already through the plan's processors)."""
-        mogrify = self.cursor.mogrify
-        values = ", ".join(mogrify(plan.values, row) for row in rows)
-        self._statements.append(f"{plan.into}{values}{plan.suffix}")
+        literal = self._literal
+        values = b"), (".join(b", ".join([literal(value) for value in row]) for row in rows)
+        self._statements.append(b"%s(%s)%s" % (plan.into_bytes, values, plan.suffix_bytes))
 
     def run(self) -> list[list[Any]]:
         """Send the queued statements in one query; the rows of each that returned any."""
         statements, self._statements = self._statements, []
         cursor = self.cursor
-        cursor.execute("; ".join(statements))
+        cursor.execute(b"; ".join(statements))
         results = []
         while True:
             if cursor.description is not None:
@@ -206,7 +211,16 @@ class _ScriptKeyRows:
 class _Insert:
     """An INSERT of some columns of a table, as driver SQL with the types' bind processors."""
 
-    __slots__ = ("into", "processors", "sql", "suffix", "values", "width")
+    __slots__ = (
+        "into",
+        "into_bytes",
+        "processors",
+        "sql",
+        "suffix",
+        "suffix_bytes",
+        "values",
+        "width",
+    )
 
     def __init__(self, dialect: Dialect, table: Table, keys: Sequence[str], suffix: str = ""):
         columns = [table.c[key] for key in keys]
@@ -220,6 +234,8 @@ class _Insert:
         self.values = f"({', '.join(mark for _ in columns)})"
         self.suffix = suffix
         self.sql = f"{self.into}{self.values}{suffix}"
+        # PostgreSQL's scripts are bytes; identifiers and suffixes are ASCII.
+        self.into_bytes, self.suffix_bytes = self.into.encode(), suffix.encode()
         self.width = len(columns)
         # Only the processors that change a value: both drivers take ``bytes`` as they are, so
         # a binary column's wrapper (``dbapi.Binary``) is left out.
@@ -260,6 +276,9 @@ class DirectWriter:
         self.dialect = engine.dialect
         self.postgresql = engine.dialect.name == "postgresql"
         self._connection: Any = None
+        # PostgreSQL: psycopg's adapters of the kept connection, which write values as literals.
+        self._literals: Any = None
+        self._lent_prepare_threshold: int | None = None
         self._inserts: dict[tuple[Table, tuple[str, ...], str], _Insert] = {}
         self._simple: dict[Table, bool] = {}
         database = sqlite_file(engine)
@@ -345,11 +364,16 @@ class DirectWriter:
             # Each batch sends its own BEGIN and COMMIT (:meth:`_write_postgresql`); what
             # follows the COMMIT in its query is a transaction of its own (:meth:`_durable`).
             connection.driver_connection.autocommit = True
+            # Every batch's query is new text of several statements, which PostgreSQL cannot
+            # prepare: psycopg need not count them towards preparing.
+            self._lent_prepare_threshold = connection.driver_connection.prepare_threshold
+            connection.driver_connection.prepare_threshold = None
         return connection
 
     def close(self) -> None:
         """Give the connection back and release the writer lock."""
         connection, self._connection = self._connection, None
+        self._literals = None
         if connection is not None:
             with contextlib.suppress(Exception):
                 # The connection goes back to the pool as the pool lent it.
@@ -360,6 +384,7 @@ class DirectWriter:
                 if self.postgresql:
                     connection.rollback()
                     connection.driver_connection.autocommit = False
+                    connection.driver_connection.prepare_threshold = self._lent_prepare_threshold
             if self.postgresql and connection.driver_connection.autocommit:
                 connection.invalidate()  # could not be reset: not lent again
             with contextlib.suppress(Exception):
@@ -463,13 +488,16 @@ class DirectWriter:
         the disk is flushed. The server's clock times the lock: when it was asked for, taken,
         and released.
         """
-        script = _Script(psycopg.ClientCursor(self._connection.driver_connection))
+        connection = self._connection.driver_connection
+        if self._literals is None:
+            self._literals = psycopg.adapt.Transformer(connection)
+        script = _Script(psycopg.ClientCursor(connection), self._literals.as_literal)
         year = datetime.now(UTC).year
         wanted = keys_of_batch(items, year)
         pseudonyms = sorted({key.pseudonym for key in wanted})
         # The figures need neither keys nor the head: their statements are written now, before
         # the lock, and sent after the batch's rows, under it.
-        figures = _Script(script.cursor)
+        figures = _Script(script.cursor, self._literals.as_literal)
         self._add_figures(figures.insert, figures_of_batch(items))
         script.add("BEGIN")
         script.add("SELECT clock_timestamp()")
