@@ -177,12 +177,12 @@ def _configuration(
             databases.enter_context(_database(url)) for _ in range(hosts if own_databases else 1)
         ]
         names = [u.rsplit("/", 1)[1].split("?", 1)[0] for u in urls]
+        homes = [replace(home, env={**home.env, "GLASSBOX_DATABASE_URL": u}) for u in urls]
+        api_keys = [create_api_key(database_home) for database_home in homes]
         servers, logs, targets = [], [], []
         try:
             for h in range(hosts):
-                database_url = urls[h % len(urls)]
-                pg_home = replace(home, env={**home.env, "GLASSBOX_DATABASE_URL": database_url})
-                api_key = create_api_key(pg_home)
+                pg_home, api_key = homes[h % len(urls)], api_keys[h % len(urls)]
                 port = free_port()
                 log = home.path / f"glassbox-pg-{load}-{len(urls)}db-{hosts}h-w{workers}-{h}.log"
                 log.unlink(missing_ok=True)  # the writers' figures are read from it afterwards
@@ -271,19 +271,23 @@ def chain_sharing_cost(runs: list[Json]) -> float | None:
     """What sharing one chain costs the most workers on a host, in decisions per server
     CPU-second, against the control of as many servers with a chain each: 0.1 is 10 % fewer
     (negative: more). None without both runs."""
-    shared = [r for r in runs if r["hosts"] == 1 and r.get("chains", 1) == 1]
-    if not shared:
+    one_host = [r for r in runs if r["hosts"] == 1]
+    if not one_host:
         return None
-    most = max(shared, key=lambda r: r["workers_per_host"])
-    control = [
-        r
-        for r in runs
-        if r.get("chains", 1) == r["hosts"] == most["workers_per_host"] > 1
-        and r["workers_per_host"] == 1
-    ]
-    if not control or not most["decisions_per_server_cpu_s"]:
+    most = max(one_host, key=lambda r: r["workers_per_host"])
+    # The control: as many one-worker servers as those workers, each with its own chain.
+    control = next(
+        (
+            r
+            for r in runs
+            if r["workers_per_host"] == 1
+            and r["hosts"] == r.get("chains", 1) == most["workers_per_host"] > 1
+        ),
+        None,
+    )
+    if control is None or not most["decisions_per_server_cpu_s"]:
         return None
-    alone = control[0]["decisions_per_server_cpu_s"]
+    alone = control["decisions_per_server_cpu_s"]
     return float(1 - most["decisions_per_server_cpu_s"] / alone) if alone else None
 
 
